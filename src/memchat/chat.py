@@ -1,0 +1,86 @@
+"""One turn: the user's message -> the agent -> one atomic write of the turn.
+
+Every interface (the terminal, ``memchat ask``, the library) goes through
+:meth:`Chat.stream_turn`, so they share the same guarantees: a turn is stored whole or
+not at all, and turns of one session never interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from agents import Agent, Model, RunConfig, Runner
+from openai.types.responses import ResponseTextDeltaEvent
+
+from .config import Settings
+from .errors import InputTooLarge, MemchatError, ModelCallFailed
+from .store import MemchatSession
+
+
+@dataclass
+class Chat:
+    """The agent and the rules every turn follows."""
+
+    agent: Agent[None]
+    max_input_chars: int = 100_000
+    tracing: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: Model) -> Chat:
+        """The chat agent the settings describe, running ``model``."""
+        agent: Agent[None] = Agent(
+            name=settings.agent_name, instructions=settings.system_prompt, model=model
+        )
+        return cls(agent, max_input_chars=settings.max_input_chars, tracing=settings.tracing)
+
+    def check_input(self, text: str) -> str:
+        """Return ``text`` if it can be sent, else raise a MemchatError saying why."""
+        if not text.strip():
+            raise MemchatError("the message is empty")
+        if len(text) > self.max_input_chars:
+            raise InputTooLarge(
+                f"the message has {len(text):,} characters; the limit is "
+                f"{self.max_input_chars:,} (MEMCHAT_MAX_INPUT_CHARS)"
+            )
+        return text
+
+    async def stream_turn(
+        self, session: MemchatSession, text: str, *, replace_last: bool = False
+    ) -> AsyncIterator[str]:
+        """Run one turn, yielding the reply's text as it streams.
+
+        The turn is committed when the iteration completes. If the model fails, the
+        caller stops iterating, or the task is cancelled (Ctrl-C), nothing is stored.
+        With ``replace_last`` the new turn replaces the session's last one.
+        """
+        self.check_input(text)
+        run_config = RunConfig(tracing_disabled=not self.tracing)
+        async with session.turn(replace_last=replace_last):
+            result = Runner.run_streamed(self.agent, text, session=session, run_config=run_config)
+            try:
+                async for event in result.stream_events():
+                    if event.type == "raw_response_event" and isinstance(
+                        event.data, ResponseTextDeltaEvent
+                    ):
+                        yield event.data.delta
+            except MemchatError:
+                result.cancel()
+                raise
+            except Exception as exc:
+                result.cancel()
+                raise ModelCallFailed(
+                    f"the model call failed ({type(exc).__name__}: {exc}); "
+                    "nothing was saved, try again"
+                ) from exc
+            except BaseException:
+                # Cancellation or Ctrl-C: stop the SDK's background task too.
+                result.cancel()
+                raise
+
+    async def run_turn(
+        self, session: MemchatSession, text: str, *, replace_last: bool = False
+    ) -> str:
+        """Run one turn and return the whole reply."""
+        parts = [part async for part in self.stream_turn(session, text, replace_last=replace_last)]
+        return "".join(parts)

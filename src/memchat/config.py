@@ -1,0 +1,174 @@
+"""Settings from the environment, a ``.env`` file and ``memchat.toml``, in that order.
+
+Each setting has one environment variable (``MEMCHAT_MODEL``...) and one key in
+``memchat.toml`` in the data directory (``model = "..."``). Command-line flags override
+all of them. ``memchat config`` shows every value and where it came from.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant that remembers the conversation. "
+    "Answer concisely and use what the user told you earlier."
+)
+
+
+def _default_home(env: Mapping[str, str]) -> Path:
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "memchat"
+
+
+def _default_user() -> str:
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = ""
+    return login if re.fullmatch(r"[\w.@+-]{1,64}", login) else "me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything memchat can be configured with."""
+
+    home: Path = field(metadata={"env": "MEMCHAT_HOME", "help": "data directory"})
+    db: str = field(metadata={"env": "MEMCHAT_DB", "help": "database path"})
+    user: str = field(metadata={"env": "MEMCHAT_USER", "help": "default user"})
+    model: str | None = field(
+        default=None, metadata={"env": "MEMCHAT_MODEL", "help": "model name"}
+    )
+    base_url: str | None = field(
+        default=None,
+        metadata={"env": "MEMCHAT_BASE_URL", "help": "OpenAI-compatible server URL"},
+    )
+    api_key: str | None = field(
+        default=None,
+        metadata={"env": "MEMCHAT_API_KEY", "help": "key for that server", "secret": True},
+    )
+    openai_api_key: str | None = field(
+        default=None,
+        metadata={"env": "OPENAI_API_KEY", "help": "OpenAI API key", "secret": True},
+    )
+    agent_name: str = field(
+        default="memchat", metadata={"env": "MEMCHAT_AGENT_NAME", "help": "agent name"}
+    )
+    system_prompt: str = field(
+        default=DEFAULT_SYSTEM_PROMPT,
+        metadata={"env": "MEMCHAT_SYSTEM_PROMPT", "help": "system prompt"},
+    )
+    max_input_chars: int = field(
+        default=100_000,
+        metadata={"env": "MEMCHAT_MAX_INPUT_CHARS", "help": "longest accepted message"},
+    )
+    tracing: bool = field(
+        default=False,
+        metadata={"env": "MEMCHAT_TRACING", "help": "send SDK traces to OpenAI"},
+    )
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with command-line values set (None means "not given")."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if not given:
+            return self
+        sources = dict(self.sources) | {k: "command line" for k in given}
+        return replace(self, **given, sources=sources)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(setting, value shown, source) rows for ``memchat config``; secrets masked."""
+        rows = []
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            shown = _mask(value) if f.metadata.get("secret") and value else str(value)
+            rows.append((f"{f.name} ({f.metadata['env']})", shown, self.sources[f.name]))
+        return rows
+
+
+def _mask(secret: str) -> str:
+    return secret[:3] + "…" + secret[-4:] if len(secret) > 12 else "****"
+
+
+def _coerce(name: str, kind: Any, raw: Any, origin: str) -> Any:
+    if kind in (bool, "bool"):
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name} from {origin}: expected true or false, got {raw!r}")
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} from {origin}: expected a number, got {raw!r}") from None
+    if kind in (Path, "Path"):
+        return Path(str(raw)).expanduser()
+    return str(raw)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> Settings:
+    """Read settings: environment, then ``./.env``, then ``memchat.toml``, then defaults."""
+    environ = dict(os.environ if env is None else env)
+    dotenv_file = dotenv_path or Path.cwd() / ".env"
+    dotenv = {
+        k: v for k, v in dotenv_values(dotenv_file).items() if v is not None
+    } if dotenv_file.is_file() else {}
+
+    def from_env(var: str) -> tuple[str, str] | None:
+        if var in environ:
+            return environ[var], "environment"
+        if var in dotenv:
+            return dotenv[var], f"{dotenv_file}"
+        return None
+
+    home_raw = from_env("MEMCHAT_HOME")
+    home = Path(home_raw[0]).expanduser() if home_raw else _default_home(environ)
+    toml_path = home / "memchat.toml"
+    toml = _read_toml(toml_path)
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for f in fields(Settings):
+        if f.name == "sources":
+            continue
+        found = from_env(f.metadata["env"])
+        if found is None and f.name in toml:
+            found = (toml[f.name], str(toml_path))
+        if found is not None:
+            values[f.name] = _coerce(f.metadata["env"], f.type, found[0], found[1])
+            sources[f.name] = found[1]
+        else:
+            sources[f.name] = "default"
+    values.setdefault("home", home)
+    values.setdefault("db", str(values["home"] / "memchat.db"))
+    values.setdefault("user", _default_user())
+    unknown = set(toml) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ConfigError(f"{toml_path}: unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**values, sources=sources)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc

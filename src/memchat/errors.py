@@ -1,0 +1,59 @@
+"""The exceptions memchat raises: one base class and small named subclasses.
+
+The CLI and the HTTP server turn any ``MemchatError`` into a one-line message for the
+user; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MemchatError(Exception):
+    """Base class of every error memchat reports to a user."""
+
+
+class ConfigError(MemchatError):
+    """The configuration is missing or invalid."""
+
+
+class ModelNotConfigured(ConfigError):
+    """No chat model is configured."""
+
+
+class InvalidName(MemchatError):
+    """A user name or session id is not acceptable."""
+
+
+class UserNotFound(MemchatError):
+    """No user with that name."""
+
+
+class SessionNotFound(MemchatError):
+    """No session with that id for that user."""
+
+
+class SessionExists(MemchatError):
+    """A session with that id already exists for that user."""
+
+
+class StoreError(MemchatError):
+    """The database cannot be opened, read or written."""
+
+
+class CorruptData(StoreError):
+    """Stored data cannot be decoded."""
+
+
+class TurnError(MemchatError):
+    """A turn was used outside its lifetime or could not be committed."""
+
+
+class InputTooLarge(MemchatError):
+    """A message is larger than the configured limit."""
+
+
+class ImportFormatError(MemchatError):
+    """An import file is not in a format memchat understands."""
+
+
+class ModelCallFailed(MemchatError):
+    """The model call failed; the turn was not stored."""

@@ -1,0 +1,277 @@
+"""The Store interface: users, sessions and turns, independent of the database.
+
+A *turn* is what one user message produced: the user's input item followed by every item
+the agent added for it (reasoning, tool calls and their outputs, the reply). Items are the
+Agents SDK's input items, kept as JSON, in order. A turn is committed in one transaction,
+so readers see all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from agents import TResponseInputItem
+
+from ..errors import InvalidName, SessionNotFound
+
+if TYPE_CHECKING:
+    from .session import MemchatSession
+
+Item = TResponseInputItem
+
+_NAME = re.compile(r"[\w.@+-]{1,64}")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return ``name`` if it is a valid user name or session id, else raise InvalidName."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        shown = repr(name) if len(str(name)) <= 80 else repr(str(name)[:80]) + "..."
+        raise InvalidName(
+            f"invalid {kind} {shown}: use 1-64 letters, digits or . _ @ + - (no spaces or slashes)"
+        )
+    return name
+
+
+def now() -> str:
+    """The current time as the ISO 8601 UTC text the store keeps."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class User:
+    """A person with their own sessions and memory."""
+
+    name: str
+    created_at: str
+    current_session: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One conversation of one user (its items are read separately)."""
+
+    pk: int
+    user: str
+    id: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    turn_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        """The title, or a placeholder for an untitled session."""
+        return self.title or "(untitled)"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One committed turn: the user's input and what the agent added for it."""
+
+    seq: int
+    created_at: str
+    items: list[Item]
+
+
+def is_user_message(item: Item) -> bool:
+    """True for a user message item (the start of a turn)."""
+    return isinstance(item, dict) and item.get("role") == "user" and item.get("type") in (
+        None,
+        "message",
+    )
+
+
+_OUTPUT_SUFFIX = "_output"
+
+
+def call_id_of_output(item: Item) -> str | None:
+    """The call id a tool output item answers, or None for any other item."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    call_id = item.get("call_id")
+    if isinstance(kind, str) and kind.endswith(_OUTPUT_SUFFIX) and isinstance(call_id, str):
+        return call_id
+    return None
+
+
+def call_id_of_call(item: Item) -> str | None:
+    """The call id of a tool call item, or None for any other item."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    call_id = item.get("call_id")
+    if isinstance(kind, str) and kind.endswith("_call") and isinstance(call_id, str):
+        return call_id
+    return None
+
+
+def drop_orphan_outputs(items: list[Item]) -> list[Item]:
+    """Drop tool outputs whose call is not in ``items``.
+
+    A window cut by ``limit`` can start between a call and its output; models reject an
+    output without its call (SDK issues #4322 and #4827), so such outputs are left out.
+    """
+    calls = {cid for item in items if (cid := call_id_of_call(item)) is not None}
+    return [
+        item
+        for item in items
+        if (cid := call_id_of_output(item)) is None or cid in calls
+    ]
+
+
+def group_into_turns(items: Sequence[Item]) -> Iterator[list[Item]]:
+    """Split a flat item list into turns, each starting at a user message."""
+    turn: list[Item] = []
+    for item in items:
+        if is_user_message(item) and turn:
+            yield turn
+            turn = []
+        turn.append(item)
+    if turn:
+        yield turn
+
+
+class Store(ABC):
+    """Durable conversations: users, sessions and their turns.
+
+    Implementations are synchronous and cheap per call; the async SDK adapter
+    (:class:`memchat.store.session.MemchatSession`) sits on top.
+    """
+
+    location: str
+
+    # -- users ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def ensure_user(self, name: str) -> User:
+        """Return the user, creating it if needed."""
+
+    @abstractmethod
+    def get_user(self, name: str) -> User:
+        """Return the user or raise UserNotFound."""
+
+    @abstractmethod
+    def list_users(self) -> list[User]:
+        """All users, by name."""
+
+    @abstractmethod
+    def delete_user(self, name: str) -> None:
+        """Delete a user and everything that belongs to them."""
+
+    @abstractmethod
+    def set_current_session(self, user: str, session_id: str) -> None:
+        """Remember which session the user continues by default."""
+
+    # -- sessions ------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_session(
+        self,
+        user: str,
+        session_id: str | None = None,
+        *,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: str | None = None,
+    ) -> SessionInfo:
+        """Create a session (a fresh id when none is given); raise SessionExists if taken."""
+
+    @abstractmethod
+    def find_session(self, user: str, session_id: str) -> SessionInfo | None:
+        """Return the session, or None if the user has no such session."""
+
+    @abstractmethod
+    def list_sessions(self, user: str) -> list[SessionInfo]:
+        """The user's sessions, most recently updated first."""
+
+    @abstractmethod
+    def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
+        """Set a session's title."""
+
+    @abstractmethod
+    def delete_session(self, user: str, session_id: str) -> None:
+        """Delete a session and its turns."""
+
+    @abstractmethod
+    def clear_session(self, session: SessionInfo) -> None:
+        """Delete every turn of a session, keeping the session itself."""
+
+    # -- items and turns -----------------------------------------------------------------
+
+    @abstractmethod
+    def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
+        """The session's items in order; with ``limit``, the latest ``limit`` of them."""
+
+    @abstractmethod
+    def get_turns(self, session: SessionInfo) -> list[Turn]:
+        """The session's turns in order."""
+
+    @abstractmethod
+    def commit_turn(
+        self,
+        session: SessionInfo,
+        items: Sequence[Item],
+        *,
+        replace_last: bool = False,
+        created_at: str | None = None,
+    ) -> int:
+        """Store ``items`` as one new turn in one transaction and return its sequence number.
+
+        With ``replace_last`` the session's last turn is deleted in the same transaction
+        (a regenerated reply replaces the old one).
+        """
+
+    @abstractmethod
+    def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
+        """Add items to the session's last turn (or a new turn if it has none)."""
+
+    @abstractmethod
+    def pop_item(self, session: SessionInfo) -> Item | None:
+        """Delete and return the session's most recent item."""
+
+    @abstractmethod
+    def pop_turn(self, session: SessionInfo) -> Turn | None:
+        """Delete and return the session's most recent turn."""
+
+    @abstractmethod
+    def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
+        """A lock that serializes turns of one session across tasks, threads and processes."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store's connections."""
+
+    # -- derived helpers -----------------------------------------------------------------
+
+    def get_session(self, user: str, session_id: str) -> SessionInfo:
+        """Return the session or raise SessionNotFound."""
+        found = self.find_session(user, session_id)
+        if found is None:
+            raise SessionNotFound(f"user {user!r} has no session {session_id!r}")
+        return found
+
+    def ensure_session(self, user: str, session_id: str) -> SessionInfo:
+        """Return the session, creating it (and its user) if needed."""
+        self.ensure_user(user)
+        found = self.find_session(user, session_id)
+        return found if found is not None else self.create_session(user, session_id)
+
+    def session(self, user: str, session_id: str = "default") -> MemchatSession:
+        """An Agents SDK ``Session`` for the user's session, created if needed."""
+        from .session import MemchatSession
+
+        return MemchatSession(self, self.ensure_session(user, session_id))
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

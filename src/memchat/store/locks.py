@@ -1,0 +1,55 @@
+"""Per-session turn locks that hold across tasks, threads and processes.
+
+A turn holds its session's lock from reading the history to committing the reply, so two
+processes chatting in one session take turns instead of interleaving. The lock is an
+``flock`` on a small file beside the database: the kernel releases it when its holder
+dies, so a crashed process never leaves a session locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+# How long to sleep between attempts; waiting by polling keeps the wait cancellable
+# (a thread blocked in flock() could not be interrupted by Ctrl-C).
+_POLL_FIRST = 0.001
+_POLL_MAX = 0.02
+
+
+class FileTurnLocks:
+    """Turn locks as ``flock``-ed files in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, key: str) -> Path:
+        """The lock file of ``key``; hashed so any session id makes a safe file name."""
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.lock"
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold the lock of ``key`` for the duration of the block."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # flock() locks belong to an open file description, so every holder opens the
+        # file itself: two holders in one process exclude each other as two processes do.
+        fd = os.open(self.path_for(key), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            delay = _POLL_FIRST
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _POLL_MAX)
+            yield
+        finally:
+            # Closing the descriptor releases the lock.
+            os.close(fd)

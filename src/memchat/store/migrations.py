@@ -1,0 +1,116 @@
+"""Versioned, transactional schema migrations for the SQLite store.
+
+Each migration runs in one transaction together with the row that records it, so a crash
+mid-migration leaves the database as it was. Opening a store migrates it: a new and an old
+database take the same path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from ..errors import StoreError
+
+Migration = tuple[str, Sequence[str]]
+
+MIGRATIONS: list[Migration] = [
+    (
+        "0001_initial",
+        (
+            """
+            CREATE TABLE users (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL,
+                current_session TEXT
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                id INTEGER PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                title TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                turn_count INTEGER NOT NULL DEFAULT 0,
+                last_seq INTEGER NOT NULL DEFAULT 0,
+                metadata TEXT NOT NULL DEFAULT '{}',
+                UNIQUE (user_id, key)
+            )
+            """,
+            "CREATE INDEX sessions_by_user ON sessions (user_id, updated_at)",
+            """
+            CREATE TABLE turns (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (session_id, seq)
+            )
+            """,
+            """
+            CREATE TABLE items (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                data TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX items_by_session ON items (session_id, id)",
+            "CREATE INDEX items_by_turn ON items (turn_id)",
+        ),
+    ),
+]
+
+_BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS memchat_migrations (
+    name TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+
+def applied_migrations(conn: sqlite3.Connection) -> set[str]:
+    """Names of the migrations recorded in the database."""
+    return {row[0] for row in conn.execute("SELECT name FROM memchat_migrations")}
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations the database lacks and return their names.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration opens
+    its own ``BEGIN IMMEDIATE`` transaction, which also makes a second process that opens
+    the database at the same moment wait rather than apply a migration twice.
+    """
+    conn.execute(_BOOKKEEPING)
+    known = {name for name, _ in migrations}
+    unknown = applied_migrations(conn) - known
+    if unknown:
+        raise StoreError(
+            "the database was written by a newer memchat (unknown migrations: "
+            + ", ".join(sorted(unknown))
+            + "); upgrade memchat to open it"
+        )
+    done: list[str] = []
+    for name, statements in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked inside the transaction: another process may have just applied it.
+            if conn.execute(
+                "SELECT 1 FROM memchat_migrations WHERE name = ?", (name,)
+            ).fetchone():
+                conn.execute("COMMIT")
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO memchat_migrations (name) VALUES (?)", (name,))
+            conn.execute("COMMIT")
+        except BaseException:
+            # rollback() is a no-op if the error already ended the transaction, so the
+            # original exception propagates.
+            conn.rollback()
+            raise
+        done.append(name)
+    return done

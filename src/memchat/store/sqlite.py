@@ -1,0 +1,377 @@
+"""The embedded default store: one SQLite file in WAL mode, durable on every commit."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, UserNotFound
+from .base import (
+    Item,
+    SessionInfo,
+    Store,
+    Turn,
+    User,
+    check_name,
+    drop_orphan_outputs,
+    now,
+)
+from .locks import FileTurnLocks
+from .migrations import migrate
+from .titles import title_from_items
+
+_SESSION_COLUMNS = (
+    "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
+)
+
+
+class SQLiteStore(Store):
+    """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
+
+    One connection serves the store, guarded by a lock so threads may share it. Every
+    write is one ``BEGIN IMMEDIATE`` transaction, committed with ``synchronous=FULL`` so an
+    acknowledged turn survives a power cut.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.location = str(path)
+        self._lock = threading.RLock()
+        if self.location == ":memory:":
+            lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))
+        else:
+            db_path = Path(path).expanduser()
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {db_path.parent}: {exc.strerror}") from exc
+            lock_dir = db_path.parent / f".{db_path.name}.locks"
+        self._locks = FileTurnLocks(lock_dir)
+        try:
+            self._conn = sqlite3.connect(
+                self.location, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.location}: {exc}") from exc
+        try:
+            self._configure()
+            migrate(self._conn)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open database {self.location}: {exc}") from exc
+
+    def _configure(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if self.location != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"cannot switch {self.location} to WAL mode (got {mode})")
+        # FULL: a commit is on disk when it returns; NORMAL in WAL mode may lose the last
+        # turns on power loss, and memchat promises that an acknowledged turn is kept.
+        conn.execute("PRAGMA synchronous = FULL")
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read {self.location}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write {self.location}: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                # rollback() is a no-op if the error already ended the transaction, so the
+                # original exception propagates.
+                conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot write {self.location}: {exc}") from exc
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(f"{session.user}/{session.id}")
+
+    # -- users -----------------------------------------------------------------------------
+
+    def ensure_user(self, name: str) -> User:
+        check_name("user name", name)
+        try:
+            return self.get_user(name)
+        except UserNotFound:
+            pass
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, now()),
+            )
+        return self.get_user(name)
+
+    def get_user(self, name: str) -> User:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT name, created_at, current_session FROM users WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            raise UserNotFound(f"no user {name!r}")
+        return User(*row)
+
+    def list_users(self) -> list[User]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, created_at, current_session FROM users ORDER BY name"
+            ).fetchall()
+        return [User(*row) for row in rows]
+
+    def delete_user(self, name: str) -> None:
+        with self._write() as conn:
+            if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
+                raise UserNotFound(f"no user {name!r}")
+
+    def set_current_session(self, user: str, session_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE users SET current_session = ? WHERE name = ?", (session_id, user)
+            )
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        user: str,
+        session_id: str | None = None,
+        *,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: str | None = None,
+    ) -> SessionInfo:
+        key = check_name("session id", session_id) if session_id else secrets.token_hex(4)
+        stamp = created_at or now()
+        self.ensure_user(user)
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
+                    " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?",
+                    (key, title, stamp, stamp, json.dumps(metadata or {}), user),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
+        return self.get_session(user, key)
+
+    def find_session(self, user: str, session_id: str) -> SessionInfo | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+                " WHERE u.name = ? AND s.key = ?",
+                (user, session_id),
+            ).fetchone()
+        return None if row is None else self._session_from_row(row)
+
+    def list_sessions(self, user: str) -> list[SessionInfo]:
+        self.get_user(user)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+                " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
+                (user,),
+            ).fetchall()
+        return [self._session_from_row(row) for row in rows]
+
+    def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
+        session = self.get_session(user, session_id)
+        with self._write() as conn:
+            conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session.pk))
+        return self.get_session(user, session_id)
+
+    def delete_session(self, user: str, session_id: str) -> None:
+        session = self.get_session(user, session_id)
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE id = ?", (session.pk,))
+            conn.execute(
+                "UPDATE users SET current_session = NULL WHERE name = ? AND current_session = ?",
+                (user, session_id),
+            )
+
+    def clear_session(self, session: SessionInfo) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM turns WHERE session_id = ?", (session.pk,))
+            conn.execute(
+                "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
+                (now(), session.pk),
+            )
+
+    def _session_from_row(self, row: tuple[Any, ...]) -> SessionInfo:
+        pk, user, key, title, created, updated, turns, metadata = row
+        try:
+            meta = json.loads(metadata)
+        except ValueError as exc:
+            raise CorruptData(f"session {user}/{key}: metadata is not valid JSON") from exc
+        return SessionInfo(pk, user, key, title, created, updated, turns, meta)
+
+    # -- items and turns -------------------------------------------------------------------
+
+    def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
+        with self._read() as conn:
+            if limit is None:
+                rows = conn.execute(
+                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY id", (session.pk,)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                    (session.pk, max(limit, 0)),
+                ).fetchall()
+                rows.reverse()
+        items = [_decode(session, item_id, data) for item_id, data in rows]
+        return items if limit is None else drop_orphan_outputs(items)
+
+    def get_turns(self, session: SessionInfo) -> list[Turn]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT t.seq, t.created_at, i.id, i.data FROM turns t"
+                " JOIN items i ON i.turn_id = t.id WHERE t.session_id = ? ORDER BY i.id",
+                (session.pk,),
+            ).fetchall()
+        turns: list[Turn] = []
+        for seq, created_at, item_id, data in rows:
+            if not turns or turns[-1].seq != seq:
+                turns.append(Turn(seq, created_at, []))
+            turns[-1].items.append(_decode(session, item_id, data))
+        return turns
+
+    def commit_turn(
+        self,
+        session: SessionInfo,
+        items: Sequence[Item],
+        *,
+        replace_last: bool = False,
+        created_at: str | None = None,
+    ) -> int:
+        rows = [_encode(item) for item in items]
+        with self._write() as conn:
+            if replace_last:
+                self._delete_last_turn(conn, session)
+            return self._insert_turn(conn, session, items, rows, created_at or now())
+
+    def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
+        rows = [_encode(item) for item in items]
+        with self._write() as conn:
+            last = conn.execute(
+                "SELECT id FROM turns WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                (session.pk,),
+            ).fetchone()
+            if last is None:
+                self._insert_turn(conn, session, items, rows, now())
+                return
+            conn.executemany(
+                "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
+                [(session.pk, last[0], row) for row in rows],
+            )
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
+
+    def _insert_turn(
+        self,
+        conn: sqlite3.Connection,
+        session: SessionInfo,
+        items: Sequence[Item],
+        rows: list[str],
+        stamp: str,
+    ) -> int:
+        found = conn.execute(
+            "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
+            " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
+            (stamp, title_from_items(items), session.pk),
+        ).fetchone()
+        if found is None:
+            raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+        seq = int(found[0])
+        turn_id = conn.execute(
+            "INSERT INTO turns (session_id, seq, created_at) VALUES (?, ?, ?)",
+            (session.pk, seq, stamp),
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
+            [(session.pk, turn_id, row) for row in rows],
+        )
+        return seq
+
+    def pop_item(self, session: SessionInfo) -> Item | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id, turn_id, data FROM items WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+                (session.pk,),
+            ).fetchone()
+            if row is None:
+                return None
+            item_id, turn_id, data = row
+            conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            if not conn.execute("SELECT 1 FROM items WHERE turn_id = ?", (turn_id,)).fetchone():
+                conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
+                conn.execute(
+                    "UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,)
+                )
+        return _decode(session, item_id, data)
+
+    def pop_turn(self, session: SessionInfo) -> Turn | None:
+        turns = self.get_turns(session)
+        if not turns:
+            return None
+        with self._write() as conn:
+            self._delete_last_turn(conn, session)
+        return turns[-1]
+
+    def _delete_last_turn(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
+        deleted = conn.execute(
+            "DELETE FROM turns WHERE id = (SELECT id FROM turns WHERE session_id = ?"
+            " ORDER BY seq DESC LIMIT 1) RETURNING id",
+            (session.pk,),
+        ).fetchone()
+        if deleted is not None:
+            conn.execute(
+                "UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,)
+            )
+
+
+def _encode(item: Item) -> str:
+    try:
+        return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store item: it is not JSON-serializable ({exc})") from exc
+
+
+def _decode(session: SessionInfo, item_id: int, data: str) -> Item:
+    try:
+        item = json.loads(data)
+    except ValueError as exc:
+        raise CorruptData(
+            f"session {session.user}/{session.id}: item {item_id} is corrupt ({exc})"
+        ) from exc
+    if not isinstance(item, dict):
+        raise CorruptData(
+            f"session {session.user}/{session.id}: item {item_id} is not a JSON object"
+        )
+    return item  # type: ignore[return-value]

@@ -1,0 +1,39 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import Agent
+from agents.testing import ScriptedModel, assistant_message
+
+from memchat.chat import Chat
+
+
+def user_message(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def reply(text: str) -> list[Any]:
+    """One scripted model step that answers ``text``."""
+    return [assistant_message(text)]
+
+
+def texts_of(model_input: Any) -> list[str]:
+    """The text of every message in a model call's input, in order."""
+    if isinstance(model_input, str):
+        return [model_input]
+    out = []
+    for item in model_input:
+        content = item.get("content")
+        if isinstance(content, str):
+            out.append(content)
+        elif isinstance(content, list):
+            out.append("".join(part.get("text", "") for part in content))
+    return out
+
+
+def scripted_chat(*replies: str) -> tuple[Chat, ScriptedModel]:
+    model = ScriptedModel([reply(text) for text in replies])
+    agent: Agent[None] = Agent(name="test", instructions="be brief", model=model)
+    return Chat(agent), model
