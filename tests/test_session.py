@@ -29,7 +29,11 @@ async def test_protocol_behaves_like_the_sdks_sqlite_session(store: Store) -> No
     theirs = SQLiteSession("sara")
     items = [
         user_message("hi"),
-        {"role": "assistant", "type": "message", "content": [{"type": "output_text", "text": "hello"}]},
+        {
+            "role": "assistant",
+            "type": "message",
+            "content": [{"type": "output_text", "text": "hello"}],
+        },
         user_message("again"),
     ]
     for session in (ours, theirs):
@@ -140,4 +144,8 @@ async def test_tool_turn_is_one_turn_and_limit_keeps_pairs(store: Store) -> None
     window = await session.get_items(limit=2)
     assert [item.get("type") for item in window] == ["message"]
     window = await session.get_items(limit=3)
-    assert [item.get("type") for item in window] == ["function_call", "function_call_output", "message"]
+    assert [item.get("type") for item in window] == [
+        "function_call",
+        "function_call_output",
+        "message",
+    ]

@@ -46,9 +46,7 @@ class Settings:
     home: Path = field(metadata={"env": "MEMCHAT_HOME", "help": "data directory"})
     db: str = field(metadata={"env": "MEMCHAT_DB", "help": "database path"})
     user: str = field(metadata={"env": "MEMCHAT_USER", "help": "default user"})
-    model: str | None = field(
-        default=None, metadata={"env": "MEMCHAT_MODEL", "help": "model name"}
-    )
+    model: str | None = field(default=None, metadata={"env": "MEMCHAT_MODEL", "help": "model name"})
     base_url: str | None = field(
         default=None,
         metadata={"env": "MEMCHAT_BASE_URL", "help": "OpenAI-compatible server URL"},
@@ -126,9 +124,11 @@ def load_settings(
     """Read settings: environment, then ``./.env``, then ``memchat.toml``, then defaults."""
     environ = dict(os.environ if env is None else env)
     dotenv_file = dotenv_path or Path.cwd() / ".env"
-    dotenv = {
-        k: v for k, v in dotenv_values(dotenv_file).items() if v is not None
-    } if dotenv_file.is_file() else {}
+    dotenv = (
+        {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
+        if dotenv_file.is_file()
+        else {}
+    )
 
     def from_env(var: str) -> tuple[str, str] | None:
         if var in environ:

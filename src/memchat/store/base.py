@@ -80,11 +80,28 @@ class Turn:
     items: list[Item]
 
 
+@dataclass(frozen=True)
+class SessionRecord:
+    """A whole session as export writes it and import reads it."""
+
+    user: str
+    id: str
+    title: str | None
+    created_at: str
+    metadata: dict[str, Any]
+    turns: list[Turn]
+
+
 def is_user_message(item: Item) -> bool:
     """True for a user message item (the start of a turn)."""
-    return isinstance(item, dict) and item.get("role") == "user" and item.get("type") in (
-        None,
-        "message",
+    return (
+        isinstance(item, dict)
+        and item.get("role") == "user"
+        and item.get("type")
+        in (
+            None,
+            "message",
+        )
     )
 
 
@@ -120,11 +137,7 @@ def drop_orphan_outputs(items: list[Item]) -> list[Item]:
     output without its call (SDK issues #4322 and #4827), so such outputs are left out.
     """
     calls = {cid for item in items if (cid := call_id_of_call(item)) is not None}
-    return [
-        item
-        for item in items
-        if (cid := call_id_of_output(item)) is None or cid in calls
-    ]
+    return [item for item in items if (cid := call_id_of_output(item)) is None or cid in calls]
 
 
 def group_into_turns(items: Sequence[Item]) -> Iterator[list[Item]]:
@@ -234,6 +247,17 @@ class Store(ABC):
         """Add items to the session's last turn (or a new turn if it has none)."""
 
     @abstractmethod
+    def last_turn(self, session: SessionInfo) -> Turn | None:
+        """The session's most recent turn, or None if it has none."""
+
+    @abstractmethod
+    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
+        """Store whole sessions (creating their users) in one transaction.
+
+        Raises SessionExists, and stores nothing, if any of them is already there.
+        """
+
+    @abstractmethod
     def pop_item(self, session: SessionInfo) -> Item | None:
         """Delete and return the session's most recent item."""
 
@@ -263,6 +287,31 @@ class Store(ABC):
         self.ensure_user(user)
         found = self.find_session(user, session_id)
         return found if found is not None else self.create_session(user, session_id)
+
+    def open_session(
+        self, user: str, session_id: str | None = None, *, new: bool = False
+    ) -> SessionInfo:
+        """The session a user chats in: a new one, a named one, or their current one.
+
+        Without ``session_id`` and ``new`` the user continues their current session (the
+        last one they used), so two one-shot ``ask`` calls in a row are one conversation.
+        The chosen session becomes the user's current one.
+        """
+        self.ensure_user(user)
+        if new:
+            session = self.create_session(user, session_id)
+        elif session_id is not None:
+            session = self.get_session(user, session_id)
+        else:
+            current = self.get_user(user).current_session
+            found = self.find_session(user, current) if current else None
+            if found is None:
+                recent = self.list_sessions(user)
+                found = recent[0] if recent else self.create_session(user)
+            session = found
+        if self.get_user(user).current_session != session.id:
+            self.set_current_session(user, session.id)
+        return session
 
     def session(self, user: str, session_id: str = "default") -> MemchatSession:
         """An Agents SDK ``Session`` for the user's session, created if needed."""

@@ -98,9 +98,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Checked inside the transaction: another process may have just applied it.
-            if conn.execute(
-                "SELECT 1 FROM memchat_migrations WHERE name = ?", (name,)
-            ).fetchone():
+            if conn.execute("SELECT 1 FROM memchat_migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("COMMIT")
                 continue
             for statement in statements:

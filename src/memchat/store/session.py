@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import RunContextWrapper
-
 from agents.memory.session_settings import SessionSettings, resolve_session_limit
 
 from ..errors import TurnError
@@ -39,6 +38,8 @@ class _OpenTurn:
     """Items buffered by one ``turn()`` block, committed when it ends."""
 
     session: MemchatSession
+    # Items of the stored last turn, hidden from the model when this turn replaces it.
+    hidden: int = 0
     items: list[Item] = field(default_factory=list)
     closed: bool = False
 
@@ -96,14 +97,16 @@ class MemchatSession:
             self._release_held()
         turn = self._turn()
         pending = turn.items if turn is not None else self._held_input
+        hidden = turn.hidden if turn is not None else 0
         if limit is None:
-            return self.store.get_items(self.info) + pending
+            stored = self.store.get_items(self.info)
+            return stored[: len(stored) - hidden] + pending
         if limit <= 0:
             return []
         if len(pending) >= limit:
             return drop_orphan_outputs(pending[-limit:])
-        stored = self.store.get_items(self.info, limit - len(pending))
-        return drop_orphan_outputs(stored + pending)
+        stored = self.store.get_items(self.info, limit - len(pending) + hidden)
+        return drop_orphan_outputs(stored[: len(stored) - hidden] + pending)
 
     async def add_items(
         self, items: list[Item], wrapper: RunContextWrapper[Any] | None = None
@@ -166,6 +169,9 @@ class MemchatSession:
             raise TurnError(f"a turn of {self.session_id} is already open in this task")
         async with self.store.turn_lock(self.info):
             turn = _OpenTurn(self)
+            if replace_last:
+                last = self.store.last_turn(self.info)
+                turn.hidden = len(last.items) if last is not None else 0
             token = _open_turn.set(turn)
             try:
                 yield

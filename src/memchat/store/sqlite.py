@@ -16,6 +16,7 @@ from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, Us
 from .base import (
     Item,
     SessionInfo,
+    SessionRecord,
     Store,
     Turn,
     User,
@@ -153,9 +154,7 @@ class SQLiteStore(Store):
 
     def set_current_session(self, user: str, session_id: str) -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE users SET current_session = ? WHERE name = ?", (session_id, user)
-            )
+            conn.execute("UPDATE users SET current_session = ? WHERE name = ?", (session_id, user))
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -319,6 +318,61 @@ class SQLiteStore(Store):
         )
         return seq
 
+    def last_turn(self, session: SessionInfo) -> Turn | None:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT t.seq, t.created_at, i.id, i.data FROM turns t"
+                " JOIN items i ON i.turn_id = t.id WHERE t.id = (SELECT id FROM turns"
+                " WHERE session_id = ? ORDER BY seq DESC LIMIT 1) ORDER BY i.id",
+                (session.pk,),
+            ).fetchall()
+        if not rows:
+            return None
+        return Turn(rows[0][0], rows[0][1], [_decode(session, i, data) for _, _, i, data in rows])
+
+    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
+        for record in records:
+            check_name("user name", record.user)
+            check_name("session id", record.id)
+        encoded = [[[_encode(item) for item in turn.items] for turn in r.turns] for r in records]
+        with self._write() as conn:
+            for record, turns in zip(records, encoded, strict=True):
+                conn.execute(
+                    "INSERT INTO users (name, created_at) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (record.user, now()),
+                )
+                updated = record.turns[-1].created_at if record.turns else record.created_at
+                try:
+                    pk = conn.execute(
+                        "INSERT INTO sessions (user_id, key, title, created_at, updated_at,"
+                        " turn_count, last_seq, metadata) SELECT id, ?, ?, ?, ?, ?, ?, ?"
+                        " FROM users WHERE name = ? RETURNING id",
+                        (
+                            record.id,
+                            record.title,
+                            record.created_at,
+                            updated,
+                            len(record.turns),
+                            len(record.turns),
+                            json.dumps(record.metadata),
+                            record.user,
+                        ),
+                    ).fetchone()[0]
+                except sqlite3.IntegrityError as exc:
+                    raise SessionExists(
+                        f"user {record.user!r} already has a session {record.id!r}"
+                    ) from exc
+                for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
+                    turn_id = conn.execute(
+                        "INSERT INTO turns (session_id, seq, created_at) VALUES (?, ?, ?)",
+                        (pk, seq, turn.created_at),
+                    ).lastrowid
+                    conn.executemany(
+                        "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
+                        [(pk, turn_id, row) for row in rows],
+                    )
+
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:
             row = conn.execute(
@@ -337,12 +391,11 @@ class SQLiteStore(Store):
         return _decode(session, item_id, data)
 
     def pop_turn(self, session: SessionInfo) -> Turn | None:
-        turns = self.get_turns(session)
-        if not turns:
-            return None
-        with self._write() as conn:
-            self._delete_last_turn(conn, session)
-        return turns[-1]
+        last = self.last_turn(session)
+        if last is not None:
+            with self._write() as conn:
+                self._delete_last_turn(conn, session)
+        return last
 
     def _delete_last_turn(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
         deleted = conn.execute(

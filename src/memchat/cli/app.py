@@ -1,0 +1,61 @@
+"""What every command shares: settings, the store and the chat, opened on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import click
+
+from ..chat import Chat
+from ..config import Settings, load_settings
+from ..models import ModelChoice, resolve_model
+from ..store import Store, open_store
+
+ModelFactory = Callable[[Settings], ModelChoice]
+
+
+@dataclass
+class App:
+    """The command line's state; tests build one with a scripted model factory."""
+
+    settings: Settings = field(default_factory=load_settings)
+    model_factory: ModelFactory = resolve_model
+    _store: Store | None = None
+    _model: ModelChoice | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) the first time it is needed."""
+        if self._store is None:
+            self._store = open_store(self.settings.db)
+        return self._store
+
+    @property
+    def model(self) -> ModelChoice:
+        """The configured model, resolved the first time it is needed."""
+        if self._model is None:
+            self._model = self.model_factory(self.settings)
+        return self._model
+
+    def chat(self) -> Chat:
+        """The chat agent for the configured model."""
+        return Chat.from_settings(self.settings, self.model.model)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+user_option = click.option(
+    "--user", "-u", metavar="NAME", help="Whose conversations (default: MEMCHAT_USER or login)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def user_of(app: App, user: str | None) -> str:
+    """The user named on the command line, or the configured default."""
+    return user or app.settings.user

@@ -1,0 +1,37 @@
+"""``memchat ask``: one turn from the command line, for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from ..errors import MemchatError
+from ..store import MemchatSession
+from .app import App, pass_app, user_of, user_option
+from .render import show_stream
+
+
+@click.command()
+@click.argument("message")
+@user_option
+@click.option("--session", "-s", "session_id", metavar="ID", help="Continue this session.")
+@click.option("--new", "-n", is_flag=True, help="Start a new session.")
+@pass_app
+def ask(app: App, message: str, user: str | None, session_id: str | None, new: bool) -> None:
+    """Send one MESSAGE (or - to read it from stdin) and print the reply.
+
+    Continues the user's current session, so two asks in a row are one conversation.
+    """
+    if message == "-":
+        try:
+            message = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise MemchatError(f"stdin is not valid UTF-8 text ({exc.reason})") from exc
+    name = user_of(app, user)
+    chat = app.chat()
+    chat.check_input(message)
+    info = app.store.open_session(name, session_id, new=new)
+    session = MemchatSession(app.store, info)
+    asyncio.run(show_stream(chat.stream_turn(session, message), markdown=False))

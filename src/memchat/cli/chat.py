@@ -1,0 +1,201 @@
+"""``memchat chat``: the interactive terminal chat and its slash commands."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+
+from ..chat import Chat
+from ..errors import MemchatError
+from ..store import MemchatSession, Store
+from ..store.base import is_user_message
+from ..store.titles import item_text
+from .app import App, pass_app, user_of, user_option
+from .render import console, escape, print_history, print_sessions, show_stream
+
+EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
+
+HELP = """\
+/help              this help
+/new               start a new session
+/sessions          list your sessions
+/switch ID         continue another session
+/rename TITLE      rename this session
+/history           show this session's messages
+/undo              drop the last turn
+/retry             send the last message again (replacing its reply, if it got one)
+/clear             delete every message of this session
+/user NAME         chat as another user
+/exit              leave (also: exit, quit, Ctrl-D)"""
+
+
+class Repl:
+    """One terminal chat: the current user and session, and the slash commands."""
+
+    def __init__(self, store: Store, chat: Chat, user: str, session_id: str | None, new: bool):
+        self.store = store
+        self.chat = chat
+        self.user = user
+        self.session = MemchatSession(store, store.open_session(user, session_id, new=new))
+        # The text of a turn that failed, so /retry can send it again.
+        self.failed_text: str | None = None
+        self.commands: dict[str, Callable[[str], None]] = {
+            "/help": lambda _: console.print(HELP),
+            "/new": self.cmd_new,
+            "/sessions": self.cmd_sessions,
+            "/switch": self.cmd_switch,
+            "/rename": self.cmd_rename,
+            "/history": lambda _: print_history(self.store.get_turns(self.session.info)),
+            "/undo": self.cmd_undo,
+            "/retry": self.cmd_retry,
+            "/clear": self.cmd_clear,
+            "/user": self.cmd_user,
+        }
+
+    @property
+    def info(self) -> str:
+        return f"{self.user} / {self.session.info.id}"
+
+    def refresh(self) -> None:
+        self.session.info = self.store.get_session(self.user, self.session.info.id)
+
+    def use(self, session_id: str | None, *, new: bool = False) -> None:
+        info = self.store.open_session(self.user, session_id, new=new)
+        self.session = MemchatSession(self.store, info)
+        self.failed_text = None
+        turns = info.turn_count
+        console.print(
+            f"[dim]session {self.info} ({turns} turns): {escape(info.display_title)}[/dim]"
+        )
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, lines: Iterator[str]) -> None:
+        for line in lines:
+            text = line.strip()
+            if not text:
+                continue
+            if text.lower() in EXIT_WORDS:
+                return
+            try:
+                if text.startswith("/"):
+                    self.dispatch(text)
+                else:
+                    self.send(text)
+            except MemchatError as exc:
+                console.print(f"[red]error:[/red] {escape(str(exc))}")
+
+    def dispatch(self, text: str) -> None:
+        name, _, arg = text.partition(" ")
+        command = self.commands.get(name.lower())
+        if command is None:
+            raise MemchatError(f"unknown command {name}; /help lists them")
+        command(arg.strip())
+
+    def send(self, text: str, *, replace_last: bool = False) -> None:
+        self.failed_text = text
+        try:
+            asyncio.run(
+                show_stream(
+                    self.chat.stream_turn(self.session, text, replace_last=replace_last),
+                    markdown=True,
+                )
+            )
+        except KeyboardInterrupt:
+            console.print(
+                "\n[yellow]interrupted: nothing was saved; /retry sends it again[/yellow]"
+            )
+            return
+        except MemchatError as exc:
+            raise MemchatError(f"{exc} (/retry sends it again)") from exc
+        self.failed_text = None
+        self.refresh()
+
+    # -- slash commands ------------------------------------------------------------------
+
+    def cmd_new(self, _: str) -> None:
+        self.use(None, new=True)
+
+    def cmd_sessions(self, _: str) -> None:
+        print_sessions(self.store.list_sessions(self.user), self.session.info.id)
+
+    def cmd_switch(self, arg: str) -> None:
+        if not arg:
+            raise MemchatError("usage: /switch ID (see /sessions)")
+        self.use(arg)
+
+    def cmd_rename(self, arg: str) -> None:
+        if not arg:
+            raise MemchatError("usage: /rename TITLE")
+        self.session.info = self.store.rename_session(self.user, self.session.info.id, arg)
+        console.print(f"[dim]renamed to {escape(arg)}[/dim]")
+
+    def cmd_undo(self, _: str) -> None:
+        items = asyncio.run(self.session.pop_turn())
+        self.refresh()
+        if not items:
+            console.print("[dim]nothing to undo[/dim]")
+            return
+        asked = next((item_text(i) for i in items if is_user_message(i)), "")
+        console.print(f"[dim]dropped the last turn: {escape(asked[:60])}[/dim]")
+
+    def cmd_retry(self, _: str) -> None:
+        if self.failed_text is not None:
+            self.send(self.failed_text)
+            return
+        last = self.store.last_turn(self.session.info)
+        if last is None or not is_user_message(last.items[0]):
+            raise MemchatError("nothing to retry")
+        self.send(item_text(last.items[0]), replace_last=True)
+
+    def cmd_clear(self, _: str) -> None:
+        asyncio.run(self.session.clear_session())
+        self.refresh()
+        console.print("[dim]session cleared[/dim]")
+
+    def cmd_user(self, arg: str) -> None:
+        if not arg:
+            console.print(f"[dim]you are {escape(self.user)}[/dim]")
+            return
+        self.store.ensure_user(arg)
+        self.user = arg
+        self.use(None)
+
+
+def _prompt_lines(repl: Repl) -> Iterator[str]:
+    """Lines typed at an interactive prompt; ends on Ctrl-D."""
+    from prompt_toolkit import PromptSession
+
+    prompt: PromptSession[str] = PromptSession()
+    while True:
+        try:
+            yield prompt.prompt(f"{repl.info}> ")
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines from a pipe or file, for scripted sessions."""
+    yield from sys.stdin
+
+
+@click.command()
+@user_option
+@click.option("--session", "-s", "session_id", metavar="ID", help="Continue this session.")
+@click.option("--new", "-n", is_flag=True, help="Start a new session.")
+@pass_app
+def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
+    """Chat in the terminal (the default command); /help lists the slash commands."""
+    repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new)
+    console.print(
+        f"[bold]memchat[/bold] [dim]{escape(app.model.description)}; "
+        f"session {escape(repl.info)} ({repl.session.info.turn_count} turns). "
+        "/help for commands, exit to leave.[/dim]"
+    )
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    repl.run(_prompt_lines(repl) if interactive else _stdin_lines())

@@ -1,0 +1,37 @@
+"""``memchat config``: every setting, its value and where it came from."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..errors import ModelNotConfigured
+from .app import App, json_option, pass_app
+from .render import console, print_json
+
+
+@click.command()
+@json_option
+@pass_app
+def config(app: App, as_json: bool) -> None:
+    """Show the configuration and the model it selects."""
+    rows = app.settings.describe()
+    try:
+        model = app.model.description
+    except ModelNotConfigured as exc:
+        model = f"none: {exc}"
+    if as_json:
+        print_json(
+            {
+                "settings": [dict(zip(("name", "value", "source"), r, strict=True)) for r in rows],
+                "model": model,
+            }
+        )
+        return
+    table = Table(show_edge=False, box=None)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"\nmodel: {model}", markup=False, soft_wrap=True)

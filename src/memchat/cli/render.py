@@ -1,0 +1,96 @@
+"""How the terminal shows replies, histories and tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.table import Table
+
+from ..store import SessionInfo, Turn
+from ..store.titles import item_text
+
+console = Console()
+
+
+async def show_stream(chunks: AsyncIterator[str], *, markdown: bool) -> str:
+    """Print a streamed reply as it arrives and return its whole text.
+
+    On a terminal the reply is rendered as Markdown, re-rendered as it grows; otherwise
+    (a pipe, a file) the raw text is written unchanged.
+    """
+    parts: list[str] = []
+    if markdown and console.is_terminal:
+        with Live(Markdown(""), console=console, refresh_per_second=12, transient=False) as live:
+            async for chunk in chunks:
+                parts.append(chunk)
+                live.update(Markdown("".join(parts)))
+    else:
+        async for chunk in chunks:
+            parts.append(chunk)
+            click.echo(chunk, nl=False)
+        click.echo()
+    return "".join(parts)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as JSON on stdout (for ``--json``)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def session_json(info: SessionInfo) -> dict[str, Any]:
+    """A session as the JSON ``--json`` listings print."""
+    data = asdict(info)
+    data.pop("pk")
+    return data
+
+
+def print_sessions(sessions: Sequence[SessionInfo], current: str | None) -> None:
+    """A table of sessions, the current one marked."""
+    if not sessions:
+        console.print("no sessions yet")
+        return
+    table = Table(show_edge=False, box=None)
+    for column in ("", "id", "title", "turns", "updated"):
+        table.add_column(column)
+    for info in sessions:
+        table.add_row(
+            "*" if info.id == current else "",
+            info.id,
+            info.display_title,
+            str(info.turn_count),
+            info.updated_at[:19].replace("T", " "),
+        )
+    console.print(table)
+
+
+def print_history(turns: Sequence[Turn]) -> None:
+    """Every message of a session, in order, tool calls summarized."""
+    if not turns:
+        console.print("[dim](no messages)[/dim]")
+        return
+    for turn in turns:
+        for item in turn.items:
+            role = item.get("role")
+            if role == "user":
+                console.print(f"[bold cyan]you[/bold cyan]  {escape(item_text(item))}")
+            elif role == "assistant":
+                console.print(f"[bold green]ai[/bold green]   {escape(item_text(item))}")
+            elif role is not None:
+                console.print(f"[dim]{role}: {escape(item_text(item))}[/dim]")
+            else:
+                console.print(f"[dim]  ({item.get('type', 'item')})[/dim]")
+
+
+def escape(text: str) -> str:
+    """Text with rich markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

@@ -1,0 +1,88 @@
+"""``memchat sessions``: list, show, rename, delete and clear a user's sessions."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App, json_option, pass_app, user_of, user_option
+from .render import console, escape, print_history, print_json, print_sessions, session_json
+
+
+@click.group()
+def sessions() -> None:
+    """List, show, rename, delete and clear sessions."""
+
+
+@sessions.command("list")
+@user_option
+@json_option
+@pass_app
+def list_(app: App, user: str | None, as_json: bool) -> None:
+    """List the user's sessions, most recent first (* marks the current one)."""
+    name = user_of(app, user)
+    found = app.store.list_sessions(name)
+    if as_json:
+        print_json([session_json(info) for info in found])
+    else:
+        print_sessions(found, app.store.get_user(name).current_session)
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@user_option
+@json_option
+@pass_app
+def show(app: App, session_id: str, user: str | None, as_json: bool) -> None:
+    """Show every message of session ID."""
+    info = app.store.get_session(user_of(app, user), session_id)
+    turns = app.store.get_turns(info)
+    if as_json:
+        data = session_json(info)
+        data["turns"] = [
+            {"seq": t.seq, "created_at": t.created_at, "items": t.items} for t in turns
+        ]
+        print_json(data)
+        return
+    console.print(f"[bold]{escape(info.display_title)}[/bold] [dim]{info.user}/{info.id}[/dim]")
+    print_history(turns)
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@click.argument("title")
+@user_option
+@pass_app
+def rename(app: App, session_id: str, title: str, user: str | None) -> None:
+    """Set the TITLE of session ID."""
+    app.store.rename_session(user_of(app, user), session_id, title)
+    click.echo(f"renamed {session_id}")
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@user_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def delete(app: App, session_id: str, user: str | None, yes: bool) -> None:
+    """Delete session ID and all its messages."""
+    name = user_of(app, user)
+    app.store.get_session(name, session_id)
+    if not yes:
+        click.confirm(f"delete session {session_id} of {name}?", abort=True)
+    app.store.delete_session(name, session_id)
+    click.echo(f"deleted {session_id}")
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@user_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def clear(app: App, session_id: str, user: str | None, yes: bool) -> None:
+    """Delete every message of session ID, keeping the session."""
+    name = user_of(app, user)
+    info = app.store.get_session(name, session_id)
+    if not yes:
+        click.confirm(f"delete all {info.turn_count} turns of session {session_id}?", abort=True)
+    app.store.clear_session(info)
+    click.echo(f"cleared {session_id}")

@@ -1,0 +1,241 @@
+"""Export and import of conversations: memchat JSONL, Markdown, and the SDK's SQLite.
+
+The JSONL format is one JSON object per line: a header, then per session a ``session``
+line followed by its ``turn`` lines::
+
+    {"type": "memchat-export", "version": 1}
+    {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
+    {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
+
+An import is checked whole before anything is written, then written in one transaction:
+a bad file imports nothing, and the error names the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import ImportFormatError, MemchatError
+from .store import SessionInfo, Store, Turn
+from .store.base import SessionRecord, check_name, group_into_turns, now
+from .store.titles import item_text, title_from_items
+
+FORMAT_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
+    """The full records of ``sessions``, one at a time."""
+    for info in sessions:
+        turns = store.get_turns(info)
+        yield SessionRecord(info.user, info.id, info.title, info.created_at, info.metadata, turns)
+
+
+def write_jsonl(records: Iterable[SessionRecord], out: TextIO) -> int:
+    """Write records as memchat JSONL; return the number of sessions written."""
+    out.write(json.dumps({"type": "memchat-export", "version": FORMAT_VERSION}) + "\n")
+    count = 0
+    for record in records:
+        head = {
+            "type": "session",
+            "user": record.user,
+            "id": record.id,
+            "title": record.title,
+            "created_at": record.created_at,
+            "metadata": record.metadata,
+        }
+        out.write(json.dumps(head, ensure_ascii=False) + "\n")
+        for turn in record.turns:
+            line = {"type": "turn", "created_at": turn.created_at, "items": turn.items}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def write_markdown(records: Iterable[SessionRecord], out: TextIO) -> int:
+    """Write records as readable Markdown; return the number of sessions written."""
+    count = 0
+    for record in records:
+        if count:
+            out.write("\n---\n\n")
+        out.write(f"# {record.title or record.id}\n\n")
+        out.write(f"*{record.user} / {record.id}, started {record.created_at}*\n\n")
+        for turn in record.turns:
+            for item in turn.items:
+                out.write(format_item_markdown(item) + "\n\n")
+        count += 1
+    return count
+
+
+def format_item_markdown(item: Any) -> str:
+    """One item as Markdown: a message with its speaker, or a tool call or its output."""
+    kind = item.get("type", "message")
+    if kind == "message" or "role" in item:
+        return f"**{item.get('role', '?')}:** {item_text(item)}"
+    if kind == "function_call":
+        return f"*tool call* `{item.get('name')}({item.get('arguments', '')})`"
+    if kind == "function_call_output":
+        return f"*tool output:* {item.get('output', '')}"
+    return f"*{kind}*"
+
+
+def read_import(path: Path, user: str | None) -> list[SessionRecord]:
+    """Read a memchat JSONL export or an SDK SQLite database into session records.
+
+    ``user`` names the owner for SDK databases (which have no users) and, if given,
+    overrides the owner of JSONL sessions.
+    """
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from exc
+    if magic == _SQLITE_MAGIC:
+        if user is None:
+            raise ImportFormatError("importing an SDK database needs --user (its owner)")
+        return read_sdk_sqlite(path, user)
+    return read_jsonl(path, user)
+
+
+def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
+    """Parse and check a memchat JSONL export; raise ImportFormatError naming the line."""
+    records: list[SessionRecord] = []
+    seen: dict[tuple[str, str], int] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+    if not lines:
+        raise ImportFormatError(f"{path} is empty")
+    for number, line in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise ImportFormatError(f"{where}: not valid JSON ({exc})") from exc
+        if not isinstance(entry, dict):
+            raise ImportFormatError(f"{where}: expected a JSON object")
+        kind = entry.get("type")
+        if number == 1:
+            if kind != "memchat-export":
+                raise ImportFormatError(f"{where}: not a memchat export (no header line)")
+            if entry.get("version") != FORMAT_VERSION:
+                raise ImportFormatError(f"{where}: unsupported version {entry.get('version')!r}")
+            continue
+        if kind == "session":
+            try:
+                owner = check_name("user name", user or entry["user"])
+                key = check_name("session id", entry["id"])
+            except (KeyError, MemchatError) as exc:
+                raise ImportFormatError(f"{where}: bad session line ({exc})") from exc
+            if (owner, key) in seen:
+                raise ImportFormatError(
+                    f"{where}: session {owner}/{key} already appeared on line {seen[owner, key]}"
+                )
+            seen[owner, key] = number
+            title = entry.get("title")
+            metadata = entry.get("metadata")
+            records.append(
+                SessionRecord(
+                    owner,
+                    key,
+                    title if isinstance(title, str) else None,
+                    str(entry.get("created_at") or now()),
+                    metadata if isinstance(metadata, dict) else {},
+                    [],
+                )
+            )
+        elif kind == "turn":
+            if not records:
+                raise ImportFormatError(f"{where}: a turn before any session line")
+            items = entry.get("items")
+            if (
+                not isinstance(items, list)
+                or not items
+                or not all(isinstance(i, dict) for i in items)
+            ):
+                raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
+            turns = records[-1].turns
+            turns.append(Turn(len(turns) + 1, str(entry.get("created_at") or now()), items))
+        else:
+            raise ImportFormatError(f"{where}: unknown line type {kind!r}")
+    return records
+
+
+def read_sdk_sqlite(path: Path, user: str) -> list[SessionRecord]:
+    """Read the Agents SDK ``SQLiteSession`` tables (agent_sessions, agent_messages)."""
+    check_name("user name", user)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ImportFormatError(f"cannot open {path}: {exc}") from exc
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "agent_messages" not in tables:
+            raise ImportFormatError(
+                f"{path} has no agent_messages table: not an Agents SDK session database"
+            )
+        started = dict(conn.execute("SELECT session_id, created_at FROM agent_sessions"))
+        rows = conn.execute(
+            "SELECT id, session_id, message_data, created_at FROM agent_messages ORDER BY id"
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+    finally:
+        conn.close()
+    by_session: dict[str, list[tuple[Any, str]]] = {}
+    for row_id, session_id, data, created_at in rows:
+        try:
+            item = json.loads(data)
+        except ValueError as exc:
+            raise ImportFormatError(
+                f"{path}: agent_messages row {row_id} is not valid JSON ({exc})"
+            ) from exc
+        by_session.setdefault(str(session_id), []).append((item, str(created_at)))
+    records = []
+    for session_id, entries in by_session.items():
+        items = [item for item, _ in entries]
+        stamps = iter(_iso(stamp) for _, stamp in entries)
+        turns = []
+        for seq, turn_items in enumerate(group_into_turns(items), 1):
+            stamp = next(stamps)
+            for _ in turn_items[1:]:
+                next(stamps)
+            turns.append(Turn(seq, stamp, turn_items))
+        records.append(
+            SessionRecord(
+                user,
+                _safe_session_id(session_id),
+                title_from_items(items),
+                _iso(str(started.get(session_id) or entries[0][1])),
+                {"imported_from": str(path), "sdk_session_id": session_id},
+                turns,
+            )
+        )
+    return records
+
+
+def _iso(sqlite_stamp: str) -> str:
+    """SQLite's CURRENT_TIMESTAMP text (UTC, "YYYY-MM-DD HH:MM:SS") as memchat's ISO form."""
+    return sqlite_stamp.replace(" ", "T") + "Z" if " " in sqlite_stamp else sqlite_stamp
+
+
+def _safe_session_id(raw: str) -> str:
+    cleaned = re.sub(r"[^\w.@+-]", "-", raw)[:64]
+    return cleaned or "imported"
+
+
+def import_file(store: Store, path: Path, user: str | None) -> list[SessionRecord]:
+    """Import a file into the store; all of it or (on any error) none of it."""
+    records = read_import(path, user)
+    if not records:
+        raise ImportFormatError(f"{path} holds no sessions")
+    store.import_sessions(records)
+    return records
