@@ -120,10 +120,11 @@ def test_huge_paste_is_refused_before_the_model(
     assert memchat.model.calls == ()
 
 
-def test_no_model_configured_says_how(memchat: Harness) -> None:
+def test_no_model_configured_says_how(memchat: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("memchat.models.resolve._embedded_model_installed", lambda: False)
     result = CliRunner().invoke(cli, ["ask", "hi"], obj=App())
     out = fails(result)
-    assert "OPENAI_API_KEY" in out and "MEMCHAT_BASE_URL" in out
+    assert "OPENAI_API_KEY" in out and "MEMCHAT_BASE_URL" in out and "memchat[local]" in out
 
 
 def test_model_failure_is_reported_and_nothing_saved(memchat: Harness) -> None:

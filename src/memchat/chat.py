@@ -18,6 +18,18 @@ from .errors import InputTooLarge, MemchatError, ModelCallFailed
 from .store import MemchatSession
 
 
+def check_message(text: str, max_chars: int) -> str:
+    """Return ``text`` if it can be sent, else raise a MemchatError saying why."""
+    if not text.strip():
+        raise MemchatError("the message is empty")
+    if len(text) > max_chars:
+        raise InputTooLarge(
+            f"the message has {len(text):,} characters; the limit is "
+            f"{max_chars:,} (MEMCHAT_MAX_INPUT_CHARS)"
+        )
+    return text
+
+
 @dataclass
 class Chat:
     """The agent and the rules every turn follows."""
@@ -36,14 +48,7 @@ class Chat:
 
     def check_input(self, text: str) -> str:
         """Return ``text`` if it can be sent, else raise a MemchatError saying why."""
-        if not text.strip():
-            raise MemchatError("the message is empty")
-        if len(text) > self.max_input_chars:
-            raise InputTooLarge(
-                f"the message has {len(text):,} characters; the limit is "
-                f"{self.max_input_chars:,} (MEMCHAT_MAX_INPUT_CHARS)"
-            )
-        return text
+        return check_message(text, self.max_input_chars)
 
     async def stream_turn(
         self, session: MemchatSession, text: str, *, replace_last: bool = False

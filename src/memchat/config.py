@@ -59,6 +59,10 @@ class Settings:
         default=None,
         metadata={"env": "OPENAI_API_KEY", "help": "OpenAI API key", "secret": True},
     )
+    local_model: str | None = field(
+        default=None,
+        metadata={"env": "MEMCHAT_LOCAL_MODEL", "help": "GGUF file for the embedded model"},
+    )
     agent_name: str = field(
         default="memchat", metadata={"env": "MEMCHAT_AGENT_NAME", "help": "agent name"}
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import click
+from rich.console import Console
 
 from ..chat import Chat
 from ..config import Settings, load_settings
@@ -33,14 +34,23 @@ class App:
 
     @property
     def model(self) -> ModelChoice:
-        """The configured model, resolved the first time it is needed."""
+        """The configured model, resolved (not loaded) the first time it is needed."""
         if self._model is None:
             self._model = self.model_factory(self.settings)
         return self._model
 
+    def ready_model(self) -> ModelChoice:
+        """The configured model, loaded, with a spinner on stderr while that takes time."""
+        choice = self.model
+        if choice.prepare is not None:
+            with Console(stderr=True).status(f"loading {choice.name}..."):
+                choice.prepare()
+            choice = self._model = replace(choice, prepare=None)
+        return choice
+
     def chat(self) -> Chat:
-        """The chat agent for the configured model."""
-        return Chat.from_settings(self.settings, self.model.model)
+        """The chat agent for the configured model, loaded and ready."""
+        return Chat.from_settings(self.settings, self.ready_model().model)
 
     def close(self) -> None:
         if self._store is not None:

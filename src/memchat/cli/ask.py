@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..chat import check_message
 from ..errors import MemchatError
 from ..store import MemchatSession
 from .app import App, pass_app, user_of, user_option
@@ -30,8 +31,8 @@ def ask(app: App, message: str, user: str | None, session_id: str | None, new: b
         except UnicodeDecodeError as exc:
             raise MemchatError(f"stdin is not valid UTF-8 text ({exc.reason})") from exc
     name = user_of(app, user)
-    chat = app.chat()
-    chat.check_input(message)
+    check_message(message, app.settings.max_input_chars)
     info = app.store.open_session(name, session_id, new=new)
+    chat = app.chat()
     session = MemchatSession(app.store, info)
     asyncio.run(show_stream(chat.stream_turn(session, message), markdown=False))

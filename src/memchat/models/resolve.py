@@ -1,19 +1,27 @@
-"""Turn settings into an Agents SDK ``Model``: OpenAI, a compatible server, or LiteLLM."""
+"""Turn settings into an Agents SDK ``Model``: OpenAI, a compatible server, LiteLLM, or
+the embedded offline model when nothing else is configured."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
 from openai import AsyncOpenAI
 
 from ..config import Settings
-from ..errors import ConfigError, ModelNotConfigured
+from ..errors import ConfigError, MemchatError, ModelNotConfigured
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 LITELLM_PREFIX = "litellm/"
 
-HOW_TO_CONFIGURE = """no chat model is configured. Set one of:
+LOCAL = "local"
+
+HOW_TO_CONFIGURE = """no chat model is configured and the embedded one is not installed
+(pip install 'memchat[local]', which `make chat` does). Or set one of:
   OPENAI_API_KEY=sk-...                        OpenAI (model: MEMCHAT_MODEL, default gpt-4.1-mini)
   MEMCHAT_BASE_URL=http://localhost:11434/v1   any OpenAI-compatible server (Ollama, vLLM,
   MEMCHAT_MODEL=llama3.2                       Gemini's compatible endpoint; MEMCHAT_API_KEY if
@@ -30,6 +38,8 @@ class ModelChoice:
     provider: str
     name: str
     supports_tools: bool = True
+    # Slow one-time work (assembling and loading local weights), run under a spinner.
+    prepare: Callable[[], None] | None = None
 
     @property
     def description(self) -> str:
@@ -41,6 +51,8 @@ class ModelChoice:
 def resolve_model(settings: Settings) -> ModelChoice:
     """The configured model; raise ModelNotConfigured with set-up help if there is none."""
     name = settings.model
+    if name == LOCAL or (settings.local_model and not name):
+        return _local(settings)
     if name and name.startswith(LITELLM_PREFIX):
         return _litellm(settings, name.removeprefix(LITELLM_PREFIX))
     if settings.base_url:
@@ -60,7 +72,50 @@ def resolve_model(settings: Settings) -> ModelChoice:
         return ModelChoice(
             OpenAIResponsesModel(model=name, openai_client=client), provider="OpenAI", name=name
         )
+    if _embedded_model_installed():
+        return _local(settings)
     raise ModelNotConfigured(HOW_TO_CONFIGURE)
+
+
+def _embedded_model_installed() -> bool:
+    from .weights import find_part_files
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
+    try:
+        find_part_files()
+    except MemchatError:
+        return False
+    return True
+
+
+def _local(settings: Settings) -> ModelChoice:
+    """The embedded llama.cpp model: a GGUF file of the user's, or the packaged default."""
+    from .local import LocalModel
+    from .weights import MODEL_FILENAME, default_model_path, ensure_default_model
+
+    threads = min(os.cpu_count() or 2, 8)
+    if settings.local_model:
+        path = Path(settings.local_model).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"MEMCHAT_LOCAL_MODEL: no such file {path}")
+        model = LocalModel(path, name=path.stem, n_threads=threads)
+        return ModelChoice(
+            model, "llama.cpp, offline", path.name, supports_tools=False, prepare=model.load
+        )
+    model = LocalModel(default_model_path(settings.home), name=MODEL_FILENAME, n_threads=threads)
+
+    def prepare() -> None:
+        ensure_default_model(settings.home)
+        model.load()
+
+    return ModelChoice(
+        model,
+        "llama.cpp, embedded, offline",
+        "qwen2.5-coder-0.5b-instruct",
+        supports_tools=False,
+        prepare=prepare,
+    )
 
 
 def _litellm(settings: Settings, name: str) -> ModelChoice:
