@@ -20,11 +20,13 @@ def reply(text: str) -> list[Any]:
 
 
 def texts_of(model_input: Any) -> list[str]:
-    """The text of every message in a model call's input, in order."""
+    """The text of every conversation message (not memory's system notes) in order."""
     if isinstance(model_input, str):
         return [model_input]
     out = []
     for item in model_input:
+        if item.get("role") == "system":
+            continue
         content = item.get("content")
         if isinstance(content, str):
             out.append(content)
@@ -37,3 +39,8 @@ def scripted_chat(*replies: str) -> tuple[Chat, ScriptedModel]:
     model = ScriptedModel([reply(text) for text in replies])
     agent: Agent[None] = Agent(name="test", instructions="be brief", model=model)
     return Chat(agent), model
+
+
+def system_notes(model_input: Any) -> str:
+    """The text of the system messages memchat's memory added to a model call's input."""
+    return "\n".join(item["content"] for item in model_input if item.get("role") == "system")

@@ -246,6 +246,33 @@ def test_chat_repl_with_slash_commands(memchat: Harness) -> None:
     assert [texts_of(t["items"]) for t in shown["turns"]] == [["My name is Sara", "Sara again"]]
 
 
+def test_memory_commands(memchat: Harness) -> None:
+    ok(memchat("ask", "-u", "sara", "Hi, my name is Sara.", replies=("Hi",)))
+    ok(memchat("memory", "add", "Favorite Food", "dumplings", "-u", "sara"))
+    facts = json.loads(ok(memchat("memory", "list", "-u", "sara", "--json")))
+    assert {(f["key"], f["value"]) for f in facts} == {
+        ("name", "Sara"),
+        ("favourite food", "dumplings"),
+    }
+    ok(memchat("ask", "-u", "sara", "--new", "What do I like?", replies=("Dumplings",)))
+    assert memchat.model.last_call is not None
+    assert "- favourite food: dumplings" in str(memchat.model.last_call.input)
+    assert "forgot name: Sara" in ok(memchat("memory", "forget", "name", "-u", "sara"))
+    assert "has no fact 'name'" in fails(memchat("memory", "forget", "name", "-u", "sara"))
+    assert "Sara" not in ok(memchat("memory", "list", "-u", "sara"))
+
+
+def test_chat_context_command_shows_parts(memchat: Harness) -> None:
+    out = ok(
+        memchat(
+            "chat", "-u", "sara", input="/context\nMy name is Sara\n/context\n", replies=("Hi",)
+        )
+    )
+    assert "no turn yet" in out
+    for part in ("system prompt", "recent turns", "new message", "total"):
+        assert part in out
+
+
 def test_chat_retry_after_failure_stores_turn_once(memchat: Harness) -> None:
     memchat.model.enqueue(RuntimeError("timeout"))
     out = ok(memchat("chat", "-u", "sara", input="hello\n/retry\n", replies=("hi",)))

@@ -8,14 +8,18 @@ not at all, and turns of one session never interleave.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from agents import Agent, Model, RunConfig, Runner
+from agents import Agent, RunConfig, Runner
 from openai.types.responses import ResponseTextDeltaEvent
 
 from .config import Settings
 from .errors import InputTooLarge, MemchatError, ModelCallFailed
-from .store import MemchatSession
+from .memory.context import AssembledContext, Memory, store_recall
+from .memory.summarize import ModelSummarizer
+from .memory.tokens import counter_for
+from .models import ModelChoice, resolve_model
+from .store import MemchatSession, Store
 
 
 def check_message(text: str, max_chars: int) -> str:
@@ -37,14 +41,37 @@ class Chat:
     agent: Agent[None]
     max_input_chars: int = 100_000
     tracing: bool = False
+    # Without memory the model gets the whole stored history (fine for short chats).
+    memory: Memory | None = None
+    # The context of the last turn, for ``/context``.
+    last_context: AssembledContext | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, model: Model) -> Chat:
-        """The chat agent the settings describe, running ``model``."""
+    def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
+        """The chat agent the settings describe, running the chosen model, with memory."""
         agent: Agent[None] = Agent(
-            name=settings.agent_name, instructions=settings.system_prompt, model=model
+            name=settings.agent_name, instructions=settings.system_prompt, model=choice.model
         )
-        return cls(agent, max_input_chars=settings.max_input_chars, tracing=settings.tracing)
+        summary_model = choice.model
+        if settings.summary_model:
+            summary_model = resolve_model(
+                settings.with_overrides(model=settings.summary_model)
+            ).model
+        memory = Memory(
+            store,
+            budget=settings.context_tokens or choice.context_tokens,
+            count=counter_for(choice.model),
+            summarizer=ModelSummarizer(summary_model),
+            recall=store_recall(store),
+            recall_k=settings.recall_k,
+            cross_session=settings.cross_session,
+        )
+        return cls(
+            agent,
+            max_input_chars=settings.max_input_chars,
+            tracing=settings.tracing,
+            memory=memory,
+        )
 
     def check_input(self, text: str) -> str:
         """Return ``text`` if it can be sent, else raise a MemchatError saying why."""
@@ -61,7 +88,17 @@ class Chat:
         """
         self.check_input(text)
         run_config = RunConfig(tracing_disabled=not self.tracing)
-        async with session.turn(replace_last=replace_last):
+        async with session.turn(replace_last=replace_last) as turn:
+            if self.memory is not None:
+                instructions = self.agent.instructions
+                context = await self.memory.assemble(
+                    session.info,
+                    text,
+                    instructions if isinstance(instructions, str) else "",
+                    replace_last=replace_last,
+                )
+                turn.context = context.items
+                self.last_context = context
             result = Runner.run_streamed(self.agent, text, session=session, run_config=run_config)
             try:
                 async for event in result.stream_events():
@@ -82,6 +119,8 @@ class Chat:
                 # Cancellation or Ctrl-C: stop the SDK's background task too.
                 result.cancel()
                 raise
+        if self.memory is not None and turn.seq is not None:
+            self.memory.learn(session.info, text, turn.seq)
 
     async def run_turn(
         self, session: MemchatSession, text: str, *, replace_last: bool = False

@@ -74,6 +74,21 @@ class Settings:
         default=100_000,
         metadata={"env": "MEMCHAT_MAX_INPUT_CHARS", "help": "longest accepted message"},
     )
+    context_tokens: int | None = field(
+        default=None,
+        metadata={"env": "MEMCHAT_CONTEXT_TOKENS", "help": "token budget of the model's input"},
+    )
+    summary_model: str | None = field(
+        default=None,
+        metadata={"env": "MEMCHAT_SUMMARY_MODEL", "help": "model that writes summaries"},
+    )
+    recall_k: int = field(
+        default=6, metadata={"env": "MEMCHAT_RECALL_K", "help": "passages recalled per turn"}
+    )
+    cross_session: bool = field(
+        default=True,
+        metadata={"env": "MEMCHAT_CROSS_SESSION", "help": "facts and recall across sessions"},
+    )
     tracing: bool = field(
         default=False,
         metadata={"env": "MEMCHAT_TRACING", "help": "send SDK traces to OpenAI"},

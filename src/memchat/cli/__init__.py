@@ -54,11 +54,12 @@ def _register() -> None:
     from .ask import ask
     from .chat import chat
     from .config import config
+    from .memory import memory
     from .sessions import sessions
     from .transfer import export, import_
     from .users import users
 
-    for command in (chat, ask, sessions, users, export, import_, config):
+    for command in (chat, ask, sessions, users, memory, export, import_, config):
         cli.add_command(command)
 
 

@@ -50,7 +50,7 @@ class App:
 
     def chat(self) -> Chat:
         """The chat agent for the configured model, loaded and ready."""
-        return Chat.from_settings(self.settings, self.ready_model().model)
+        return Chat.from_settings(self.settings, self.ready_model(), self.store)
 
     def close(self) -> None:
         if self._store is not None:

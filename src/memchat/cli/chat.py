@@ -28,6 +28,7 @@ HELP = """\
 /undo              drop the last turn
 /retry             send the last message again (replacing its reply, if it got one)
 /clear             delete every message of this session
+/context           what the model was given last turn, with token counts
 /user NAME         chat as another user
 /exit              leave (also: exit, quit, Ctrl-D)"""
 
@@ -53,6 +54,7 @@ class Repl:
             "/retry": self.cmd_retry,
             "/clear": self.cmd_clear,
             "/user": self.cmd_user,
+            "/context": self.cmd_context,
         }
 
     @property
@@ -155,6 +157,16 @@ class Repl:
         asyncio.run(self.session.clear_session())
         self.refresh()
         console.print("[dim]session cleared[/dim]")
+
+    def cmd_context(self, _: str) -> None:
+        context = self.chat.last_context
+        if context is None:
+            console.print("[dim]no turn yet in this chat[/dim]")
+            return
+        for part in context.parts:
+            console.print(f"[bold]{escape(part.name)}[/bold] [dim]({part.tokens} tokens)[/dim]")
+            console.print(escape(part.text), highlight=False)
+        console.print(f"[bold]total[/bold] {context.tokens} of {context.budget} tokens")
 
     def cmd_user(self, arg: str) -> None:
         if not arg:

@@ -81,6 +81,26 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Fact:
+    """Something durable the user said about themselves ("name" -> "Sara")."""
+
+    id: int
+    key: str
+    value: str
+    source: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A session's running summary of every turn up to and including ``through_seq``."""
+
+    through_seq: int
+    text: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """A whole session as export writes it and import reads it."""
 
@@ -256,6 +276,35 @@ class Store(ABC):
 
         Raises SessionExists, and stores nothing, if any of them is already there.
         """
+
+    @abstractmethod
+    def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
+        """The latest whole turns after ``after_seq``, oldest first, at most ``max_items`` items.
+
+        Reads only what it returns, so its cost does not grow with the session's length.
+        """
+
+    # -- memory: facts and summaries -------------------------------------------------------
+
+    @abstractmethod
+    def list_facts(self, user: str) -> list[Fact]:
+        """The user's facts, most recently updated first."""
+
+    @abstractmethod
+    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+        """Record a fact, replacing an older value for the same key."""
+
+    @abstractmethod
+    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+        """Delete a fact by key or id and return it; raise MemchatError if there is none."""
+
+    @abstractmethod
+    def get_summary(self, session: SessionInfo) -> Summary | None:
+        """The session's running summary, or None."""
+
+    @abstractmethod
+    def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
+        """Replace the session's running summary (the items themselves stay)."""
 
     @abstractmethod
     def pop_item(self, session: SessionInfo) -> Item | None:

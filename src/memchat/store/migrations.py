@@ -62,6 +62,31 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX items_by_turn ON items (turn_id)",
         ),
     ),
+    (
+        "0003_memory",
+        (
+            """
+            CREATE TABLE facts (
+                id INTEGER PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                source TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (user_id, key)
+            )
+            """,
+            """
+            CREATE TABLE summaries (
+                session_id INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+                through_seq INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 ]
 
 _BOOKKEEPING = """

@@ -40,8 +40,13 @@ class _OpenTurn:
     session: MemchatSession
     # Items of the stored last turn, hidden from the model when this turn replaces it.
     hidden: int = 0
+    # What the model is given as history instead of the stored items (memchat.memory's
+    # budgeted context), if set.
+    context: list[Item] | None = None
     items: list[Item] = field(default_factory=list)
     closed: bool = False
+    # The committed turn's sequence number, once committed.
+    seq: int | None = None
 
 
 # A context variable rather than an attribute: the SDK streams from a task it creates
@@ -96,6 +101,8 @@ class MemchatSession:
             # failed before the model answered, so its input is dropped, not repeated.
             self._release_held()
         turn = self._turn()
+        if turn is not None and turn.context is not None:
+            return turn.context + turn.items
         pending = turn.items if turn is not None else self._held_input
         hidden = turn.hidden if turn is not None else 0
         if limit is None:
@@ -158,11 +165,12 @@ class MemchatSession:
     # -- memchat's turn API ------------------------------------------------------------------
 
     @asynccontextmanager
-    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[None]:
+    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[_OpenTurn]:
         """Run one turn atomically: commit what the SDK adds in the block, or nothing.
 
         With ``replace_last`` the session's last turn is replaced by the new one in the
-        same transaction (regenerating a reply).
+        same transaction (regenerating a reply). The block gets the open turn, whose
+        ``context`` may be set to the history the model should see.
         """
         current = _open_turn.get()
         if current is not None and current.session is self and not current.closed:
@@ -174,12 +182,12 @@ class MemchatSession:
                 turn.hidden = len(last.items) if last is not None else 0
             token = _open_turn.set(turn)
             try:
-                yield
+                yield turn
             finally:
                 turn.closed = True
                 _open_turn.reset(token)
             if turn.items:
-                self.store.commit_turn(self.info, turn.items, replace_last=replace_last)
+                turn.seq = self.store.commit_turn(self.info, turn.items, replace_last=replace_last)
 
     async def pop_turn(self) -> list[Item]:
         """Remove the most recent turn and return its items ([] if there is none)."""

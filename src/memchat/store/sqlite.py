@@ -26,6 +26,7 @@ from .base import (
 )
 from .locks import FileTurnLocks
 from .migrations import migrate
+from .sqlite_memory import SQLiteMemoryMixin, turns_from_rows
 from .titles import title_from_items
 
 _SESSION_COLUMNS = (
@@ -33,7 +34,7 @@ _SESSION_COLUMNS = (
 )
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteMemoryMixin, Store):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
 
     One connection serves the store, guarded by a lock so threads may share it. Every
@@ -218,6 +219,7 @@ class SQLiteStore(Store):
     def clear_session(self, session: SessionInfo) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM turns WHERE session_id = ?", (session.pk,))
+            conn.execute("DELETE FROM summaries WHERE session_id = ?", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
                 (now(), session.pk),
@@ -255,11 +257,30 @@ class SQLiteStore(Store):
                 " JOIN items i ON i.turn_id = t.id WHERE t.session_id = ? ORDER BY i.id",
                 (session.pk,),
             ).fetchall()
-        turns: list[Turn] = []
-        for seq, created_at, item_id, data in rows:
-            if not turns or turns[-1].seq != seq:
-                turns.append(Turn(seq, created_at, []))
-            turns[-1].items.append(_decode(session, item_id, data))
+        return turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+
+    def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
+        with self._read() as conn:
+            # Bound the scan by item id (ids grow with turns), so a long session costs no
+            # more to read than a short one.
+            first = conn.execute(
+                "SELECT min(i.id) FROM items i WHERE i.turn_id = (SELECT id FROM turns"
+                " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1)",
+                (session.pk, after_seq),
+            ).fetchone()[0]
+            if first is None:
+                return []
+            rows = conn.execute(
+                "SELECT t.seq, t.created_at, i.id, i.data FROM items i"
+                " JOIN turns t ON t.id = i.turn_id WHERE i.session_id = ? AND i.id >= ?"
+                " ORDER BY i.id DESC LIMIT ?",
+                (session.pk, first, max_items + 1),
+            ).fetchall()
+        rows.reverse()
+        turns = turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+        if len(rows) > max_items:
+            # The limit may have cut the oldest turn: leave it out rather than half of it.
+            turns = turns[1:]
         return turns
 
     def commit_turn(
@@ -406,6 +427,12 @@ class SQLiteStore(Store):
         if deleted is not None:
             conn.execute(
                 "UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,)
+            )
+            # A summary that covered the deleted turn would keep remembering it.
+            conn.execute(
+                "DELETE FROM summaries WHERE session_id = ? AND through_seq >="
+                " (SELECT coalesce(max(seq), 0) + 1 FROM turns WHERE session_id = ?)",
+                (session.pk, session.pk),
             )
 
 

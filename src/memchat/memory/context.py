@@ -1,0 +1,252 @@
+"""What the model sees each turn: a context that fits a token budget, however long the chat.
+
+Built from, in this order (the order keeps the start of the prompt stable from turn to
+turn, so a local model's prompt cache stays valid):
+
+1. the system prompt (the agent's instructions);
+2. one system message with the user's facts and the summary of the turns that no
+   longer fit;
+3. the most recent whole turns that fit (a turn is never cut, so a tool call never loses
+   its output);
+4. one system message with passages recalled from the user's history for this message;
+5. the new message.
+
+The window of recent turns starts after the summary's last turn. When it outgrows its
+share of the budget it is cut back to 60% of that share in one step, and the turns cut
+off are summarized: the window's start, and so the prompt's prefix, then stays put for
+many turns instead of sliding every turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import InputTooLarge
+from ..store import Item, SessionInfo, Store, Turn
+from ..store.titles import item_text
+from .facts import extract_facts
+from .summarize import ExtractiveSummarizer, Summarizer
+from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
+
+log = logging.getLogger(__name__)
+
+# Shares of the budget reserved for each part (the window gets what is left).
+FACTS_SHARE = 0.10
+SUMMARY_SHARE = 0.15
+RECALL_SHARE = 0.20
+# The estimate can undercount a little; keep this much of the budget free.
+SAFETY_MARGIN = 0.10
+# After a cut the window holds this fraction of its share, leaving room to grow.
+LOW_WATER = 0.6
+# The most items read back for the window, whatever the budget.
+MAX_WINDOW_ITEMS = 400
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """A passage from the user's history, as the assembler shows it to the model."""
+
+    text: str
+    role: str
+    date: str
+    session_id: str
+
+
+RecallFn = Callable[[str, str, int, str | None], Sequence[Recalled]]
+"""recall(user, query, k, session_id or None for all sessions) -> passages, best first."""
+
+
+def store_recall(store: Store) -> RecallFn | None:
+    """The store's full-text recall as a RecallFn, or None where the store has none yet."""
+    return None
+
+
+@dataclass(frozen=True)
+class ContextPart:
+    """One part of the assembled context and the tokens it takes."""
+
+    name: str
+    tokens: int
+    text: str
+
+
+@dataclass
+class AssembledContext:
+    """The context of one turn: the items handed to the model, and how they add up."""
+
+    budget: int
+    parts: list[ContextPart] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        """Total tokens of every part."""
+        return sum(part.tokens for part in self.parts)
+
+
+@dataclass
+class Memory:
+    """Assembles budgeted contexts and learns facts, for one store."""
+
+    store: Store
+    budget: int
+    count: TokenCounter = estimate_tokens
+    summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    recall: RecallFn | None = None
+    recall_k: int = 6
+    cross_session: bool = True
+
+    async def assemble(
+        self,
+        session: SessionInfo,
+        message: str,
+        system_prompt: str,
+        *,
+        replace_last: bool = False,
+    ) -> AssembledContext:
+        """The context for ``message`` in ``session``, within the budget."""
+        usable = int(self.budget * (1 - SAFETY_MARGIN))
+        fixed = self.count(system_prompt) + MESSAGE_OVERHEAD
+        asked = self.count(message) + MESSAGE_OVERHEAD
+        if fixed + asked > usable:
+            raise InputTooLarge(
+                f"the message takes about {asked:,} tokens; with the system prompt that is "
+                f"over this model's context budget of {self.budget:,} (MEMCHAT_CONTEXT_TOKENS)"
+            )
+        facts = self._facts_text(session.user, int(usable * FACTS_SHARE))
+        summary_limit = int(usable * SUMMARY_SHARE)
+        recall_limit = int(usable * RECALL_SHARE)
+        # The memory message is reserved at its largest (the summary may grow below).
+        memory_reserve = self.count(facts) + summary_limit + self.count(_HEADERS) + MESSAGE_OVERHEAD
+        window_share = usable - fixed - asked - memory_reserve - recall_limit
+        window, summary = await self._window(
+            session, max(window_share, 0), summary_limit, replace_last
+        )
+
+        context = AssembledContext(self.budget)
+        context.parts.append(ContextPart("system prompt", fixed, system_prompt))
+        memory_text = _memory_message(facts, summary)
+        if memory_text:
+            memory_item: Item = {"role": "system", "content": memory_text}
+            context.items.append(memory_item)
+            context.parts.append(
+                ContextPart("facts and summary", item_tokens(memory_item, self.count), memory_text)
+            )
+        window_items = [item for turn in window for item in turn.items]
+        context.items.extend(window_items)
+        window_tokens = sum(item_tokens(item, self.count) for item in window_items)
+        context.parts.append(ContextPart("recent turns", window_tokens, f"{len(window)} turns"))
+
+        room = usable - asked - sum(part.tokens for part in context.parts)
+        recalled = self._recalled_text(session, message, window_items, min(room, recall_limit))
+        if recalled:
+            recall_item: Item = {"role": "system", "content": recalled}
+            context.items.append(recall_item)
+            context.parts.append(
+                ContextPart("recalled", item_tokens(recall_item, self.count), recalled)
+            )
+        context.parts.append(ContextPart("new message", asked, message))
+        return context
+
+    def learn(self, session: SessionInfo, message: str, seq: int) -> list[tuple[str, str]]:
+        """Store the facts ``message`` states about the user; return them."""
+        found = list(extract_facts(message))
+        for key, value in found:
+            self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")
+        return found
+
+    # -- the parts -------------------------------------------------------------------------
+
+    def _facts_text(self, user: str, limit: int) -> str:
+        if not self.cross_session:
+            return ""
+        lines: list[str] = []
+        used = 0
+        for fact in self.store.list_facts(user):
+            line = f"- {fact.key}: {fact.value}"
+            cost = self.count(line) + 1
+            if used + cost > limit:
+                break
+            lines.append(line)
+            used += cost
+        return "\n".join(lines)
+
+    async def _window(
+        self, session: SessionInfo, share: int, summary_limit: int, replace_last: bool
+    ) -> tuple[list[Turn], str]:
+        """The recent turns that fit ``share`` tokens, and the summary of those before."""
+        summary = self.store.get_summary(session)
+        through = summary.through_seq if summary else 0
+        turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
+        if replace_last and turns:
+            turns = turns[:-1]
+        costs = [sum(item_tokens(item, self.count) for item in turn.items) for turn in turns]
+        reaches_back = not turns or turns[0].seq == through + 1
+        if reaches_back and sum(costs) <= share:
+            return turns, summary.text if summary else ""
+
+        # Cut back to LOW_WATER of the share: keep the newest turns that fit.
+        keep = 0
+        used = 0
+        for cost in reversed(costs):
+            if used + cost > share * LOW_WATER:
+                break
+            used += cost
+            keep += 1
+        kept, dropped = turns[len(turns) - keep :], turns[: len(turns) - keep]
+        if not dropped:
+            return kept, summary.text if summary else ""
+        text = await self._summarize(summary.text if summary else None, dropped, summary_limit)
+        self.store.set_summary(session, dropped[-1].seq, text)
+        return kept, text
+
+    async def _summarize(self, previous: str | None, turns: Sequence[Turn], limit: int) -> str:
+        try:
+            text = await self.summarizer(previous, turns, limit)
+        except Exception as exc:  # the model may be down; the turn must still go ahead
+            log.warning("summarizing with the model failed (%s); kept the user's words", exc)
+            text = await ExtractiveSummarizer()(previous, turns, limit)
+        while text and self.count(text) > limit:
+            # Too long: drop the oldest sentences first.
+            text = text.split("\n", 1)[1] if "\n" in text else text[len(text) // 4 :]
+        return text
+
+    def _recalled_text(
+        self, session: SessionInfo, message: str, window: Sequence[Item], limit: int
+    ) -> str:
+        if self.recall is None or self.recall_k <= 0:
+            return ""
+        scope = None if self.cross_session else session.id
+        seen = {item_text(item) for item in window}
+        lines: list[str] = []
+        used = self.count(_RECALL_HEADER) + MESSAGE_OVERHEAD
+        for passage in self.recall(session.user, message, self.recall_k, scope):
+            if passage.text in seen:
+                continue
+            where = f"[{passage.date[:10]}, session {passage.session_id}]"
+            line = f"{where} {passage.role}: {passage.text}"
+            cost = self.count(line) + 1
+            if used + cost > limit:
+                break
+            lines.append(line)
+            used += cost
+        return _RECALL_HEADER + "\n".join(lines) if lines else ""
+
+
+_RECALL_HEADER = "Earlier messages that may be relevant (from your history with this user):\n"
+
+
+_FACTS_HEADER = "What you know about the user:\n"
+_SUMMARY_HEADER = "Summary of the earlier conversation:\n"
+_HEADERS = _FACTS_HEADER + "\n\n" + _SUMMARY_HEADER
+
+
+def _memory_message(facts: str, summary: str) -> str:
+    parts = []
+    if facts:
+        parts.append(_FACTS_HEADER + facts)
+    if summary:
+        parts.append(_SUMMARY_HEADER + summary)
+    return "\n\n".join(parts)

@@ -1,0 +1,69 @@
+"""User facts: durable things users say about themselves, kept across sessions.
+
+Extraction is rule-based and conservative: it keeps statements of the form "my name is
+Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon", "I work as a nurse",
+"I am 34 years old". A later statement with the same key replaces the earlier one. Users
+see and edit the result with ``memchat memory``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+MAX_VALUE_CHARS = 80
+
+# Keys that follow "my ... is" without being facts about the user.
+_NOT_FACTS = {
+    "question",
+    "point",
+    "problem",
+    "guess",
+    "bad",
+    "pleasure",
+    "turn",
+    "answer",
+    "fault",
+    "concern",
+    "issue",
+    "idea",
+    "plan",
+    "goal",
+    "code",
+    "output",
+    "error",
+}
+
+_END = r"(?=[.!?,;\n]|$| and | but )"
+_PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
+    (re.compile(r"\bcall me (?P<value>[\w' -]+?)" + _END, re.I), "name"),
+    (re.compile(r"\bI live in (?P<value>[^.!?,;\n]+?)" + _END, re.I), "home"),
+    (re.compile(r"\bI(?:'m| am) from (?P<value>[^.!?,;\n]+?)" + _END, re.I), "from"),
+    (re.compile(r"\bI work (?:as|at) (?P<value>[^.!?,;\n]+?)" + _END, re.I), "work"),
+    (re.compile(r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b", re.I), "age"),
+    (
+        re.compile(
+            r"\bmy (?P<key>(?:[a-z]+ ){0,2}[a-z]+?)(?:'s name)? (?:is|are|=) "
+            r"(?P<value>[^.!?,;\n]+?)" + _END,
+            re.I,
+        ),
+        None,
+    ),
+]
+
+
+def normalize_key(key: str) -> str:
+    """A canonical fact key: lower case, single spaces, British "favourite"."""
+    key = " ".join(key.lower().split())
+    return re.sub(r"\bfavou?rite\b", "favourite", key)
+
+
+def extract_facts(text: str) -> Iterator[tuple[str, str]]:
+    """(key, value) pairs the user states about themselves in ``text``."""
+    for pattern, fixed_key in _PATTERNS:
+        for match in pattern.finditer(text):
+            key = normalize_key(fixed_key or match.group("key"))
+            value = " ".join(match.group("value").split()).strip(" '\"")
+            if not value or len(value) > MAX_VALUE_CHARS or key.split()[-1] in _NOT_FACTS:
+                continue
+            yield key, value

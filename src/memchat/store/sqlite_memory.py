@@ -1,0 +1,90 @@
+"""The SQLite store's memory tables: user facts and running session summaries."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from ..errors import MemchatError, UserNotFound
+from .base import Fact, SessionInfo, Summary, Turn, now
+
+_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
+
+
+class FactNotFound(MemchatError):
+    """The user has no fact with that key or id."""
+
+
+class SQLiteMemoryMixin:
+    """Facts and summaries, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def list_facts(self, user: str) -> list[Fact]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_FACT_COLUMNS} FROM facts f JOIN users u ON u.id = f.user_id"
+                " WHERE u.name = ? ORDER BY f.updated_at DESC, f.id DESC",
+                (user,),
+            ).fetchall()
+        return [Fact(*row) for row in rows]
+
+    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+        stamp = now()
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
+                " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
+                " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+                " source = excluded.source, updated_at = excluded.updated_at"
+                " RETURNING id, key, value, source, updated_at",
+                (key, value, source, stamp, stamp, user),
+            ).fetchone()
+        if row is None:
+            raise UserNotFound(f"no user {user!r}")
+        return Fact(*row)
+
+    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+                " AND (key = ? OR CAST(id AS TEXT) = ?)"
+                " RETURNING id, key, value, source, updated_at",
+                (user, key_or_id, key_or_id),
+            ).fetchone()
+        if row is None:
+            raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
+        return Fact(*row)
+
+    def get_summary(self, session: SessionInfo) -> Summary | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?",
+                (session.pk,),
+            ).fetchone()
+        return None if row is None else Summary(*row)
+
+    def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
+                " through_seq = excluded.through_seq, text = excluded.text,"
+                " updated_at = excluded.updated_at",
+                (session.pk, through_seq, text, now()),
+            )
+
+
+def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:
+    """Group (seq, created_at, item) rows, ordered by item, into turns."""
+    turns: list[Turn] = []
+    for seq, created_at, item in rows:
+        if not turns or turns[-1].seq != seq:
+            turns.append(Turn(seq, created_at, []))
+        turns[-1].items.append(item)  # type: ignore[arg-type]
+    return turns

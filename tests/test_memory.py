@@ -1,0 +1,168 @@
+"""Memory: budgeted contexts, summaries beside the originals, facts across sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from agents import Agent
+from agents.testing import ModelStep, ScriptedModel
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memchat.chat import Chat
+from memchat.memory.context import Memory
+from memchat.memory.facts import extract_facts
+from memchat.memory.summarize import ModelSummarizer
+from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens, item_tokens
+from memchat.store import SQLiteStore, Store
+
+from .helpers import reply, system_notes, texts_of, user_message
+
+SYSTEM = "You are a helpful assistant."
+
+
+def assistant(text: str) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "type": "message",
+        "content": [{"type": "output_text", "text": text}],
+    }
+
+
+def tool_pair(call_id: str, output: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "function_call", "call_id": call_id, "name": "lookup", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": call_id, "output": output},
+    ]
+
+
+words = st.text(alphabet="abcdefghij klmnopqrstuvwxyz", min_size=1, max_size=300)
+turn_strategy = st.tuples(words, st.booleans(), words, words)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    turns=st.lists(turn_strategy, min_size=0, max_size=40),
+    budget=st.integers(min_value=250, max_value=3000),
+    message=words,
+)
+def test_budget_is_never_exceeded_and_turns_stay_whole(
+    turns: list[tuple[str, bool, str, str]], budget: int, message: str
+) -> None:
+    with SQLiteStore(":memory:") as store:
+        info = store.ensure_session("sara", "default")
+        for n, (asked, uses_tool, output, answer) in enumerate(turns):
+            items = [user_message(asked)]
+            if uses_tool:
+                items += tool_pair(f"c{n}", output)
+            store.commit_turn(info, [*items, assistant(answer)])
+        memory = Memory(store, budget=budget)
+        for _ in range(3):  # again, after summaries have moved the window
+            context = asyncio.run(memory.assemble(info, message, SYSTEM))
+            total = (
+                estimate_tokens(SYSTEM)
+                + MESSAGE_OVERHEAD
+                + sum(item_tokens(item, estimate_tokens) for item in context.items)
+                + estimate_tokens(message)
+                + MESSAGE_OVERHEAD
+            )
+            assert total <= budget
+            assert context.tokens == total
+            conversation = [i for i in context.items if i.get("role") != "system"]
+            calls = {i["call_id"] for i in conversation if i.get("type") == "function_call"}
+            outputs = {
+                i["call_id"] for i in conversation if i.get("type") == "function_call_output"
+            }
+            assert calls == outputs
+            # The window is the newest whole turns, in order, starting at a user message.
+            stored = [i for t in store.get_turns(info) for i in t.items]
+            assert conversation == stored[len(stored) - len(conversation) :]
+            assert not conversation or conversation[0].get("role") == "user"
+        # Nothing stored was changed by assembling: summaries sit beside the items.
+        assert len(store.get_turns(info)) == len(turns)
+
+
+async def test_long_chat_summarizes_and_keeps_the_originals() -> None:
+    store = SQLiteStore(":memory:")
+    summaries = ScriptedModel(
+        [ModelStep.respond(lambda _: reply("Sara introduced herself; her dog is Rex."))] * 30
+    )
+    model = ScriptedModel([reply(f"answer {n}") for n in range(30)])
+    memory = Memory(store, budget=1000, summarizer=ModelSummarizer(summaries))
+    chat = Chat(Agent(name="a", instructions=SYSTEM, model=model), memory=memory)
+    session = store.session("sara")
+    await chat.run_turn(session, "My name is Sara and my dog is Rex. " + "blah " * 20)
+    for n in range(29):
+        await chat.run_turn(session, f"message {n} " + "filler " * 20)
+    summary = store.get_summary(session.info)
+    assert summary is not None and summary.through_seq > 1
+    # The summarizer was given the turns that fell out, starting with the first.
+    assert summaries.first_call is not None
+    assert "My name is Sara and my dog is Rex" in str(summaries.first_call.input)
+    # The model got the summary, not the old turns; everything is still stored.
+    assert model.last_call is not None
+    assert "her dog is Rex" in system_notes(model.last_call.input)
+    assert "My name is Sara and my dog is Rex. " + "blah " * 20 not in texts_of(
+        model.last_call.input
+    )
+    assert len(store.get_turns(session.info)) == 30
+    assert chat.last_context is not None and chat.last_context.tokens <= 1000
+    # The window is cut back in steps, not every turn: summaries are occasional.
+    assert 1 <= len(summaries.calls) <= 8
+
+
+async def test_facts_cross_sessions_but_not_users(store: Store) -> None:
+    model = ScriptedModel([reply("Hi Sara"), reply("You are Sara"), reply("I don't know")])
+    chat = Chat(Agent(name="a", model=model), memory=Memory(store, budget=4000))
+    await chat.run_turn(
+        store.session("sara", "one"), "Hi! My name is Sara, my favorite colour is teal."
+    )
+    assert {(f.key, f.value, f.source) for f in store.list_facts("sara")} == {
+        ("name", "Sara", "one#1"),
+        ("favourite colour", "teal", "one#1"),
+    }
+    await chat.run_turn(store.session("sara", "two"), "What's my name?")
+    assert model.last_call is not None
+    notes = system_notes(model.last_call.input)
+    assert "- name: Sara" in notes and "- favourite colour: teal" in notes
+    assert texts_of(model.last_call.input) == ["What's my name?"]
+    await chat.run_turn(store.session("ali", "one"), "What's my name?")
+    assert "Sara" not in str(model.last_call.input)
+
+
+async def test_cross_session_memory_can_be_switched_off(store: Store) -> None:
+    store.ensure_user("sara")
+    store.set_fact("sara", "name", "Sara", "manual")
+    model = ScriptedModel([reply("?")])
+    chat = Chat(Agent(name="a", model=model), memory=Memory(store, 4000, cross_session=False))
+    await chat.run_turn(store.session("sara", "new"), "What's my name?")
+    assert model.last_call is not None
+    assert "Sara" not in str(model.last_call.input)
+
+
+async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
+    from memchat.errors import InputTooLarge
+
+    memory = Memory(store, budget=300)
+    with pytest.raises(InputTooLarge, match="context budget of 300"):
+        await memory.assemble(store.ensure_session("sara", "x"), "word " * 400, SYSTEM)
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ("Hi, my name is Sara.", [("name", "Sara")]),
+        (
+            "my favorite color is teal and I live in Lisbon",
+            [("home", "Lisbon"), ("favourite color", "teal")],
+        ),
+        ("Call me Sam, please. I'm 34 years old.", [("name", "Sam"), ("age", "34")]),
+        ("My question is whether this works.", []),
+        ("I work as a nurse", [("work", "a nurse")]),
+        ("My dog's name is Rex!", [("dog", "Rex")]),
+    ],
+)
+def test_fact_extraction(text: str, facts: list[tuple[str, str]]) -> None:
+    assert sorted(extract_facts(text)) == sorted(facts)
