@@ -27,16 +27,21 @@ class FileTurnLocks:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._paths: dict[str, str] = {}
 
-    def path_for(self, key: str) -> Path:
+    def path_for(self, key: str) -> str:
         """The lock file of ``key``; hashed so any session id makes a safe file name."""
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return self.directory / f"{digest}.lock"
+        path = self._paths.get(key)
+        if path is None:
+            if not self._paths:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+            path = self._paths[key] = str(self.directory / f"{digest}.lock")
+        return path
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         """Hold the lock of ``key`` for the duration of the block."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         # flock() locks belong to an open file description, so every holder opens the
         # file itself: two holders in one process exclude each other as two processes do.
         fd = os.open(self.path_for(key), os.O_RDWR | os.O_CREAT, 0o600)

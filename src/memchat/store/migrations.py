@@ -40,26 +40,19 @@ MIGRATIONS: list[Migration] = [
                 UNIQUE (user_id, key)
             )
             """,
-            "CREATE INDEX sessions_by_user ON sessions (user_id, updated_at)",
-            """
-            CREATE TABLE turns (
-                id INTEGER PRIMARY KEY,
-                session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-                seq INTEGER NOT NULL,
-                created_at TEXT NOT NULL,
-                UNIQUE (session_id, seq)
-            )
-            """,
+            # No index on updated_at: every turn changes it, and an index would cost every
+            # turn write a page; UNIQUE (user_id, key) already finds a user's sessions.
+            # A turn is the items sharing (session_id, seq); created_at is the turn's time.
             """
             CREATE TABLE items (
                 id INTEGER PRIMARY KEY,
                 session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-                turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
                 data TEXT NOT NULL
             )
             """,
-            "CREATE INDEX items_by_session ON items (session_id, id)",
-            "CREATE INDEX items_by_turn ON items (turn_id)",
+            "CREATE INDEX items_by_turn ON items (session_id, seq, id)",
         ),
     ),
     (

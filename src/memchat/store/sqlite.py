@@ -218,7 +218,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
 
     def clear_session(self, session: SessionInfo) -> None:
         with self._write() as conn:
-            conn.execute("DELETE FROM turns WHERE session_id = ?", (session.pk,))
+            conn.execute("DELETE FROM items WHERE session_id = ?", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = ?", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
@@ -234,16 +234,22 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         return SessionInfo(pk, user, key, title, created, updated, turns, meta)
 
     # -- items and turns -------------------------------------------------------------------
+    #
+    # A turn is the items of one (session_id, seq); the index items_by_turn on
+    # (session_id, seq, id) serves every read and delete, so a turn write touches one
+    # table, one index and the session row.
 
     def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
         with self._read() as conn:
             if limit is None:
                 rows = conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY id", (session.pk,)
+                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY seq, id",
+                    (session.pk,),
                 ).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                    "SELECT id, data FROM items WHERE session_id = ?"
+                    " ORDER BY seq DESC, id DESC LIMIT ?",
                     (session.pk, max(limit, 0)),
                 ).fetchall()
                 rows.reverse()
@@ -251,37 +257,35 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         return items if limit is None else drop_orphan_outputs(items)
 
     def get_turns(self, session: SessionInfo) -> list[Turn]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT t.seq, t.created_at, i.id, i.data FROM turns t"
-                " JOIN items i ON i.turn_id = t.id WHERE t.session_id = ? ORDER BY i.id",
-                (session.pk,),
-            ).fetchall()
-        return turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+        return self._turns_after(session, 0, None)
 
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
-        with self._read() as conn:
-            # Bound the scan by item id (ids grow with turns), so a long session costs no
-            # more to read than a short one.
-            first = conn.execute(
-                "SELECT min(i.id) FROM items i WHERE i.turn_id = (SELECT id FROM turns"
-                " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 1)",
-                (session.pk, after_seq),
-            ).fetchone()[0]
-            if first is None:
-                return []
-            rows = conn.execute(
-                "SELECT t.seq, t.created_at, i.id, i.data FROM items i"
-                " JOIN turns t ON t.id = i.turn_id WHERE i.session_id = ? AND i.id >= ?"
-                " ORDER BY i.id DESC LIMIT ?",
-                (session.pk, first, max_items + 1),
-            ).fetchall()
-        rows.reverse()
-        turns = turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
-        if len(rows) > max_items:
+        turns = self._turns_after(session, after_seq, max_items + 1)
+        if sum(len(turn.items) for turn in turns) > max_items:
             # The limit may have cut the oldest turn: leave it out rather than half of it.
             turns = turns[1:]
         return turns
+
+    def last_turn(self, session: SessionInfo) -> Turn | None:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq ="
+                " (SELECT max(seq) FROM items WHERE session_id = ?) ORDER BY id",
+                (session.pk, session.pk),
+            ).fetchall()
+        turns = turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+        return turns[0] if turns else None
+
+    def _turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
+        """Turns after ``after_seq``, oldest first; with ``limit``, the newest ``limit`` items."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq > ?"
+                " ORDER BY seq DESC, id DESC LIMIT ?",
+                (session.pk, after_seq, -1 if limit is None else limit),
+            ).fetchall()
+        rows.reverse()
+        return turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
 
     def commit_turn(
         self,
@@ -301,15 +305,16 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         rows = [_encode(item) for item in items]
         with self._write() as conn:
             last = conn.execute(
-                "SELECT id FROM turns WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, created_at FROM items WHERE session_id = ?"
+                " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
             if last is None:
                 self._insert_turn(conn, session, items, rows, now())
                 return
             conn.executemany(
-                "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
-                [(session.pk, last[0], row) for row in rows],
+                "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
+                [(session.pk, last[0], last[1], row) for row in rows],
             )
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
 
@@ -329,27 +334,11 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         if found is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
         seq = int(found[0])
-        turn_id = conn.execute(
-            "INSERT INTO turns (session_id, seq, created_at) VALUES (?, ?, ?)",
-            (session.pk, seq, stamp),
-        ).lastrowid
         conn.executemany(
-            "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
-            [(session.pk, turn_id, row) for row in rows],
+            "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
+            [(session.pk, seq, stamp, row) for row in rows],
         )
         return seq
-
-    def last_turn(self, session: SessionInfo) -> Turn | None:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT t.seq, t.created_at, i.id, i.data FROM turns t"
-                " JOIN items i ON i.turn_id = t.id WHERE t.id = (SELECT id FROM turns"
-                " WHERE session_id = ? ORDER BY seq DESC LIMIT 1) ORDER BY i.id",
-                (session.pk,),
-            ).fetchall()
-        if not rows:
-            return None
-        return Turn(rows[0][0], rows[0][1], [_decode(session, i, data) for _, _, i, data in rows])
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
         for record in records:
@@ -384,31 +373,30 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                     raise SessionExists(
                         f"user {record.user!r} already has a session {record.id!r}"
                     ) from exc
-                for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
-                    turn_id = conn.execute(
-                        "INSERT INTO turns (session_id, seq, created_at) VALUES (?, ?, ?)",
-                        (pk, seq, turn.created_at),
-                    ).lastrowid
-                    conn.executemany(
-                        "INSERT INTO items (session_id, turn_id, data) VALUES (?, ?, ?)",
-                        [(pk, turn_id, row) for row in rows],
-                    )
+                conn.executemany(
+                    "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
+                    [
+                        (pk, seq, turn.created_at, row)
+                        for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1)
+                        for row in rows
+                    ],
+                )
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:
             row = conn.execute(
-                "SELECT id, turn_id, data FROM items WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+                "SELECT id, seq, data FROM items WHERE session_id = ?"
+                " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
             if row is None:
                 return None
-            item_id, turn_id, data = row
+            item_id, seq, data = row
             conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
-            if not conn.execute("SELECT 1 FROM items WHERE turn_id = ?", (turn_id,)).fetchone():
-                conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
-                conn.execute(
-                    "UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,)
-                )
+            if not conn.execute(
+                "SELECT 1 FROM items WHERE session_id = ? AND seq = ?", (session.pk, seq)
+            ).fetchone():
+                self._turn_deleted(conn, session)
         return _decode(session, item_id, data)
 
     def pop_turn(self, session: SessionInfo) -> Turn | None:
@@ -420,20 +408,21 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
 
     def _delete_last_turn(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
         deleted = conn.execute(
-            "DELETE FROM turns WHERE id = (SELECT id FROM turns WHERE session_id = ?"
-            " ORDER BY seq DESC LIMIT 1) RETURNING id",
-            (session.pk,),
-        ).fetchone()
-        if deleted is not None:
-            conn.execute(
-                "UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,)
-            )
-            # A summary that covered the deleted turn would keep remembering it.
-            conn.execute(
-                "DELETE FROM summaries WHERE session_id = ? AND through_seq >="
-                " (SELECT coalesce(max(seq), 0) + 1 FROM turns WHERE session_id = ?)",
-                (session.pk, session.pk),
-            )
+            "DELETE FROM items WHERE session_id = ? AND seq ="
+            " (SELECT max(seq) FROM items WHERE session_id = ?)",
+            (session.pk, session.pk),
+        ).rowcount
+        if deleted:
+            self._turn_deleted(conn, session)
+
+    def _turn_deleted(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
+        conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,))
+        # A summary that covered the deleted turn would keep remembering it.
+        conn.execute(
+            "DELETE FROM summaries WHERE session_id = ? AND through_seq >="
+            " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = ?)",
+            (session.pk, session.pk),
+        )
 
 
 def _encode(item: Item) -> str:
