@@ -273,6 +273,18 @@ def test_chat_context_command_shows_parts(memchat: Harness) -> None:
         assert part in out
 
 
+def test_prune_and_user_delete_with_vacuum(memchat: Harness) -> None:
+    ok(memchat("ask", "-u", "sara", "hello", replies=("hi",)))
+    ok(memchat("ask", "-u", "ali", "hello", replies=("hi",)))
+    assert "pruned 0 turns" in ok(memchat("prune", "--older-than", "1d", "--yes"))
+    out = ok(memchat("prune", "--older-than", "0h", "--user", "sara", "--vacuum", "--yes"))
+    assert "pruned 1 turns, 1 empty sessions and vacuumed" in out
+    assert json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json"))) == []
+    assert len(json.loads(ok(memchat("sessions", "list", "-u", "ali", "--json")))) == 1
+    assert "invalid age '90 days'" in fails(memchat("prune", "--older-than", "90 days", "--yes"))
+    assert "and vacuumed" in ok(memchat("users", "delete", "ali", "--vacuum", "--yes"))
+
+
 def test_chat_retry_after_failure_stores_turn_once(memchat: Harness) -> None:
     memchat.model.enqueue(RuntimeError("timeout"))
     out = ok(memchat("chat", "-u", "sara", input="hello\n/retry\n", replies=("hi",)))

@@ -171,3 +171,36 @@ def test_turn_bookkeeping(store: Store) -> None:
     assert store.get_session("sara", "default").turn_count == 1
     store.delete_user("sara")
     assert store.list_users() == []
+
+
+def test_prune_deletes_old_turns_and_empty_sessions(store: Store) -> None:
+    old = store.ensure_session("sara", "old")
+    mixed = store.ensure_session("sara", "mixed")
+    store.commit_turn(old, [user_message("ancient")], created_at="2020-01-01T00:00:00.000000Z")
+    store.commit_turn(mixed, [user_message("old one")], created_at="2020-01-01T00:00:00.000000Z")
+    store.commit_turn(mixed, [user_message("new one")])
+    store.set_summary(mixed, 1, "mentions old one")
+    store.ensure_user("ali")
+    ali = store.ensure_session("ali", "x")
+    store.commit_turn(ali, [user_message("ali old")], created_at="2020-01-01T00:00:00.000000Z")
+
+    report = store.prune("2021-01-01T00:00:00.000000Z", user="sara")
+    assert (report.turns, report.sessions) == (2, 1)
+    assert store.find_session("sara", "old") is None
+    remaining = store.get_session("sara", "mixed")
+    assert remaining.turn_count == 1
+    assert texts_of(store.get_items(remaining)) == ["new one"]
+    assert store.get_summary(remaining) is None  # it remembered pruned content
+    assert texts_of(store.get_items(ali)) == ["ali old"]  # another user untouched
+
+
+def test_deleted_user_leaves_no_trace_in_the_file(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store:
+        info = store.ensure_session("sara", "default")
+        store.commit_turn(info, [user_message("my secret is xylophone-42")])
+        store.set_fact("sara", "secret", "xylophone-42", "manual")
+        store.set_summary(info, 1, "secret xylophone-42")
+        store.delete_user("sara")
+        store.vacuum()
+    for path in db_path.parent.glob(db_path.name + "*"):
+        assert b"xylophone-42" not in path.read_bytes(), path

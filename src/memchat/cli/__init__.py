@@ -55,11 +55,12 @@ def _register() -> None:
     from .chat import chat
     from .config import config
     from .memory import memory
+    from .prune import prune
     from .sessions import sessions
     from .transfer import export, import_
     from .users import users
 
-    for command in (chat, ask, sessions, users, memory, export, import_, config):
+    for command in (chat, ask, sessions, users, memory, export, import_, prune, config):
         cli.add_command(command)
 
 

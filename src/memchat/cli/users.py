@@ -41,12 +41,15 @@ def list_(app: App, as_json: bool) -> None:
 
 @users.command()
 @click.argument("name")
+@click.option("--vacuum", is_flag=True, help="Then rewrite the database file.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
-def delete(app: App, name: str, yes: bool) -> None:
-    """Delete user NAME and every session and message they have."""
+def delete(app: App, name: str, vacuum: bool, yes: bool) -> None:
+    """Delete user NAME and every trace of them: sessions, messages, summaries, facts."""
     app.store.get_user(name)
     if not yes:
         click.confirm(f"delete user {name} and all their conversations?", abort=True)
     app.store.delete_user(name)
-    click.echo(f"deleted user {name}")
+    if vacuum:
+        app.store.vacuum()
+    click.echo(f"deleted user {name}" + (" and vacuumed" if vacuum else ""))

@@ -101,6 +101,15 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class PruneReport:
+    """What ``Store.prune`` deleted."""
+
+    turns: int
+    sessions: int
+    facts: int
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """A whole session as export writes it and import reads it."""
 
@@ -317,6 +326,20 @@ class Store(ABC):
     @abstractmethod
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         """A lock that serializes turns of one session across tasks, threads and processes."""
+
+    @abstractmethod
+    def prune(
+        self, older_than: str, *, user: str | None = None, facts: bool = False
+    ) -> PruneReport:
+        """Delete turns (and with ``facts``, facts) last touched before ``older_than``.
+
+        Sessions left without turns are deleted, and so are summaries of sessions that
+        lost turns (they would otherwise keep what was pruned). All in one transaction.
+        """
+
+    @abstractmethod
+    def vacuum(self) -> None:
+        """Rewrite the database so that deleted content is gone from the file too."""
 
     @abstractmethod
     def close(self) -> None:

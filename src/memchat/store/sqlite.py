@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, UserNotFound
 from .base import (
     Item,
+    PruneReport,
     SessionInfo,
     SessionRecord,
     Store,
@@ -71,6 +72,8 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
     def _configure(self) -> None:
         conn = self._conn
         conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted content is overwritten with zeros, so "forget" means forgotten on disk too.
+        conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         if self.location != ":memory:":
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -113,6 +116,61 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def prune(
+        self, older_than: str, *, user: str | None = None, facts: bool = False
+    ) -> PruneReport:
+        scope = "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id"
+        scope_args: tuple[str, ...] = ()
+        if user is not None:
+            scope += " WHERE u.name = ?"
+            scope_args = (user,)
+        with self._write() as conn:
+            touched = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT session_id FROM items WHERE created_at < ?"
+                    f" AND session_id IN ({scope})",
+                    (older_than, *scope_args),
+                )
+            ]
+            turns = 0
+            for pk in touched:
+                turns += conn.execute(
+                    "SELECT count(DISTINCT seq) FROM items WHERE session_id = ? AND created_at < ?",
+                    (pk, older_than),
+                ).fetchone()[0]
+                conn.execute(
+                    "DELETE FROM items WHERE session_id = ? AND created_at < ?", (pk, older_than)
+                )
+                conn.execute("DELETE FROM summaries WHERE session_id = ?", (pk,))
+                conn.execute(
+                    "UPDATE sessions SET turn_count ="
+                    " (SELECT count(DISTINCT seq) FROM items WHERE session_id = ?) WHERE id = ?",
+                    (pk, pk),
+                )
+            sessions = conn.execute(
+                f"DELETE FROM sessions WHERE id IN ({scope}) AND turn_count = 0 AND updated_at < ?",
+                (*scope_args, older_than),
+            ).rowcount
+            dropped_facts = 0
+            if facts:
+                dropped_facts = conn.execute(
+                    "DELETE FROM facts WHERE updated_at < ? AND user_id IN"
+                    " (SELECT id FROM users WHERE ? IS NULL OR name = ?)",
+                    (older_than, user, user),
+                ).rowcount
+        return PruneReport(turns, sessions, dropped_facts)
+
+    def vacuum(self) -> None:
+        with self._lock:
+            try:
+                # Checkpoint first so the WAL holds no copy of deleted pages, then rebuild.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot vacuum {self.location}: {exc}") from exc
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")

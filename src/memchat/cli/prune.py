@@ -1,0 +1,47 @@
+"""``memchat prune``: delete conversations older than a retention period."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from ..errors import MemchatError
+from .app import App, pass_app
+
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """ "90d", "12h" or "2w" as a timedelta."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", text.lower())
+    if not match:
+        raise MemchatError(f"invalid age {text!r}: use a number and h, d or w (e.g. 90d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@click.command()
+@click.option("--older-than", "age", required=True, metavar="AGE", help="e.g. 90d, 12h, 2w.")
+@click.option("--user", "-u", metavar="NAME", help="Only this user (default: everyone).")
+@click.option("--facts", is_flag=True, help="Also forget facts not updated since then.")
+@click.option("--vacuum", is_flag=True, help="Then rewrite the database file.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def prune(app: App, age: str, user: str | None, facts: bool, vacuum: bool, yes: bool) -> None:
+    """Delete turns older than AGE; sessions left empty go too."""
+    cutoff = datetime.now(UTC) - parse_age(age)
+    stamp = cutoff.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if user is not None:
+        app.store.get_user(user)
+    if not yes:
+        who = user or "every user"
+        click.confirm(f"delete everything of {who} older than {stamp[:19]}?", abort=True)
+    report = app.store.prune(stamp, user=user, facts=facts)
+    if vacuum:
+        app.store.vacuum()
+    click.echo(
+        f"pruned {report.turns} turns, {report.sessions} empty sessions"
+        + (f", {report.facts} facts" if facts else "")
+        + (" and vacuumed" if vacuum else "")
+    )
