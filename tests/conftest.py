@@ -6,8 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agents import set_tracing_disabled
 
 from memchat.store import SQLiteStore, Store
+
+# Plain Runner.run calls in tests would try to export traces to OpenAI.
+set_tracing_disabled(True)
 
 
 @pytest.fixture(autouse=True)
