@@ -1,0 +1,84 @@
+"""Which model the configuration selects."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+
+from memchat.config import load_settings
+from memchat.errors import ConfigError, ModelNotConfigured
+from memchat.models import resolve_model
+from memchat.models.local import LocalModel, to_chat_messages
+
+
+def choose(**env: str):  # type: ignore[no-untyped-def]
+    return resolve_model(load_settings(env={"MEMCHAT_HOME": "/tmp/memchat-test-home", **env}))
+
+
+def test_openai_compatible_server() -> None:
+    choice = choose(MEMCHAT_BASE_URL="http://localhost:11434/v1", MEMCHAT_MODEL="llama3.2")
+    assert isinstance(choice.model, OpenAIChatCompletionsModel)
+    assert choice.description == "llama3.2 via http://localhost:11434/v1"
+
+
+def test_server_without_a_model_name_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="MEMCHAT_MODEL is not"):
+        choose(MEMCHAT_BASE_URL="http://localhost:11434/v1")
+
+
+def test_openai_key_uses_the_responses_api() -> None:
+    choice = choose(OPENAI_API_KEY="sk-test")
+    assert isinstance(choice.model, OpenAIResponsesModel)
+    assert choice.name == "gpt-4.1-mini" and choice.supports_tools
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("litellm") is not None, reason="LiteLLM is installed here"
+)
+def test_litellm_without_the_extra_says_how() -> None:
+    with pytest.raises(ConfigError, match=r"memchat\[litellm\]"):
+        choose(MEMCHAT_MODEL="litellm/anthropic/claude-3-5-haiku-latest")
+
+
+def test_local_model_is_chosen_by_name_and_has_no_tools() -> None:
+    choice = choose(OPENAI_API_KEY="sk-test", MEMCHAT_MODEL="local")
+    assert isinstance(choice.model, LocalModel)
+    assert not choice.supports_tools and "(no tools)" in choice.description
+    assert choice.context_tokens < 4096
+
+
+def test_local_model_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        choose(MEMCHAT_LOCAL_MODEL=str(tmp_path / "missing.gguf"))
+
+
+def test_nothing_configured_falls_back_to_the_embedded_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("memchat.models.resolve._embedded_model_installed", lambda: True)
+    assert isinstance(choose().model, LocalModel)
+    monkeypatch.setattr("memchat.models.resolve._embedded_model_installed", lambda: False)
+    with pytest.raises(ModelNotConfigured):
+        choose()
+
+
+def test_sdk_items_become_chat_messages() -> None:
+    items = [
+        {"role": "system", "content": "What you know about the user:\n- name: Sara"},
+        {"role": "user", "content": "hi"},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "hello"}],
+        },
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    ]
+    assert to_chat_messages("be brief", items) == [
+        {"role": "system", "content": "be brief"},
+        {"role": "system", "content": "What you know about the user:\n- name: Sara"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+    ]
