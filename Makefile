@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chat test lint typecheck pytest bench clean
+.PHONY: setup browser chat test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	  $(BIN)/python -m pip install -v 'llama-cpp-python==0.3.36' 2>&1 \
 	    | grep --line-buffered -E '^ *\[ *[0-9]+%\]|Successfully|Using cached|ERROR|error:' || true; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,server,postgres]'
 	touch $@
 
 setup: $(STAMP)
@@ -38,13 +38,25 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+# Debian's Chromium, for the web chat's browser test (which skips, saying why, without it).
+# Installed only where apt-get can (as root); elsewhere this says how and moves on.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser test (once)..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    >/tmp/memchat-chromium-install.log 2>&1 \
+	    || echo "could not install chromium (see /tmp/memchat-chromium-install.log)"; \
+	else echo "no /usr/bin/chromium: the browser test will skip (apt-get install chromium)"; fi
+
+pytest: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 bench: setup
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/server.py
 	$(BIN)/python bench/local_model.py
 
 clean:

@@ -11,9 +11,15 @@ into its own fresh database:
 Then times ``get_items(limit=20)`` in one session of 100, 1,000, 10,000 and 100,000 turns.
 
     python bench/store.py [--turns 2000] [--reads 500] [--json] [--dir DIR]
+        [--postgres URL [--pg-turns 2000] [--only-postgres]]
 
 The goal: memchat writes at least 60% of the plain limit's turns/s and 3x the SDK's, and
 its read latency stays flat from 100 to 100,000 turns.
+
+With ``--postgres URL`` (default: MEMCHAT_BENCH_POSTGRES_URL, else MEMCHAT_TEST_POSTGRES_URL)
+it also runs the PostgreSQL columns (bench/store_postgres.py): memchat's PostgresStore
+against the SDK's SQLAlchemySession with 1, 8 and 32 concurrent writers; the goal there is
+at least 2,000 turns/s with 8 writers, ahead of the SDK.
 """
 
 from __future__ import annotations
@@ -398,6 +404,8 @@ def ratios(
 
 def print_report(report: dict[str, Any]) -> None:
     """Print Markdown tables that can be pasted into bench/README.md, then the ratios."""
+    if "writes" not in report:
+        return  # --only-postgres
     machine, pragmas = report["machine"], report["sdk_pragmas"]
     print(
         f"{machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']},"
@@ -434,18 +442,43 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the scratch databases go (default: temp)"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get("MEMCHAT_BENCH_POSTGRES_URL")
+        or os.environ.get("MEMCHAT_TEST_POSTGRES_URL"),
+        help="also bench PostgreSQL on this server (scratch schemas, dropped afterwards)",
+    )
+    parser.add_argument(
+        "--pg-turns", type=int, default=2000, help="turns per PostgreSQL column and cell"
+    )
+    parser.add_argument("--only-postgres", action="store_true", help="skip the SQLite columns")
     return parser.parse_args()
 
 
 def main() -> int:
     """Run the bench; exit 1 when memchat misses a write goal."""
     args = parse_args()
-    report = asyncio.run(run(args))
+    report = {} if args.only_postgres else asyncio.run(run(args))
+    met = True
+    if args.postgres:
+        # Imported only here: psycopg, SQLAlchemy and asyncpg are needed for this part only.
+        from store_postgres import PG_GOAL, bench_postgres, print_postgres
+
+        turn_pairs = [(user_item(n), reply_item(n)) for n in range(1000)]
+        pg = report["postgres"] = bench_postgres(
+            args.postgres, args.pg_turns, lambda n: turn_pairs[n % len(turn_pairs)]
+        )
+        met = pg["memchat_8_separate"] >= PG_GOAL and pg["memchat_vs_sdk_8_separate"] > 1
     print_report(report)
+    if "postgres" in report:
+        print_postgres(report["postgres"])
     if args.json:
         print(json.dumps(report))
-    r = report["ratios"]
-    return 0 if r["memchat_vs_plain"] >= WRITE_GOAL and r["memchat_vs_sdk"] >= SDK_GOAL else 1
+    if "ratios" in report:
+        r = report["ratios"]
+        met = met and r["memchat_vs_plain"] >= WRITE_GOAL and r["memchat_vs_sdk"] >= SDK_GOAL
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

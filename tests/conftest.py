@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from agents import set_tracing_disabled
 
-from memchat.store import SQLiteStore, Store
+from memchat.store import SQLiteStore, Store, open_store
+
+from .pg import POSTGRES_ENV, drop_schema, with_schema
 
 # Plain Runner.run calls in tests would try to export traces to OpenAI.
 set_tracing_disabled(True)
@@ -29,6 +33,7 @@ def memchat_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MEMCHAT_AGENT_NAME",
         "MEMCHAT_MAX_INPUT_CHARS",
         "MEMCHAT_TRACING",
+        "MEMCHAT_PG_POOL_SIZE",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MEMCHAT_HOME", str(home))
@@ -45,4 +50,35 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Store]:
     with SQLiteStore(db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose schema is this test's own, dropped afterwards.
+
+    Skips unless MEMCHAT_TEST_POSTGRES_URL names a server (CI sets it).
+    """
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
+    schema = f"memchat_test_{secrets.token_hex(6)}"
+    yield with_schema(base, schema)
+    drop_schema(base, schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Where a contract test's store lives: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(db_path)
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def any_store(store_location: str) -> Iterator[Store]:
+    """A fresh store of each backend in turn, for the tests every backend must pass."""
+    with open_store(store_location) as opened:
         yield opened

@@ -184,12 +184,13 @@ def test_bad_import_names_the_line_and_imports_nothing(memchat: Harness, tmp_pat
     ok(memchat("export", "-u", "sara", "-o", str(dump)))
     lines = dump.read_text().splitlines()
     truncated = tmp_path / "truncated.jsonl"
-    truncated.write_text("\n".join([*lines, lines[1].replace("sara", "ali"), lines[2][:20]]))
+    body = lines[:-1]  # without the end line
+    truncated.write_text("\n".join([*body, lines[1].replace("sara", "ali"), lines[2][:20]]))
     other_db = tmp_path / "other.db"
     out = fails(memchat("--db", str(other_db), "import", str(truncated)))
     assert "truncated.jsonl:5: not valid JSON" in out
     duplicated = tmp_path / "dup.jsonl"
-    duplicated.write_text("\n".join([*lines, lines[1]]))
+    duplicated.write_text("\n".join([*body, lines[1], lines[-1]]))
     assert "already appeared on line 2" in fails(
         memchat("--db", str(other_db), "import", str(duplicated))
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from agents import Agent, Runner, SQLiteSession
@@ -11,9 +10,15 @@ from agents.memory import Session
 from agents.testing import ScriptedModel, function_call
 
 from memchat.errors import ModelCallFailed
-from memchat.store import SQLiteStore, Store
+from memchat.store import Store, open_store
 
 from .helpers import reply, scripted_chat, texts_of, user_message
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on each backend (see ``any_store`` in conftest.py)."""
+    return any_store
 
 
 def test_is_an_sdk_session(store: Store) -> None:
@@ -49,12 +54,12 @@ async def test_protocol_behaves_like_the_sdks_sqlite_session(store: Store) -> No
     theirs.close()
 
 
-async def test_runner_remembers_across_store_reopen(db_path: Path) -> None:
+async def test_runner_remembers_across_store_reopen(store_location: str) -> None:
     model = ScriptedModel([reply("Nice to meet you, Sara!"), reply("Your name is Sara.")])
     agent: Agent[None] = Agent(name="a", model=model)
-    with SQLiteStore(db_path) as store:
+    with open_store(store_location) as store:
         await Runner.run(agent, "My name is Sara", session=store.session("sara"))
-    with SQLiteStore(db_path) as store:
+    with open_store(store_location) as store:
         await Runner.run(agent, "What's my name?", session=store.session("sara"))
     assert model.last_call is not None
     assert texts_of(model.last_call.input) == [

@@ -2,6 +2,8 @@
 
 usage: python -m tests.turn_worker DB USER SESSION TAG TURNS OUT
 
+DB is a SQLite path or any URL ``open_store`` accepts (``postgresql://...``).
+
 Runs TURNS turns in USER's SESSION with a scripted model that echoes the message, and
 writes (as JSON lines to OUT) the model input of every turn, so the test can check that
 each turn saw the whole history before it.
@@ -18,7 +20,7 @@ from agents import Agent
 from agents.testing import ModelStep, ScriptedModel, assistant_message
 
 from memchat.chat import Chat
-from memchat.store import MemchatSession, SQLiteStore
+from memchat.store import MemchatSession, open_store
 
 
 def echo(call):  # type: ignore[no-untyped-def]
@@ -30,7 +32,7 @@ async def main(db: str, user: str, session_id: str, tag: str, turns: int) -> lis
     """Run the turns; return the model input of each."""
     model = ScriptedModel([ModelStep.respond(echo) for _ in range(turns)])
     chat = Chat(Agent(name="worker", model=model))
-    with SQLiteStore(db) as store:
+    with open_store(db) as store:
         session = MemchatSession(store, store.ensure_session(user, session_id))
         for n in range(turns):
             await chat.run_turn(session, f"{tag}-{n}")

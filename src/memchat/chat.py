@@ -26,6 +26,11 @@ def check_message(text: str, max_chars: int) -> str:
     """Return ``text`` if it can be sent, else raise a MemchatError saying why."""
     if not text.strip():
         raise MemchatError("the message is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python turns invalid UTF-8 bytes in argv or stdin into lone surrogates.
+        raise MemchatError("the message is not valid UTF-8 text") from None
     if len(text) > max_chars:
         raise InputTooLarge(
             f"the message has {len(text):,} characters; the limit is "

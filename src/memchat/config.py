@@ -44,7 +44,7 @@ class Settings:
     """Everything memchat can be configured with."""
 
     home: Path = field(metadata={"env": "MEMCHAT_HOME", "help": "data directory"})
-    db: str = field(metadata={"env": "MEMCHAT_DB", "help": "database path"})
+    db: str = field(metadata={"env": "MEMCHAT_DB", "help": "database path or postgresql:// URL"})
     user: str = field(metadata={"env": "MEMCHAT_USER", "help": "default user"})
     model: str | None = field(default=None, metadata={"env": "MEMCHAT_MODEL", "help": "model name"})
     base_url: str | None = field(
@@ -111,8 +111,13 @@ class Settings:
                 continue
             value = getattr(self, f.name)
             shown = _mask(value) if f.metadata.get("secret") and value else str(value)
+            # A database URL may carry a password (postgresql://user:secret@host/db).
+            shown = _URL_PASSWORD.sub(r"\1****@", shown)
             rows.append((f"{f.name} ({f.metadata['env']})", shown, self.sources[f.name]))
         return rows
+
+
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
 
 
 def _mask(secret: str) -> str:

@@ -6,6 +6,9 @@ line followed by its ``turn`` lines::
     {"type": "memchat-export", "version": 1}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
+    {"type": "end", "sessions": 1, "turns": 1}
+
+The end line, with the counts, tells a whole file from one cut short.
 
 An import is checked whole before anything is written, then written in one transaction:
 a bad file imports nothing, and the error names the line.
@@ -39,7 +42,7 @@ def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[S
 def write_jsonl(records: Iterable[SessionRecord], out: TextIO) -> int:
     """Write records as memchat JSONL; return the number of sessions written."""
     out.write(json.dumps({"type": "memchat-export", "version": FORMAT_VERSION}) + "\n")
-    count = 0
+    count = turns = 0
     for record in records:
         head = {
             "type": "session",
@@ -53,7 +56,10 @@ def write_jsonl(records: Iterable[SessionRecord], out: TextIO) -> int:
         for turn in record.turns:
             line = {"type": "turn", "created_at": turn.created_at, "items": turn.items}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            turns += 1
         count += 1
+    # The end line lets an import tell a whole file from one cut short at a line's end.
+    out.write(json.dumps({"type": "end", "sessions": count, "turns": turns}) + "\n")
     return count
 
 
@@ -107,19 +113,27 @@ def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
     records: list[SessionRecord] = []
     seen: dict[tuple[str, str], int] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Only "\n" ends a line: JSON strings may hold U+2028 and others that splitlines()
+        # would also split on.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFormatError(f"cannot read {path}: {exc}") from exc
     if not lines:
         raise ImportFormatError(f"{path} is empty")
+    ended = False
     for number, line in enumerate(lines, 1):
         where = f"{path}:{number}"
         if not line.strip():
             continue
+        if ended:
+            raise ImportFormatError(f"{where}: a line after the end line")
         try:
             entry = json.loads(line)
-        except ValueError as exc:
-            raise ImportFormatError(f"{where}: not valid JSON ({exc})") from exc
+            # Lone surrogates (from \ud800-style escapes) cannot be stored as text.
+            line.encode("utf-8")
+            json.dumps(entry, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError) as exc:
+            raise ImportFormatError(f"{where}: not valid JSON text ({exc})") from exc
         if not isinstance(entry, dict):
             raise ImportFormatError(f"{where}: expected a JSON object")
         kind = entry.get("type")
@@ -164,8 +178,18 @@ def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
                 raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
             turns = records[-1].turns
             turns.append(Turn(len(turns) + 1, str(entry.get("created_at") or now()), items))
+        elif kind == "end":
+            counts = (len(records), sum(len(r.turns) for r in records))
+            if (entry.get("sessions"), entry.get("turns")) != counts:
+                raise ImportFormatError(
+                    f"{where}: the end line counts {entry.get('sessions')} sessions and "
+                    f"{entry.get('turns')} turns, the file holds {counts[0]} and {counts[1]}"
+                )
+            ended = True
         else:
             raise ImportFormatError(f"{where}: unknown line type {kind!r}")
+    if not ended:
+        raise ImportFormatError(f"{path}: no end line: the file is cut short (or not an export)")
     return records
 
 
@@ -194,10 +218,12 @@ def read_sdk_sqlite(path: Path, user: str) -> list[SessionRecord]:
     for row_id, session_id, data, created_at in rows:
         try:
             item = json.loads(data)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise ImportFormatError(
                 f"{path}: agent_messages row {row_id} is not valid JSON ({exc})"
             ) from exc
+        if not isinstance(item, dict):
+            raise ImportFormatError(f"{path}: agent_messages row {row_id} is not a JSON object")
         by_session.setdefault(str(session_id), []).append((item, str(created_at)))
     records = []
     for session_id, entries in by_session.items():

@@ -27,8 +27,8 @@ class MemchatGroup(click.Group):
 @click.group(cls=MemchatGroup, invoke_without_command=True)
 @click.option(
     "--db",
-    metavar="PATH",
-    help="Database file (default: MEMCHAT_DB or $MEMCHAT_HOME/memchat.db).",
+    metavar="PATH|URL",
+    help="SQLite file or postgresql:// URL (default: MEMCHAT_DB or $MEMCHAT_HOME/memchat.db).",
 )
 @click.version_option(package_name="memchat")
 @click.pass_context
@@ -55,13 +55,18 @@ def _register() -> None:
     from .chat import chat
     from .config import config
     from .memory import memory
+    from .migrate import migrate
     from .prune import prune
+    from .search import search
+    from .serve import serve
     from .sessions import sessions
     from .transfer import export, import_
     from .users import users
 
-    for command in (chat, ask, sessions, users, memory, export, import_, prune, config):
+    for command in (chat, ask, sessions, users, memory, export, import_, prune, serve, config):
         cli.add_command(command)
+    cli.add_command(search)
+    cli.add_command(migrate)
 
 
 _register()

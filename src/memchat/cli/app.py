@@ -68,4 +68,4 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 def user_of(app: App, user: str | None) -> str:
     """The user named on the command line, or the configured default."""
-    return user or app.settings.user
+    return app.settings.user if user is None else user

@@ -15,8 +15,11 @@ from ..store.base import is_user_message
 from ..store.titles import item_text
 from .app import App, pass_app, user_of, user_option
 from .render import console, escape, print_history, print_sessions, show_stream
+from .search import HIGHLIGHT, print_hits
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
+# /search shows this many matches.
+SEARCH_LIMIT = 10
 
 HELP = """\
 /help              this help
@@ -25,6 +28,7 @@ HELP = """\
 /switch ID         continue another session
 /rename TITLE      rename this session
 /history           show this session's messages
+/search QUERY      search all your sessions' messages
 /undo              drop the last turn
 /retry             send the last message again (replacing its reply, if it got one)
 /clear             delete every message of this session
@@ -53,6 +57,7 @@ class Repl:
             "/undo": self.cmd_undo,
             "/retry": self.cmd_retry,
             "/clear": self.cmd_clear,
+            "/search": self.cmd_search,
             "/user": self.cmd_user,
             "/context": self.cmd_context,
         }
@@ -157,6 +162,11 @@ class Repl:
         asyncio.run(self.session.clear_session())
         self.refresh()
         console.print("[dim]session cleared[/dim]")
+
+    def cmd_search(self, arg: str) -> None:
+        if not arg:
+            raise MemchatError("usage: /search QUERY")
+        print_hits(self.store.search(self.user, arg, limit=SEARCH_LIMIT, highlight=HIGHLIGHT))
 
     def cmd_context(self, _: str) -> None:
         context = self.chat.last_context

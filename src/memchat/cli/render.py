@@ -33,10 +33,16 @@ async def show_stream(chunks: AsyncIterator[str], *, markdown: bool) -> str:
                 parts.append(chunk)
                 live.update(Markdown("".join(parts)))
     else:
-        async for chunk in chunks:
-            parts.append(chunk)
-            click.echo(chunk, nl=False)
-        click.echo()
+        completed = False
+        try:
+            async for chunk in chunks:
+                parts.append(chunk)
+                click.echo(chunk, nl=False)
+            completed = True
+        finally:
+            # An error after part of the reply must start on a line of its own.
+            if parts or completed:
+                click.echo()
     return "".join(parts)
 
 

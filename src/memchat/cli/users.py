@@ -1,4 +1,4 @@
-"""``memchat users``: list and delete users."""
+"""``memchat users``: list, add and delete users, and their API tokens for ``memchat serve``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
+from ..errors import MemchatError, UserNotFound
 from .app import App, json_option, pass_app
 from .render import console, print_json
 
 
 @click.group()
 def users() -> None:
-    """List and delete users."""
+    """List, add and delete users; issue and revoke their API tokens."""
 
 
 @users.command("list")
@@ -53,3 +54,47 @@ def delete(app: App, name: str, vacuum: bool, yes: bool) -> None:
     if vacuum:
         app.store.vacuum()
     click.echo(f"deleted user {name}" + (" and vacuumed" if vacuum else ""))
+
+
+@users.command()
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May manage users over the HTTP API.")
+@pass_app
+def add(app: App, name: str, admin: bool) -> None:
+    """Add user NAME and print their API token (shown once, on the last line)."""
+    try:
+        app.store.get_user(name)
+    except UserNotFound:
+        pass
+    else:
+        raise MemchatError(
+            f"user {name!r} already exists; `memchat users token {name}` issues a new token"
+        )
+    app.store.ensure_user(name)
+    if admin:
+        app.store.set_admin(name, True)
+    token = app.store.create_token(name)
+    role = "admin " if admin else ""
+    click.echo(
+        f"added {role}user {name}; their API token (shown only now, keep it safe):", err=True
+    )
+    click.echo(token)
+
+
+@users.command()
+@click.argument("name")
+@pass_app
+def token(app: App, name: str) -> None:
+    """Issue another API token for user NAME and print it (on the last line)."""
+    issued = app.store.create_token(name)
+    click.echo(f"new API token for {name} (shown only now, keep it safe):", err=True)
+    click.echo(issued)
+
+
+@users.command()
+@click.argument("name")
+@pass_app
+def revoke(app: App, name: str) -> None:
+    """Revoke every API token of user NAME."""
+    count = app.store.revoke_tokens(name)
+    click.echo(f"revoked {count} token(s) of {name}")

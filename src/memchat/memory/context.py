@@ -27,6 +27,7 @@ from ..errors import InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
 from ..store.titles import item_text
 from .facts import extract_facts
+from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
 
@@ -44,23 +45,19 @@ LOW_WATER = 0.6
 MAX_WINDOW_ITEMS = 400
 
 
-@dataclass(frozen=True)
-class Recalled:
-    """A passage from the user's history, as the assembler shows it to the model."""
-
-    text: str
-    role: str
-    date: str
-    session_id: str
-
-
-RecallFn = Callable[[str, str, int, str | None], Sequence[Recalled]]
+RecallFn = Callable[[str, str, int, str | None], Sequence[Passage]]
 """recall(user, query, k, session_id or None for all sessions) -> passages, best first."""
 
 
-def store_recall(store: Store) -> RecallFn | None:
-    """The store's full-text recall as a RecallFn, or None where the store has none yet."""
-    return None
+def store_recall(store: Store) -> RecallFn:
+    """The store's full-text recall (``memory.recall``) as a RecallFn."""
+
+    def recall_from_store(
+        user: str, query: str, k: int, session_id: str | None
+    ) -> Sequence[Passage]:
+        return recall(store, user, query, k=k, session_id=session_id)
+
+    return recall_from_store
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
 from .base import Item, SessionInfo, Store, Turn, User
 from .session import MemchatSession
 from .sqlite import SQLiteStore
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(location: str | Path) -> Store:
     """Open (and migrate) the store at a path or URL.
 
-    ``sqlite:///path``, a plain path or ``:memory:`` open the SQLite store.
+    ``sqlite:///path``, a plain path or ``:memory:`` open the SQLite store;
+    ``postgresql://...`` (or ``postgres://...``) the PostgreSQL store.
     """
     text = str(location)
+    if text.startswith(POSTGRES_SCHEMES):
+        # Imported here: psycopg is an optional extra, and SQLite users never load it.
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"{text.split('://')[0]}:// needs the PostgreSQL driver:"
+                f" pip install 'memchat[postgres]' ({exc})"
+            ) from exc
+        return PostgresStore(text)
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite:///")
         # sqlite:////abs/path keeps its leading slash; sqlite:///rel/path is relative.

@@ -9,6 +9,7 @@ so readers see all of it or none of it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents import TResponseInputItem
 
-from ..errors import InvalidName, SessionNotFound
+from ..errors import InvalidName, SessionExists, SessionNotFound
 
 if TYPE_CHECKING:
     from .session import MemchatSession
@@ -110,6 +111,37 @@ class PruneReport:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """One message found by ``Store.search``, with where and when it was said."""
+
+    session_id: str
+    session_title: str | None
+    seq: int
+    item_id: int
+    role: str
+    created_at: str
+    snippet: str
+    # Relevance: the negated FTS5 bm25 rank, so a higher score is a better match.
+    score: float
+
+
+@dataclass(frozen=True)
+class IndexedMessage:
+    """A message as the search index keeps it, with the messages said just before it."""
+
+    item_id: int
+    session_id: str
+    seq: int
+    role: str
+    created_at: str
+    text: str
+    # Item ids of the one or two messages before this one in its session, nearest first.
+    previous: tuple[int, ...]
+    # Relevance to the query that found it (higher is better); 0.0 when fetched by id.
+    score: float
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """A whole session as export writes it and import reads it."""
 
@@ -181,6 +213,20 @@ def group_into_turns(items: Sequence[Item]) -> Iterator[list[Item]]:
         yield turn
 
 
+_QUERY_WORD = re.compile(r"[^\W_]+")
+MAX_QUERY_WORDS = 32
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct words of a query, lower-cased, in order of appearance (at most 32).
+
+    A word is a run of letters and digits, the unit the full-text index is built from, so
+    every word can be matched as a quoted term: no query text is ever query syntax.
+    """
+    found = _QUERY_WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    return list(dict.fromkeys(found))[:MAX_QUERY_WORDS]
+
+
 class Store(ABC):
     """Durable conversations: users, sessions and their turns.
 
@@ -211,6 +257,29 @@ class Store(ABC):
     @abstractmethod
     def set_current_session(self, user: str, session_id: str) -> None:
         """Remember which session the user continues by default."""
+
+    # -- authentication: API tokens and the admin role -------------------------------------
+    # Tokens come from memchat.store.tokens (new_token, hash_token); only hashes are stored.
+
+    @abstractmethod
+    def create_token(self, user: str) -> str:
+        """Issue a new API token for an existing user and return it (raise UserNotFound)."""
+
+    @abstractmethod
+    def user_for_token(self, token: str) -> User | None:
+        """The user a token belongs to, or None if the token is unknown or revoked."""
+
+    @abstractmethod
+    def revoke_tokens(self, user: str) -> int:
+        """Revoke every token of the user and return how many there were."""
+
+    @abstractmethod
+    def set_admin(self, user: str, admin: bool) -> None:
+        """Grant or withdraw the admin role (user management over HTTP)."""
+
+    @abstractmethod
+    def is_admin(self, user: str) -> bool:
+        """True if the user has the admin role (False for an unknown user)."""
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -323,6 +392,45 @@ class Store(ABC):
     def pop_turn(self, session: SessionInfo) -> Turn | None:
         """Delete and return the session's most recent turn."""
 
+    # -- search --------------------------------------------------------------------------
+
+    @abstractmethod
+    def search(
+        self,
+        user: str,
+        query: str,
+        *,
+        limit: int = 20,
+        session_id: str | None = None,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        """The user's messages that match ``query``, best first (bm25), at most ``limit``.
+
+        ``query`` is plain text, never query syntax: messages with all of its words are
+        found, or, if none has them all, messages with any of them. Matched words in a
+        hit's snippet are wrapped in ``highlight``. A query without words finds nothing.
+        """
+
+    @abstractmethod
+    def match_messages(
+        self,
+        user: str,
+        words: Sequence[str],
+        *,
+        limit: int,
+        session_id: str | None = None,
+        context_weights: tuple[float, float] = (0.5, 0.3),
+    ) -> list[IndexedMessage]:
+        """Messages containing any of ``words``, in their text or the two before them.
+
+        Ranked by bm25 over the message's own text (weight 1) and the texts of the
+        message before it and the one before that (``context_weights``); best first.
+        """
+
+    @abstractmethod
+    def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
+        """The user's indexed messages with these item ids (unknown ids are left out)."""
+
     @abstractmethod
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         """A lock that serializes turns of one session across tasks, threads and processes."""
@@ -358,7 +466,13 @@ class Store(ABC):
         """Return the session, creating it (and its user) if needed."""
         self.ensure_user(user)
         found = self.find_session(user, session_id)
-        return found if found is not None else self.create_session(user, session_id)
+        if found is not None:
+            return found
+        try:
+            return self.create_session(user, session_id)
+        except SessionExists:
+            # Another process created it between the two calls: that one is ours too.
+            return self.get_session(user, session_id)
 
     def open_session(
         self, user: str, session_id: str | None = None, *, new: bool = False

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from ..errors import StoreError
+
 # How long to sleep between attempts; waiting by polling keeps the wait cancellable
 # (a thread blocked in flock() could not be interrupted by Ctrl-C).
 _POLL_FIRST = 0.001
@@ -34,7 +36,10 @@ class FileTurnLocks:
         path = self._paths.get(key)
         if path is None:
             if not self._paths:
-                self.directory.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create {self.directory}: {exc.strerror}") from exc
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]
             path = self._paths[key] = str(self.directory / f"{digest}.lock")
         return path
@@ -44,7 +49,7 @@ class FileTurnLocks:
         """Hold the lock of ``key`` for the duration of the block."""
         # flock() locks belong to an open file description, so every holder opens the
         # file itself: two holders in one process exclude each other as two processes do.
-        fd = os.open(self.path_for(key), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open_lock_file(self.path_for(key))
         try:
             delay = _POLL_FIRST
             while True:
@@ -58,3 +63,16 @@ class FileTurnLocks:
         finally:
             # Closing the descriptor releases the lock.
             os.close(fd)
+
+
+def _open_lock_file(path: str) -> int:
+    """Open (creating) a lock file; read-only where we may not write it (flock works)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise StoreError(f"cannot open the turn lock {path}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise StoreError(f"cannot open the turn lock {path}: {exc.strerror}") from exc

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..errors import StoreError
+from .sqlite_search import SEARCH_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -55,6 +56,8 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX items_by_turn ON items (session_id, seq, id)",
         ),
     ),
+    # The full-text index of messages (see sqlite_search.py); the first search fills it.
+    ("0002_search", SEARCH_SCHEMA),
     (
         "0003_memory",
         (
@@ -78,6 +81,23 @@ MIGRATIONS: list[Migration] = [
                 updated_at TEXT NOT NULL
             )
             """,
+        ),
+    ),
+    (
+        "0004_auth",
+        (
+            # Only the token's SHA-256 is kept: a copy of the database lets nobody log in.
+            """
+            CREATE TABLE tokens (
+                id INTEGER PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                hash TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL,
+                last_used_at TEXT
+            )
+            """,
+            "CREATE INDEX tokens_by_user ON tokens (user_id)",
+            "ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0",
         ),
     ),
 ]

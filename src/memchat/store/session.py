@@ -20,6 +20,7 @@ direct calls (written through at once, exactly as the protocol describes).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -70,10 +71,11 @@ class MemchatSession:
         self.info = info
         self.session_id = f"{info.user}/{info.id}"
         self.session_settings = session_settings
-        # Plain Runner runs only: the user's input, held until the model answers, and the
-        # run it belongs to.
-        self._held_input: list[Item] = []
-        self._held_by: RunContextWrapper[Any] | None = None
+        # Plain Runner runs only: each run's input, held until its model answers. Keyed by
+        # the run's context wrapper; an entry of a run that failed goes with its wrapper.
+        self._held: weakref.WeakKeyDictionary[RunContextWrapper[Any], list[Item]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"MemchatSession({self.session_id!r}, store={self.store.location!r})"
@@ -96,14 +98,11 @@ class MemchatSession:
         Never returns a tool output without its call.
         """
         limit = resolve_session_limit(limit, self.session_settings)
-        if wrapper is not None and self._held_input and wrapper is not self._held_by:
-            # A new run began while an earlier one's input was still held: that run
-            # failed before the model answered, so its input is dropped, not repeated.
-            self._release_held()
         turn = self._turn()
         if turn is not None and turn.context is not None:
             return turn.context + turn.items
-        pending = turn.items if turn is not None else self._held_input
+        held = self._held.get(wrapper, []) if wrapper is not None else []
+        pending = turn.items if turn is not None else held
         hidden = turn.hidden if turn is not None else 0
         if limit is None:
             stored = self.store.get_items(self.info)
@@ -127,14 +126,12 @@ class MemchatSession:
             return
         if wrapper is not None and all(is_user_message(item) for item in items):
             # The Runner saves the input before the model call; a failed call would leave
-            # it orphaned, so it waits here for the reply.
-            if wrapper is not self._held_by:
-                self._release_held()
-            self._held_input.extend(items)
-            self._held_by = wrapper
+            # it orphaned, so it waits here for the reply. A retry is a new run, with a new
+            # wrapper, so it never sees a failed run's input.
+            self._held.setdefault(wrapper, []).extend(items)
             return
-        if self._held_input:
-            held = self._release_held()
+        held = self._held.pop(wrapper, None) if wrapper is not None else None
+        if held:
             self.store.commit_turn(self.info, held + items)
         elif is_user_message(items[0]):
             self.store.commit_turn(self.info, items)
@@ -146,8 +143,9 @@ class MemchatSession:
         turn = self._turn()
         if turn is not None and turn.items:
             return turn.items.pop()
-        if self._held_input:
-            return self._held_input.pop()
+        held = self._held.get(wrapper) if wrapper is not None else None
+        if held:
+            return held.pop()
         return self.store.pop_item(self.info)
 
     async def clear_session(self, wrapper: RunContextWrapper[Any] | None = None) -> None:
@@ -155,12 +153,8 @@ class MemchatSession:
         turn = self._turn()
         if turn is not None:
             turn.items.clear()
-        self._release_held()
+        self._held.clear()
         self.store.clear_session(self.info)
-
-    def _release_held(self) -> list[Item]:
-        held, self._held_input, self._held_by = self._held_input, [], None
-        return held
 
     # -- memchat's turn API ------------------------------------------------------------------
 

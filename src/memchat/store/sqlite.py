@@ -25,9 +25,12 @@ from .base import (
     drop_orphan_outputs,
     now,
 )
+from .codec import decode_item, encode_item, session_from_row
 from .locks import FileTurnLocks
 from .migrations import migrate
+from .sqlite_auth import SQLiteAuthMixin
 from .sqlite_memory import SQLiteMemoryMixin, turns_from_rows
+from .sqlite_search import SQLiteSearchMixin, reindex_context
 from .titles import title_from_items
 
 _SESSION_COLUMNS = (
@@ -35,7 +38,7 @@ _SESSION_COLUMNS = (
 )
 
 
-class SQLiteStore(SQLiteMemoryMixin, Store):
+class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
 
     One connection serves the store, guarded by a lock so threads may share it. Every
@@ -90,8 +93,8 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         with self._lock:
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read {self.location}: {exc}") from exc
+            except (sqlite3.Error, UnicodeError) as exc:
+                raise _store_error("read", self.location, exc) from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -109,8 +112,8 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                 # rollback() is a no-op if the error already ended the transaction, so the
                 # original exception propagates.
                 conn.rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"cannot write {self.location}: {exc}") from exc
+                if isinstance(exc, (sqlite3.Error, UnicodeError)):
+                    raise _store_error("write", self.location, exc) from exc
                 raise
 
     def close(self) -> None:
@@ -144,6 +147,8 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                     "DELETE FROM items WHERE session_id = ? AND created_at < ?", (pk, older_than)
                 )
                 conn.execute("DELETE FROM summaries WHERE session_id = ?", (pk,))
+                # The first messages left may still carry pruned ones' text as context.
+                reindex_context(conn, pk)
                 conn.execute(
                     "UPDATE sessions SET turn_count ="
                     " (SELECT count(DISTINCT seq) FROM items WHERE session_id = ?) WHERE id = ?",
@@ -165,6 +170,9 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
     def vacuum(self) -> None:
         with self._lock:
             try:
+                # Merging the full-text index drops the terms of deleted messages, which
+                # it otherwise keeps (marked deleted) until its segments happen to merge.
+                self._conn.execute("INSERT INTO items_fts (items_fts) VALUES ('optimize')")
                 # Checkpoint first so the WAL holds no copy of deleted pages, then rebuild.
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.execute("VACUUM")
@@ -191,6 +199,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         return self.get_user(name)
 
     def get_user(self, name: str) -> User:
+        check_name("user name", name)
         with self._read() as conn:
             row = conn.execute(
                 "SELECT name, created_at, current_session FROM users WHERE name = ?", (name,)
@@ -226,7 +235,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
     ) -> SessionInfo:
-        key = check_name("session id", session_id) if session_id else secrets.token_hex(4)
+        key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
         stamp = created_at or now()
         self.ensure_user(user)
         with self._write() as conn:
@@ -241,13 +250,15 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         return self.get_session(user, key)
 
     def find_session(self, user: str, session_id: str) -> SessionInfo | None:
+        check_name("user name", user)
+        check_name("session id", session_id)
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
                 " WHERE u.name = ? AND s.key = ?",
                 (user, session_id),
             ).fetchone()
-        return None if row is None else self._session_from_row(row)
+        return None if row is None else session_from_row(row)
 
     def list_sessions(self, user: str) -> list[SessionInfo]:
         self.get_user(user)
@@ -257,7 +268,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                 " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
                 (user,),
             ).fetchall()
-        return [self._session_from_row(row) for row in rows]
+        return [session_from_row(row) for row in rows]
 
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
@@ -282,14 +293,6 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                 "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
                 (now(), session.pk),
             )
-
-    def _session_from_row(self, row: tuple[Any, ...]) -> SessionInfo:
-        pk, user, key, title, created, updated, turns, metadata = row
-        try:
-            meta = json.loads(metadata)
-        except ValueError as exc:
-            raise CorruptData(f"session {user}/{key}: metadata is not valid JSON") from exc
-        return SessionInfo(pk, user, key, title, created, updated, turns, meta)
 
     # -- items and turns -------------------------------------------------------------------
     #
@@ -370,10 +373,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
             if last is None:
                 self._insert_turn(conn, session, items, rows, now())
                 return
-            conn.executemany(
-                "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
-                [(session.pk, last[0], last[1], row) for row in rows],
-            )
+            _insert_items(conn, session.pk, last[0], last[1], rows)
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
 
     def _insert_turn(
@@ -392,10 +392,7 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         if found is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
         seq = int(found[0])
-        conn.executemany(
-            "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
-            [(session.pk, seq, stamp, row) for row in rows],
-        )
+        _insert_items(conn, session.pk, seq, stamp, rows)
         return seq
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
@@ -431,14 +428,8 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
                     raise SessionExists(
                         f"user {record.user!r} already has a session {record.id!r}"
                     ) from exc
-                conn.executemany(
-                    "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
-                    [
-                        (pk, seq, turn.created_at, row)
-                        for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1)
-                        for row in rows
-                    ],
-                )
+                for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
+                    _insert_items(conn, pk, seq, turn.created_at, rows)
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:
@@ -483,22 +474,35 @@ class SQLiteStore(SQLiteMemoryMixin, Store):
         )
 
 
-def _encode(item: Item) -> str:
-    try:
-        return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"cannot store item: it is not JSON-serializable ({exc})") from exc
+def _insert_items(
+    conn: sqlite3.Connection,
+    session_pk: int,
+    seq: int,
+    stamp: str,
+    rows: Sequence[str],
+) -> None:
+    """Insert a turn's items (``rows`` are their JSON).
+
+    The search index is not written here: it is derived data, brought up to date in its
+    own transaction before each search (see ``sqlite_search.py``), which keeps a turn
+    write to one table, one index and the session row.
+    """
+    conn.executemany(
+        "INSERT INTO items (session_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
+        [(session_pk, seq, stamp, row) for row in rows],
+    )
 
 
-def _decode(session: SessionInfo, item_id: int, data: str) -> Item:
-    try:
-        item = json.loads(data)
-    except ValueError as exc:
-        raise CorruptData(
-            f"session {session.user}/{session.id}: item {item_id} is corrupt ({exc})"
-        ) from exc
-    if not isinstance(item, dict):
-        raise CorruptData(
-            f"session {session.user}/{session.id}: item {item_id} is not a JSON object"
-        )
-    return item  # type: ignore[return-value]
+# Shared with the PostgreSQL store, so that both keep an item as the same text.
+def _store_error(action: str, location: str, exc: Exception) -> StoreError:
+    """A short, clear StoreError for a database error (never the stored text itself)."""
+    if isinstance(exc, UnicodeError):
+        return StoreError(f"cannot {action} {location}: text that is not valid UTF-8")
+    if "Could not decode" in str(exc):
+        # SQLite's message quotes the whole undecodable value: conversation content.
+        return CorruptData(f"cannot {action} {location}: a stored value is not valid UTF-8")
+    return StoreError(f"cannot {action} {location}: {exc}")
+
+
+_encode = encode_item
+_decode = decode_item

@@ -1,0 +1,1 @@
+"""Memory: what the model sees each turn beyond the recent messages."""

@@ -1,0 +1,53 @@
+"""``/api/facts`` and ``/api/search``: what memchat remembers about the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from ..auth import CurrentUser
+from ..errors import not_found
+from ..schemas import FactIn, FactOut, SearchHitOut
+from ..state import State
+from . import errors
+from .sessions import own_session
+
+router = APIRouter(prefix="/api", tags=["memory"])
+
+
+@router.get("/facts", responses=errors())
+async def list_facts(state: State, user: CurrentUser) -> list[FactOut]:
+    """The facts remembered about the caller, most recently updated first."""
+    return [FactOut.of(fact) for fact in state.store.list_facts(user.name)]
+
+
+@router.post("/facts", responses=errors())
+async def set_fact(state: State, user: CurrentUser, body: FactIn) -> FactOut:
+    """Remember a fact about the caller (replacing an older value of the same key)."""
+    return FactOut.of(state.store.set_fact(user.name, body.key, body.value, "api"))
+
+
+@router.delete("/facts/{key_or_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def forget_fact(state: State, user: CurrentUser, key_or_id: str) -> Response:
+    """Forget a fact, by key or id."""
+    known = state.store.list_facts(user.name)
+    if not any(fact.key == key_or_id or str(fact.id) == key_or_id for fact in known):
+        raise not_found(f"you have no fact {key_or_id!r}")
+    state.store.forget_fact(user.name, key_or_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/search", responses=errors(404))
+async def search(
+    state: State,
+    user: CurrentUser,
+    q: Annotated[str, Query(max_length=1000, description="Plain words, not query syntax.")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    session: Annotated[str | None, Query(description="Only this session.")] = None,
+) -> list[SearchHitOut]:
+    """The caller's messages that match ``q``, best first."""
+    if session is not None:
+        own_session(state.store, user.name, session)
+    hits = state.store.search(user.name, q, limit=limit, session_id=session)
+    return [SearchHitOut.of(hit) for hit in hits]

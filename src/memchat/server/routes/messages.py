@@ -1,0 +1,89 @@
+"""``POST /api/sessions/{id}/messages``: one turn, its reply streamed as server-sent events.
+
+The turn goes through :meth:`memchat.chat.Chat.stream_turn`, the path every interface
+uses: it is committed whole when the reply ends, or not at all if the model fails or the
+client disconnects, and turns of one session take turns (two tabs never interleave).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import cast
+
+from fastapi import APIRouter
+
+from ...chat import Chat
+from ...errors import MemchatError
+from ...store import MemchatSession, Store
+from ..auth import CurrentUser
+from ..errors import error_body, status_of
+from ..schemas import DeltaEvent, DoneEvent, MessageIn, SessionId, SessionOut, event_stream_schema
+from ..sse import EventStream, event
+from ..state import State
+from . import errors
+from .sessions import own_session
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/sessions", tags=["messages"])
+
+_STREAM_DOC = """\
+A stream of server-sent events:
+
+- `event: delta`, `data: {"text": "..."}`: the next piece of the reply;
+- `event: done`, `data: {"session": {...}}`: the turn is stored; the session as it is now;
+- `event: error`, `data: {"error": {"code": "...", "message": "..."}}`: the turn failed
+  and nothing of it was stored.
+
+If the client disconnects before the reply is complete, nothing of the turn is stored.
+"""
+
+
+@router.post(
+    "/{session_id}/messages",
+    response_class=EventStream,
+    status_code=200,
+    responses={
+        200: {
+            "description": _STREAM_DOC,
+            "content": {"text/event-stream": {"schema": event_stream_schema()}},
+        },
+        **errors(400, 404, by_reference=True),
+    },
+)
+async def send_message(
+    state: State, user: CurrentUser, session_id: SessionId, body: MessageIn
+) -> EventStream:
+    """Send a message; the reply streams back as server-sent events."""
+    info = own_session(state.store, user.name, session_id)
+    chat = state.chat()
+    # Checked before the stream starts, so a message over the limit gets a plain 413.
+    chat.check_input(body.text)
+    return EventStream(
+        _turn_events(chat, state.store, MemchatSession(state.store, info), body.text)
+    )
+
+
+async def _turn_events(
+    chat: Chat, store: Store, session: MemchatSession, text: str
+) -> AsyncIterator[str]:
+    """The events of one turn; closing this generator early abandons the turn."""
+    try:
+        # aclosing: if the client leaves, the turn is rolled back (and its session lock
+        # released) as soon as this generator is closed, not whenever it is collected.
+        # (stream_turn is an async generator; its signature promises only an iterator.)
+        stream = cast(AsyncGenerator[str, None], chat.stream_turn(session, text))
+        async with aclosing(stream) as deltas:
+            async for delta in deltas:
+                yield event("delta", DeltaEvent(text=delta).model_dump())
+    except MemchatError as exc:
+        yield event("error", error_body(status_of(exc)[1], str(exc)))
+        return
+    except Exception:
+        log.exception("turn in %s crashed", session.session_id)
+        yield event("error", error_body("internal_error", "internal server error"))
+        return
+    info = store.find_session(session.info.user, session.info.id) or session.info
+    yield event("done", DoneEvent(session=SessionOut.of(info)).model_dump())

@@ -1,0 +1,81 @@
+"""``/api/sessions``: the caller's conversations and their history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from ...errors import InvalidName
+from ...store import SessionInfo, Store
+from ..auth import CurrentUser
+from ..errors import not_found
+from ..schemas import HistoryOut, SessionCreate, SessionId, SessionOut, SessionRename, TurnOut
+from ..state import State
+from . import errors
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+def own_session(store: Store, user: str, session_id: str) -> SessionInfo:
+    """The caller's session, or a 404 (whoever else may have a session of that id)."""
+    try:
+        found = store.find_session(user, session_id)
+    except InvalidName:
+        found = None  # no session can have that id
+
+    if found is None:
+        raise not_found(f"you have no session {session_id!r}")
+    return found
+
+
+@router.get("", responses=errors())
+async def list_sessions(state: State, user: CurrentUser) -> list[SessionOut]:
+    """The caller's sessions, most recently updated first."""
+    return [SessionOut.of(info) for info in state.store.list_sessions(user.name)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
+async def create_session(state: State, user: CurrentUser, body: SessionCreate) -> SessionOut:
+    """Start a session (a fresh id unless one is given)."""
+    return SessionOut.of(state.store.create_session(user.name, body.id, title=body.title))
+
+
+@router.get("/{session_id}", responses=errors(404))
+async def get_session(state: State, user: CurrentUser, session_id: SessionId) -> SessionOut:
+    """One of the caller's sessions."""
+    return SessionOut.of(own_session(state.store, user.name, session_id))
+
+
+@router.patch("/{session_id}", responses=errors(404))
+async def rename_session(
+    state: State, user: CurrentUser, session_id: SessionId, body: SessionRename
+) -> SessionOut:
+    """Set a session's title."""
+    own_session(state.store, user.name, session_id)
+    return SessionOut.of(state.store.rename_session(user.name, session_id, body.title))
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def delete_session(state: State, user: CurrentUser, session_id: SessionId) -> Response:
+    """Delete a session and all its messages."""
+    own_session(state.store, user.name, session_id)
+    state.store.delete_session(user.name, session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{session_id}/clear", responses=errors(404))
+async def clear_session(state: State, user: CurrentUser, session_id: SessionId) -> SessionOut:
+    """Delete every message of a session, keeping the session."""
+    info = own_session(state.store, user.name, session_id)
+    async with state.store.turn_lock(info):
+        # Under the turn lock: a reply streaming in this session commits before or after
+        # the clear, never half on each side.
+        state.store.clear_session(info)
+    return SessionOut.of(own_session(state.store, user.name, session_id))
+
+
+@router.get("/{session_id}/messages", responses=errors(404))
+async def get_history(state: State, user: CurrentUser, session_id: SessionId) -> HistoryOut:
+    """Every turn of a session, oldest first."""
+    info = own_session(state.store, user.name, session_id)
+    turns = state.store.get_turns(info)
+    return HistoryOut(session=SessionOut.of(info), turns=[TurnOut.of(turn) for turn in turns])

@@ -1,0 +1,78 @@
+"""``/api/me`` for everybody and ``/api/users`` for admins: accounts and API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from ...errors import InvalidName, UserNotFound
+from ...store import Store
+from ..auth import AdminUser, CurrentUser
+from ..errors import ApiError, not_found
+from ..schemas import NewUserOut, RevokedOut, TokenOut, UserCreate, UserOut
+from ..state import State
+from . import errors
+
+router = APIRouter(prefix="/api", tags=["users"])
+
+
+def _existing(store: Store, name: str) -> None:
+    try:
+        store.get_user(name)
+    except (UserNotFound, InvalidName):
+        raise not_found(f"no user {name!r}") from None
+
+
+@router.get("/me", responses=errors())
+async def me(state: State, user: CurrentUser) -> UserOut:
+    """The caller."""
+    return UserOut.of(user, state.store.is_admin(user.name))
+
+
+@router.get("/users", responses=errors(403))
+async def list_users(state: State, admin: AdminUser) -> list[UserOut]:
+    """Every user (admins only)."""
+    return [UserOut.of(u, state.store.is_admin(u.name)) for u in state.store.list_users()]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses=errors(403, 409))
+async def create_user(state: State, admin: AdminUser, body: UserCreate) -> NewUserOut:
+    """Create a user and their first API token (admins only); the token is shown once."""
+    try:
+        state.store.get_user(body.name)
+    except UserNotFound:
+        pass
+    else:
+        raise ApiError(409, "user_exists", f"user {body.name!r} already exists")
+    user = state.store.ensure_user(body.name)
+    if body.admin:
+        state.store.set_admin(user.name, True)
+    token = state.store.create_token(user.name)
+    return NewUserOut(name=user.name, created_at=user.created_at, admin=body.admin, token=token)
+
+
+@router.delete(
+    "/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404, 409)
+)
+async def delete_user(state: State, admin: AdminUser, name: str) -> Response:
+    """Delete a user and everything they have (admins only; not yourself)."""
+    _existing(state.store, name)
+    if name == admin.name:
+        raise ApiError(409, "conflict", "you cannot delete yourself")
+    state.store.delete_user(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users/{name}/tokens", status_code=status.HTTP_201_CREATED, responses=errors(403, 404)
+)
+async def create_token(state: State, admin: AdminUser, name: str) -> TokenOut:
+    """Issue another API token for a user (admins only); it is shown once."""
+    _existing(state.store, name)
+    return TokenOut(user=name, token=state.store.create_token(name))
+
+
+@router.delete("/users/{name}/tokens", responses=errors(403, 404))
+async def revoke_tokens(state: State, admin: AdminUser, name: str) -> RevokedOut:
+    """Revoke every API token of a user (admins only)."""
+    _existing(state.store, name)
+    return RevokedOut(revoked=state.store.revoke_tokens(name))

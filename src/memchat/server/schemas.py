@@ -1,0 +1,275 @@
+"""The JSON shapes of the HTTP API: what requests carry and what responses return.
+
+These models are the OpenAPI spec: FastAPI derives ``/openapi.json`` from them, and the
+fuzz test checks every response against it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ..store.base import Fact, SearchHit, SessionInfo, Turn, User
+from ..store.titles import item_text
+
+
+def _encodable(text: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"), which no database can store as text.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text is not valid Unicode (it has a lone surrogate)") from None
+    return text
+
+
+# Request strings: valid Unicode, within bounds. Names made through the API are ASCII
+# (the store also takes other letters, but a spec's regex cannot say "letter" portably).
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,64}$")]
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_encodable)]
+FactKey = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_encodable)]
+FactValue = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_encodable)]
+# A message's length limit is a setting (MEMCHAT_MAX_INPUT_CHARS), checked by the chat.
+MessageText = Annotated[str, Field(min_length=1), AfterValidator(_encodable)]
+
+
+SessionId = Annotated[str, Path(description="One of the caller's sessions.", examples=["default"])]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields and wrong types are errors, not silently coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for programs (code) and people (message)."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["you have no session 'x'"])
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code": ..., "message": ...}}``."""
+
+    error: ErrorDetail
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it."""
+
+    name: str
+    created_at: str
+    admin: bool
+
+    @classmethod
+    def of(cls, user: User, admin: bool) -> UserOut:
+        return cls(name=user.name, created_at=user.created_at, admin=admin)
+
+
+class UserCreate(Strict):
+    """A new user (admins only)."""
+
+    name: Name
+    admin: bool = False
+
+
+class TokenOut(BaseModel):
+    """A new API token: shown once, never stored in the clear."""
+
+    user: str
+    token: str
+
+
+class NewUserOut(UserOut):
+    """A created user and their first token."""
+
+    token: str
+
+
+class RevokedOut(BaseModel):
+    """How many tokens were revoked."""
+
+    revoked: int
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+
+class SessionOut(BaseModel):
+    """One conversation of the caller."""
+
+    id: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    turn_count: int
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, info: SessionInfo) -> SessionOut:
+        return cls(
+            id=info.id,
+            title=info.title,
+            created_at=info.created_at,
+            updated_at=info.updated_at,
+            turn_count=info.turn_count,
+            metadata=info.metadata,
+        )
+
+
+class SessionCreate(Strict):
+    """A new session: a fresh id unless one is given, untitled until its first message."""
+
+    id: Name | None = None
+    title: Title | None = None
+
+
+class SessionRename(Strict):
+    """A session's new title."""
+
+    title: Title
+
+
+class Message(BaseModel):
+    """The text of one message of a turn, for display."""
+
+    role: str
+    text: str
+
+
+class TurnOut(BaseModel):
+    """One committed turn: its messages as text, and the Agents SDK items themselves."""
+
+    seq: int
+    created_at: str
+    messages: list[Message]
+    items: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, turn: Turn) -> TurnOut:
+        items: list[dict[str, Any]] = [dict(item) for item in turn.items]
+        messages = [
+            Message(role=item["role"], text=text)
+            for item in items
+            if isinstance(item.get("role"), str) and (text := item_text(item))  # type: ignore[arg-type]
+        ]
+        return cls(seq=turn.seq, created_at=turn.created_at, messages=messages, items=items)
+
+
+class HistoryOut(BaseModel):
+    """A session and all its turns, oldest first."""
+
+    session: SessionOut
+    turns: list[TurnOut]
+
+
+class MessageIn(Strict):
+    """A message to send; the reply streams back as server-sent events."""
+
+    text: MessageText
+
+
+class DeltaEvent(BaseModel):
+    """The data of a ``delta`` event: the next piece of the reply."""
+
+    text: str
+
+
+class DoneEvent(BaseModel):
+    """The data of a ``done`` event: the turn is stored; the session as it is now."""
+
+    session: SessionOut
+
+
+def event_stream_schema() -> dict[str, Any]:
+    """The OpenAPI schema of one event of a reply stream (``event`` and its JSON ``data``)."""
+
+    def one(name: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": data,
+                },
+            },
+        }
+
+    refs = "#/components/schemas/{model}"
+    return {
+        # "type" spelled out: FastAPI would otherwise merge in its default "string".
+        "type": "object",
+        "oneOf": [
+            one("delta", DeltaEvent.model_json_schema(ref_template=refs)),
+            one("done", DoneEvent.model_json_schema(ref_template=refs)),
+            one("error", {"$ref": refs.format(model="ErrorBody")}),
+        ],
+    }
+
+
+# -- memory ------------------------------------------------------------------------------
+
+
+class FactOut(BaseModel):
+    """Something the caller said about themselves, remembered across sessions."""
+
+    id: int
+    key: str
+    value: str
+    source: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, fact: Fact) -> FactOut:
+        return cls(
+            id=fact.id,
+            key=fact.key,
+            value=fact.value,
+            source=fact.source,
+            updated_at=fact.updated_at,
+        )
+
+
+class FactIn(Strict):
+    """A fact to remember (replacing an older value of the same key)."""
+
+    key: FactKey
+    value: FactValue
+
+
+class SearchHitOut(BaseModel):
+    """One of the caller's messages that matches a search."""
+
+    session_id: str
+    session_title: str | None
+    seq: int
+    role: str
+    created_at: str
+    snippet: str
+    score: float
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> SearchHitOut:
+        return cls(
+            session_id=hit.session_id,
+            session_title=hit.session_title,
+            seq=hit.seq,
+            role=hit.role,
+            created_at=hit.created_at,
+            snippet=hit.snippet,
+            score=hit.score,
+        )
+
+
+ExportFormat = Literal["jsonl", "markdown"]

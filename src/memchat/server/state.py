@@ -1,0 +1,40 @@
+"""What every request shares: the settings, the store and the chat template."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..chat import Chat
+from ..config import Settings
+from ..models import ModelChoice
+from ..store import Store
+
+ModelFactory = Callable[[Settings], ModelChoice]
+
+
+@dataclass
+class ServerState:
+    """The app's long-lived objects, built once by :func:`memchat.server.create_app`."""
+
+    settings: Settings
+    store: Store
+    model: ModelChoice
+    chat_template: Chat
+
+    def chat(self) -> Chat:
+        """A chat for one request (a shallow copy, so no state leaks between users)."""
+        return replace(self.chat_template, last_context=None)
+
+
+async def _state(request: Request) -> ServerState:
+    # async, though it awaits nothing: FastAPI would run a plain function in a thread.
+    state = request.app.state.memchat
+    assert isinstance(state, ServerState)
+    return state
+
+
+State = Annotated[ServerState, Depends(_state)]

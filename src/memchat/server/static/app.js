@@ -1,0 +1,275 @@
+// The web chat: log in with an API token, pick or start a session, stream replies.
+// Plain ES modules, no build step; everything goes through the same /api the CLI documents.
+
+import { renderMarkdown } from "./markdown.js";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "memchat.token";
+
+let token = localStorage.getItem(TOKEN_KEY);
+let sessions = [];
+let current = null;
+let busy = false;
+
+class ApiError extends Error {}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
+}
+
+async function failure(response) {
+  if (response.status === 401) {
+    logout("That token is not valid (any more). Paste a current one.");
+  }
+  const body = await response.json().catch(() => null);
+  return new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`);
+}
+
+function showError(message) {
+  $("chat-error").textContent = message ?? "";
+}
+
+// -- logging in and out ---------------------------------------------------------------
+
+async function login(candidate) {
+  token = candidate;
+  const me = await api("GET", "/api/me");
+  localStorage.setItem(TOKEN_KEY, token);
+  await loadSessions();
+  if (sessions.length) await openSession(sessions[0].id);
+  else showSession(null);
+  // Shown only now: a message typed earlier would race the session chosen above.
+  $("me").textContent = me.name;
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  $("input").focus();
+}
+
+function logout(message) {
+  token = null;
+  localStorage.removeItem(TOKEN_KEY);
+  $("chat").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message ?? "";
+  $("token").value = "";
+  $("token").focus();
+}
+
+// -- sessions -------------------------------------------------------------------------
+
+async function loadSessions() {
+  sessions = await api("GET", "/api/sessions");
+  renderSessions();
+}
+
+function titleOf(session) {
+  return session?.title || "New chat";
+}
+
+function renderSessions() {
+  const list = $("sessions");
+  list.replaceChildren(
+    ...sessions.map((session) => {
+      const li = document.createElement("li");
+      li.textContent = titleOf(session);
+      li.title = titleOf(session);
+      li.dataset.id = session.id;
+      li.classList.toggle("active", session.id === current);
+      li.addEventListener("click", () => openSession(session.id));
+      return li;
+    }),
+  );
+}
+
+function showSession(session) {
+  current = session?.id ?? null;
+  $("title").textContent = session ? titleOf(session) : "Start a new chat";
+  $("rename").disabled = $("delete").disabled = !session;
+  $("rename-form").hidden = true;
+  $("title").hidden = false;
+  renderSessions();
+}
+
+async function openSession(id) {
+  showError();
+  const history = await api("GET", `/api/sessions/${encodeURIComponent(id)}/messages`);
+  showSession(history.session);
+  $("messages").replaceChildren();
+  for (const turn of history.turns) {
+    for (const message of turn.messages) {
+      if (message.role === "user" || message.role === "assistant") {
+        addMessage(message.role, message.text);
+      }
+    }
+  }
+}
+
+async function newSession() {
+  const session = await api("POST", "/api/sessions", {});
+  sessions.unshift(session);
+  showSession(session);
+  $("messages").replaceChildren();
+  $("input").focus();
+  return session;
+}
+
+function updateSession(session) {
+  sessions = [session, ...sessions.filter((s) => s.id !== session.id)];
+  if (session.id === current) $("title").textContent = titleOf(session);
+  renderSessions();
+}
+
+// -- messages -------------------------------------------------------------------------
+
+function addMessage(role, text) {
+  const div = document.createElement("div");
+  div.className = `msg ${role}`;
+  if (role === "assistant") div.innerHTML = renderMarkdown(text);
+  else div.textContent = text;
+  $("messages").append(div);
+  div.scrollIntoView({ block: "end" });
+  return div;
+}
+
+function parseEvent(raw) {
+  let name = "message";
+  const data = [];
+  for (const line of raw.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+  }
+  return { name, data: data.length ? JSON.parse(data.join("\n")) : null };
+}
+
+async function send(text) {
+  const session = current ? { id: current } : await newSession();
+  addMessage("user", text);
+  const bubble = addMessage("assistant", "");
+  bubble.classList.add("streaming");
+  let reply = "";
+  try {
+    const response = await fetch(`/api/sessions/${encodeURIComponent(session.id)}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    if (!response.ok) throw await failure(response);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (event.name === "delta") {
+          reply += event.data.text;
+          bubble.innerHTML = renderMarkdown(reply);
+          bubble.scrollIntoView({ block: "end" });
+        } else if (event.name === "done") {
+          updateSession(event.data.session);
+        } else if (event.name === "error") {
+          throw new ApiError(event.data.error.message);
+        }
+      }
+    }
+  } catch (error) {
+    bubble.remove();
+    showError(`${error.message} (nothing of this turn was saved)`);
+  } finally {
+    bubble.classList.remove("streaming");
+  }
+}
+
+// -- wiring ---------------------------------------------------------------------------
+
+function guarded(action) {
+  return async (event) => {
+    event?.preventDefault();
+    try {
+      await action(event);
+    } catch (error) {
+      if (token) showError(error.message);
+    }
+  };
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    await login($("token").value.trim());
+  } catch (error) {
+    logout(error.message);
+  }
+});
+
+$("logout").addEventListener("click", () => logout());
+$("new-session").addEventListener("click", guarded(newSession));
+
+$("rename").addEventListener("click", () => {
+  $("rename-input").value = $("title").textContent;
+  $("title").hidden = true;
+  $("rename-form").hidden = false;
+  $("rename-input").select();
+});
+
+$("rename-form").addEventListener("submit", guarded(async () => {
+  const title = $("rename-input").value.trim();
+  if (title) {
+    const session = await api("PATCH", `/api/sessions/${encodeURIComponent(current)}`, { title });
+    sessions = sessions.map((s) => (s.id === session.id ? session : s));
+    showSession(session);
+  } else {
+    showSession(sessions.find((s) => s.id === current));
+  }
+}));
+
+$("delete").addEventListener("click", guarded(async () => {
+  const session = sessions.find((s) => s.id === current);
+  if (!session || !confirm(`Delete "${titleOf(session)}" and all its messages?`)) return;
+  await api("DELETE", `/api/sessions/${encodeURIComponent(session.id)}`);
+  sessions = sessions.filter((s) => s.id !== session.id);
+  $("messages").replaceChildren();
+  if (sessions.length) await openSession(sessions[0].id);
+  else showSession(null);
+}));
+
+$("composer").addEventListener("submit", guarded(async () => {
+  const text = $("input").value;
+  if (!text.trim() || busy) return;
+  busy = true;
+  $("send").disabled = true;
+  $("input").value = "";
+  showError();
+  try {
+    await send(text);
+  } finally {
+    busy = false;
+    $("send").disabled = false;
+    $("input").focus();
+  }
+}));
+
+$("input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+
+if (token) {
+  login(token).catch((error) => logout(error.message));
+} else {
+  logout();
+}

@@ -1,0 +1,150 @@
+"""The PostgreSQL store's memory and access tables: facts, summaries, API tokens, admins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserNotFound
+from .base import Fact, SessionInfo, Summary, User, now
+from .sqlite_memory import FactNotFound
+from .tokens import hash_token, new_token
+
+if TYPE_CHECKING:
+    from .postgres_pool import Connection, Database
+
+_FACT = "id, key, value, source, updated_at"
+# last_used_at is refreshed at most this often: writing it on every request would cost
+# every API call a durable transaction.
+_TOUCH_EVERY = timedelta(hours=1)
+
+
+class PostgresMemoryMixin:
+    """Facts, summaries, tokens and admins, mixed into :class:`PostgresStore`."""
+
+    _db: Database
+
+    # -- facts and summaries ---------------------------------------------------------------
+
+    def list_facts(self, user: str) -> list[Fact]:
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT f.id, f.key, f.value, f.source, f.updated_at FROM facts f"
+                " JOIN users u ON u.id = f.user_id WHERE u.name = %s"
+                " ORDER BY f.updated_at DESC, f.id DESC",
+                (user,),
+            ).fetchall()
+        )
+        return [Fact(*row) for row in rows]
+
+    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+        stamp = now()
+        row = self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
+                " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+                " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+                f" source = excluded.source, updated_at = excluded.updated_at RETURNING {_FACT}",
+                (key, value, source, stamp, stamp, user),
+            ).fetchone()
+        )
+        if row is None:
+            raise UserNotFound(f"no user {user!r}")
+        return Fact(*row)
+
+    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+        row = self._db.write(
+            lambda conn: conn.execute(
+                "DELETE FROM facts WHERE user_id = (SELECT id FROM users WHERE name = %s)"
+                f" AND (key = %s OR id::text = %s) RETURNING {_FACT}",
+                (user, key_or_id, key_or_id),
+            ).fetchone()
+        )
+        if row is None:
+            raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
+        return Fact(*row)
+
+    def get_summary(self, session: SessionInfo) -> Summary | None:
+        row = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = %s",
+                (session.pk,),
+            ).fetchone()
+        )
+        return None if row is None else Summary(*row)
+
+    def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
+        self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET"
+                " through_seq = excluded.through_seq, text = excluded.text,"
+                " updated_at = excluded.updated_at",
+                (session.pk, through_seq, text, now()),
+            )
+        )
+
+    # -- API tokens and admins -------------------------------------------------------------
+
+    def create_token(self, user: str) -> str:
+        token = new_token()
+        inserted = self._db.write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO tokens (user_id, hash, created_at) SELECT id, %s, %s FROM users"
+                    " WHERE name = %s",
+                    (hash_token(token), now(), user),
+                ).rowcount
+            )
+        )
+        if not inserted:
+            raise UserNotFound(f"no user {user!r}")
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        row = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT u.name, u.created_at, u.current_session, t.id, t.last_used_at"
+                " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = %s",
+                (hash_token(token),),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        name, created_at, current, token_id, last_used = row
+        stale = (datetime.now(UTC) - _TOUCH_EVERY).isoformat().replace("+00:00", "Z")
+        if last_used is None or last_used < stale:
+            self._db.write(
+                lambda conn: conn.execute(
+                    "UPDATE tokens SET last_used_at = %s WHERE id = %s", (now(), token_id)
+                )
+            )
+        return User(name, created_at, current)
+
+    def revoke_tokens(self, user: str) -> int:
+        def work(conn: Connection) -> int:
+            found = conn.execute("SELECT id FROM users WHERE name = %s", (user,)).fetchone()
+            if found is None:
+                raise UserNotFound(f"no user {user!r}")
+            return conn.execute("DELETE FROM tokens WHERE user_id = %s", (found[0],)).rowcount
+
+        return self._db.write(work)
+
+    def set_admin(self, user: str, admin: bool) -> None:
+        changed = self._db.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE users SET is_admin = %s WHERE name = %s", (admin, user)
+                ).rowcount
+            )
+        )
+        if not changed:
+            raise UserNotFound(f"no user {user!r}")
+
+    def is_admin(self, user: str) -> bool:
+        row: tuple[Any, ...] | None = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT is_admin FROM users WHERE name = %s", (user,)
+            ).fetchone()
+        )
+        return bool(row and row[0])

@@ -1,0 +1,253 @@
+"""The PostgreSQL store's items and turns: reading them, and writing each turn atomically.
+
+A turn is the items of one (session_id, seq), in id order; the index ``items_by_turn`` on
+(session_id, seq, id) serves every read and delete. A turn's items, its session's counters
+and its messages' search index rows are written by one statement (``insert_items_sql``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ..errors import SessionExists, SessionNotFound
+from .base import Item, SessionInfo, SessionRecord, Turn, check_name, drop_orphan_outputs, now
+from .codec import decode_item, encode_item
+from .postgres_index import insert_items_sql, message_params
+from .sqlite_memory import turns_from_rows
+from .titles import title_from_items
+
+if TYPE_CHECKING:
+    from .postgres_pool import Connection, Database
+
+# One statement writes a whole turn: the session's counters, the items and their search
+# index rows. In autocommit mode it would be a transaction by itself; it runs inside an
+# explicit one all the same, so that a dropped connection is noticed at BEGIN, when a retry
+# is still certainly safe.
+_COMMIT_TURN = insert_items_sql(
+    "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
+    " updated_at = %(stamp)s, title = coalesce(title, %(title)s)"
+    " WHERE id = %(pk)s RETURNING id AS pk, last_seq AS seq, %(stamp)s::text AS stamp"
+)
+# The same, into a turn that already has its (session, seq, created_at).
+ADD_TO_TURN = insert_items_sql(
+    "SELECT %(pk)s::bigint AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
+)
+_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
+
+
+class PostgresTurnsMixin:
+    """Items and turns, mixed into :class:`PostgresStore` (which provides ``_db``)."""
+
+    _db: Database
+
+    def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
+        def work(conn: Connection) -> list[tuple[Any, ...]]:
+            if limit is None:
+                return conn.execute(
+                    "SELECT id, data FROM items WHERE session_id = %s ORDER BY seq, id",
+                    (session.pk,),
+                ).fetchall()
+            rows = conn.execute(
+                "SELECT id, data FROM items WHERE session_id = %s"
+                " ORDER BY seq DESC, id DESC LIMIT %s",
+                (session.pk, max(limit, 0)),
+            ).fetchall()
+            rows.reverse()
+            return rows
+
+        items = [decode_item(session, item_id, data) for item_id, data in self._db.read(work)]
+        return items if limit is None else drop_orphan_outputs(items)
+
+    def get_turns(self, session: SessionInfo) -> list[Turn]:
+        return self._turns_after(session, 0, None)
+
+    def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
+        turns = self._turns_after(session, after_seq, max_items + 1)
+        if sum(len(turn.items) for turn in turns) > max_items:
+            # The limit may have cut the oldest turn: leave it out rather than half of it.
+            turns = turns[1:]
+        return turns
+
+    def last_turn(self, session: SessionInfo) -> Turn | None:
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = %s)"
+                " ORDER BY id",
+                (session.pk, session.pk),
+            ).fetchall()
+        )
+        turns = _turns(session, rows)
+        return turns[0] if turns else None
+
+    def _turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
+        """Turns after ``after_seq``, oldest first; with ``limit``, the newest ``limit`` items."""
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                f"{_ITEM_ROWS} AND seq > %s ORDER BY seq DESC, id DESC LIMIT %s",
+                (session.pk, after_seq, limit),
+            ).fetchall()
+        )
+        rows.reverse()
+        return _turns(session, rows)
+
+    def commit_turn(
+        self,
+        session: SessionInfo,
+        items: Sequence[Item],
+        *,
+        replace_last: bool = False,
+        created_at: str | None = None,
+    ) -> int:
+        params = {
+            "pk": session.pk,
+            "stamp": created_at or now(),
+            "title": _title(items),
+            **message_params(items, [encode_item(item) for item in items]),
+        }
+
+        def work(conn: Connection) -> int:
+            if replace_last:
+                _delete_last_turn(conn, session)
+            row = conn.execute(_COMMIT_TURN, params).fetchone()
+            if row is None:
+                raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+            return int(row[0])
+
+        return self._db.write(work)
+
+    def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
+        params = message_params(items, [encode_item(item) for item in items])
+
+        def work(conn: Connection) -> None:
+            last = conn.execute(
+                "SELECT seq, created_at FROM items WHERE session_id = %s"
+                " ORDER BY seq DESC, id DESC LIMIT 1",
+                (session.pk,),
+            ).fetchone()
+            if last is None:
+                stamp = now()
+                turn = {"pk": session.pk, "stamp": stamp, "title": _title(items)}
+                if conn.execute(_COMMIT_TURN, {**turn, **params}).fetchone() is None:
+                    raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+                return
+            seq, stamp = last
+            conn.execute(ADD_TO_TURN, {"pk": session.pk, "seq": seq, "stamp": stamp, **params})
+            conn.execute("UPDATE sessions SET updated_at = %s WHERE id = %s", (now(), session.pk))
+
+        self._db.write(work)
+
+    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
+        for record in records:
+            check_name("user name", record.user)
+            check_name("session id", record.id)
+        encoded = [[[encode_item(i) for i in t.items] for t in r.turns] for r in records]
+
+        def work(conn: Connection) -> None:
+            for record, turns in zip(records, encoded, strict=True):
+                conn.execute(
+                    "INSERT INTO users (name, created_at) VALUES (%s, %s)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (record.user, now()),
+                )
+                updated = record.turns[-1].created_at if record.turns else record.created_at
+                try:
+                    row = conn.execute(
+                        "INSERT INTO sessions (user_id, key, title, created_at, updated_at,"
+                        " turn_count, last_seq, metadata) SELECT id, %s, %s, %s, %s, %s, %s, %s"
+                        " FROM users WHERE name = %s RETURNING id",
+                        (
+                            record.id,
+                            record.title,
+                            record.created_at,
+                            updated,
+                            len(record.turns),
+                            len(record.turns),
+                            json.dumps(record.metadata),
+                            record.user,
+                        ),
+                    ).fetchone()
+                except psycopg.errors.UniqueViolation as exc:
+                    raise SessionExists(
+                        f"user {record.user!r} already has a session {record.id!r}"
+                    ) from exc
+                assert row is not None  # the user was inserted just above
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        ADD_TO_TURN,
+                        [
+                            turn_params(row[0], seq, turn.created_at, turn.items, data)
+                            for seq, (turn, data) in enumerate(
+                                zip(record.turns, turns, strict=True), 1
+                            )
+                        ],
+                    )
+
+        self._db.write(work)
+
+    def pop_item(self, session: SessionInfo) -> Item | None:
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            row = conn.execute(
+                "DELETE FROM items WHERE id = (SELECT id FROM items WHERE session_id = %s"
+                " ORDER BY seq DESC, id DESC LIMIT 1) RETURNING id, seq, data",
+                (session.pk,),
+            ).fetchone()
+            if (
+                row is not None
+                and not conn.execute(
+                    "SELECT 1 FROM items WHERE session_id = %s AND seq = %s", (session.pk, row[1])
+                ).fetchone()
+            ):
+                _turn_deleted(conn, session)
+            return row
+
+        row = self._db.write(work)
+        return None if row is None else decode_item(session, row[0], row[2])
+
+    def pop_turn(self, session: SessionInfo) -> Turn | None:
+        last = self.last_turn(session)
+        if last is not None:
+            self._db.write(lambda conn: _delete_last_turn(conn, session))
+        return last
+
+
+def turn_params(
+    pk: int, seq: int, stamp: str, items: Sequence[Item], data: Sequence[str]
+) -> dict[str, Any]:
+    """ADD_TO_TURN's parameters: the items (and their JSON ``data``) go to turn ``seq``."""
+    return {"pk": pk, "seq": seq, "stamp": stamp, **message_params(items, data)}
+
+
+def _title(items: Sequence[Item]) -> str | None:
+    """The title a turn gives an untitled session; PostgreSQL text cannot hold NUL."""
+    title = title_from_items(items)
+    return None if title is None else title.replace("\x00", "")
+
+
+def _turns(session: SessionInfo, rows: list[tuple[Any, ...]]) -> list[Turn]:
+    return turns_from_rows(
+        (seq, at, decode_item(session, item_id, data)) for seq, at, item_id, data in rows
+    )
+
+
+def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
+    deleted = conn.execute(
+        "DELETE FROM items WHERE session_id = %s AND seq ="
+        " (SELECT max(seq) FROM items WHERE session_id = %s)",
+        (session.pk, session.pk),
+    ).rowcount
+    if deleted:
+        _turn_deleted(conn, session)
+
+
+def _turn_deleted(conn: Connection, session: SessionInfo) -> None:
+    conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = %s", (session.pk,))
+    # A summary that covered the deleted turn would keep remembering it.
+    conn.execute(
+        "DELETE FROM summaries WHERE session_id = %s AND through_seq >="
+        " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = %s)",
+        (session.pk, session.pk),
+    )

@@ -1,0 +1,327 @@
+"""The Store contract: what every backend does alike, run on SQLite and on PostgreSQL.
+
+``any_store`` and ``store_location`` (conftest.py) give each test a fresh store of each
+backend; the PostgreSQL runs skip unless MEMCHAT_TEST_POSTGRES_URL is set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from agents import Agent
+from agents.testing import ScriptedModel
+
+from memchat.chat import Chat
+from memchat.errors import InvalidName, MemchatError, SessionExists, SessionNotFound, UserNotFound
+from memchat.store import Store, open_store
+from memchat.store.base import SessionRecord
+from memchat.transfer import read_jsonl, session_records, write_jsonl
+
+from .helpers import reply, texts_of, user_message
+
+ROOT = Path(__file__).parents[1]
+OLD = "2020-01-01T00:00:00.000000Z"
+
+
+def assistant(text: str) -> dict[str, object]:
+    return {
+        "role": "assistant",
+        "type": "message",
+        "content": [{"type": "output_text", "text": text}],
+    }
+
+
+def run_worker(
+    location: str, user: str, session: str, tag: str, turns: int, out: Path
+) -> subprocess.Popen[bytes]:
+    """Start tests/turn_worker.py: TURNS echo turns in USER's SESSION, in a new process."""
+    args = [location, user, session, tag, str(turns), str(out)]
+    return subprocess.Popen([sys.executable, "-m", "tests.turn_worker", *args], cwd=ROOT)
+
+
+# -- across processes ----------------------------------------------------------------------
+
+
+async def test_remembers_after_restart_in_a_new_process(
+    store_location: str, tmp_path: Path
+) -> None:
+    """The seed's promise: tell it in one process, ask in the next."""
+    worker = run_worker(store_location, "sara", "default", "My name is Sara", 1, tmp_path / "log")
+    assert worker.wait(60) == 0
+    model = ScriptedModel([reply("Your name is Sara.")])
+    with open_store(store_location) as store:
+        await Chat(Agent(name="a", model=model)).run_turn(store.session("sara"), "What's my name?")
+    assert model.last_call is not None
+    assert texts_of(model.last_call.input) == [
+        "My name is Sara-0",
+        "echo: My name is Sara-0",
+        "What's my name?",
+    ]
+
+
+def test_processes_on_one_session_never_interleave(store_location: str, tmp_path: Path) -> None:
+    workers = [
+        run_worker(store_location, "sara", "shared", f"p{n}", 15, tmp_path / f"log{n}")
+        for n in range(4)
+    ]
+    assert [w.wait(120) for w in workers] == [0, 0, 0, 0]
+    with open_store(store_location) as store:
+        turns = store.get_turns(store.get_session("sara", "shared"))
+    assert len(turns) == 60
+    history: list[str] = []
+    for turn in turns:
+        user, answer = texts_of(turn.items)
+        assert answer == f"echo: {user}"  # every turn whole: its own input and reply
+        history += [user, answer]
+    # Each turn's model input was exactly the history committed before it: no process
+    # read a stale history or had its turn split by another's.
+    inputs = [
+        json.loads(line)
+        for n in range(4)
+        for line in (tmp_path / f"log{n}").read_text().splitlines()
+    ]
+    by_message = {texts_of(i)[-1]: texts_of(i)[:-1] for i in inputs}
+    for index in range(0, len(history), 2):
+        assert by_message[history[index]] == history[:index]
+
+
+# -- users and sessions --------------------------------------------------------------------
+
+
+def test_names_are_validated(any_store: Store) -> None:
+    for bad in ("", "a/b", "x" * 65, "new\nline", "a b", "'; DROP TABLE users; --"):
+        with pytest.raises(InvalidName):
+            any_store.ensure_user(bad)
+    with pytest.raises(InvalidName):
+        any_store.create_session("sara", "../../etc")
+    assert any_store.ensure_user("Zoë.o'neil".replace("'", "")).name == "Zoë.oneil"
+
+
+def test_session_ids_are_unique_per_user(any_store: Store) -> None:
+    any_store.create_session("sara", "work")
+    any_store.create_session("ali", "work")
+    with pytest.raises(SessionExists):
+        any_store.create_session("sara", "work")
+
+
+def test_users_and_sessions(any_store: Store) -> None:
+    store = any_store
+    assert store.ensure_user("sara") == store.ensure_user("sara")
+    with pytest.raises(UserNotFound):
+        store.get_user("nobody")
+    first = store.create_session("sara", "a", title="First", metadata={"k": [1, "é"]})
+    store.create_session("sara", "b")
+    assert first.metadata == {"k": [1, "é"]} and first.title == "First"
+    store.commit_turn(first, [user_message("later")])  # now the most recently updated
+    assert [s.id for s in store.list_sessions("sara")] == ["a", "b"]
+    assert store.rename_session("sara", "b", "Bee").title == "Bee"
+    assert store.open_session("sara").id == "a"  # the most recent, now current
+    assert store.get_user("sara").current_session == "a"
+    store.delete_session("sara", "a")
+    assert store.get_user("sara").current_session is None
+    assert store.find_session("sara", "a") is None
+    with pytest.raises(SessionNotFound):
+        store.get_session("sara", "a")
+    assert [u.name for u in store.list_users()] == ["sara"]
+    store.delete_user("sara")
+    with pytest.raises(UserNotFound):
+        store.delete_user("sara")
+
+
+# -- turns ---------------------------------------------------------------------------------
+
+
+def test_turn_bookkeeping(any_store: Store) -> None:
+    store = any_store
+    session = store.ensure_session("sara", "default")
+    first = store.commit_turn(session, [user_message("one"), user_message("reply")])
+    second = store.commit_turn(session, [user_message("two")])
+    assert (first, second) == (1, 2)
+    info = store.get_session("sara", "default")
+    assert info.turn_count == 2 and info.title == "one"
+    popped = store.pop_turn(info)
+    assert popped is not None and texts_of(popped.items) == ["two"]
+    assert store.commit_turn(info, [user_message("three")]) == 3  # seq never reused
+    assert store.pop_item(info) == user_message("three")
+    assert store.get_session("sara", "default").turn_count == 1
+    store.delete_user("sara")
+    assert store.list_users() == []
+
+
+def test_replace_append_and_windows(any_store: Store) -> None:
+    store = any_store
+    info = store.ensure_session("sara", "default")
+    store.commit_turn(info, [user_message("q1"), assistant("a1")])
+    store.commit_turn(info, [user_message("q2"), assistant("bad")])
+    assert store.commit_turn(info, [user_message("q2"), assistant("a2")], replace_last=True) == 3
+    store.append_to_last_turn(info, [assistant("a2, continued")])
+    last = store.last_turn(info)
+    assert last is not None and last.seq == 3
+    assert texts_of(last.items) == ["q2", "a2", "a2, continued"]
+    assert [t.seq for t in store.get_turns(info)] == [1, 3]
+    assert texts_of(store.get_items(info, limit=2)) == ["a2", "a2, continued"]
+    # Whole turns only, newest first cut: 4 items fit turn 3 (3 items) but not turn 1 too.
+    assert [t.seq for t in store.recent_turns(info, 0, 4)] == [3]
+    assert [t.seq for t in store.recent_turns(info, 0, 5)] == [1, 3]
+    assert store.recent_turns(info, 3, 10) == []
+    store.clear_session(info)
+    assert store.get_items(info) == [] and store.last_turn(info) is None
+    assert store.get_session("sara", "default").turn_count == 0
+
+
+def test_turn_in_a_deleted_session_is_an_error(any_store: Store) -> None:
+    info = any_store.ensure_session("sara", "gone")
+    any_store.delete_session("sara", "gone")
+    with pytest.raises(SessionNotFound):
+        any_store.commit_turn(info, [user_message("hello")])
+
+
+def test_items_come_back_exactly(any_store: Store) -> None:
+    info = any_store.ensure_session("sara", "default")
+    odd = {"role": "user", "content": "nul \u0000, emoji 🙂, quote ' and \" and \\", "z": 1, "a": 2}
+    any_store.commit_turn(info, [odd])
+    assert any_store.get_items(info) == [odd]
+    assert list(any_store.get_items(info)[0]) == ["role", "content", "z", "a"]  # key order
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def test_facts(any_store: Store) -> None:
+    store = any_store
+    store.ensure_user("sara")
+    store.ensure_user("ali")
+    store.set_fact("sara", "name", "Sara", "said")
+    store.set_fact("sara", "city", "Lyon", "said")
+    updated = store.set_fact("sara", "name", "Sarah", "corrected")
+    store.set_fact("ali", "name", "Ali", "said")
+    assert [(f.key, f.value) for f in store.list_facts("sara")] == [
+        ("name", "Sarah"),
+        ("city", "Lyon"),
+    ]
+    assert store.forget_fact("sara", str(updated.id)).value == "Sarah"
+    assert store.forget_fact("sara", "city").key == "city"
+    assert store.list_facts("sara") == []
+    with pytest.raises(MemchatError):
+        store.forget_fact("sara", "city")
+    with pytest.raises(UserNotFound):
+        store.set_fact("nobody", "k", "v", "s")
+    assert [f.value for f in store.list_facts("ali")] == ["Ali"]
+
+
+def test_summaries_follow_their_turns(any_store: Store) -> None:
+    store = any_store
+    info = store.ensure_session("sara", "default")
+    assert store.get_summary(info) is None
+    store.commit_turn(info, [user_message("one")])
+    store.commit_turn(info, [user_message("two")])
+    store.set_summary(info, 1, "said one")
+    store.set_summary(info, 2, "said one and two")
+    summary = store.get_summary(info)
+    assert summary is not None and (summary.through_seq, summary.text) == (2, "said one and two")
+    store.pop_turn(info)  # the summary remembered turn 2
+    assert store.get_summary(info) is None
+
+
+def test_prune_deletes_old_turns_and_empty_sessions(any_store: Store) -> None:
+    store = any_store
+    old = store.ensure_session("sara", "old")
+    mixed = store.ensure_session("sara", "mixed")
+    store.commit_turn(old, [user_message("ancient")], created_at=OLD)
+    store.commit_turn(mixed, [user_message("old one")], created_at=OLD)
+    store.commit_turn(mixed, [user_message("new one")])
+    store.set_summary(mixed, 1, "mentions old one")
+    store.set_fact("sara", "old", "fact", "said")
+    ali = store.ensure_session("ali", "x")
+    store.commit_turn(ali, [user_message("ali old")], created_at=OLD)
+
+    report = store.prune("2021-01-01T00:00:00.000000Z", user="sara")
+    assert (report.turns, report.sessions, report.facts) == (2, 1, 0)
+    assert store.find_session("sara", "old") is None
+    remaining = store.get_session("sara", "mixed")
+    assert remaining.turn_count == 1
+    assert texts_of(store.get_items(remaining)) == ["new one"]
+    assert store.get_summary(remaining) is None  # it remembered pruned content
+    assert texts_of(store.get_items(ali)) == ["ali old"]  # another user untouched
+    assert store.search("sara", "old") == []
+    store.vacuum()
+    assert store.prune("2099-01-01T00:00:00.000000Z", facts=True).facts == 1
+
+
+# -- import and export ---------------------------------------------------------------------
+
+
+def test_export_import_round_trip(any_store: Store, tmp_path: Path) -> None:
+    store = any_store
+    info = store.create_session("sara", "trip", title="Trip", metadata={"tag": "x"})
+    store.commit_turn(info, [user_message("pack?"), assistant("Socks.")], created_at=OLD)
+    store.commit_turn(info, [user_message("and?"), assistant("A hat.")])
+    out = io.StringIO()
+    write_jsonl(session_records(store, [store.get_session("sara", "trip")]), out)
+    path = tmp_path / "export.jsonl"
+    path.write_text(out.getvalue().replace('"user": "sara"', '"user": "ali"'))
+    records = read_jsonl(path)
+    store.import_sessions(records)
+    copied = store.get_session("ali", "trip")
+    assert (copied.title, copied.metadata, copied.turn_count) == ("Trip", {"tag": "x"}, 2)
+    assert store.get_turns(copied) == store.get_turns(store.get_session("sara", "trip"))
+    assert [h.session_id for h in store.search("ali", "socks")] == ["trip"]
+    # Importing any session that exists imports nothing.
+    with pytest.raises(SessionExists):
+        store.import_sessions([SessionRecord("bob", "new", None, OLD, {}, []), records[0]])
+    with pytest.raises(UserNotFound):
+        store.get_user("bob")
+
+
+# -- search --------------------------------------------------------------------------------
+
+
+def test_search_ranks_scopes_and_highlights(any_store: Store) -> None:
+    store = any_store
+    trip = store.ensure_session("sara", "trip")
+    work = store.ensure_session("sara", "work")
+    store.commit_turn(
+        trip, [user_message("Which café in Lyon?"), assistant("Try the one by the river.")]
+    )
+    store.commit_turn(work, [user_message("The quarterly report is due Friday")])
+    store.commit_turn(store.ensure_session("ali", "x"), [user_message("Lyon for ali")])
+
+    hits = store.search("sara", "lyon cafe", highlight=("<", ">"))
+    assert [(h.session_id, h.role) for h in hits] == [("trip", "user")]
+    assert "<Lyon>" in hits[0].snippet and hits[0].score > 0
+    assert store.search("sara", "report lyon")  # none has both: any of them
+    assert [h.session_id for h in store.search("sara", "lyon", session_id="work")] == []
+    assert store.search("sara", "  ;; ") == [] and store.search("sara", "lyon", limit=0) == []
+    assert store.search("sara", "\"') OR 1=1 --") == []
+
+    # Recall finds the reply by the words of the question before it.
+    found = store.match_messages("sara", ["lyon"], limit=5)
+    assert [m.text for m in found][:2] == ["Which café in Lyon?", "Try the one by the river."]
+    reply_item = found[1]
+    assert reply_item.previous == (found[0].item_id,) and found[0].score > reply_item.score
+    assert store.get_messages("sara", [reply_item.item_id, 10**9])[0].text == reply_item.text
+    assert store.get_messages("ali", [reply_item.item_id]) == []
+
+
+# -- access --------------------------------------------------------------------------------
+
+
+def test_tokens_and_admins(any_store: Store) -> None:
+    store = any_store
+    store.ensure_user("sara")
+    token = store.create_token("sara")
+    found = store.user_for_token(token)
+    assert found is not None and found.name == "sara"
+    assert store.user_for_token(token + "x") is None
+    assert not store.is_admin("sara")
+    store.set_admin("sara", True)
+    assert store.is_admin("sara")
+    assert store.revoke_tokens("sara") == 1
+    assert store.user_for_token(token) is None
+    with pytest.raises(UserNotFound):
+        store.create_token("nobody")

@@ -1,0 +1,99 @@
+"""Recall: the passages of a user's history most relevant to a new message."""
+
+from __future__ import annotations
+
+import pytest
+
+from memchat.memory.recall import MAX_PASSAGE_CHARS, recall
+from memchat.store import Store
+
+from .helpers import user_message
+from .test_search import assistant, say, with_filler
+
+
+def test_recall_finds_question_and_answer(any_store: Store) -> None:
+    with_filler(any_store)
+    session = any_store.ensure_session("sara", "pets")
+    say(any_store, session, "What should I name my new puppy?", "How about Biscuit?")
+    say(any_store, session, "I like that", "Great, Biscuit it is.")
+    passages = recall(any_store, "sara", "what was the new puppy called?", k=3)
+    texts = [p.text for p in passages]
+    assert texts[:2] == ["What should I name my new puppy?", "How about Biscuit?"]
+    first = passages[0]
+    assert (first.role, first.session_id) == ("user", "pets")
+    assert first.date.startswith("20") and first.score > passages[1].score > 0
+    # The answer is also found by its own words, and the question by the answer's.
+    biscuit = recall(any_store, "sara", "biscuit", k=5)
+    assert {"How about Biscuit?", "What should I name my new puppy?"} <= {p.text for p in biscuit}
+
+
+def test_recall_returns_at_most_k_single_bounded_messages(any_store: Store) -> None:
+    session = any_store.ensure_session("sara", "long")
+    essay = "filler words " * 400 + "the treasure is under the old oak " + "more text " * 400
+    say(any_store, session, "where is the treasure?", essay)
+    for n in range(10):
+        say(any_store, session, f"treasure note {n}")
+    passages = recall(any_store, "sara", "treasure oak", k=4)
+    assert len(passages) == 4
+    assert len({p.item_id for p in passages}) == 4
+    long = next(p for p in recall(any_store, "sara", "oak", k=1))
+    assert len(long.text) <= MAX_PASSAGE_CHARS
+    assert "treasure is under the old oak" in long.text
+    assert long.text.startswith("…") and long.text.endswith("…")
+    assert recall(any_store, "sara", "treasure", k=0) == []
+
+
+def test_recall_scopes_and_exclusions(any_store: Store) -> None:
+    with_filler(any_store, "sara")
+    with_filler(any_store, "ali")
+    say(any_store, any_store.ensure_session("sara", "a"), "my bike is red")
+    say(any_store, any_store.ensure_session("sara", "b"), "I sold the bike")
+    say(any_store, any_store.ensure_session("ali", "a"), "ali has a bike too")
+    everything = recall(any_store, "sara", "bike", k=10)
+    assert {p.text for p in everything} == {"my bike is red", "I sold the bike"}
+    only_b = recall(any_store, "sara", "bike", k=10, session_id="b")
+    assert [p.text for p in only_b] == ["I sold the bike"]
+    red = next(p for p in everything if p.text == "my bike is red")
+    rest = recall(any_store, "sara", "bike", k=10, exclude_item_ids={red.item_id})
+    assert [p.text for p in rest] == ["I sold the bike"]
+    assert [p.text for p in recall(any_store, "ali", "bike", k=10)] == ["ali has a bike too"]
+    assert recall(any_store, "nobody", "bike", k=10) == []
+
+
+def test_a_named_date_favours_messages_from_then(any_store: Store) -> None:
+    with_filler(any_store)
+    # Two sessions, so that neither message is the other's context.
+    june, september = (any_store.ensure_session("sara", name) for name in ("june", "september"))
+    say(any_store, june, "we had ramen for dinner", created_at="2023-06-03T19:00:00.000000Z")
+    say(any_store, september, "we had ramen for lunch", created_at="2023-09-20T12:00:00.000000Z")
+    assert recall(any_store, "sara", "ramen", k=1)[0].text == "we had ramen for lunch"
+    for asked in ("What ramen did we eat on 3 June, 2023?", "ramen in June", "ramen June 2023"):
+        assert recall(any_store, "sara", asked, k=1)[0].text == "we had ramen for dinner", asked
+    # A date alone is not something to search for.
+    assert recall(any_store, "sara", "on 3 June 2023", k=5) == []
+
+
+def test_a_named_speaker_favours_their_messages(any_store: Store) -> None:
+    with_filler(any_store)
+    say(any_store, any_store.ensure_session("sara", "a"), "pottery is fun")
+    any_store.commit_turn(
+        any_store.ensure_session("sara", "b"),
+        [user_message("tell me something"), assistant("pottery, pottery: I read about pottery")],
+    )
+    names = {"Sara": "user", "Max": "assistant"}
+    assert recall(any_store, "sara", "what pottery", k=1)[0].role == "assistant"
+    assert recall(any_store, "sara", "what pottery does Sara do", k=1, speakers=names)[0].role == (
+        "user"
+    )
+    # Naming both speakers favours neither.
+    both = recall(any_store, "sara", "Sara and Max pottery", k=1, speakers=names)
+    assert both[0].role == "assistant"
+
+
+@pytest.mark.parametrize(
+    "query", ["", "the and of", '"', "*", "AND OR NOT", "NEAR(", "😀", "ramen*", "x" * 5000]
+)
+def test_any_message_is_safe_to_recall_for(any_store: Store, query: str) -> None:
+    say(any_store, any_store.ensure_session("sara", "s"), "ramen and dumplings")
+    passages = recall(any_store, "sara", query, k=5)
+    assert [p.text for p in passages] == (["ramen and dumplings"] if "ramen" in query else [])

@@ -1,0 +1,253 @@
+"""The HTTP API through FastAPI's test client, with a scripted model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from agents.testing import ScriptedModel
+from fastapi.testclient import TestClient
+
+from memchat.store import Store
+
+from .helpers import reply, texts_of
+from .server_harness import add_user, client, scripted_app, sse_events
+
+
+class Api:
+    """A test client for one app, one store and one scripted model."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.model = ScriptedModel()
+        self.client: TestClient = client(scripted_app(store, self.model, max_body_bytes=64_000))
+        self.sara = add_user(store, "sara")
+
+    def send(self, session_id: str, text: str, *replies: str) -> list[tuple[str, object]]:
+        self.model.extend(reply(r) for r in replies)
+        response = self.client.post(
+            f"/api/sessions/{session_id}/messages", json={"text": text}, headers=self.sara
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return sse_events(response.text)
+
+
+@pytest.fixture
+def api(store: Store) -> Iterator[Api]:
+    harness = Api(store)
+    with harness.client:
+        yield harness
+
+
+def test_a_conversation_over_http_remembers(api: Api) -> None:
+    created = api.client.post("/api/sessions", json={}, headers=api.sara)
+    assert created.status_code == 201
+    sid = created.json()["id"]
+    events = api.send(sid, "My name is Sara", "Hi Sara")
+    assert [name for name, _ in events] == ["delta", "done"]
+    assert events[0][1] == {"text": "Hi Sara"}
+    done = events[-1][1]
+    assert isinstance(done, dict)
+    assert done["session"]["title"] == "My name is Sara"
+    assert done["session"]["turn_count"] == 1
+
+    api.send(sid, "What's my name?", "Sara.")
+    assert api.model.last_call is not None
+    assert texts_of(api.model.last_call.input) == ["My name is Sara", "Hi Sara", "What's my name?"]
+
+    history = api.client.get(f"/api/sessions/{sid}/messages", headers=api.sara).json()
+    assert [t["seq"] for t in history["turns"]] == [1, 2]
+    assert history["turns"][0]["messages"] == [
+        {"role": "user", "text": "My name is Sara"},
+        {"role": "assistant", "text": "Hi Sara"},
+    ]
+    facts = api.client.get("/api/facts", headers=api.sara).json()
+    assert [(f["key"], f["value"]) for f in facts] == [("name", "Sara")]
+
+
+def test_session_lifecycle(api: Api) -> None:
+    c, h = api.client, api.sara
+    made = c.post("/api/sessions", json={"id": "work", "title": "Work"}, headers=h)
+    assert made.status_code == 201 and made.json()["title"] == "Work"
+    assert c.post("/api/sessions", json={"id": "work"}, headers=h).status_code == 409
+    assert c.get("/api/sessions/work", headers=h).json()["id"] == "work"
+    renamed = c.patch("/api/sessions/work", json={"title": "Job"}, headers=h)
+    assert renamed.json()["title"] == "Job"
+    api.send("work", "hello", "hi")
+    cleared = c.post("/api/sessions/work/clear", headers=h)
+    assert cleared.status_code == 200 and cleared.json()["turn_count"] == 0
+    assert c.get("/api/sessions/work/messages", headers=h).json()["turns"] == []
+    assert [s["id"] for s in c.get("/api/sessions", headers=h).json()] == ["work"]
+    assert c.delete("/api/sessions/work", headers=h).status_code == 204
+    assert c.get("/api/sessions/work", headers=h).status_code == 404
+    assert c.get("/api/sessions", headers=h).json() == []
+
+
+def test_facts_search_and_export(api: Api) -> None:
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "trip"}, headers=h)
+    api.send("trip", "We fly to Lisbon on Friday", "Have a good trip")
+    fact = c.post("/api/facts", json={"key": "colour", "value": "teal"}, headers=h).json()
+    assert fact["key"] == "colour" and fact["source"] == "api"
+    assert c.delete("/api/facts/colour", headers=h).status_code == 204
+    assert c.delete("/api/facts/colour", headers=h).status_code == 404
+
+    hits = c.get("/api/search", params={"q": "lisbon"}, headers=h).json()
+    assert hits and hits[0]["session_id"] == "trip" and "[Lisbon]" in hits[0]["snippet"]
+    assert c.get("/api/search", params={"q": "x", "session": "nope"}, headers=h).status_code == 404
+
+    jsonl = c.get("/api/export", headers=h)
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in jsonl.text.splitlines()]
+    assert lines[0]["type"] == "memchat-export" and lines[1]["id"] == "trip"
+    markdown = c.get("/api/export", params={"format": "markdown", "session": "trip"}, headers=h)
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert "**user:** We fly to Lisbon on Friday" in markdown.text
+
+
+def test_users_are_managed_by_admins(api: Api) -> None:
+    c = api.client
+    boss = add_user(api.store, "boss", admin=True)
+    assert c.get("/api/me", headers=boss).json()["admin"] is True
+    assert c.get("/api/me", headers=api.sara).json() == {
+        "name": "sara",
+        "created_at": api.store.get_user("sara").created_at,
+        "admin": False,
+    }
+    made = c.post("/api/users", json={"name": "ali"}, headers=boss)
+    assert made.status_code == 201
+    ali = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert c.get("/api/me", headers=ali).json()["name"] == "ali"
+    assert c.post("/api/users", json={"name": "ali"}, headers=boss).status_code == 409
+    assert c.post("/api/users", json={"name": "no spaces"}, headers=boss).status_code == 422
+    assert {u["name"] for u in c.get("/api/users", headers=boss).json()} == {"boss", "sara", "ali"}
+
+    second = c.post("/api/users/ali/tokens", headers=boss).json()["token"]
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    assert c.delete("/api/users/ali/tokens", headers=boss).json() == {"revoked": 2}
+    assert c.get("/api/me", headers=ali).status_code == 401
+    assert c.delete("/api/users/boss", headers=boss).status_code == 409
+    assert c.delete("/api/users/ali", headers=boss).status_code == 204
+    assert c.delete("/api/users/ali", headers=boss).status_code == 404
+
+    for method, path in [
+        ("GET", "/api/users"),
+        ("POST", "/api/users"),
+        ("DELETE", "/api/users/boss"),
+        ("POST", "/api/users/boss/tokens"),
+        ("DELETE", "/api/users/boss/tokens"),
+    ]:
+        body = {"name": "mallory"} if method == "POST" else None
+        answer = c.request(method, path, json=body, headers=api.sara)
+        assert answer.status_code == 403, (method, path)
+        assert answer.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "send an API token"),
+        ({"Authorization": "Bearer mc_nope"}, "unknown or was revoked"),
+        ({"Authorization": "Basic c2FyYTpwdw=="}, "send an API token"),
+    ],
+)
+def test_no_valid_token_is_a_json_401(api: Api, headers: dict[str, str], message: str) -> None:
+    for path in ("/api/me", "/api/sessions", "/api/facts", "/api/export"):
+        answer = api.client.get(path, headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+        assert message in answer.json()["error"]["message"]
+
+
+def test_errors_are_json_without_tracebacks(api: Api) -> None:
+    c, h = api.client, api.sara
+    cases = [
+        (c.post("/api/sessions", content=b"{not json", headers=h), 422, "invalid_request"),
+        (c.post("/api/sessions", json={"bogus": 1}, headers=h), 422, "invalid_request"),
+        (c.post("/api/sessions", json={"id": "a/b"}, headers=h), 422, "invalid_request"),
+        (
+            c.post("/api/sessions", content=rb'{"title": "\ud800"}', headers=h),
+            422,
+            "invalid_request",
+        ),
+        (c.post("/api/sessions", content=b"x" * 70_000, headers=h), 413, "too_large"),
+        (c.get("/api/sessions/ghost/messages", headers=h), 404, "not_found"),
+        (c.put("/api/sessions", headers=h), 405, "method_not_allowed"),
+        (c.get("/api/nothing-here", headers=h), 404, "not_found"),
+        (c.get("/api/search", params={"q": "x", "limit": 0}, headers=h), 422, "invalid_request"),
+    ]
+    for answer, status, code in cases:
+        assert answer.status_code == status, answer.text
+        assert answer.json()["error"]["code"] == code, answer.text
+        assert "Traceback" not in answer.text and 'File "' not in answer.text
+
+
+def test_message_limits_and_failures_store_nothing(api: Api) -> None:
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "s"}, headers=h)
+    too_long = c.post("/api/sessions/s/messages", json={"text": "x" * 100_001}, headers=h)
+    assert too_long.status_code == 413  # the body limit (64 kB here) or the message limit
+    blank = c.post("/api/sessions/s/messages", json={"text": "   "}, headers=h)
+    assert blank.status_code == 400 and blank.json()["error"]["message"] == "the message is empty"
+
+    api.model.enqueue(RuntimeError("provider down"))
+    events = sse_events(c.post("/api/sessions/s/messages", json={"text": "hi"}, headers=h).text)
+    assert events[-1][0] == "error"
+    error = events[-1][1]
+    assert isinstance(error, dict) and error["error"]["code"] == "model_call_failed"
+    assert api.store.get_session("sara", "s").turn_count == 0
+
+
+def test_message_limit_is_the_setting(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMCHAT_MAX_INPUT_CHARS", "10")
+    api = Api(store)
+    with api.client:
+        api.client.post("/api/sessions", json={"id": "s"}, headers=api.sara)
+        answer = api.client.post(
+            "/api/sessions/s/messages", json={"text": "x" * 11}, headers=api.sara
+        )
+        assert answer.status_code == 413
+        assert "limit is 10" in answer.json()["error"]["message"]
+    assert api.model.calls == ()
+
+
+def test_the_page_and_the_spec_are_served(api: Api) -> None:
+    page = api.client.get("/")
+    assert page.status_code == 200 and '<script type="module" src="/static/app.js">' in page.text
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self'
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert api.client.get("/static/markdown.js").status_code == 200
+    spec = api.client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    paths = set(spec["paths"])
+    assert {
+        "/api/sessions",
+        "/api/sessions/{session_id}",
+        "/api/sessions/{session_id}/clear",
+        "/api/sessions/{session_id}/messages",
+        "/api/facts",
+        "/api/facts/{key_or_id}",
+        "/api/search",
+        "/api/export",
+        "/api/me",
+        "/api/users",
+        "/api/users/{name}",
+        "/api/users/{name}/tokens",
+    } == paths
+    stream = spec["paths"]["/api/sessions/{session_id}/messages"]["post"]["responses"]["200"]
+    assert list(stream["content"]) == ["text/event-stream"]
+
+
+def test_a_bug_is_a_bare_json_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(user: str) -> None:
+        raise RuntimeError("secret internals at 0xdeadbeef")
+
+    monkeypatch.setattr(api.store, "list_sessions", broken)
+    answer = api.client.get("/api/sessions", headers=api.sara)
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error": {"code": "internal_error", "message": "internal server error"}
+    }
+    assert "0xdeadbeef" not in answer.text
