@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	  $(BIN)/python -m pip install -v 'llama-cpp-python==0.3.36' 2>&1 \
 	    | grep --line-buffered -E '^ *\[ *[0-9]+%\]|Successfully|Using cached|ERROR|error:' || true; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,server,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,server,postgres,encrypt]'
 	touch $@
 
 setup: $(STAMP)

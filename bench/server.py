@@ -1,6 +1,6 @@
 """HTTP throughput: turns/s and latency through ``memchat serve``'s app, with a scripted model.
 
-Starts the real server (uvicorn running memchat's app, with 1 and with 8 worker processes)
+Starts the real server (uvicorn running memchat's app, with 1, 2 and 8 worker processes)
 on 127.0.0.1 over SQLite and, if given one, PostgreSQL; then keeps ``--clients``
 connections busy (one user each) sending messages for ``--seconds``, each reading the
 whole server-sent event stream of its reply. A turn is timed from sending the request to
@@ -10,7 +10,7 @@ measured is memchat: authentication, context assembly (with recall), the SDK's r
 the turn's commit and the HTTP stream. Each client starts a new session every
 ``--turns-per-session`` turns.
 
-    python bench/server.py [--workers 1,8] [--clients 16] [--seconds 10] [--json]
+    python bench/server.py [--workers 1,2,8] [--clients 16] [--seconds 10] [--json]
         [--postgres URL] [--recall-k N]
 
 ``--postgres`` defaults to MEMCHAT_BENCH_POSTGRES_URL, else MEMCHAT_TEST_POSTGRES_URL;
@@ -87,7 +87,8 @@ class BenchModel(Model):
     The reply's stream events are recorded once from the SDK's ``ScriptedModel`` and
     replayed for every call: ``ScriptedModel`` itself deep-copies every input it is given
     (for tests that inspect ``model.calls``), which would bill the test double's
-    bookkeeping to memchat. Each call gets its own copies of the events.
+    bookkeeping to memchat. Each call gets its own shallow copies of the events (the SDK
+    reads what they hold and changes none of it).
     """
 
     def __init__(self) -> None:
@@ -110,7 +111,7 @@ class BenchModel(Model):
     async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         await self._script()
         for event in self._events:
-            yield event.model_copy(deep=True)
+            yield event.model_copy()
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         # Summaries call the model without streaming.
@@ -132,7 +133,7 @@ def bench_app() -> FastAPI:
 
 @dataclass
 class Client:
-    """One keep-alive connection sending turns as one user, a new session now and then."""
+    """One user sending turns one after another, a new session (and connection) now and then."""
 
     host: str
     port: int
@@ -144,34 +145,48 @@ class Client:
     session: str = ""
 
     async def run(self, warmup_until: float, until: float) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        try:
-            n = 0
-            while time.perf_counter() < until:
-                if n % self.turns_per_session == 0:
-                    status, body = await self._call(reader, writer, "POST", "/api/sessions", {})
-                    self.session = json.loads(body)["id"]
-                n += 1
-                started = time.perf_counter()
-                status, body = await self._call(
-                    reader,
-                    writer,
-                    "POST",
-                    f"/api/sessions/{self.session}/messages",
-                    {"text": MESSAGE.format(topic=TOPICS[n % len(TOPICS)], n=n)},
-                )
-                ended = time.perf_counter()
-                ok = status == 200 and b"event: done" in body
-                self.turns += ok
-                if started >= warmup_until:
-                    if ok:
-                        self.latencies.append(ended - started)
-                    else:
-                        self.errors += 1
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        n = 0
+        while time.perf_counter() < until:
+            # A new connection for each session, as a browser tab would open: the kernel
+            # spreads connections over the workers as they are accepted, and connections
+            # kept for the whole run would stay wherever the first burst put them.
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                _, body = await self._call(reader, writer, "POST", "/api/sessions", {})
+                self.session = json.loads(body)["id"]
+                for _ in range(self.turns_per_session):
+                    if time.perf_counter() >= until:
+                        break
+                    n += 1
+                    await self._turn(reader, writer, n, warmup_until)
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+    async def _turn(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        n: int,
+        warmup_until: float,
+    ) -> None:
+        started = time.perf_counter()
+        status, body = await self._call(
+            reader,
+            writer,
+            "POST",
+            f"/api/sessions/{self.session}/messages",
+            {"text": MESSAGE.format(topic=TOPICS[n % len(TOPICS)], n=n)},
+        )
+        ended = time.perf_counter()
+        ok = status == 200 and b"event: done" in body
+        self.turns += ok
+        if started >= warmup_until:
+            if ok:
+                self.latencies.append(ended - started)
+            else:
+                self.errors += 1
 
     async def _call(
         self,
@@ -395,7 +410,7 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--workers", default="1,8", help="worker counts to run (default 1,8)")
+    parser.add_argument("--workers", default="1,2,8", help="worker counts (default 1,2,8)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured time first")

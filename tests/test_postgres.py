@@ -287,3 +287,32 @@ async def test_open_turns_never_starve_other_calls(pg_url: str) -> None:
         await asyncio.gather(first, turn(b, "b", False))
         assert order == ["a", "b"]
         assert texts_of(store.get_items(b)) == ["b"]
+
+
+def test_the_index_follows_every_write_and_delete(pg: PostgresStore) -> None:
+    """Each message's context is the two messages really before it, whatever happened."""
+    from .test_contract import assistant
+
+    info = pg.ensure_session("sara", "s")
+    call = {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}
+    pg.commit_turn(info, [user_message("alpha one"), call, assistant("beta two")])
+    pg.commit_turn(info, [user_message("gamma three"), assistant("wrong")])
+    pg.pop_item(info)  # "wrong"
+    pg.append_to_last_turn(info, [assistant("delta four")])
+    pg.commit_turn(info, [user_message("epsilon five")])
+    pg.commit_turn(info, [user_message("zeta six")], replace_last=True)
+
+    def context(word: str) -> list[str]:
+        (found,) = [m for m in pg.match_messages("sara", [word], limit=10) if word in m.text]
+        texts = {m.item_id: m.text for m in pg.get_messages("sara", list(found.previous))}
+        return [texts[item_id] for item_id in found.previous]
+
+    assert context("zeta") == ["delta four", "gamma three"]
+    assert context("delta") == ["gamma three", "beta two"]
+    assert context("beta") == ["alpha one"]
+    assert pg.search("sara", "wrong") == [] and pg.search("sara", "epsilon") == []
+    pg.prune("2999-01-01T00:00:00.000000Z")  # everything
+    assert pg.match_messages("sara", ["alpha"], limit=10) == []
+    again = pg.ensure_session("sara", "s")
+    pg.commit_turn(again, [user_message("eta seven")])
+    assert context("eta") == []

@@ -89,6 +89,14 @@ class Settings:
         default=True,
         metadata={"env": "MEMCHAT_CROSS_SESSION", "help": "facts and recall across sessions"},
     )
+    encryption_key: str | None = field(
+        default=None,
+        metadata={
+            "env": "MEMCHAT_ENCRYPTION_KEY",
+            "help": "Fernet key(s) to encrypt messages at rest",
+            "secret": True,
+        },
+    )
     tracing: bool = field(
         default=False,
         metadata={"env": "MEMCHAT_TRACING", "help": "send SDK traces to OpenAI"},

@@ -54,6 +54,7 @@ def _register() -> None:
     from .ask import ask
     from .chat import chat
     from .config import config
+    from .keygen import keygen
     from .memory import memory
     from .migrate import migrate
     from .prune import prune
@@ -63,10 +64,22 @@ def _register() -> None:
     from .transfer import export, import_
     from .users import users
 
-    for command in (chat, ask, sessions, users, memory, export, import_, prune, serve, config):
+    for command in (
+        chat,
+        ask,
+        sessions,
+        users,
+        memory,
+        search,
+        export,
+        import_,
+        prune,
+        serve,
+        migrate,
+        keygen,
+        config,
+    ):
         cli.add_command(command)
-    cli.add_command(search)
-    cli.add_command(migrate)
 
 
 _register()

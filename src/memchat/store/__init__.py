@@ -6,20 +6,24 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import Item, SessionInfo, Store, Turn, User
+from .crypto import Cipher
 from .session import MemchatSession
 from .sqlite import SQLiteStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(location: str | Path) -> Store:
+def open_store(location: str | Path, *, encryption_key: str | None = None) -> Store:
     """Open (and migrate) the store at a path or URL.
 
     ``sqlite:///path``, a plain path or ``:memory:`` open the SQLite store;
-    ``postgresql://...`` (or ``postgres://...``) the PostgreSQL store.
+    ``postgresql://...`` (or ``postgres://...``) the PostgreSQL store. With an
+    ``encryption_key`` (Fernet), the SQLite store encrypts content at rest.
     """
     text = str(location)
     if text.startswith(POSTGRES_SCHEMES):
+        if encryption_key:
+            raise ConfigError("encryption at rest is not yet available on PostgreSQL")
         # Imported here: psycopg is an optional extra, and SQLite users never load it.
         try:
             from .postgres import PostgresStore
@@ -32,7 +36,7 @@ def open_store(location: str | Path) -> Store:
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite:///")
         # sqlite:////abs/path keeps its leading slash; sqlite:///rel/path is relative.
-    return SQLiteStore(text)
+    return SQLiteStore(text, cipher=Cipher(encryption_key) if encryption_key else None)
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from psycopg import sql
 from ..errors import SessionExists, UserNotFound
 from .base import PruneReport, SessionInfo, Store, User, check_name, now
 from .codec import session_from_row
-from .postgres_index import reindex_context
+from .postgres_index import find_last_message, reindex_context
 from .postgres_memory import PostgresMemoryMixin
 from .postgres_pool import Connection, Database
 from .postgres_schema import TABLES
@@ -164,7 +164,8 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
             conn.execute("DELETE FROM items WHERE session_id = %s", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = %s", (session.pk,))
             conn.execute(
-                "UPDATE sessions SET turn_count = 0, updated_at = %s WHERE id = %s",
+                "UPDATE sessions SET turn_count = 0, updated_at = %s, last_message = NULL"
+                " WHERE id = %s",
                 (now(), session.pk),
             )
 
@@ -192,6 +193,7 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
                 conn.execute("DELETE FROM summaries WHERE session_id = %s", (pk,))
                 # The first messages left may still carry pruned ones' text as context.
                 reindex_context(conn, pk)
+                find_last_message(conn, pk)
                 conn.execute(
                     "UPDATE sessions SET turn_count = (SELECT count(DISTINCT seq) FROM items"
                     " WHERE session_id = %s) WHERE id = %s",

@@ -166,7 +166,7 @@ def _copy_session(
         cur.executemany(
             ADD_TO_TURN,
             [
-                turn_params(row[0], seq, stamp, decoded, texts)
+                turn_params(row[0], seq, stamp, updated_at, decoded, texts)
                 for (seq, stamp), (decoded, texts) in turns.items()
             ],
         )

@@ -44,6 +44,9 @@ SEARCH_SCHEMA = (
     )
     """,
     "CREATE INDEX messages_doc ON messages USING gin (doc)",
+    # The item id of the session's newest message, so a turn finds the messages before it
+    # without a scan; kept by every write and delete of items.
+    "ALTER TABLE sessions ADD COLUMN last_message bigint",
 )
 
 CONFIG = "'memchat_search'::regconfig"
@@ -66,37 +69,53 @@ def _length(doc: str) -> str:
     return f"(SELECT coalesce(sum(cardinality(v.positions)), 0) FROM unnest({doc}) v)"
 
 
+# The session's newest message after a turn: its last new one, else the one it had. Every
+# statement that adds items sets it in the UPDATE of the session row it makes anyway.
+SET_LAST_MESSAGE = (
+    "last_message = coalesce((SELECT id FROM new WHERE text IS NOT NULL"
+    " ORDER BY n DESC LIMIT 1), last_message)"
+)
+
+
 def insert_items_sql(turn: str) -> str:
     """One statement that inserts a turn's items and indexes its messages.
 
-    ``turn`` is a query yielding the row (pk, seq, stamp) the items go to. The parameters
-    are ``message_params``' ``rows`` plus whatever ``turn`` binds. The item ids are drawn
-    in order first, so the index rows can name them; the two messages before the turn are
-    read from the statement's snapshot, which does not yet hold the new items.
+    ``turn`` is an UPDATE of the session row (``pk``) that sets ``SET_LAST_MESSAGE`` and
+    returns (pk, seq, stamp), the turn the items go to. The parameters are
+    ``message_params``' ``rows``, ``pk``, and whatever else ``turn`` binds. The item ids
+    are drawn in order first, so the index rows can name them. The two messages before the
+    turn are the session's ``last_message`` and the one before it, as the statement's
+    snapshot has them: primary-key lookups, so their cost never depends on the session's
+    length, nor on how stale the statistics behind a cached plan are.
     """
     return f"""
-        WITH t AS ({turn}),
-        new AS MATERIALIZED (
+        WITH new AS MATERIALIZED (
             SELECT nextval('items_id_seq') AS id, r ->> 0 AS data, r ->> 1 AS role,
                    r ->> 2 AS text, r ->> 3 AS folded, n
             FROM json_array_elements(%(rows)s::json) WITH ORDINALITY AS u (r, n)
         ),
+        t AS ({turn}),
         items_in AS (
             INSERT INTO items (id, session_id, seq, created_at, data)
             SELECT new.id, t.pk, t.seq, t.stamp, new.data FROM t CROSS JOIN new ORDER BY new.n
         ),
+        last AS (
+            SELECT item_id, text, doc, prev1 FROM messages
+            WHERE item_id = (SELECT last_message FROM sessions WHERE id = %(pk)s)
+        ),
         before AS (
-            SELECT m.item_id AS id, m.text, ts_filter(m.doc, '{{a}}') AS vec, i.seq, i.id AS k
-            FROM items i JOIN messages m ON m.item_id = i.id
-            WHERE i.session_id = (SELECT pk FROM t) ORDER BY i.seq DESC, i.id DESC LIMIT 2
+            SELECT item_id AS id, text, ts_filter(doc, '{{a}}') AS vec, 2 AS k FROM last
+            UNION ALL
+            SELECT item_id, text, ts_filter(doc, '{{a}}'), 1 FROM messages
+            WHERE item_id = (SELECT prev1 FROM last)
         ),
         ordered AS (
             SELECT id, role, text, fresh, vec, {_CONTEXT} FROM (
-                SELECT id, NULL::text AS role, text, false AS fresh, seq, k, vec FROM before
+                SELECT id, NULL::text AS role, text, false AS fresh, k, vec FROM before
                 UNION ALL
-                SELECT id, role, text, true, 0, n, to_tsvector({CONFIG}, coalesce(folded, text))
+                SELECT id, role, text, true, n, to_tsvector({CONFIG}, coalesce(folded, text))
                 FROM new WHERE text IS NOT NULL
-            ) m WINDOW w AS (ORDER BY fresh, seq, k)
+            ) m WINDOW w AS (ORDER BY fresh, k)
         ),
         docs AS (SELECT *, {_DOC} AS doc FROM ordered WHERE fresh)
         , messages_in AS (
@@ -133,6 +152,16 @@ def message_params(items: Sequence[Item], data: Sequence[str]) -> dict[str, str]
         plain = fold(text) if text else None
         rows.append((json_text, role, text, plain if plain != text else None))
     return {"rows": json.dumps(rows, ensure_ascii=False)}
+
+
+def find_last_message(conn: Connection, session_pk: int) -> None:
+    """Set the session's ``last_message`` anew, after some of its items were deleted."""
+    conn.execute(
+        "UPDATE sessions SET last_message = (SELECT m.item_id FROM items i"
+        " JOIN messages m ON m.item_id = i.id WHERE i.session_id = %s"
+        " ORDER BY i.seq DESC, i.id DESC LIMIT 1) WHERE id = %s",
+        (session_pk, session_pk),
+    )
 
 
 def reindex_context(conn: Connection, session_pk: int) -> None:

@@ -16,7 +16,7 @@ import psycopg
 from ..errors import SessionExists, SessionNotFound
 from .base import Item, SessionInfo, SessionRecord, Turn, check_name, drop_orphan_outputs, now
 from .codec import decode_item, encode_item
-from .postgres_index import insert_items_sql, message_params
+from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .sqlite_memory import turns_from_rows
 from .titles import title_from_items
 
@@ -29,12 +29,14 @@ if TYPE_CHECKING:
 # is still certainly safe.
 _COMMIT_TURN = insert_items_sql(
     "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
-    " updated_at = %(stamp)s, title = coalesce(title, %(title)s)"
+    f" updated_at = %(stamp)s, title = coalesce(title, %(title)s), {SET_LAST_MESSAGE}"
     " WHERE id = %(pk)s RETURNING id AS pk, last_seq AS seq, %(stamp)s::text AS stamp"
 )
-# The same, into a turn that already has its (session, seq, created_at).
+# The same, into a turn that already has its (seq, created_at); ``updated`` is the
+# session's new updated_at.
 ADD_TO_TURN = insert_items_sql(
-    "SELECT %(pk)s::bigint AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
+    f"UPDATE sessions SET updated_at = %(updated)s, {SET_LAST_MESSAGE} WHERE id = %(pk)s"
+    " RETURNING id AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
 )
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
 
@@ -135,8 +137,8 @@ class PostgresTurnsMixin:
                     raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
                 return
             seq, stamp = last
-            conn.execute(ADD_TO_TURN, {"pk": session.pk, "seq": seq, "stamp": stamp, **params})
-            conn.execute("UPDATE sessions SET updated_at = %s WHERE id = %s", (now(), session.pk))
+            turn = {"pk": session.pk, "seq": seq, "stamp": stamp, "updated": now()}
+            conn.execute(ADD_TO_TURN, {**turn, **params})
 
         self._db.write(work)
 
@@ -179,7 +181,7 @@ class PostgresTurnsMixin:
                     cur.executemany(
                         ADD_TO_TURN,
                         [
-                            turn_params(row[0], seq, turn.created_at, turn.items, data)
+                            turn_params(row[0], seq, turn.created_at, updated, turn.items, data)
                             for seq, (turn, data) in enumerate(
                                 zip(record.turns, turns, strict=True), 1
                             )
@@ -202,6 +204,8 @@ class PostgresTurnsMixin:
                 ).fetchone()
             ):
                 _turn_deleted(conn, session)
+            if row is not None:
+                find_last_message(conn, session.pk)
             return row
 
         row = self._db.write(work)
@@ -215,10 +219,10 @@ class PostgresTurnsMixin:
 
 
 def turn_params(
-    pk: int, seq: int, stamp: str, items: Sequence[Item], data: Sequence[str]
+    pk: int, seq: int, stamp: str, updated: str, items: Sequence[Item], data: Sequence[str]
 ) -> dict[str, Any]:
     """ADD_TO_TURN's parameters: the items (and their JSON ``data``) go to turn ``seq``."""
-    return {"pk": pk, "seq": seq, "stamp": stamp, **message_params(items, data)}
+    return {"pk": pk, "seq": seq, "stamp": stamp, "updated": updated, **message_params(items, data)}
 
 
 def _title(items: Sequence[Item]) -> str | None:
@@ -241,6 +245,7 @@ def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
     ).rowcount
     if deleted:
         _turn_deleted(conn, session)
+        find_last_message(conn, session.pk)
 
 
 def _turn_deleted(conn: Connection, session: SessionInfo) -> None:

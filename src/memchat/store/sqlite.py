@@ -9,6 +9,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .base import (
     now,
 )
 from .codec import decode_item, encode_item, session_from_row
+from .crypto import Cipher, seal, unseal
 from .locks import FileTurnLocks
 from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
@@ -46,8 +48,9 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     acknowledged turn survives a power cut.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, cipher: Cipher | None = None) -> None:
         self.location = str(path)
+        self.cipher = cipher
         self._lock = threading.RLock()
         if self.location == ":memory:":
             lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))
@@ -183,6 +186,25 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")
 
+    # -- what is stored: sealed when the store is encrypted ----------------------------------
+
+    def _pack(self, item: Item) -> str:
+        return seal(self.cipher, encode_item(item))
+
+    def _unpack(self, session: SessionInfo, item_id: int, data: str) -> Item:
+        if not isinstance(data, str):  # a row written by something other than memchat
+            return decode_item(session, item_id, data)
+        return decode_item(session, item_id, unseal(self.cipher, data))
+
+    def _seal_title(self, title: str | None) -> str | None:
+        return None if title is None else seal(self.cipher, title)
+
+    def _session(self, row: tuple[Any, ...]) -> SessionInfo:
+        info = session_from_row(row)
+        if info.title is None:
+            return info
+        return replace(info, title=unseal(self.cipher, info.title))
+
     # -- users -----------------------------------------------------------------------------
 
     def ensure_user(self, name: str) -> User:
@@ -258,7 +280,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 " WHERE u.name = ? AND s.key = ?",
                 (user, session_id),
             ).fetchone()
-        return None if row is None else session_from_row(row)
+        return None if row is None else self._session(row)
 
     def list_sessions(self, user: str) -> list[SessionInfo]:
         self.get_user(user)
@@ -268,12 +290,15 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
                 (user,),
             ).fetchall()
-        return [session_from_row(row) for row in rows]
+        return [self._session(row) for row in rows]
 
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
         with self._write() as conn:
-            conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session.pk))
+            conn.execute(
+                "UPDATE sessions SET title = ? WHERE id = ?",
+                (seal(self.cipher, title), session.pk),
+            )
         return self.get_session(user, session_id)
 
     def delete_session(self, user: str, session_id: str) -> None:
@@ -314,7 +339,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                     (session.pk, max(limit, 0)),
                 ).fetchall()
                 rows.reverse()
-        items = [_decode(session, item_id, data) for item_id, data in rows]
+        items = [self._unpack(session, item_id, data) for item_id, data in rows]
         return items if limit is None else drop_orphan_outputs(items)
 
     def get_turns(self, session: SessionInfo) -> list[Turn]:
@@ -334,7 +359,9 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 " (SELECT max(seq) FROM items WHERE session_id = ?) ORDER BY id",
                 (session.pk, session.pk),
             ).fetchall()
-        turns = turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+        turns = turns_from_rows(
+            (seq, at, self._unpack(session, i, data)) for seq, at, i, data in rows
+        )
         return turns[0] if turns else None
 
     def _turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
@@ -346,7 +373,9 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 (session.pk, after_seq, -1 if limit is None else limit),
             ).fetchall()
         rows.reverse()
-        return turns_from_rows((seq, at, _decode(session, i, data)) for seq, at, i, data in rows)
+        return turns_from_rows(
+            (seq, at, self._unpack(session, i, data)) for seq, at, i, data in rows
+        )
 
     def commit_turn(
         self,
@@ -356,14 +385,14 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         replace_last: bool = False,
         created_at: str | None = None,
     ) -> int:
-        rows = [_encode(item) for item in items]
+        rows = [self._pack(item) for item in items]
         with self._write() as conn:
             if replace_last:
                 self._delete_last_turn(conn, session)
             return self._insert_turn(conn, session, items, rows, created_at or now())
 
     def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
-        rows = [_encode(item) for item in items]
+        rows = [self._pack(item) for item in items]
         with self._write() as conn:
             last = conn.execute(
                 "SELECT seq, created_at FROM items WHERE session_id = ?"
@@ -387,7 +416,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         found = conn.execute(
             "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
             " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
-            (stamp, title_from_items(items), session.pk),
+            (stamp, self._seal_title(title_from_items(items)), session.pk),
         ).fetchone()
         if found is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
@@ -399,7 +428,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         for record in records:
             check_name("user name", record.user)
             check_name("session id", record.id)
-        encoded = [[[_encode(item) for item in turn.items] for turn in r.turns] for r in records]
+        encoded = [[[self._pack(item) for item in turn.items] for turn in r.turns] for r in records]
         with self._write() as conn:
             for record, turns in zip(records, encoded, strict=True):
                 conn.execute(
@@ -415,7 +444,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                         " FROM users WHERE name = ? RETURNING id",
                         (
                             record.id,
-                            record.title,
+                            self._seal_title(record.title),
                             record.created_at,
                             updated,
                             len(record.turns),
@@ -446,7 +475,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 "SELECT 1 FROM items WHERE session_id = ? AND seq = ?", (session.pk, seq)
             ).fetchone():
                 self._turn_deleted(conn, session)
-        return _decode(session, item_id, data)
+        return self._unpack(session, item_id, data)
 
     def pop_turn(self, session: SessionInfo) -> Turn | None:
         last = self.last_turn(session)
@@ -502,7 +531,3 @@ def _store_error(action: str, location: str, exc: Exception) -> StoreError:
         # SQLite's message quotes the whole undecodable value: conversation content.
         return CorruptData(f"cannot {action} {location}: a stored value is not valid UTF-8")
     return StoreError(f"cannot {action} {location}: {exc}")
-
-
-_encode = encode_item
-_decode = decode_item

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MemchatError, UserNotFound
 from .base import Fact, SessionInfo, Summary, Turn, now
+from .crypto import Cipher, seal, unseal
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
 
@@ -21,9 +22,14 @@ class SQLiteMemoryMixin:
     """Facts and summaries, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
 
     if TYPE_CHECKING:
+        cipher: Cipher | None
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _fact(self, row: tuple[Any, ...]) -> Fact:
+        fact_id, key, value, source, updated_at = row
+        return Fact(fact_id, key, unseal(self.cipher, value), source, updated_at)
 
     def list_facts(self, user: str) -> list[Fact]:
         with self._read() as conn:
@@ -32,7 +38,7 @@ class SQLiteMemoryMixin:
                 " WHERE u.name = ? ORDER BY f.updated_at DESC, f.id DESC",
                 (user,),
             ).fetchall()
-        return [Fact(*row) for row in rows]
+        return [self._fact(row) for row in rows]
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
@@ -43,11 +49,11 @@ class SQLiteMemoryMixin:
                 " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
                 " source = excluded.source, updated_at = excluded.updated_at"
                 " RETURNING id, key, value, source, updated_at",
-                (key, value, source, stamp, stamp, user),
+                (key, seal(self.cipher, value), source, stamp, stamp, user),
             ).fetchone()
         if row is None:
             raise UserNotFound(f"no user {user!r}")
-        return Fact(*row)
+        return self._fact(row)
 
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         with self._write() as conn:
@@ -59,7 +65,7 @@ class SQLiteMemoryMixin:
             ).fetchone()
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
-        return Fact(*row)
+        return self._fact(row)
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
         with self._read() as conn:
@@ -67,7 +73,10 @@ class SQLiteMemoryMixin:
                 "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?",
                 (session.pk,),
             ).fetchone()
-        return None if row is None else Summary(*row)
+        if row is None:
+            return None
+        through_seq, text, updated_at = row
+        return Summary(through_seq, unseal(self.cipher, text), updated_at)
 
     def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
         with self._write() as conn:
@@ -76,7 +85,7 @@ class SQLiteMemoryMixin:
                 " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
                 " through_seq = excluded.through_seq, text = excluded.text,"
                 " updated_at = excluded.updated_at",
-                (session.pk, through_seq, text, now()),
+                (session.pk, through_seq, seal(self.cipher, text), now()),
             )
 
 

@@ -27,8 +27,9 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptData
+from ..errors import CorruptData, MemchatError
 from .base import IndexedMessage, Item, SearchHit, query_words
+from .crypto import Cipher
 from .titles import item_text
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
@@ -184,12 +185,15 @@ class SQLiteSearchMixin:
     if TYPE_CHECKING:
         _lock: threading.RLock
         _conn: sqlite3.Connection
+        cipher: Cipher | None
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def sync_search_index(self) -> None:
         """Index the messages written since the last search (cheap when there are none)."""
+        if self.cipher is not None:
+            return  # an encrypted store keeps no plaintext index (see crypto.py)
         with self._lock:
             with self._read() as conn:
                 pending = conn.execute(_PENDING).fetchone()
@@ -216,6 +220,10 @@ class SQLiteSearchMixin:
         session_id: str | None = None,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
+        if self.cipher is not None:
+            raise MemchatError(
+                "search is off: this store is encrypted and keeps no index of the words"
+            )
         words = query_words(query)
         if not words or limit <= 0:
             return []
@@ -242,7 +250,7 @@ class SQLiteSearchMixin:
         session_id: str | None = None,
         context_weights: tuple[float, float] = (0.5, 0.3),
     ) -> list[IndexedMessage]:
-        if not words or limit <= 0:
+        if not words or limit <= 0 or self.cipher is not None:
             return []
         self.sync_search_index()
         with self._read() as conn:

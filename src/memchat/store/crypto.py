@@ -1,0 +1,80 @@
+"""Encryption at rest of conversation content, with a key from the environment.
+
+With ``MEMCHAT_ENCRYPTION_KEY`` set, the SQLite store seals every item, session title,
+fact value and summary with Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``,
+as the SDK's EncryptedSession does) before it is written, and opens it when read. A key
+may be a comma-separated list: the first encrypts, all decrypt, so keys can be rotated.
+
+What stays readable: user names, session ids, fact keys ("name"), timestamps and counts.
+The trade-off: full-text search needs the words, so an encrypted store keeps no search
+index; ``memchat search`` says so and recall is off (facts and summaries still work).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, CorruptData, StoreError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+SEALED = "enc1:"
+
+
+class Cipher:
+    """Seals and opens text with the configured key(s)."""
+
+    def __init__(self, keys: str) -> None:
+        try:
+            from cryptography.fernet import Fernet, MultiFernet
+        except ImportError as exc:
+            raise ConfigError(
+                "MEMCHAT_ENCRYPTION_KEY needs cryptography: pip install 'memchat[encrypt]'"
+            ) from exc
+        try:
+            self._fernet: MultiFernet = MultiFernet(
+                [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                "MEMCHAT_ENCRYPTION_KEY is not a Fernet key (make one with `memchat keygen`)"
+            ) from exc
+
+    def seal(self, text: str) -> str:
+        """``text`` encrypted, as stored text."""
+        return SEALED + self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def open(self, stored: str) -> str:
+        """The text of a sealed value; a plaintext value (stored before the key) as is."""
+        if not stored.startswith(SEALED):
+            return stored
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet.decrypt(stored[len(SEALED) :].encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError) as exc:
+            raise CorruptData(
+                "a stored value cannot be decrypted with MEMCHAT_ENCRYPTION_KEY (wrong key?)"
+            ) from exc
+
+
+def seal(cipher: Cipher | None, text: str) -> str:
+    """``text`` sealed if there is a cipher, else as is."""
+    return text if cipher is None else cipher.seal(text)
+
+
+def unseal(cipher: Cipher | None, stored: str) -> str:
+    """A stored value's text; StoreError if it is sealed and there is no key."""
+    if cipher is not None:
+        return cipher.open(stored)
+    if stored.startswith(SEALED):
+        raise StoreError("this database is encrypted: set MEMCHAT_ENCRYPTION_KEY to read it")
+    return stored
+
+
+def generate_key() -> str:
+    """A new random Fernet key."""
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode("ascii")
