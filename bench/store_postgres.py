@@ -4,8 +4,8 @@ Two columns, each in a schema of its own on the same server, in the same run:
 
 * memchat: ``PostgresStore`` with the chat's own path, ``async with session.turn()``
   around two ``add_items`` calls; each writer is a thread running its own event loop (the
-  store is synchronous), all sharing one store and its pool of ``writers + 2``
-  connections;
+  store is synchronous), all sharing one store and its two pools (calls and
+  turns) of ``writers + 2`` connections each;
 * SDK SQLAlchemySession: the Agents SDK's ``SQLAlchemySession`` on SQLAlchemy's asyncio
   engine with asyncpg (pool of ``writers`` connections), written as the Runner writes a
   turn (two ``add_items`` calls); each writer is a task in one event loop, as the SDK is

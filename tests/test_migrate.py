@@ -124,3 +124,17 @@ def test_copied_store_passes_the_contract_basics(tmp_path: Path, pg_url: str) ->
         session = store.ensure_session("ali", "s0")
         store.commit_turn(session, [user_message("still here")])
         assert texts_of(store.get_items(session)) == ["hi 0", "still here"]
+
+
+def test_an_encrypted_source_is_refused(tmp_path: Path, pg_url: str) -> None:
+    pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
+    from memchat.store.crypto import Cipher, generate_key
+
+    source = tmp_path / "sealed.db"
+    with SQLiteStore(source, cipher=Cipher(generate_key())) as store:
+        store.commit_turn(store.ensure_session("sara", "s"), [user_message("secret")])
+    result = migrate("--from", str(source), "--to", pg_url)
+    assert result.exit_code == 1, result.output
+    assert "encrypted at rest" in result.output and "nothing was copied" in result.output
+    with open_store(pg_url) as store:
+        assert store.list_users() == []

@@ -25,6 +25,7 @@ from psycopg import sql
 from ..errors import StoreError
 from .base import Item
 from .codec import decode_item, session_from_row
+from .crypto import SEALED
 from .postgres import PostgresStore
 from .postgres_pool import Connection
 from .postgres_turns import ADD_TO_TURN, turn_params
@@ -32,6 +33,8 @@ from .sqlite import SQLiteStore
 
 # What is counted on both sides; items and messages follow from the sessions.
 COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens")
+# The columns an encrypted SQLite store seals.
+_SEALABLE = (("items", "data"), ("sessions", "title"), ("facts", "value"), ("summaries", "text"))
 
 Progress = Callable[[int], None]
 
@@ -73,6 +76,14 @@ class SQLiteSource:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the SQLite source: {exc}") from exc
 
+    def encrypted(self) -> bool:
+        """True if any content is sealed with MEMCHAT_ENCRYPTION_KEY (see crypto.py)."""
+        sealed = SEALED + "%"
+        return any(
+            self.rows(f'SELECT 1 FROM "{table}" WHERE "{column}" LIKE ? LIMIT 1', (sealed,))
+            for table, column in _SEALABLE
+        )
+
     def count(self, table: str) -> int:
         """The number of rows in ``table`` (one of COUNTED)."""
         return int(self.rows(f'SELECT count(*) FROM "{table}"')[0][0])
@@ -80,6 +91,13 @@ class SQLiteSource:
 
 def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress) -> CopyReport:
     """Copy everything in ``source`` into ``target``; ``progress(items)`` after each session."""
+    if source.encrypted():
+        # Copied as it is, sealed content would be unreadable there; opened, it would lose
+        # its encryption without anyone having decided so.
+        raise StoreError(
+            "the SQLite database is encrypted at rest (MEMCHAT_ENCRYPTION_KEY), and the"
+            " PostgreSQL store does not encrypt yet; nothing was copied"
+        )
     report = CopyReport()
     db = target._db
     users = source.rows("SELECT name, created_at, current_session, is_admin FROM users")
