@@ -322,8 +322,15 @@ class Store(ABC):
         """The session's items in order; with ``limit``, the latest ``limit`` of them."""
 
     @abstractmethod
+    def turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
+        """Turns after ``after_seq``, oldest first, built from at most the newest ``limit`` items.
+
+        With a limit the oldest turn returned may be cut short; ``recent_turns`` drops it.
+        """
+
     def get_turns(self, session: SessionInfo) -> list[Turn]:
         """The session's turns in order."""
+        return self.turns_after(session, 0, None)
 
     @abstractmethod
     def commit_turn(
@@ -355,12 +362,16 @@ class Store(ABC):
         Raises SessionExists, and stores nothing, if any of them is already there.
         """
 
-    @abstractmethod
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
         """The latest whole turns after ``after_seq``, oldest first, at most ``max_items`` items.
 
         Reads only what it returns, so its cost does not grow with the session's length.
         """
+        turns = self.turns_after(session, after_seq, max_items + 1)
+        if sum(len(turn.items) for turn in turns) > max_items:
+            # The limit may have cut the oldest turn: leave it out rather than half of it.
+            turns = turns[1:]
+        return turns
 
     # -- memory: facts and summaries -------------------------------------------------------
 

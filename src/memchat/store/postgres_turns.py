@@ -64,16 +64,6 @@ class PostgresTurnsMixin:
         items = [decode_item(session, item_id, data) for item_id, data in self._db.read(work)]
         return items if limit is None else drop_orphan_outputs(items)
 
-    def get_turns(self, session: SessionInfo) -> list[Turn]:
-        return self._turns_after(session, 0, None)
-
-    def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
-        turns = self._turns_after(session, after_seq, max_items + 1)
-        if sum(len(turn.items) for turn in turns) > max_items:
-            # The limit may have cut the oldest turn: leave it out rather than half of it.
-            turns = turns[1:]
-        return turns
-
     def last_turn(self, session: SessionInfo) -> Turn | None:
         rows = self._db.read(
             lambda conn: conn.execute(
@@ -85,7 +75,7 @@ class PostgresTurnsMixin:
         turns = _turns(session, rows)
         return turns[0] if turns else None
 
-    def _turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
+    def turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
         """Turns after ``after_seq``, oldest first; with ``limit``, the newest ``limit`` items."""
         rows = self._db.read(
             lambda conn: conn.execute(

@@ -342,16 +342,6 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         items = [self._unpack(session, item_id, data) for item_id, data in rows]
         return items if limit is None else drop_orphan_outputs(items)
 
-    def get_turns(self, session: SessionInfo) -> list[Turn]:
-        return self._turns_after(session, 0, None)
-
-    def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
-        turns = self._turns_after(session, after_seq, max_items + 1)
-        if sum(len(turn.items) for turn in turns) > max_items:
-            # The limit may have cut the oldest turn: leave it out rather than half of it.
-            turns = turns[1:]
-        return turns
-
     def last_turn(self, session: SessionInfo) -> Turn | None:
         with self._read() as conn:
             rows = conn.execute(
@@ -364,7 +354,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         )
         return turns[0] if turns else None
 
-    def _turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
+    def turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
         """Turns after ``after_seq``, oldest first; with ``limit``, the newest ``limit`` items."""
         with self._read() as conn:
             rows = conn.execute(
