@@ -39,6 +39,13 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def check_records(records: Sequence[SessionRecord]) -> None:
+    """Raise InvalidName if any record to import names an unacceptable user or session."""
+    for record in records:
+        check_name("user name", record.user)
+        check_name("session id", record.id)
+
+
 def now() -> str:
     """The current time as the ISO 8601 UTC text the store keeps."""
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -494,19 +501,18 @@ class Store(ABC):
         last one they used), so two one-shot ``ask`` calls in a row are one conversation.
         The chosen session becomes the user's current one.
         """
-        self.ensure_user(user)
+        current = self.ensure_user(user).current_session
         if new:
             session = self.create_session(user, session_id)
         elif session_id is not None:
             session = self.get_session(user, session_id)
         else:
-            current = self.get_user(user).current_session
             found = self.find_session(user, current) if current else None
             if found is None:
                 recent = self.list_sessions(user)
                 found = recent[0] if recent else self.create_session(user)
             session = found
-        if self.get_user(user).current_session != session.id:
+        if current != session.id:
             self.set_current_session(user, session.id)
         return session
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CorruptData, StoreError
-from .base import Item, SessionInfo
+from .base import Item, SessionInfo, Turn
 
 
 def encode_item(item: Item) -> str:
@@ -46,3 +47,13 @@ def session_from_row(row: tuple[Any, ...]) -> SessionInfo:
     except (TypeError, ValueError) as exc:
         raise CorruptData(f"session {user}/{key}: metadata is not valid JSON") from exc
     return SessionInfo(pk, user, key, title, created, updated, turns, meta)
+
+
+def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:
+    """Group (seq, created_at, item) rows, ordered by item, into turns."""
+    turns: list[Turn] = []
+    for seq, created_at, item in rows:
+        if not turns or turns[-1].seq != seq:
+            turns.append(Turn(seq, created_at, []))
+        turns[-1].items.append(item)  # type: ignore[arg-type]
+    return turns

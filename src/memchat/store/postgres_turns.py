@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ..errors import SessionExists, SessionNotFound
-from .base import Item, SessionInfo, SessionRecord, Turn, check_name, drop_orphan_outputs, now
-from .codec import decode_item, encode_item
+from .base import Item, SessionInfo, SessionRecord, Turn, check_records, drop_orphan_outputs, now
+from .codec import decode_item, encode_item, turns_from_rows
 from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
-from .sqlite_memory import turns_from_rows
 from .titles import title_from_items
 
 if TYPE_CHECKING:
@@ -133,9 +132,7 @@ class PostgresTurnsMixin:
         self._db.write(work)
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        for record in records:
-            check_name("user name", record.user)
-            check_name("session id", record.id)
+        check_records(records)
         encoded = [[[encode_item(i) for i in t.items] for t in r.turns] for r in records]
 
         def work(conn: Connection) -> None:

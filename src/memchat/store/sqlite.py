@@ -23,15 +23,16 @@ from .base import (
     Turn,
     User,
     check_name,
+    check_records,
     drop_orphan_outputs,
     now,
 )
-from .codec import decode_item, encode_item, session_from_row
+from .codec import decode_item, encode_item, session_from_row, turns_from_rows
 from .crypto import Cipher, seal, unseal
 from .locks import FileTurnLocks
 from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
-from .sqlite_memory import SQLiteMemoryMixin, turns_from_rows
+from .sqlite_memory import SQLiteMemoryMixin
 from .sqlite_search import SQLiteSearchMixin, reindex_context
 from .titles import title_from_items
 
@@ -415,9 +416,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         return seq
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        for record in records:
-            check_name("user name", record.user)
-            check_name("session id", record.id)
+        check_records(records)
         encoded = [[[self._pack(item) for item in turn.items] for turn in r.turns] for r in records]
         with self._write() as conn:
             for record, turns in zip(records, encoded, strict=True):

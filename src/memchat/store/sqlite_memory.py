@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MemchatError, UserNotFound
-from .base import Fact, SessionInfo, Summary, Turn, now
+from .base import Fact, SessionInfo, Summary, now
 from .crypto import Cipher, seal, unseal
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
@@ -87,13 +86,3 @@ class SQLiteMemoryMixin:
                 " updated_at = excluded.updated_at",
                 (session.pk, through_seq, seal(self.cipher, text), now()),
             )
-
-
-def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:
-    """Group (seq, created_at, item) rows, ordered by item, into turns."""
-    turns: list[Turn] = []
-    for seq, created_at, item in rows:
-        if not turns or turns[-1].seq != seq:
-            turns.append(Turn(seq, created_at, []))
-        turns[-1].items.append(item)  # type: ignore[arg-type]
-    return turns
