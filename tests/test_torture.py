@@ -57,12 +57,14 @@ def test_sigkilled_writers_lose_nothing(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+    # The seed is in every message, so a failure can be replayed with bench/torture.py.
+    where = f"seed {seed}:\n{done.stdout}{done.stderr}"
     report = json.loads(done.stdout.splitlines()[-1])
-    assert report["lost"] == report["corrupt"] == report["failures"] == 0, done.stdout
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert report["kills"] == 6 and report["processes_killed"] == 24
+    assert report["lost"] == report["corrupt"] == report["failures"] == 0, where
+    assert done.returncode == 0, where
+    assert report["kills"] == 6 and report["processes_killed"] == 24, where
     # Rounds 1 and 6 kill as the writers open the store; the others after many turns.
-    assert report["acknowledged"] > 0 and report["turns"] >= report["acknowledged"]
+    assert report["acknowledged"] > 0 and report["turns"] >= report["acknowledged"], where
 
 
 def test_the_kill_check_catches_loss_and_half_turns(store: SQLiteStore, db_path: Path) -> None:
