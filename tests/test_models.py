@@ -11,7 +11,7 @@ from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 from memchat.config import load_settings
 from memchat.errors import ConfigError, ModelNotConfigured
 from memchat.models import resolve_model
-from memchat.models.local import LocalModel, to_chat_messages
+from memchat.models.local import LocalModel, _without_repacking, cpu_has_amx, to_chat_messages
 
 
 def choose(**env: str):  # type: ignore[no-untyped-def]
@@ -82,3 +82,23 @@ def test_sdk_items_become_chat_messages() -> None:
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},
     ]
+
+
+def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_int8\n")
+    assert cpu_has_amx(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
+    assert not cpu_has_amx(cpuinfo)
+    assert not cpu_has_amx(tmp_path / "missing")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the local extra")
+def test_weight_repacking_is_off_only_while_loading_on_amx() -> None:
+    from llama_cpp import llama_cpp as capi
+
+    with _without_repacking(when=False):
+        assert capi.llama_model_default_params().use_extra_bufts
+    with _without_repacking(when=True):
+        assert not capi.llama_model_default_params().use_extra_bufts
+    assert capi.llama_model_default_params().use_extra_bufts

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -118,9 +118,50 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
                 ) from exc
             if not path.is_file():
                 raise LocalModelError(f"Model file {path} does not exist.")
-            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            with _without_repacking(when=cpu_has_amx()):
+                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
             loaded = _LOADED[key] = _Loaded(llama)
         return loaded
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU offers Intel AMX (Sapphire Rapids and later); False where unknown."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    return any(
+        line.startswith("flags") and "amx_int8" in line.split() for line in text.splitlines()
+    )
+
+
+@contextmanager
+def _without_repacking(*, when: bool) -> Iterator[None]:
+    """Load without llama.cpp's weight repacking ``when`` the CPU has AMX.
+
+    llama.cpp repacks weights for AMX when the CPU has it, and its AMX matrix product then
+    crashes the process on the first prompt on some machines with Q4_K_M models like ours
+    (ggml-org/llama.cpp#20824, unfixed; seen here as SIGSEGV in ggml_backend_amx_mul_mat).
+    ``Llama`` takes no option for it, so the default model parameters it starts from are
+    swapped for the duration of the load (under ``_LOADING``, so no other load sees them).
+    """
+    if not when:
+        yield
+        return
+    from llama_cpp import llama_cpp as capi
+
+    default = capi.llama_model_default_params
+
+    def without_repacking() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    capi.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        capi.llama_model_default_params = default
 
 
 def to_chat_messages(
