@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
@@ -93,12 +94,10 @@ def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     assert not cpu_has_amx(tmp_path / "missing")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the local extra")
 def test_weight_repacking_is_off_only_while_loading_on_amx() -> None:
-    from llama_cpp import llama_cpp as capi
-
-    with _without_repacking(when=False):
+    capi = SimpleNamespace(llama_model_default_params=lambda: SimpleNamespace(use_extra_bufts=True))
+    with _without_repacking(capi, when=False):
         assert capi.llama_model_default_params().use_extra_bufts
-    with _without_repacking(when=True):
+    with _without_repacking(capi, when=True):
         assert not capi.llama_model_default_params().use_extra_bufts
     assert capi.llama_model_default_params().use_extra_bufts

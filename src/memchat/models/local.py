@@ -112,13 +112,14 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
         if loaded is None:
             try:
                 from llama_cpp import Llama
+                from llama_cpp import llama_cpp as capi
             except ImportError as exc:
                 raise LocalModelUnavailable(
                     f"The local model needs llama-cpp-python; install it with: {INSTALL_HINT}"
                 ) from exc
             if not path.is_file():
                 raise LocalModelError(f"Model file {path} does not exist.")
-            with _without_repacking(when=cpu_has_amx()):
+            with _without_repacking(capi, when=cpu_has_amx()):
                 llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
             loaded = _LOADED[key] = _Loaded(llama)
         return loaded
@@ -136,20 +137,19 @@ def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 @contextmanager
-def _without_repacking(*, when: bool) -> Iterator[None]:
+def _without_repacking(capi: Any, *, when: bool) -> Iterator[None]:
     """Load without llama.cpp's weight repacking ``when`` the CPU has AMX.
 
     llama.cpp repacks weights for AMX when the CPU has it, and its AMX matrix product then
     crashes the process on the first prompt on some machines with Q4_K_M models like ours
     (ggml-org/llama.cpp#20824, unfixed; seen here as SIGSEGV in ggml_backend_amx_mul_mat).
-    ``Llama`` takes no option for it, so the default model parameters it starts from are
-    swapped for the duration of the load (under ``_LOADING``, so no other load sees them).
+    ``Llama`` takes no option for it, so the default model parameters it starts from
+    (``capi``: the ``llama_cpp.llama_cpp`` bindings) are swapped for the duration of the
+    load (under ``_LOADING``, so no other load sees them).
     """
     if not when:
         yield
         return
-    from llama_cpp import llama_cpp as capi
-
     default = capi.llama_model_default_params
 
     def without_repacking() -> Any:
