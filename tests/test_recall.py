@@ -64,11 +64,12 @@ def test_a_named_date_favours_messages_from_then(any_store: Store) -> None:
     with_filler(any_store)
     # Two sessions, so that neither message is the other's context.
     june, september = (any_store.ensure_session("sara", name) for name in ("june", "september"))
-    say(any_store, june, "we had ramen for dinner", created_at="2023-06-03T19:00:00.000000Z")
+    # Equally long, so that only the date tells them apart.
+    say(any_store, june, "we had ramen at dinner", created_at="2023-06-03T19:00:00.000000Z")
     say(any_store, september, "we had ramen for lunch", created_at="2023-09-20T12:00:00.000000Z")
     assert recall(any_store, "sara", "ramen", k=1)[0].text == "we had ramen for lunch"
     for asked in ("What ramen did we eat on 3 June, 2023?", "ramen in June", "ramen June 2023"):
-        assert recall(any_store, "sara", asked, k=1)[0].text == "we had ramen for dinner", asked
+        assert recall(any_store, "sara", asked, k=1)[0].text == "we had ramen at dinner", asked
     # A date alone is not something to search for.
     assert recall(any_store, "sara", "on 3 June 2023", k=5) == []
 
@@ -97,3 +98,29 @@ def test_any_message_is_safe_to_recall_for(any_store: Store, query: str) -> None
     say(any_store, any_store.ensure_session("sara", "s"), "ramen and dumplings")
     passages = recall(any_store, "sara", query, k=5)
     assert [p.text for p in passages] == (["ramen and dumplings"] if "ramen" in query else [])
+
+
+def test_feedback_finds_a_message_that_shares_no_word_with_the_query(any_store: Store) -> None:
+    with_filler(any_store)
+    session = any_store.ensure_session("sara", "home")
+    say(any_store, session, "My pet tortoise Shelly is ten years old")
+    for n in range(12):
+        say(any_store, session, f"I walked past the pet shop again, day {n}")
+    say(any_store, any_store.ensure_session("sara", "garden"), "Shelly ate all the lettuce")
+    texts = [p.text for p in recall(any_store, "sara", "Which pets do I have?", k=20)]
+    # Found (after the messages that do say "pet") through "Shelly" and "tortoise", the
+    # words that stand out in the best match; "walked", "shop" and "day" are in too many
+    # of the matches to say anything.
+    assert "Shelly ate all the lettuce" in texts
+    assert texts[0] == "My pet tortoise Shelly is ten years old"
+
+
+def test_a_statement_outranks_an_equally_matching_question(any_store: Store) -> None:
+    with_filler(any_store)
+    say(any_store, any_store.ensure_session("sara", "a"), "you do like tea!")
+    # Newer, which would win a tie.
+    say(any_store, any_store.ensure_session("sara", "b"), "do you like tea?")
+    assert [p.text for p in recall(any_store, "sara", "tea", k=2)] == [
+        "you do like tea!",
+        "do you like tea?",
+    ]

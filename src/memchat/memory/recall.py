@@ -1,31 +1,37 @@
 """Recall: the messages of a user's history most relevant to a new message.
 
-One full-text query and a little arithmetic, no model:
+Two full-text queries and a little arithmetic, no model:
 
-1. Dates in the message ("on 3 June, 2023", "in July") are taken out, and so are
-   stopwords; each remaining word is a quoted term, any of which may match.
+1. Dates in the message ("on 3 June, 2023", "in July") are taken out (``dates.py``), and
+   so are stopwords; each remaining word is a quoted term, any of which may match.
 2. The store ranks messages by bm25 over their own text and, with lower weights, the two
    messages said just before them (``Store.match_messages``): an answer is found by the
    words of the question it answers.
 3. A message also gets a share of the score of the two messages after it, so a question
    is found by the words of its answer.
-4. Scores are raised for messages by a speaker the message names (``speakers``) and for
-   messages said on or near a date it names.
+4. Scores are raised for messages by a speaker the message names (``speakers``), for
+   messages said on or near a date it names, and a little for longer messages (which
+   carry more to remember); messages that ask a question score a little less.
+5. Pseudo-relevance feedback: the words that stand out in the best messages of that first
+   ranking (frequent there, rare among all the messages it looked at) are added to the
+   query, and the final score mixes both queries'. "What pets does Nate have?" first
+   finds "my turtles" and then, through "turtles", the messages about them that never
+   say "pet".
 
 Each passage is one message (cut to ``MAX_PASSAGE_CHARS``), so k passages are k messages.
-The weights were tuned on the LoCoMo development split (bench/locomo_recall.py).
+Every weight below was tuned on the LoCoMo development split (bench/locomo_recall.py).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 
 from ..store import Store
 from ..store.base import IndexedMessage, query_words
+from .dates import DateRef, date_fit, take_dates
 
 # bm25 weights of the previous message and the one before it (the message itself: 1).
 CONTEXT_WEIGHTS = (0.5, 0.3)
@@ -33,10 +39,19 @@ CONTEXT_WEIGHTS = (0.5, 0.3)
 NEXT_SHARES = (0.5, 0.25)
 # A message by the speaker the query names scores this much more (1.0: doubled).
 SPEAKER_BOOST = 1.0
-# A message said on a date the query names scores up to this much more...
+# A message said on a date the query names scores up to this much more.
 DATE_BOOST = 4.0
-# ...falling off by a factor e for every this many days away from it.
-DATE_SCALE_DAYS = 10.0
+# Scores grow with (characters / 100) ** LENGTH_EXPONENT, counted up to MAX_PASSAGE_CHARS.
+LENGTH_EXPONENT = 0.1
+# A message ending in "?" scores this share: questions are less often what is asked about.
+QUESTION_FACTOR = 0.8
+# Feedback: this many words, from this many of the best first-pass messages...
+FEEDBACK_WORDS = 10
+FEEDBACK_MESSAGES = 10
+# ...each held by at most this share of the messages the first pass looked at...
+FEEDBACK_MAX_SHARE = 0.1
+# ...and the second query's share of the final score.
+FEEDBACK_WEIGHT = 0.5
 # Matches ranked before the boosts; bounds a query's cost in a long history.
 CANDIDATES = 300
 MAX_PASSAGE_CHARS = 1000
@@ -86,39 +101,135 @@ def recall(
     """
     if k <= 0:
         return []
-    text, dates = _take_dates(query)
-    words = [word for word in query_words(text) if word not in STOPWORDS]
+    text, dates = take_dates(query)
+    said = query_words(text)
+    words = [word for word in said if word not in STOPWORDS]
     if not words:
         return []
-    matches = store.match_messages(
-        user, words, limit=CANDIDATES, session_id=session_id, context_weights=CONTEXT_WEIGHTS
+    search = _Search(store, user, session_id, exclude_item_ids or set())
+    prior = _Prior(_named_role(said, speakers or {}), dates)
+    first = search.scores(words)
+    ranked = search.rank(first, prior)
+    names = {word for name in speakers or {} for word in query_words(name)}
+    feedback = _feedback_words(
+        ranked[:FEEDBACK_MESSAGES], search.seen.values(), known=set(said) | names
     )
-    scores: dict[int, float] = {}
-    for match in matches:
-        scores[match.item_id] = scores.get(match.item_id, 0.0) + match.score
-        for share, earlier in zip(NEXT_SHARES, match.previous, strict=False):
-            scores[earlier] = scores.get(earlier, 0.0) + share * match.score
-    for item_id in exclude_item_ids or ():
-        scores.pop(item_id, None)
-    known = {match.item_id: match for match in matches}
-    missing = [item_id for item_id in scores if item_id not in known]
-    known.update((m.item_id, m) for m in store.get_messages(user, missing))
-    role = _named_role(query_words(text), speakers or {})
-    ranked: list[tuple[float, IndexedMessage]] = []
-    for item_id, score in scores.items():
-        message = known.get(item_id)
-        if message is None or (session_id is not None and message.session_id != session_id):
-            continue
-        if role is not None and message.role == role:
-            score *= 1 + SPEAKER_BOOST
-        if dates:
-            score *= 1 + DATE_BOOST * _date_match(dates, message.created_at)
-        ranked.append((score, message))
-    ranked.sort(key=lambda pair: (pair[0], pair[1].item_id), reverse=True)
+    if feedback:
+        # bm25 adds up over terms, so the query of words and feedback words together
+        # scores each message as the two queries' sum; only the feedback words are new.
+        # They are a guess, so one too common to search for cheaply is dropped outright.
+        extra = search.scores(feedback, keep_rarest=False)
+        second = {i: first.get(i, 0.0) + extra.get(i, 0.0) for i in first.keys() | extra.keys()}
+        ranked = search.rank(_mix(first, second, FEEDBACK_WEIGHT), prior)
     return [
         Passage(_excerpt(m.text, words), m.role, m.created_at, m.session_id, m.item_id, score)
         for score, m in ranked[:k]
     ]
+
+
+@dataclass(frozen=True)
+class _Prior:
+    """What the query says beyond its words: a speaker's role and dates."""
+
+    role: str | None
+    dates: list[DateRef]
+
+    def weigh(self, score: float, message: IndexedMessage) -> float:
+        if self.role is not None and message.role == self.role:
+            score *= 1 + SPEAKER_BOOST
+        if self.dates:
+            score *= 1 + DATE_BOOST * date_fit(self.dates, message.created_at)
+        score *= (min(len(message.text), MAX_PASSAGE_CHARS) / 100) ** LENGTH_EXPONENT
+        if message.text.endswith("?"):
+            score *= QUESTION_FACTOR
+        return score
+
+
+class _Search:
+    """One recall's queries, and every message they have looked at."""
+
+    def __init__(self, store: Store, user: str, session_id: str | None, exclude: set[int]):
+        self.store = store
+        self.user = user
+        self.session_id = session_id
+        self.exclude = exclude
+        self.seen: dict[int, IndexedMessage] = {}
+
+    def scores(self, words: list[str], *, keep_rarest: bool = True) -> dict[int, float]:
+        """Each message's score for ``words``: its own match and shares of the next two's."""
+        matches = self.store.match_messages(
+            self.user,
+            words,
+            limit=CANDIDATES,
+            session_id=self.session_id,
+            context_weights=CONTEXT_WEIGHTS,
+            keep_rarest=keep_rarest,
+        )
+        scores: dict[int, float] = {}
+        for match in matches:
+            self.seen[match.item_id] = match
+            scores[match.item_id] = scores.get(match.item_id, 0.0) + match.score
+            for share, earlier in zip(NEXT_SHARES, match.previous, strict=False):
+                scores[earlier] = scores.get(earlier, 0.0) + share * match.score
+        missing = [item_id for item_id in scores if item_id not in self.seen]
+        self.seen.update((m.item_id, m) for m in self.store.get_messages(self.user, missing))
+        return scores
+
+    def rank(self, scores: dict[int, float], prior: _Prior) -> list[tuple[float, IndexedMessage]]:
+        """The scored messages with the prior applied, best first."""
+        ranked = []
+        for item_id, score in scores.items():
+            message = self.seen.get(item_id)
+            if message is None or item_id in self.exclude:
+                continue
+            if self.session_id is not None and message.session_id != self.session_id:
+                continue
+            ranked.append((prior.weigh(score, message), message))
+        ranked.sort(key=lambda pair: (pair[0], pair[1].item_id), reverse=True)
+        return ranked
+
+
+def _feedback_words(
+    best: list[tuple[float, IndexedMessage]], seen: Iterable[IndexedMessage], *, known: set[str]
+) -> list[str]:
+    """Words of the ``best`` (scored) messages that are rare among all ``seen``, best first.
+
+    Rarity is judged among the messages the first query looked at, not the whole
+    history, so this needs nothing of the store beyond the messages themselves.
+    """
+    if not best:
+        return []
+    held_by: Counter[str] = Counter()
+    total = 0
+    for message in seen:
+        held_by.update(set(query_words(message.text)))
+        total += 1
+    top = best[0][0] or 1.0
+    weight: dict[str, float] = {}
+    for score, message in best:
+        for word in set(query_words(message.text)):
+            count = held_by[word]
+            if (
+                word in known
+                or word in STOPWORDS
+                or len(word) < 3
+                or word.isdigit()
+                or not 0 < count <= FEEDBACK_MAX_SHARE * total
+            ):
+                continue
+            weight[word] = weight.get(word, 0.0) + score / top * math.log(total / count)
+    return sorted(weight, key=lambda word: weight[word], reverse=True)[:FEEDBACK_WORDS]
+
+
+def _mix(first: dict[int, float], second: dict[int, float], share: float) -> dict[int, float]:
+    """Both queries' scores, each scaled to a best of 1, ``share`` of the second."""
+    top1 = max(first.values(), default=0.0) or 1.0
+    top2 = max(second.values(), default=0.0) or 1.0
+    return {
+        item_id: (1 - share) * first.get(item_id, 0.0) / top1
+        + share * second.get(item_id, 0.0) / top2
+        for item_id in first.keys() | second.keys()
+    }
 
 
 def _named_role(words: list[str], speakers: Mapping[str, str]) -> str | None:
@@ -141,80 +252,3 @@ def _excerpt(text: str, words: list[str]) -> str:
     start = max(0, min(hits, default=0) - MAX_PASSAGE_CHARS // 4)
     end = start + MAX_PASSAGE_CHARS - 2
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
-
-
-# -- dates named in a query ------------------------------------------------------------
-
-_MONTH_NAMES = (
-    "january february march april may june july august september october november december"
-)
-_MONTHS = {
-    name: number
-    for number, month in enumerate(_MONTH_NAMES.split(), 1)
-    for name in (month, month[:3])
-}
-_MONTHS["sept"] = 9
-_MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b\.?"
-_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-# Most specific first; each match is blanked out before the next pattern looks.
-_DATE_PATTERNS = (
-    (re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b"), "dmy"),
-    (re.compile(rf"\b{_MONTH}\s+{_DAY},?\s+(\d{{4}})\b"), "mdy"),
-    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "ynd"),
-    (re.compile(rf"\b{_MONTH},?\s+(\d{{4}})\b"), "my"),
-    (re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}"), "dm"),
-    (re.compile(rf"\b{_MONTH}\s+{_DAY}\b"), "md"),
-    # A bare month name only after a preposition: "may" alone is usually a verb.
-    (re.compile(rf"\b(?:in|during|since|before|after|early|late|mid|last|this)\s+{_MONTH}\b"), "m"),
-    (re.compile(r"\b((?:19|20)\d{2})\b"), "y"),
-)
-
-DateRef = tuple[int | None, int | None, int | None]
-"""A date a query names: (year, month, day), None where it does not say."""
-
-
-def _take_dates(query: str) -> tuple[str, list[DateRef]]:
-    """The query with the dates it names blanked out, and those dates."""
-    text = query.lower()
-    found: list[DateRef] = []
-    for pattern, fields in _DATE_PATTERNS:
-        for match in pattern.finditer(text):
-            parts = dict(zip(fields, match.groups(), strict=True))
-            month = _MONTHS.get(parts["m"]) if "m" in parts else None
-            month = int(parts["n"]) if "n" in parts else month
-            day = int(parts["d"]) if "d" in parts else None
-            year = int(parts["y"]) if "y" in parts else None
-            if not 1 <= (day or 1) <= 31 or not 1 <= (month or 1) <= 12:
-                continue
-            found.append((year, month, day))
-        text = pattern.sub(lambda m: " " * len(m.group()), text)
-    return text, found
-
-
-def _date_match(dates: list[DateRef], created_at: str) -> float:
-    """How well a message's date fits the best of ``dates``: 1.0 on it, less further away."""
-    try:
-        said = date.fromisoformat(created_at[:10])
-    except ValueError:
-        return 0.0
-    return max(_fit(ref, said) for ref in dates)
-
-
-def _fit(ref: DateRef, said: date) -> float:
-    year, month, day = ref
-    if year and month and day:
-        try:
-            days = abs((said - date(year, month, day)).days)
-        except ValueError:
-            return 0.0
-        return math.exp(-days / DATE_SCALE_DAYS)
-    if year and month:
-        months = abs((said.year - year) * 12 + said.month - month)
-        return 1.0 if months == 0 else 0.3 if months == 1 else 0.0
-    if month and day:
-        return (
-            1.0 if (said.month, said.day) == (month, day) else 0.5 if said.month == month else 0.0
-        )
-    if month:
-        return 1.0 if said.month == month else 0.0
-    return 0.3 if said.year == year else 0.0

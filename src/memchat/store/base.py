@@ -438,11 +438,14 @@ class Store(ABC):
         limit: int,
         session_id: str | None = None,
         context_weights: tuple[float, float] = (0.5, 0.3),
+        keep_rarest: bool = True,
     ) -> list[IndexedMessage]:
         """Messages containing any of ``words``, in their text or the two before them.
 
         Ranked by bm25 over the message's own text (weight 1) and the texts of the
         message before it and the one before that (``context_weights``); best first.
+        A store may leave out words held by so many messages that ranking them all would
+        be slow; ``keep_rarest`` searches for the rarest of them when that leaves none.
         """
 
     @abstractmethod

@@ -164,7 +164,10 @@ class PostgresSearchMixin:
         limit: int,
         session_id: str | None = None,
         context_weights: tuple[float, float] = (0.5, 0.3),
+        keep_rarest: bool = True,
     ) -> list[IndexedMessage]:
+        # Every word is searched for (PostgreSQL's GIN index has no cheap per-word counts
+        # to judge them by), so keep_rarest changes nothing here.
         folded = [fold(word) for word in words]
         if not folded or limit <= 0:
             return []

@@ -53,6 +53,8 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         self.location = str(path)
         self.cipher = cipher
         self._lock = threading.RLock()
+        self._word_messages: dict[str, int] = {}
+        self._counted_through = 0
         if self.location == ":memory:":
             lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))
         else:

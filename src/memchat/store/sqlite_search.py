@@ -69,6 +69,11 @@ SNIPPET_TOKENS = 24
 # word is that common, the rarest is kept as long as it is under the second limit.
 MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
+# Counting a word's messages reads its whole list of them, so the counts are kept and
+# only redone once the index has grown by this share (they only decide what is too
+# common to search for, where a few percent do not matter) or holds this many words.
+RECOUNT_GROWTH = 0.05
+MAX_COUNTED_WORDS = 10_000
 
 # CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
 # finding a session's last messages never scans the whole full-text table.
@@ -186,6 +191,9 @@ class SQLiteSearchMixin:
         _lock: threading.RLock
         _conn: sqlite3.Connection
         cipher: Cipher | None
+        # Words' message counts (see RECOUNT_GROWTH) and the index mark they were made at.
+        _word_messages: dict[str, int]
+        _counted_through: int
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -249,12 +257,13 @@ class SQLiteSearchMixin:
         limit: int,
         session_id: str | None = None,
         context_weights: tuple[float, float] = (0.5, 0.3),
+        keep_rarest: bool = True,
     ) -> list[IndexedMessage]:
         if not words or limit <= 0 or self.cipher is not None:
             return []
         self.sync_search_index()
         with self._read() as conn:
-            words = self._affordable(conn, words)
+            words = self._affordable(conn, words, keep_rarest=keep_rarest)
             if not words:
                 return []
             expression = match_expression(words, all_words=False)
@@ -263,32 +272,47 @@ class SQLiteSearchMixin:
             ).fetchall()
         return [_message(row) for row in rows]
 
-    def _affordable(self, conn: sqlite3.Connection, words: Sequence[str]) -> list[str]:
+    def _affordable(
+        self, conn: sqlite3.Connection, words: Sequence[str], *, keep_rarest: bool
+    ) -> list[str]:
         """``words`` without those in too many messages (see MAX_TERM_MESSAGES)."""
-        # The index holds stemmed terms; a scratch FTS5 table with the same tokenizer
-        # turns each word into its terms.
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
-            f" USING fts5(w, tokenize = '{TOKENIZER}')"
-        )
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms"
-            " USING fts5vocab(temp, query_words, 'instance')"
-        )
-        conn.execute("DELETE FROM temp.query_words")
-        conn.executemany(
-            "INSERT INTO temp.query_words (rowid, w) VALUES (?, ?)", list(enumerate(words))
-        )
-        counts = conn.execute(
-            "SELECT q.doc, min(coalesce(t.doc, 0)) FROM temp.query_terms q"
-            " LEFT JOIN items_fts_terms t ON t.term = q.term GROUP BY q.doc"
-        ).fetchall()
-        frequency = {words[index]: messages for index, messages in counts}
+        frequency = self._message_counts(conn, words)
         kept = [w for w in words if frequency.get(w, 0) <= MAX_TERM_MESSAGES]
-        if kept or not frequency:
+        if kept or not frequency or not keep_rarest:
             return kept
         rarest = min(words, key=lambda w: frequency.get(w, 0))
         return [rarest] if frequency.get(rarest, 0) <= MAX_RAREST_TERM_MESSAGES else []
+
+    def _message_counts(self, conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
+        """How many messages hold each of ``words`` (a word of several terms: its rarest)."""
+        (mark,) = conn.execute("SELECT indexed_through FROM search_state").fetchone()
+        grown = mark > self._counted_through * (1 + RECOUNT_GROWTH)
+        if grown or mark < self._counted_through or len(self._word_messages) > MAX_COUNTED_WORDS:
+            self._word_messages.clear()
+            self._counted_through = mark
+        new = [word for word in dict.fromkeys(words) if word not in self._word_messages]
+        if new:
+            # The index holds stemmed terms; a scratch FTS5 table with the same tokenizer
+            # turns each word into its terms.
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
+                f" USING fts5(w, tokenize = '{TOKENIZER}')"
+            )
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms"
+                " USING fts5vocab(temp, query_words, 'instance')"
+            )
+            conn.execute("DELETE FROM temp.query_words")
+            conn.executemany(
+                "INSERT INTO temp.query_words (rowid, w) VALUES (?, ?)", list(enumerate(new))
+            )
+            counts = conn.execute(
+                "SELECT q.doc, min(coalesce(t.doc, 0)) FROM temp.query_terms q"
+                " LEFT JOIN items_fts_terms t ON t.term = q.term GROUP BY q.doc"
+            ).fetchall()
+            self._word_messages.update((new[index], messages) for index, messages in counts)
+        # A word with no terms (all its characters dropped by the tokenizer) is in none.
+        return {word: self._word_messages.get(word, 0) for word in words}
 
     def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
         if not item_ids:
