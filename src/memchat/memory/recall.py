@@ -218,7 +218,8 @@ def _feedback_words(
             ):
                 continue
             weight[word] = weight.get(word, 0.0) + score / top * math.log(total / count)
-    return sorted(weight, key=lambda word: weight[word], reverse=True)[:FEEDBACK_WORDS]
+    # Ties broken by the word, so that the same history always gives the same words.
+    return sorted(weight, key=lambda word: (-weight[word], word))[:FEEDBACK_WORDS]
 
 
 def _mix(first: dict[int, float], second: dict[int, float], share: float) -> dict[int, float]:
