@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..store import Store
@@ -111,9 +111,7 @@ def recall(
     first = search.scores(words)
     ranked = search.rank(first, prior)
     names = {word for name in speakers or {} for word in query_words(name)}
-    feedback = _feedback_words(
-        ranked[:FEEDBACK_MESSAGES], search.seen.values(), known=set(said) | names
-    )
+    feedback = _feedback_words(ranked[:FEEDBACK_MESSAGES], search.seen, known=set(said) | names)
     if feedback:
         # bm25 adds up over terms, so the query of words and feedback words together
         # scores each message as the two queries' sum; only the feedback words are new.
@@ -190,24 +188,25 @@ class _Search:
 
 
 def _feedback_words(
-    best: list[tuple[float, IndexedMessage]], seen: Iterable[IndexedMessage], *, known: set[str]
+    best: list[tuple[float, IndexedMessage]],
+    seen: Mapping[int, IndexedMessage],
+    *,
+    known: set[str],
 ) -> list[str]:
     """Words of the ``best`` (scored) messages that are rare among all ``seen``, best first.
 
-    Rarity is judged among the messages the first query looked at, not the whole
-    history, so this needs nothing of the store beyond the messages themselves.
+    Rarity is judged among the messages the first query looked at (``best`` among them),
+    not the whole history, so this needs nothing of the store beyond the messages.
     """
     if not best:
         return []
-    held_by: Counter[str] = Counter()
-    total = 0
-    for message in seen:
-        held_by.update(set(query_words(message.text)))
-        total += 1
+    words_of = {item_id: set(query_words(m.text)) for item_id, m in seen.items()}
+    held_by: Counter[str] = Counter(word for words in words_of.values() for word in words)
+    total = len(words_of)
     top = best[0][0] or 1.0
     weight: dict[str, float] = {}
     for score, message in best:
-        for word in set(query_words(message.text)):
+        for word in words_of[message.item_id]:
             count = held_by[word]
             if (
                 word in known
