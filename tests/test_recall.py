@@ -124,3 +124,17 @@ def test_a_statement_outranks_an_equally_matching_question(any_store: Store) -> 
         "you do like tea!",
         "do you like tea?",
     ]
+
+
+def test_a_question_asking_for_a_name_favours_messages_that_name_something(
+    any_store: Store,
+) -> None:
+    with_filler(any_store)
+    # Equally long, in sessions of their own, the plain one newer (it would win a tie).
+    say(any_store, any_store.ensure_session("sara", "a"), "I finished reading Dune today")
+    say(any_store, any_store.ensure_session("sara", "b"), "I finished reading mine today")
+    texts = [p.text for p in recall(any_store, "sara", "What books did Sara finish reading?", k=2)]
+    assert texts == ["I finished reading Dune today", "I finished reading mine today"]
+    # A question that asks for no name keeps the tie as it was.
+    texts = [p.text for p in recall(any_store, "sara", "Did Sara finish reading?", k=2)]
+    assert texts == ["I finished reading mine today", "I finished reading Dune today"]

@@ -10,8 +10,10 @@ Two full-text queries and a little arithmetic, no model:
 3. A message also gets a share of the score of the two messages after it, so a question
    is found by the words of its answer.
 4. Scores are raised for messages by a speaker the message names (``speakers``), for
-   messages said on or near a date it names, and a little for longer messages (which
-   carry more to remember); messages that ask a question score a little less.
+   messages said on or near a date it names, for messages that name something when it
+   asks for a name ("Which city...", "What books...": ``answers.py``), and a little for
+   longer messages (which carry more to remember); messages that ask a question score a
+   little less.
 5. Pseudo-relevance feedback: the words that stand out in the best messages of that first
    ranking (frequent there, rare among all the messages it looked at) are added to the
    query, and the final score mixes both queries'. "What pets does Nate have?" first
@@ -27,10 +29,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store import Store
 from ..store.base import IndexedMessage, query_words
+from .answers import asks_for_name, names_something
 from .dates import DateRef, date_fit, take_dates
 
 # bm25 weights of the previous message and the one before it (the message itself: 1).
@@ -41,6 +44,8 @@ NEXT_SHARES = (0.5, 0.25)
 SPEAKER_BOOST = 1.0
 # A message said on a date the query names scores up to this much more.
 DATE_BOOST = 4.0
+# A message that names something scores this much more when the query asks for a name.
+NAMING_BOOST = 1.0
 # Scores grow with (characters / 100) ** LENGTH_EXPONENT, counted up to MAX_PASSAGE_CHARS.
 LENGTH_EXPONENT = 0.1
 # A message ending in "?" scores this share: questions are less often what is asked about.
@@ -107,10 +112,10 @@ def recall(
     if not words:
         return []
     search = _Search(store, user, session_id, exclude_item_ids or set())
-    prior = _Prior(_named_role(said, speakers or {}), dates)
+    names = frozenset(word for name in speakers or {} for word in query_words(name))
+    prior = _Prior(_named_role(said, speakers or {}), dates, asks_for_name(query), names)
     first = search.scores(words)
     ranked = search.rank(first, prior)
-    names = {word for name in speakers or {} for word in query_words(name)}
     feedback = _feedback_words(ranked[:FEEDBACK_MESSAGES], search.seen, known=set(said) | names)
     if feedback:
         # bm25 adds up over terms, so the query of words and feedback words together
@@ -127,20 +132,33 @@ def recall(
 
 @dataclass(frozen=True)
 class _Prior:
-    """What the query says beyond its words: a speaker's role and dates."""
+    """What the query says beyond its words: a speaker's role, dates, that it asks for a name."""
 
     role: str | None
     dates: list[DateRef]
+    wants_name: bool
+    # Words that name no answer: the speakers' names.
+    speaker_words: frozenset[str]
+    # Whether each message weighed so far names something (a recall ranks twice).
+    _names: dict[int, bool] = field(default_factory=dict)
 
     def weigh(self, score: float, message: IndexedMessage) -> float:
         if self.role is not None and message.role == self.role:
             score *= 1 + SPEAKER_BOOST
         if self.dates:
             score *= 1 + DATE_BOOST * date_fit(self.dates, message.created_at)
+        if self.wants_name and self._names_something(message):
+            score *= 1 + NAMING_BOOST
         score *= (min(len(message.text), MAX_PASSAGE_CHARS) / 100) ** LENGTH_EXPONENT
         if message.text.endswith("?"):
             score *= QUESTION_FACTOR
         return score
+
+    def _names_something(self, message: IndexedMessage) -> bool:
+        known = self._names.get(message.item_id)
+        if known is None:
+            known = self._names[message.item_id] = names_something(message.text, self.speaker_words)
+        return known
 
 
 class _Search:
