@@ -26,6 +26,7 @@ Every weight below was tuned on the LoCoMo development split (bench/locomo_recal
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -60,6 +61,10 @@ FEEDBACK_WEIGHT = 0.5
 # Matches ranked before the boosts; bounds a query's cost in a long history.
 CANDIDATES = 300
 MAX_PASSAGE_CHARS = 1000
+# Feedback keeps the words of this many messages of up to this many characters (at most
+# about 25 MB) for the next recalls.
+CACHED_MESSAGES = 4096
+MAX_CACHED_CHARS = 2000
 
 # Common English function words: they match nearly every message and say little.
 _STOPWORD_TEXT = """
@@ -218,7 +223,7 @@ def _feedback_words(
     """
     if not best:
         return []
-    words_of = {item_id: set(query_words(m.text)) for item_id, m in seen.items()}
+    words_of = {item_id: _message_words(m.text) for item_id, m in seen.items()}
     held_by: Counter[str] = Counter(word for words in words_of.values() for word in words)
     total = len(words_of)
     top = best[0][0] or 1.0
@@ -237,6 +242,19 @@ def _feedback_words(
             weight[word] = weight.get(word, 0.0) + score / top * math.log(total / count)
     # Ties broken by the word, so that the same history always gives the same words.
     return sorted(weight, key=lambda word: (-weight[word], word))[:FEEDBACK_WORDS]
+
+
+def _message_words(text: str) -> frozenset[str]:
+    """The words of a message; a short one's are kept for the next recalls, which see many of
+    the same messages (this was a fifth of a recall's time in a long chat)."""
+    if len(text) > MAX_CACHED_CHARS:
+        return frozenset(query_words(text))
+    return _short_message_words(text)
+
+
+@functools.lru_cache(maxsize=CACHED_MESSAGES)
+def _short_message_words(text: str) -> frozenset[str]:
+    return frozenset(query_words(text))
 
 
 def _mix(first: dict[int, float], second: dict[int, float], share: float) -> dict[int, float]:
