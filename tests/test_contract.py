@@ -214,6 +214,18 @@ def test_facts(any_store: Store) -> None:
     assert [f.value for f in store.list_facts("ali")] == ["Ali"]
 
 
+def test_forgetting_by_id_spares_a_fact_whose_key_is_that_number(any_store: Store) -> None:
+    store = any_store
+    store.ensure_user("sara")
+    first = store.set_fact("sara", "name", "Sara", "said")
+    numbered = store.set_fact("sara", str(first.id), "a key that looks like an id", "said")
+    # The key wins; the id is taken only when no key matches.
+    assert store.forget_fact("sara", str(first.id)) == numbered
+    assert [f.key for f in store.list_facts("sara")] == ["name"]
+    assert store.forget_fact("sara", str(first.id)).key == "name"
+    assert store.list_facts("sara") == []
+
+
 def test_summaries_follow_their_turns(any_store: Store) -> None:
     store = any_store
     info = store.ensure_session("sara", "default")

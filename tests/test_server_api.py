@@ -88,7 +88,7 @@ def test_session_lifecycle(api: Api) -> None:
 def test_facts_search_and_export(api: Api) -> None:
     c, h = api.client, api.sara
     c.post("/api/sessions", json={"id": "trip"}, headers=h)
-    api.send("trip", "We fly to Lisbon on Friday", "Have a good trip")
+    api.send("trip", "We fly to Lisbon on Friday [really]", "Have a good trip")
     fact = c.post("/api/facts", json={"key": "colour", "value": "teal"}, headers=h).json()
     assert fact["key"] == "colour" and fact["source"] == "api"
     assert c.delete("/api/facts/colour", headers=h).status_code == 204
@@ -96,6 +96,12 @@ def test_facts_search_and_export(api: Api) -> None:
 
     hits = c.get("/api/search", params={"q": "lisbon"}, headers=h).json()
     assert hits and hits[0]["session_id"] == "trip" and "[Lisbon]" in hits[0]["snippet"]
+    # The parts tell a matched word from the message's own brackets.
+    assert hits[0]["parts"] == [
+        {"text": "We fly to ", "match": False},
+        {"text": "Lisbon", "match": True},
+        {"text": " on Friday [really]", "match": False},
+    ]
     assert c.get("/api/search", params={"q": "x", "session": "nope"}, headers=h).status_code == 404
 
     jsonl = c.get("/api/export", headers=h)

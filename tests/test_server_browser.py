@@ -1,8 +1,9 @@
-"""The web chat end to end in headless Chromium: log in, chat, stream, rename, delete.
+"""The web chat end to end in headless Chromium: log in, chat, stream, rename, delete,
+search, memory.
 
 Drives Debian's /usr/bin/chromium through Playwright (`make browser` installs it; this
-test skips, saying so, where it is missing). The last screen is kept as
-test-artifacts/web-chat.png.
+test skips, saying so, where it is missing). Screens are kept in test-artifacts/:
+web-chat.png, web-search.png and web-memory.png.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from agents.testing import ScriptedModel
 
 from memchat.store import Store
 
-from .helpers import reply, texts_of
+from .helpers import reply, texts_of, user_message
 from .server_harness import Gate, LiveServer, add_user, scripted_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -130,3 +131,112 @@ def test_web_chat_in_a_browser(store: Store, page: Any) -> None:
     remaining = store.list_sessions("sara")
     assert [s.title for s in remaining] == ["Tea talk"]
     assert texts_of(store.get_items(remaining[0])) == ["I like green tea", "Noted."]
+
+
+HOSTILE_FACT = '<img src=x onerror="window.pwned=1">'
+
+
+def assistant(text: str) -> dict[str, Any]:
+    """An assistant message as the SDK stores one."""
+    return {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+def test_search_and_memory_in_a_browser(store: Store, page: Any) -> None:
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    trip = store.create_session("sara", "trip", title="Lisbon trip")
+    store.commit_turn(
+        trip,
+        [user_message("We fly to Lisbon on Friday [gate]"), assistant("Have a good trip!")],
+        created_at="2024-05-03T10:00:00+00:00",
+    )
+    store.commit_turn(
+        trip,
+        [user_message('Is <b>Lisbon</b> warm? <img src=x onerror="window.pwned=2">')],
+        created_at="2024-05-03T10:05:00+00:00",
+    )
+    garden = store.create_session("sara", "garden", title="Garden")
+    store.commit_turn(
+        garden,
+        [user_message("The roses need pruning"), assistant("Prune them in late winter.")],
+        created_at="2024-05-04T09:00:00+00:00",
+    )
+    store.set_fact("sara", "name", "Sara", "test")
+    store.set_fact("sara", "note", HOSTILE_FACT, "test")
+
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        expect(p.locator("#title")).to_have_text("Garden")
+
+        # Search: each hit names its session, date and role, the matched word marked.
+        p.fill("#search-input", "lisbon")
+        p.press("#search-input", "Enter")
+        hits = p.locator("#hits .hit")
+        expect(hits).to_have_count(2)
+        expect(p.locator("#search-summary")).to_have_text("2 matches")
+        flight = hits.filter(has_text="fly")
+        expect(flight.locator(".hit-meta")).to_have_text("Lisbon trip · 2024-05-03 · user")
+        # Only the matched word: the message's own "[gate]" is not a match.
+        expect(flight.locator("mark")).to_have_text(["Lisbon"])
+        # A message's markup is shown as text around the mark, never made into elements.
+        expect(hits.filter(has_text="warm").locator(".snippet")).to_contain_text(
+            "Is <b>Lisbon</b> warm?"
+        )
+        assert p.locator("#hits b, #hits img").count() == 0
+        assert p.evaluate("window.pwned") is None
+        ARTIFACTS.mkdir(exist_ok=True)
+        p.screenshot(path=str(ARTIFACTS / "web-search.png"), full_page=True)
+
+        # A hit opens its session, at the message found.
+        flight.click()
+        expect(p.locator("#title")).to_have_text("Lisbon trip")
+        expect(p.locator("#sessions li.active")).to_have_text("Lisbon trip")
+        expect(p.locator(".msg.found")).to_have_text("We fly to Lisbon on Friday [gate]")
+
+        p.fill("#search-input", "zebra")
+        p.press("#search-input", "Enter")
+        expect(p.locator("#search-summary")).to_have_text("No messages match")
+        expect(hits).to_have_count(0)
+
+        # A hit whose session was deleted since shows why it cannot open.
+        p.fill("#search-input", "roses")
+        p.press("#search-input", "Enter")
+        expect(hits).to_have_count(1)
+        store.delete_session("sara", "garden")
+        hits.first.click()
+        expect(p.locator("#chat-error")).to_contain_text("no session 'garden'")
+        expect(p.locator("#sessions li")).to_have_text(["Lisbon trip"])
+        expect(p.locator("#title")).to_have_text("Lisbon trip")
+
+        # Memory: the facts, a hostile one shown as text.
+        p.click("#memory")
+        panel = p.locator("#memory-panel")
+        expect(panel).to_be_visible()
+        facts = panel.locator("#facts tr")
+        expect(facts).to_have_count(2)
+        expect(facts.filter(has_text="name")).to_contain_text("Sara")
+        expect(facts.filter(has_text="note").locator("td").nth(1)).to_have_text(HOSTILE_FACT)
+        assert panel.locator("img").count() == 0
+        assert p.evaluate("window.pwned") is None
+
+        p.get_by_label("Key").fill("city")
+        p.get_by_label("Value").fill("Lisbon")
+        p.get_by_role("button", name="Remember").click()
+        expect(facts).to_have_count(3)
+        expect(facts.first).to_contain_text("city")
+        p.get_by_role("button", name="Forget name").click()
+        expect(facts).to_have_count(2)
+        expect(panel).not_to_contain_text("Sara")
+        p.screenshot(path=str(ARTIFACTS / "web-memory.png"), full_page=True)
+
+        p.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+
+    remembered = {fact.key: fact.value for fact in store.list_facts("sara")}
+    assert remembered == {"city": "Lisbon", "note": HOSTILE_FACT}

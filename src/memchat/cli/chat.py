@@ -12,10 +12,11 @@ from ..chat import Chat
 from ..errors import MemchatError
 from ..store import MemchatSession, Store
 from ..store.base import is_user_message
+from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
 from .app import App, pass_app, user_of, user_option
 from .render import console, escape, print_history, print_sessions, show_stream
-from .search import HIGHLIGHT, print_hits
+from .search import print_hits
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
 # /search shows this many matches.

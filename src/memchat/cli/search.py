@@ -9,12 +9,9 @@ import click
 from rich.text import Text
 
 from ..store.base import SearchHit
+from ..store.snippets import HIGHLIGHT, bracketed, snippet_parts
 from .app import App, json_option, pass_app, user_of, user_option
 from .render import console, escape, print_json
-
-# Private-use characters mark the matched words: unlike brackets, they never occur in
-# chat text, so a marker is always a marker.
-HIGHLIGHT = ("\ue000", "\ue001")
 
 
 def print_hits(hits: Sequence[SearchHit]) -> None:
@@ -32,9 +29,8 @@ def print_hits(hits: Sequence[SearchHit]) -> None:
 def _highlighted(snippet: str) -> Text:
     """The snippet as rich text, the marked words in bold (no markup is parsed)."""
     text = Text("  ")
-    for number, part in enumerate(snippet.replace(HIGHLIGHT[1], HIGHLIGHT[0]).split(HIGHLIGHT[0])):
-        # Parts alternate: outside a match, inside one, outside, ...
-        text.append(part, style="bold yellow" if number % 2 else "")
+    for piece, matched in snippet_parts(snippet):
+        text.append(piece, style="bold yellow" if matched else "")
     return text
 
 
@@ -63,7 +59,7 @@ def search(
     if as_json:
         rows = [asdict(hit) for hit in hits]
         for row in rows:
-            row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]")
+            row["snippet"] = bracketed(row["snippet"])
         print_json(rows)
     else:
         print_hits(hits)

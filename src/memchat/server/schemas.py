@@ -12,6 +12,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..store.base import Fact, SearchHit, SessionInfo, Turn, User
+from ..store.snippets import bracketed, snippet_parts
 from ..store.titles import item_text
 
 
@@ -248,6 +249,13 @@ class FactIn(Strict):
     value: FactValue
 
 
+class SnippetPart(BaseModel):
+    """A piece of a search snippet: a matched word, or the text between matches."""
+
+    text: str
+    match: bool
+
+
 class SearchHitOut(BaseModel):
     """One of the caller's messages that matches a search."""
 
@@ -256,18 +264,24 @@ class SearchHitOut(BaseModel):
     seq: int
     role: str
     created_at: str
-    snippet: str
+    snippet: str = Field(description="The matched words in [ ], for reading.")
+    parts: list[SnippetPart] = Field(
+        description="The snippet in pieces, the matched words marked: unlike the brackets,"
+        " never ambiguous, whatever the message holds."
+    )
     score: float
 
     @classmethod
     def of(cls, hit: SearchHit) -> SearchHitOut:
+        """``hit``, found with ``snippets.HIGHLIGHT`` marking its matched words."""
         return cls(
             session_id=hit.session_id,
             session_title=hit.session_title,
             seq=hit.seq,
             role=hit.role,
             created_at=hit.created_at,
-            snippet=hit.snippet,
+            snippet=bracketed(hit.snippet),
+            parts=[SnippetPart(text=t, match=m) for t, m in snippet_parts(hit.snippet)],
             score=hit.score,
         )
 

@@ -55,9 +55,12 @@ class PostgresMemoryMixin:
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         row = self._db.write(
             lambda conn: conn.execute(
-                "DELETE FROM facts WHERE user_id = (SELECT id FROM users WHERE name = %s)"
-                f" AND (key = %s OR id::text = %s) RETURNING {_FACT}",
-                (user, key_or_id, key_or_id),
+                # One fact: the one with that key, else the one with that id.
+                "DELETE FROM facts WHERE id = (SELECT id FROM facts"
+                " WHERE user_id = (SELECT id FROM users WHERE name = %s)"
+                " AND (key = %s OR id::text = %s) ORDER BY key = %s DESC LIMIT 1)"
+                f" RETURNING {_FACT}",
+                (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
         )
         if row is None:

@@ -56,11 +56,14 @@ class SQLiteMemoryMixin:
 
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         with self._write() as conn:
+            # One fact: the one with that key, else the one with that id (a fact's key
+            # may look like another fact's id, and forgetting must not take both).
             row = conn.execute(
-                "DELETE FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
-                " AND (key = ? OR CAST(id AS TEXT) = ?)"
+                "DELETE FROM facts WHERE id = (SELECT id FROM facts"
+                " WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+                " AND (key = ? OR CAST(id AS TEXT) = ?) ORDER BY key = ? DESC LIMIT 1)"
                 " RETURNING id, key, value, source, updated_at",
-                (user, key_or_id, key_or_id),
+                (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from ...store.snippets import HIGHLIGHT
 from ..auth import CurrentUser
 from ..errors import not_found
 from ..schemas import FactIn, FactOut, SearchHitOut
@@ -49,5 +50,5 @@ async def search(
     """The caller's messages that match ``q``, best first."""
     if session is not None:
         own_session(state.store, user.name, session)
-    hits = state.store.search(user.name, q, limit=limit, session_id=session)
+    hits = state.store.search(user.name, q, limit=limit, session_id=session, highlight=HIGHLIGHT)
     return [SearchHitOut.of(hit) for hit in hits]

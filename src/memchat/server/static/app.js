@@ -1,10 +1,12 @@
-// The web chat: log in with an API token, pick or start a session, stream replies.
+// The web chat: log in with an API token, pick or start a session, stream replies, search
+// past messages, and see or change what memchat remembers about you.
 // Plain ES modules, no build step; everything goes through the same /api the CLI documents.
 
 import { renderMarkdown } from "./markdown.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "memchat.token";
+const SEARCH_LIMIT = 20;
 
 let token = localStorage.getItem(TOKEN_KEY);
 let sessions = [];
@@ -33,8 +35,9 @@ async function failure(response) {
   return new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`);
 }
 
-function showError(message) {
-  $("chat-error").textContent = message ?? "";
+// The memory panel is a modal dialog that covers the chat's error line, so it has its own.
+function showError(message, line = "chat-error") {
+  $(line).textContent = message ?? "";
 }
 
 // -- logging in and out ---------------------------------------------------------------
@@ -60,6 +63,10 @@ function logout(message) {
   $("login").hidden = false;
   $("login-error").textContent = message ?? "";
   $("token").value = "";
+  // Whoever logs in next must not see this person's search hits or memory.
+  $("memory-panel").close();
+  $("facts").replaceChildren();
+  clearSearch();
   $("token").focus();
 }
 
@@ -98,7 +105,7 @@ function showSession(session) {
   renderSessions();
 }
 
-async function openSession(id) {
+async function openSession(id, hit) {
   showError();
   const history = await api("GET", `/api/sessions/${encodeURIComponent(id)}/messages`);
   showSession(history.session);
@@ -106,10 +113,20 @@ async function openSession(id) {
   for (const turn of history.turns) {
     for (const message of turn.messages) {
       if (message.role === "user" || message.role === "assistant") {
-        addMessage(message.role, message.text);
+        addMessage(message.role, message.text).dataset.seq = turn.seq;
       }
     }
   }
+  if (hit) showHit(hit);
+}
+
+// A search hit opens its session at the message found, not at the end of a long history.
+function showHit(hit) {
+  const found = [...$("messages").children].find(
+    (div) => div.dataset.seq === String(hit.seq) && div.classList.contains(hit.role),
+  );
+  found?.classList.add("found");
+  found?.scrollIntoView({ block: "center" });
 }
 
 async function newSession() {
@@ -191,15 +208,123 @@ async function send(text) {
   }
 }
 
+// -- search ---------------------------------------------------------------------------
+
+async function search(query) {
+  const params = new URLSearchParams({ q: query, limit: SEARCH_LIMIT });
+  const hits = await api("GET", `/api/search?${params}`);
+  $("search-summary").textContent = describeHits(hits.length);
+  $("hits").replaceChildren(...hits.map(renderHit));
+  $("search-results").hidden = false;
+}
+
+function describeHits(count) {
+  if (!count) return "No messages match";
+  if (count >= SEARCH_LIMIT) return `The best ${count} matches`;
+  return count === 1 ? "1 match" : `${count} matches`;
+}
+
+function clearSearch() {
+  $("search-input").value = "";
+  $("hits").replaceChildren();
+  $("search-results").hidden = true;
+}
+
+function renderHit(hit) {
+  const meta = document.createElement("span");
+  meta.className = "hit-meta";
+  const date = hit.created_at.slice(0, 10);
+  meta.textContent = `${titleOf({ title: hit.session_title })} · ${date} · ${hit.role}`;
+  const snippet = document.createElement("span");
+  snippet.className = "snippet";
+  snippet.append(...highlighted(hit.parts));
+  const button = document.createElement("button");
+  button.className = "hit";
+  button.append(meta, snippet);
+  button.addEventListener("click", guarded(async () => {
+    try {
+      await openSession(hit.session_id, hit);
+    } catch (error) {
+      // Its session may be gone (deleted in another tab): show the list as it is now.
+      await loadSessions();
+      throw error;
+    }
+  }));
+  const li = document.createElement("li");
+  li.append(button);
+  return li;
+}
+
+// The API gives each snippet in parts, the matched words marked. They become text nodes
+// and <mark> elements, never HTML, so a message's own markup stays text.
+function highlighted(parts) {
+  return parts.map(({ text, match }) => {
+    if (!match) return text;
+    const mark = document.createElement("mark");
+    mark.textContent = text;
+    return mark;
+  });
+}
+
+// -- memory ---------------------------------------------------------------------------
+
+async function openMemory() {
+  showError(null, "memory-error");
+  await loadFacts();
+  $("memory-panel").showModal();
+  $("fact-key").focus();
+}
+
+async function loadFacts() {
+  const facts = await api("GET", "/api/facts");
+  $("facts").replaceChildren(...facts.map(renderFact));
+  $("facts-table").hidden = !facts.length;
+  $("facts-empty").hidden = facts.length > 0;
+}
+
+function renderFact(fact) {
+  const forget = document.createElement("button");
+  forget.textContent = "Forget";
+  forget.setAttribute("aria-label", `Forget ${fact.key}`);
+  forget.addEventListener("click", guarded(() => forgetFact(fact), "memory-error"));
+  const row = document.createElement("tr");
+  row.append(cell(fact.key), cell(fact.value), cell(forget));
+  return row;
+}
+
+// Strings given to append() become text nodes, so a fact shows as written, never as HTML.
+function cell(content) {
+  const td = document.createElement("td");
+  td.append(content);
+  return td;
+}
+
+async function forgetFact(fact) {
+  showError(null, "memory-error");
+  // By id rather than key: a key may hold a "/", which a URL path segment cannot carry.
+  await api("DELETE", `/api/facts/${fact.id}`);
+  await loadFacts();
+}
+
+async function rememberFact() {
+  showError(null, "memory-error");
+  const key = $("fact-key").value.trim();
+  const value = $("fact-value").value.trim();
+  await api("POST", "/api/facts", { key, value });
+  $("fact-form").reset();
+  await loadFacts();
+  $("fact-key").focus();
+}
+
 // -- wiring ---------------------------------------------------------------------------
 
-function guarded(action) {
+function guarded(action, errorLine = "chat-error") {
   return async (event) => {
     event?.preventDefault();
     try {
       await action(event);
     } catch (error) {
-      if (token) showError(error.message);
+      if (token) showError(error.message, errorLine);
     }
   };
 }
@@ -216,6 +341,16 @@ $("login").addEventListener("submit", async (event) => {
 
 $("logout").addEventListener("click", () => logout());
 $("new-session").addEventListener("click", guarded(newSession));
+
+$("search-form").addEventListener("submit", guarded(async () => {
+  showError();
+  await search($("search-input").value);
+}));
+$("search-clear").addEventListener("click", clearSearch);
+
+$("memory").addEventListener("click", guarded(openMemory));
+$("memory-close").addEventListener("click", () => $("memory-panel").close());
+$("fact-form").addEventListener("submit", guarded(rememberFact, "memory-error"));
 
 $("rename").addEventListener("click", () => {
   $("rename-input").value = $("title").textContent;
