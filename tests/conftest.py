@@ -22,20 +22,12 @@ set_tracing_disabled(True)
 def memchat_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point memchat at a fresh data dir and clear any model configuration."""
     home = tmp_path / "home"
-    for var in (
-        "MEMCHAT_DB",
-        "MEMCHAT_USER",
-        "MEMCHAT_MODEL",
-        "MEMCHAT_BASE_URL",
-        "MEMCHAT_API_KEY",
-        "OPENAI_API_KEY",
-        "MEMCHAT_SYSTEM_PROMPT",
-        "MEMCHAT_AGENT_NAME",
-        "MEMCHAT_MAX_INPUT_CHARS",
-        "MEMCHAT_TRACING",
-        "MEMCHAT_PG_POOL_SIZE",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    # Every memchat setting the developer's shell may hold (the test suite's own
+    # MEMCHAT_TEST_* locations stay), and the model keys.
+    for var in list(os.environ):
+        if var.startswith("MEMCHAT_") and not var.startswith("MEMCHAT_TEST_"):
+            monkeypatch.delenv(var)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("MEMCHAT_HOME", str(home))
     # A .env in the developer's working directory must not leak into tests.
     monkeypatch.chdir(tmp_path)

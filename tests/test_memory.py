@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memchat.chat import Chat
-from memchat.memory.context import Memory
+from memchat.memory.context import Memory, store_recall
 from memchat.memory.facts import extract_facts
 from memchat.memory.summarize import ModelSummarizer
 from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens, item_tokens
@@ -82,6 +82,117 @@ def test_budget_is_never_exceeded_and_turns_stay_whole(
             assert not conversation or conversation[0].get("role") == "user"
         # Nothing stored was changed by assembling: summaries sit beside the items.
         assert len(store.get_turns(info)) == len(turns)
+
+
+fact_values = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=80)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    turns=st.lists(turn_strategy, min_size=0, max_size=30),
+    facts=st.lists(st.tuples(words, fact_values), max_size=30),
+    earlier=st.lists(words, max_size=20),
+    budget=st.integers(min_value=250, max_value=3000),
+    message=words,
+)
+def test_every_part_together_stays_within_the_budget(
+    turns: list[tuple[str, bool, str, str]],
+    facts: list[tuple[str, str]],
+    earlier: list[str],
+    budget: int,
+    message: str,
+) -> None:
+    """Facts, a summary, recalled passages and the window all at once never overflow."""
+    with SQLiteStore(":memory:") as store:
+        older = store.ensure_session("sara", "older")
+        for text in earlier:  # another session, for recall to find
+            store.commit_turn(older, [user_message(text), assistant(text)])
+        for key, value in facts:
+            store.set_fact("sara", key.strip() or "k", value, "manual")
+        info = store.ensure_session("sara", "default")
+        for n, (asked, uses_tool, output, answer) in enumerate(turns):
+            items = [user_message(asked)]
+            if uses_tool:
+                items += tool_pair(f"c{n}", output)
+            store.commit_turn(info, [*items, assistant(answer)])
+        memory = Memory(store, budget=budget, recall=store_recall(store))
+        for _ in range(2):
+            context = asyncio.run(memory.assemble(info, message, SYSTEM))
+            total = (
+                estimate_tokens(SYSTEM)
+                + MESSAGE_OVERHEAD
+                + sum(item_tokens(item, estimate_tokens) for item in context.items)
+                + estimate_tokens(message)
+                + MESSAGE_OVERHEAD
+            )
+            assert context.tokens == total <= budget
+            conversation = [i for i in context.items if i.get("role") != "system"]
+            calls = {i["call_id"] for i in conversation if i.get("type") == "function_call"}
+            outputs = {
+                i["call_id"] for i in conversation if i.get("type") == "function_call_output"
+            }
+            assert calls == outputs
+
+
+@pytest.mark.parametrize("budget", [400, 1536, 6000])
+async def test_a_full_context_comes_close_to_the_budget_but_never_over(budget: int) -> None:
+    """With every part full (many facts, a summary, recalled passages, a window that grows
+    and is cut back) the context fills most of the budget and never more. The random
+    histories above rarely fill every part at once; this one does, turn after turn."""
+    with SQLiteStore(":memory:") as store:
+        store.ensure_user("sara")
+        for n in range(60):
+            store.set_fact("sara", f"fact number {n}", f"the value of fact {n} is {n * 7}", "t")
+        older = store.ensure_session("sara", "older")
+        for n in range(40):
+            store.commit_turn(older, [user_message(f"the lighthouse keeper said {n} " * 6)])
+        info = store.ensure_session("sara", "default")
+        memory = Memory(store, budget=budget, recall=store_recall(store))
+        totals = []
+        scale = budget // 400  # turns as long as the budget is large, so that it fills
+        for n in range(120):
+            asked = f"turn {n}: what about the lighthouse? " + "words " * (n % 17) * scale
+            answer = f"answer {n} " * (n % 23) * scale
+            store.commit_turn(info, [user_message(asked), assistant(answer)])
+            context = await memory.assemble(info, "tell me about the lighthouse keeper", SYSTEM)
+            totals.append(context.tokens)
+            parts = {part.name for part in context.parts}
+            assert "facts and summary" in parts
+            assert "recalled" in parts or budget < 1000  # a tiny budget has no room left
+        assert max(totals) <= budget
+        assert max(totals) >= 0.7 * budget
+
+
+async def test_recalled_passages_reach_the_model_across_sessions_not_users(
+    store: Store,
+) -> None:
+    """A message from another session of the same user is recalled into the model's input."""
+    model = ScriptedModel([reply("Noted.")] * 2 + [reply("?")] * 3)
+    chat = Chat(
+        Agent(name="a", instructions=SYSTEM, model=model),
+        memory=Memory(store, budget=4000, recall=store_recall(store)),
+    )
+    await chat.run_turn(store.session("sara", "trip"), "The ferry to Tangier leaves at 7:40.")
+    await chat.run_turn(store.session("ali", "trip"), "My locker code is 4471.")
+
+    await chat.run_turn(store.session("sara", "new"), "When does the ferry to Tangier leave?")
+    assert model.last_call is not None
+    notes = system_notes(model.last_call.input)
+    assert "session trip] user: The ferry to Tangier leaves at 7:40." in notes
+    assert chat.last_context is not None
+    assert [p.name for p in chat.last_context.parts][-2:] == ["recalled", "new message"]
+    # The newest message is last, after the recalled passages.
+    assert texts_of(model.last_call.input) == ["When does the ferry to Tangier leave?"]
+
+    await chat.run_turn(store.session("sara", "new2"), "What is my locker code?")
+    assert "4471" not in str(model.last_call.input)
+
+    scoped = Chat(
+        Agent(name="a", model=model),
+        memory=Memory(store, 4000, recall=store_recall(store), cross_session=False),
+    )
+    await scoped.run_turn(store.session("sara", "new3"), "When does the ferry to Tangier leave?")
+    assert "7:40" not in str(model.last_call.input)
 
 
 async def test_long_chat_summarizes_and_keeps_the_originals() -> None:
