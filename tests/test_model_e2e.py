@@ -6,13 +6,19 @@ Slow (each ``memchat ask`` is a new process that loads the model), so marked ``m
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from memchat.memory.context import Memory
+from memchat.memory.tokens import estimate_tokens
+from memchat.store import SQLiteStore
 
 pytestmark = [
     pytest.mark.model,
@@ -64,3 +70,54 @@ def test_another_user_does_not_get_the_name(shared_home: Path, tmp_path: Path) -
     ask(shared_home, db, "sara", "Hi, my name is Bartholomew.")
     answer = ask(shared_home, db, "ali", "What's my name?")
     assert "bartholomew" not in answer.lower()
+
+
+@pytest.fixture(scope="module")
+def embedded(shared_home: Path) -> Any:
+    """The embedded model, its weights assembled in the module's data dir."""
+    from llama_cpp import _utils
+
+    from memchat.models.local import LocalModel
+    from memchat.models.weights import ensure_default_model
+
+    # llama_cpp opens os.devnull twice at import and never closes it, so the interpreter
+    # would report two unclosed files at exit.
+    atexit.register(_utils.outnull_file.close)
+    atexit.register(_utils.errnull_file.close)
+    return LocalModel(ensure_default_model(shared_home))
+
+
+# Prose, chat, code, numbers and other scripts: what users paste.
+SAMPLES = [
+    "Hi! My name is Sara and my favourite colour is teal. What's yours?",
+    "We fly to Lisbon on the 3rd; the flight leaves at 07:40 from gate B12.",
+    (Path(__file__).parents[1] / "README.md").read_text()[:3000],
+    (Path(__file__).parents[1] / "src/memchat/memory/context.py").read_text()[:3000],
+    "Café crème, naïve façade, Straße, smørrebrød, żółć, ελληνικά, русский текст.",
+    "東京で寿司を食べました。とても美味しかったです。明日は京都へ行きます。",
+    "我喜欢在周末去公园散步，然后和朋友一起喝茶。",  # noqa: RUF001 (a real Chinese comma)
+    "3.14159 2.71828 1.41421 42 1,000,000 0x1F 2026-12-01T18:52:28Z",
+    "😀🎉👍 emoji and ASCII :-) ;-) <3",
+]
+
+
+def test_the_estimate_overcounts_the_embedded_tokenizer(embedded: Any) -> None:
+    """Other models' budgets rest on the estimate: it must not count fewer tokens than a
+    real tokenizer by more than the 10% the context assembler keeps free."""
+    for text in SAMPLES:
+        real = embedded.count_tokens(text)
+        assert estimate_tokens(text) >= 0.9 * real, text[:60]
+
+
+async def test_a_context_counted_by_the_model_fits_its_window(embedded: Any) -> None:
+    """With the model's own tokenizer, the assembled context fits the budget exactly."""
+    with SQLiteStore(":memory:") as store:
+        info = store.ensure_session("sara", "default")
+        for text in [text for text in SAMPLES if len(text) < 500] * 10:
+            store.commit_turn(info, [{"role": "user", "content": text}])
+        memory = Memory(store, budget=1536, count=embedded.count_tokens)
+        context = await memory.assemble(info, "What did I say about Lisbon?", "Be brief.")
+        assert 0.3 * 1536 < context.tokens <= 1536
+        # Checked against llama.cpp's own count of each message, not the memory's sums.
+        real = sum(embedded.count_tokens(str(item.get("content"))) for item in context.items)
+        assert real <= context.tokens

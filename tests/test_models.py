@@ -9,10 +9,13 @@ from types import SimpleNamespace
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 
+from memchat.chat import Chat
 from memchat.config import load_settings
 from memchat.errors import ConfigError, ModelNotConfigured
+from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
 from memchat.models.local import LocalModel, _without_repacking, cpu_has_amx, to_chat_messages
+from memchat.store import SQLiteStore
 
 
 def choose(**env: str):  # type: ignore[no-untyped-def]
@@ -49,6 +52,25 @@ def test_local_model_is_chosen_by_name_and_has_no_tools() -> None:
     assert isinstance(choice.model, LocalModel)
     assert not choice.supports_tools and "(no tools)" in choice.description
     assert choice.context_tokens < 4096
+
+
+def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
+    """The embedded model's tokenizer counts its budget; other models get the estimate."""
+    env = {"MEMCHAT_HOME": "/tmp/memchat-test-home"}
+    with SQLiteStore(":memory:") as store:
+        local = resolve_model(load_settings(env={**env, "MEMCHAT_MODEL": "local"}))
+        chat = Chat.from_settings(load_settings(env=env), local, store)
+        assert chat.memory is not None and isinstance(local.model, LocalModel)
+        assert chat.memory.count == local.model.count_tokens
+        assert chat.memory.budget == local.context_tokens == 1536
+
+        remote = resolve_model(load_settings(env={**env, "OPENAI_API_KEY": "sk-test"}))
+        chat = Chat.from_settings(load_settings(env=env), remote, store)
+        assert chat.memory is not None
+        assert chat.memory.count is estimate_tokens and chat.memory.budget == 16_000
+
+        budget = load_settings(env={**env, "MEMCHAT_CONTEXT_TOKENS": "900"})
+        assert Chat.from_settings(budget, local, store).memory.budget == 900  # type: ignore[union-attr]
 
 
 def test_local_model_file_must_exist(tmp_path: Path) -> None:

@@ -72,18 +72,24 @@ class Settings:
     )
     max_input_chars: int = field(
         default=100_000,
-        metadata={"env": "MEMCHAT_MAX_INPUT_CHARS", "help": "longest accepted message"},
+        metadata={"env": "MEMCHAT_MAX_INPUT_CHARS", "help": "longest accepted message", "min": 1},
     )
     context_tokens: int | None = field(
         default=None,
-        metadata={"env": "MEMCHAT_CONTEXT_TOKENS", "help": "token budget of the model's input"},
+        metadata={
+            "env": "MEMCHAT_CONTEXT_TOKENS",
+            "help": "token budget of the model's input",
+            # Below this the system prompt and a short message leave no room for memory.
+            "min": 256,
+        },
     )
     summary_model: str | None = field(
         default=None,
         metadata={"env": "MEMCHAT_SUMMARY_MODEL", "help": "model that writes summaries"},
     )
     recall_k: int = field(
-        default=6, metadata={"env": "MEMCHAT_RECALL_K", "help": "passages recalled per turn"}
+        default=6,
+        metadata={"env": "MEMCHAT_RECALL_K", "help": "passages recalled per turn", "min": 0},
     )
     cross_session: bool = field(
         default=True,
@@ -132,7 +138,10 @@ def _mask(secret: str) -> str:
     return secret[:3] + "…" + secret[-4:] if len(secret) > 12 else "****"
 
 
-def _coerce(name: str, kind: Any, raw: Any, origin: str) -> Any:
+def _coerce(name: str, kind: Any, raw: Any, origin: str, least: int | None = None) -> Any:
+    # The annotations are strings (``from __future__ import annotations``); an optional
+    # setting's value, when given, has the type it is optional of.
+    kind = kind.removesuffix(" | None") if isinstance(kind, str) else kind
     if kind in (bool, "bool"):
         text = str(raw).strip().lower()
         if text in ("1", "true", "yes", "on"):
@@ -142,9 +151,12 @@ def _coerce(name: str, kind: Any, raw: Any, origin: str) -> Any:
         raise ConfigError(f"{name} from {origin}: expected true or false, got {raw!r}")
     if kind in (int, "int"):
         try:
-            return int(raw)
+            number = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} from {origin}: expected a number, got {raw!r}") from None
+        if least is not None and number < least:
+            raise ConfigError(f"{name} from {origin}: must be at least {least}, got {number}")
+        return number
     if kind in (Path, "Path"):
         return Path(str(raw)).expanduser()
     return str(raw)
@@ -183,7 +195,9 @@ def load_settings(
         if found is None and f.name in toml:
             found = (toml[f.name], str(toml_path))
         if found is not None:
-            values[f.name] = _coerce(f.metadata["env"], f.type, found[0], found[1])
+            values[f.name] = _coerce(
+                f.metadata["env"], f.type, found[0], found[1], f.metadata.get("min")
+            )
             sources[f.name] = found[1]
         else:
             sources[f.name] = "default"

@@ -13,6 +13,7 @@ other's cache and pay for the whole prompt.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -121,6 +122,9 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
                 raise LocalModelError(f"Model file {path} does not exist.")
             with _without_repacking(capi, when=cpu_has_amx()):
                 llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            # Freed at exit while the interpreter still works: left to the garbage
+            # collector at shutdown, llama.cpp's destructor fails on half-torn-down modules.
+            atexit.register(llama.close)
             loaded = _LOADED[key] = _Loaded(llama)
         return loaded
 
