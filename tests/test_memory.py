@@ -273,6 +273,13 @@ async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
         ("My question is whether this works.", []),
         ("I work as a nurse", [("work", "a nurse")]),
         ("My dog's name is Rex!", [("dog", "Rex")]),
+        ("Hi, I'm Sara. I live in Porto.", [("name", "Sara"), ("home", "Porto")]),
+        ("hello there! I am Ana Lima, nice to meet you", [("name", "Ana Lima")]),
+        ("Hey I’m Tomasz and I like tea", [("name", "Tomasz")]),
+        ("my name's Kwame.", [("name", "Kwame")]),
+        ("I'm Spanish and I'm tired.", []),
+        ("Hi, I'm tired today", []),
+        ("Which one? I'm not sure", []),
     ],
 )
 def test_fact_extraction(text: str, facts: list[tuple[str, str]]) -> None:

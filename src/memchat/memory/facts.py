@@ -1,7 +1,7 @@
 """User facts: durable things users say about themselves, kept across sessions.
 
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
-Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon", "I work as a nurse",
+Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon", "I work as a nurse",
 "I am 34 years old". A later statement with the same key replaces the earlier one. Users
 see and edit the result with ``memchat memory``.
 """
@@ -37,6 +37,16 @@ _NOT_FACTS = {
 _END = r"(?=[.!?,;\n]|$| and | but )"
 _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\bcall me (?P<value>[\w' -]+?)" + _END, re.I), "name"),
+    (re.compile(r"\bmy name's (?P<value>[\w' -]+?)" + _END, re.I), "name"),
+    # "Hi, I'm Sara": only after a greeting and capitalized, since "I'm Spanish" or
+    # "I'm Tired" alone would be taken for names.
+    (
+        re.compile(
+            r"\b(?i:hi|hello|hey|hiya|greetings)\b[ ,!.-]*(?i:there[ ,!.-]*)?"
+            r"I(?:'m|’m| am) (?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)" + _END
+        ),
+        "name",
+    ),
     (re.compile(r"\bI live in (?P<value>[^.!?,;\n]+?)" + _END, re.I), "home"),
     (re.compile(r"\bI(?:'m| am) from (?P<value>[^.!?,;\n]+?)" + _END, re.I), "from"),
     (re.compile(r"\bI work (?:as|at) (?P<value>[^.!?,;\n]+?)" + _END, re.I), "work"),
