@@ -1,9 +1,9 @@
 """User facts: durable things users say about themselves, kept across sessions.
 
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
-Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon", "I work as a nurse",
-"I am 34 years old". A later statement with the same key replaces the earlier one. Users
-see and edit the result with ``memchat memory``.
+Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
+"I work as a nurse", "I am 34 years old". A later statement with the same key replaces the
+earlier one. Users see and edit the result with ``memchat memory``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     (
         re.compile(
             r"\b(?i:hi|hello|hey|hiya|greetings)\b[ ,!.-]*(?i:there[ ,!.-]*)?"
-            r"I(?:'m|’m| am) (?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)" + _END
+            r"I(?:'m|\u2019m| am) (?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)" + _END
         ),
         "name",
     ),
