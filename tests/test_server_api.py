@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from agents.testing import ScriptedModel
 from fastapi.testclient import TestClient
 
-from memchat.store import Store
+from memchat.models import ModelChoice
+from memchat.server import create_app
+from memchat.store import Store, open_store
 
 from .helpers import reply, texts_of
 from .server_harness import add_user, client, scripted_app, sse_events
@@ -257,3 +260,26 @@ def test_a_bug_is_a_bare_json_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> 
         "error": {"code": "internal_error", "message": "internal server error"}
     }
     assert "0xdeadbeef" not in answer.text
+
+
+def test_a_server_opened_from_the_settings_encrypts_with_their_key(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``memchat serve`` workers open the store themselves: with the key, as the CLI does."""
+    pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
+    from memchat.store.crypto import generate_key
+
+    key = generate_key()
+    monkeypatch.setenv("MEMCHAT_DB", str(db_path))
+    monkeypatch.setenv("MEMCHAT_ENCRYPTION_KEY", key)
+    with open_store(db_path, encryption_key=key) as store:
+        headers = add_user(store, "sara")
+    model = ScriptedModel([reply("Noted.")])
+    app = create_app(model_factory=lambda _: ModelChoice(model, "scripted", "test"))
+    with client(app) as c:
+        c.post("/api/sessions", json={"id": "s"}, headers=headers)
+        c.post("/api/sessions/s/messages", json={"text": "my code is zebra-1789"}, headers=headers)
+        history = c.get("/api/sessions/s/messages", headers=headers).json()
+    assert history["turns"][0]["messages"][0]["text"] == "my code is zebra-1789"
+    on_disk = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+    assert b"zebra-1789" not in on_disk

@@ -78,7 +78,11 @@ def create_app(
     """The memchat HTTP app over ``store`` (opened from the settings if not given)."""
     settings = settings or load_settings()
     owns_store = store is None
-    store = store if store is not None else open_store(settings.db)
+    store = (
+        store
+        if store is not None
+        else open_store(settings.db, encryption_key=settings.encryption_key)
+    )
     model: ModelChoice = model_factory(settings)
     state = ServerState(settings, store, model, Chat.from_settings(settings, model, store))
 
