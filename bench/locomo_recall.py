@@ -3,7 +3,7 @@
 Loads each LoCoMo conversation into its own fresh SQLite store (as a personal install
 holds one person's history) as one memchat user (its ``sample_id``) with one memchat
 session per LoCoMo session, through
-``SQLiteStore.import_sessions`` (so the full-text index is built by the same write path
+``Store.import_sessions`` (so the full-text index is built by the same write path
 as any turn). Each dialog turn is one message item: ``speaker_a`` speaks as the user,
 ``speaker_b`` as the assistant, and a new memchat turn starts at each of speaker_a's
 messages. The text is the turn's text plus, for a shared image, its caption
@@ -47,8 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from memchat.memory.recall import recall
-from memchat.store import SQLiteStore
+from memchat.store import Store, open_store
 from memchat.store.base import Item, SessionRecord, Turn
+from memchat.store.crypto import generate_key
 
 KS = (5, 10, 25)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -129,15 +130,23 @@ def _iso(locomo_date: str) -> str:
 
 
 def run(
-    conversations: list[Conversation], directory: Path, *, shared: bool, speakers: bool
+    conversations: list[Conversation],
+    directory: Path,
+    *,
+    shared: bool,
+    speakers: bool,
+    encrypted: bool = False,
 ) -> tuple[dict[int, dict[int, list[float]]], list[float], float]:
     """Store and query the conversations: recall@k by category, latencies, seconds to load."""
     groups = [conversations] if shared else [[conv] for conv in conversations]
     scores: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     latencies: list[float] = []
     load_s = 0.0
+    # --encrypted: sealed at rest, searched through the keyed index (store/blind.py).
+    key = generate_key() if encrypted else None
     for number, group in enumerate(groups):
-        with SQLiteStore(directory / f"locomo-{number}.db") as store:
+        location = directory / f"locomo-{number}.db"
+        with open_store(location, encryption_key=key, encrypted_search=encrypted) as store:
             start = time.perf_counter()
             dia_of = store_all(store, group)
             load_s += time.perf_counter() - start
@@ -149,7 +158,7 @@ def run(
     return scores, latencies, load_s
 
 
-def store_all(store: SQLiteStore, conversations: list[Conversation]) -> dict[int, str]:
+def store_all(store: Store, conversations: list[Conversation]) -> dict[int, str]:
     """Import every conversation and return the dia_id of each stored message's item id."""
     dia_of: dict[int, str] = {}
     next_id = 1
@@ -168,7 +177,7 @@ def store_all(store: SQLiteStore, conversations: list[Conversation]) -> dict[int
 
 
 def evaluate(
-    store: SQLiteStore, conversations: list[Conversation], dia_of: dict[int, str], speakers: bool
+    store: Store, conversations: list[Conversation], dia_of: dict[int, str], speakers: bool
 ) -> tuple[dict[int, dict[int, list[float]]], list[float]]:
     """Recall@k of every question by category, and every recall call's latency in ms."""
     scores: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -195,11 +204,18 @@ def main() -> None:
         "--no-speakers", action="store_true", help="do not tell recall the speakers' names"
     )
     parser.add_argument("--shared", action="store_true", help="all conversations in one store")
+    parser.add_argument(
+        "--encrypted", action="store_true", help="encrypted stores with the keyed search index"
+    )
     args = parser.parse_args()
     conversations = load(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         scores, latencies, load_s = run(
-            conversations, Path(tmp), shared=args.shared, speakers=not args.no_speakers
+            conversations,
+            Path(tmp),
+            shared=args.shared,
+            speakers=not args.no_speakers,
+            encrypted=args.encrypted,
         )
     skipped = sum(conv.skipped for conv in conversations)
     stored = sum(len(conv.messages) for conv in conversations)

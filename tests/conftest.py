@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agents import set_tracing_disabled
@@ -69,8 +70,20 @@ def store_location(request: pytest.FixtureRequest, db_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture
-def any_store(store_location: str) -> Iterator[Store]:
-    """A fresh store of each backend in turn, for the tests every backend must pass."""
-    with open_store(store_location) as opened:
+@pytest.fixture(params=["sqlite", "sqlite-blind", "postgres"])
+def any_store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Store]:
+    """A fresh store of each backend in turn, for the tests every store must pass; and
+    an encrypted SQLite store with its keyed search index ("sqlite-blind", blind.py),
+    which must search and recall as a plain one does."""
+    options: dict[str, Any] = {}
+    if request.param == "postgres":
+        location = str(request.getfixturevalue("pg_url"))
+    else:
+        location = str(db_path)
+    if request.param == "sqlite-blind":
+        pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
+        from memchat.store.crypto import generate_key
+
+        options = {"encryption_key": generate_key(), "encrypted_search": True}
+    with open_store(location, **options) as opened:
         yield opened

@@ -50,3 +50,14 @@ def test_a_bad_value_names_the_setting_and_its_source(
 ) -> None:
     with pytest.raises(ConfigError, match=f"{var} from environment: {message}"):
         load_settings(env={"MEMCHAT_HOME": str(tmp_path), var: raw})
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    missing = [
+        f.metadata["env"]
+        for f in fields(Settings)
+        if f.name != "sources" and f"| `{f.metadata['env']}` |" not in table
+    ]
+    assert missing == []

@@ -1,9 +1,13 @@
-"""Encryption at rest: content sealed in the file, readable only with the key."""
+"""Encryption at rest: content sealed in the store, readable only with the key.
+
+The contract tests run on SQLite and on PostgreSQL (``store_location``, conftest.py).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from agents import Agent
@@ -16,21 +20,54 @@ from memchat.cli.app import App
 from memchat.errors import ConfigError, CorruptData, MemchatError, StoreError
 from memchat.memory.context import Memory, store_recall
 from memchat.store import open_store
+from memchat.store.base import SessionRecord, Turn
 from memchat.store.crypto import generate_key
 
-from .helpers import reply, system_notes, texts_of
+from .helpers import reply, system_notes, texts_of, user_message
+from .pg import base_url
 
 SECRET = "xylophone-42"
+# What any copy of the secret would show: a search index keeps it stemmed ("xylophon").
+TRACE = "xylophon"
 
 
-def file_bytes(db_path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+def stored(location: str) -> str:
+    """Everything the store holds as written: the SQLite files, or every PostgreSQL row.
+
+    For PostgreSQL, each row of every table of the test's schema, cast to text (which
+    spells out a tsvector's lexemes too).
+    """
+    if not location.startswith("postgresql://"):
+        path = Path(location)
+        raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        return raw.decode("utf-8", "replace")
+    import psycopg
+    from psycopg import sql
+
+    schema = parse_qs(urlsplit(location).query)["schema"][0]
+    with psycopg.connect(base_url(location)) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            )
+        ]
+        assert {"items", "messages", "sessions", "facts", "summaries"} <= set(tables)
+        return "\n".join(
+            str(row[0])
+            for table in tables
+            for row in conn.execute(
+                sql.SQL("SELECT t::text FROM {}.{} t").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            )
+        )
 
 
-async def test_content_is_sealed_and_the_chat_still_remembers(db_path: Path) -> None:
+async def test_content_is_sealed_and_the_chat_still_remembers(store_location: str) -> None:
     key = generate_key()
     model = ScriptedModel([reply(f"Noted, {SECRET}."), reply("It is xylophone-42.")])
-    with open_store(db_path, encryption_key=key) as store:
+    with open_store(store_location, encryption_key=key) as store:
         chat = Chat(
             Agent(name="a", model=model), memory=Memory(store, 4000, recall=store_recall(store))
         )
@@ -43,54 +80,107 @@ async def test_content_is_sealed_and_the_chat_still_remembers(db_path: Path) -> 
     # Facts and the summary reached the model, decrypted.
     notes = system_notes(model.last_call.input)
     assert "- name: Sara" in notes and f"Sara's password is {SECRET}" in notes
-    raw = file_bytes(db_path)
-    assert SECRET.encode() not in raw and b"Sara and my" not in raw and b"- name" not in raw
+    raw = stored(store_location)
+    assert "enc1:" in raw  # the dump holds the sealed rows
+    for plain in (TRACE, "Sara and my", "- name"):
+        assert plain not in raw
 
-    with open_store(db_path, encryption_key=key) as store:
+    with open_store(store_location, encryption_key=key) as store:
         info = store.get_session("sara", "default")
         assert f"my password is {SECRET}" in json.dumps(store.get_items(info))
         assert info.title is not None and SECRET in info.title
         assert {f.value for f in store.list_facts("sara")} == {"Sara", SECRET}
 
 
-def test_without_the_key_or_with_another_a_clear_error(db_path: Path) -> None:
-    with open_store(db_path, encryption_key=generate_key()) as store:
+def test_every_title_is_sealed(store_location: str) -> None:
+    """Titles given, renamed, imported or taken from the first message."""
+    with open_store(store_location, encryption_key=generate_key()) as store:
+        store.create_session("sara", "given", title=f"given {SECRET}")
+        store.create_session("sara", "renamed")
+        store.rename_session("sara", "renamed", f"renamed {SECRET}")
+        store.commit_turn(store.create_session("sara", "derived"), [user_message(SECRET)])
+        turn = Turn(1, "2020-01-01T00:00:00.000000Z", [user_message("hi")])
+        store.import_sessions(
+            [SessionRecord("sara", "imported", f"imported {SECRET}", turn.created_at, {}, [turn])]
+        )
+        titles = {s.id: s.title for s in store.list_sessions("sara")}
+    assert titles == {
+        "given": f"given {SECRET}",
+        "renamed": f"renamed {SECRET}",
+        "derived": SECRET,
+        "imported": f"imported {SECRET}",
+    }
+    assert TRACE not in stored(store_location)
+
+
+def test_without_the_key_or_with_another_a_clear_error(store_location: str) -> None:
+    with open_store(store_location, encryption_key=generate_key()) as store:
         info = store.ensure_session("sara", "default")
         store.commit_turn(info, [{"role": "user", "content": SECRET}])
-    with open_store(db_path) as store, pytest.raises(StoreError, match="set MEMCHAT_ENCRYPTION"):
-        store.get_items(store.get_session("sara", "default"))
-    with (
-        open_store(db_path, encryption_key=generate_key()) as store,
-        pytest.raises(CorruptData, match="wrong key"),
-    ):
-        store.get_items(store.get_session("sara", "default"))
+        store.set_fact("sara", "word", SECRET, "manual")
+        store.set_summary(info, 1, SECRET)
+    with open_store(store_location) as store:
+        for read in (
+            lambda: store.get_session("sara", "default"),  # its title
+            lambda: store.get_items(info),
+            lambda: store.list_facts("sara"),
+            lambda: store.get_summary(info),
+        ):
+            with pytest.raises(StoreError, match="set MEMCHAT_ENCRYPTION_KEY to read it"):
+                read()
+    with open_store(store_location, encryption_key=generate_key()) as store:
+        with pytest.raises(CorruptData, match="wrong key"):
+            store.get_items(info)
+        with pytest.raises(CorruptData, match="wrong key"):
+            store.list_sessions("sara")
 
 
-def test_keys_rotate(db_path: Path) -> None:
+def test_rows_written_before_the_key_still_read(store_location: str) -> None:
+    with open_store(store_location) as store:
+        info = store.ensure_session("sara", "a")
+        store.commit_turn(info, [user_message("plain words")])
+        store.set_fact("sara", "city", "Lyon", "manual")
+        store.set_summary(info, 1, "talked about words")
+    with open_store(store_location, encryption_key=generate_key()) as store:
+        info = store.get_session("sara", "a")
+        assert info.title == "plain words"
+        store.commit_turn(info, [user_message(SECRET)])
+        assert texts_of(store.get_items(info)) == ["plain words", SECRET]
+        assert [f.value for f in store.list_facts("sara")] == ["Lyon"]
+        summary = store.get_summary(info)
+        assert summary is not None and summary.text == "talked about words"
+    assert TRACE not in stored(store_location)
+
+
+def test_keys_rotate(store_location: str) -> None:
     old, new = generate_key(), generate_key()
-    with open_store(db_path, encryption_key=old) as store:
+    with open_store(store_location, encryption_key=old) as store:
         store.commit_turn(store.ensure_session("sara", "a"), [{"role": "user", "content": "one"}])
-    with open_store(db_path, encryption_key=f"{new},{old}") as store:
+    with open_store(store_location, encryption_key=f"{new},{old}") as store:
         info = store.ensure_session("sara", "a")
         store.commit_turn(info, [{"role": "user", "content": "two"}])
         assert texts_of(store.get_items(info)) == ["one", "two"]
 
 
-def test_search_says_it_is_off(db_path: Path) -> None:
-    with open_store(db_path, encryption_key=generate_key()) as store:
+def test_search_says_it_is_off_and_recall_finds_nothing(store_location: str) -> None:
+    with open_store(store_location, encryption_key=generate_key()) as store:
         store.commit_turn(store.ensure_session("sara", "a"), [{"role": "user", "content": "x"}])
         with pytest.raises(MemchatError, match="encrypted"):
             store.search("sara", "x")
+        assert store.match_messages("sara", ["x"], limit=5) == []
 
 
-def test_a_bad_key_is_a_config_error(db_path: Path) -> None:
+def test_a_bad_key_is_a_config_error(store_location: str) -> None:
     with pytest.raises(ConfigError, match="memchat keygen"):
-        open_store(db_path, encryption_key="not-a-key")
+        open_store(store_location, encryption_key="not-a-key")
 
 
-def test_keygen_and_the_cli_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keygen_and_the_cli_with_a_key(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = CliRunner().invoke(cli, ["keygen"], obj=App()).output.strip()
     monkeypatch.setenv("MEMCHAT_ENCRYPTION_KEY", key)
+    monkeypatch.setenv("MEMCHAT_DB", store_location)
     model = ScriptedModel([reply("hi")])
     app = App(
         model_factory=lambda _: __import__("memchat.models").models.ModelChoice(model, "s", "t")
@@ -99,3 +189,4 @@ def test_keygen_and_the_cli_with_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     out = CliRunner().invoke(cli, ["search", "-u", "sara", "secret"], obj=App())
     assert out.exit_code == 1 and "encrypted" in out.output
+    assert TRACE not in stored(store_location)

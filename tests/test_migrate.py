@@ -9,7 +9,9 @@ from click.testing import CliRunner, Result
 
 from memchat.cli import cli
 from memchat.cli.app import App
+from memchat.errors import StoreError
 from memchat.store import SQLiteStore, Store, open_store
+from memchat.store.crypto import Cipher
 
 from .helpers import texts_of, user_message
 from .pg import base_url
@@ -26,9 +28,9 @@ def migrate(*args: str) -> Result:
     return CliRunner().invoke(cli, ["migrate", *args], obj=App())
 
 
-def fill(path: Path) -> str:
+def fill(path: Path, cipher: Cipher | None = None) -> str:
     """A SQLite store with a bit of everything; returns sara's API token."""
-    with SQLiteStore(path) as store:
+    with SQLiteStore(path, cipher=cipher) as store:
         trip = store.create_session("sara", "trip", title="Lyon", metadata={"k": "é"})
         store.commit_turn(trip, [user_message("Which café in Lyon?")], created_at=OLD)
         store.commit_turn(trip, [user_message("dropped")])
@@ -126,15 +128,81 @@ def test_copied_store_passes_the_contract_basics(tmp_path: Path, pg_url: str) ->
         assert texts_of(store.get_items(session)) == ["hi 0", "still here"]
 
 
-def test_an_encrypted_source_is_refused(tmp_path: Path, pg_url: str) -> None:
+def sealed_rows(url: str) -> list[tuple[str, int, int]]:
+    """(table, sealed values, all values) of each column an encrypted store seals."""
+    schema = pg_url_schema(url)
+    columns = [("items", "data"), ("sessions", "title"), ("facts", "value"), ("summaries", "text")]
+    with psycopg.connect(base_url(url), autocommit=True) as conn:
+        return [
+            (
+                table,
+                *conn.execute(
+                    f"SELECT count(*) FILTER (WHERE {column} LIKE 'enc1:%%'), count({column})"
+                    f' FROM "{schema}".{table}'
+                ).fetchone(),
+            )
+            for table, column in columns
+        ]
+
+
+def pg_url_schema(url: str) -> str:
+    return url.rsplit("schema=", 1)[1]
+
+
+def test_an_encrypted_source_is_copied_sealed_with_its_key(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
-    from memchat.store.crypto import Cipher, generate_key
+    from memchat.store.crypto import generate_key
+
+    key = generate_key()
+    source = tmp_path / "sealed.db"
+    fill(source, Cipher(key))
+    monkeypatch.setenv("MEMCHAT_ENCRYPTION_KEY", key)
+    result = migrate("--from", str(source), "--to", pg_url)
+    assert result.exit_code == 0, result.output
+    assert "copied 4 session(s), skipped 0" in result.output
+    assert "verified: every count and checksum matches" in result.output
+
+    # Every value is there sealed, as in the source, and nothing went into the index.
+    assert sealed_rows(pg_url) == [
+        ("items", 5, 5),
+        ("sessions", 4, 4),
+        ("facts", 1, 1),
+        ("summaries", 1, 1),
+    ]
+    with psycopg.connect(base_url(pg_url), autocommit=True) as conn:
+        messages = conn.execute(f'SELECT count(*) FROM "{pg_url_schema(pg_url)}".messages')
+        assert messages.fetchone() == (0,)
+    with open_store(pg_url, encryption_key=key) as store:
+        trip = store.get_session("sara", "trip")
+        assert trip.title == "Lyon"
+        assert texts_of(store.get_items(trip)) == ["Which café in Lyon?", "And a hotel?"]
+        summary = store.get_summary(trip)
+        assert summary is not None and summary.text == "asked about cafés"
+        assert [(f.key, f.value) for f in store.list_facts("sara")] == [("city", "Lyon")]
+        store.commit_turn(trip, [user_message("next")])
+    assert sealed_rows(pg_url)[0] == ("items", 6, 6)
+    with open_store(pg_url) as store, pytest.raises(StoreError, match="set MEMCHAT_ENCRYPTION"):
+        store.get_items(store.get_session("ali", "s0"))
+
+
+def test_an_encrypted_source_is_refused_without_its_key(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
+    from memchat.store.crypto import generate_key
 
     source = tmp_path / "sealed.db"
     with SQLiteStore(source, cipher=Cipher(generate_key())) as store:
         store.commit_turn(store.ensure_session("sara", "s"), [user_message("secret")])
     result = migrate("--from", str(source), "--to", pg_url)
     assert result.exit_code == 1, result.output
-    assert "encrypted at rest" in result.output and "nothing was copied" in result.output
+    assert "set MEMCHAT_ENCRYPTION_KEY" in result.output
+    assert "nothing was copied" in result.output
+    monkeypatch.setenv("MEMCHAT_ENCRYPTION_KEY", generate_key())
+    result = migrate("--from", str(source), "--to", pg_url)
+    assert result.exit_code == 1 and "wrong key" in result.output, result.output
+    assert "Traceback" not in result.output
     with open_store(pg_url) as store:
         assert store.list_users() == []

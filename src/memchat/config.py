@@ -103,6 +103,13 @@ class Settings:
             "secret": True,
         },
     )
+    encrypted_search: bool = field(
+        default=False,
+        metadata={
+            "env": "MEMCHAT_ENCRYPTED_SEARCH",
+            "help": "keep a keyed search index in an encrypted store (search and recall)",
+        },
+    )
     tracing: bool = field(
         default=False,
         metadata={"env": "MEMCHAT_TRACING", "help": "send SDK traces to OpenAI"},

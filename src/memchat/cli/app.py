@@ -29,7 +29,11 @@ class App:
     def store(self) -> Store:
         """The store, opened (and migrated) the first time it is needed."""
         if self._store is None:
-            self._store = open_store(self.settings.db, encryption_key=self.settings.encryption_key)
+            self._store = open_store(
+                self.settings.db,
+                encryption_key=self.settings.encryption_key,
+                encrypted_search=self.settings.encrypted_search,
+            )
         return self._store
 
     @property

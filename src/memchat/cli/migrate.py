@@ -25,14 +25,15 @@ def migrate(app: App, source: str | None, target: str) -> None:
     """Copy every user, session, turn, fact and token from SQLite into PostgreSQL.
 
     The copy is verified by row counts and per-session checksums. If it is interrupted,
-    run it again: sessions already copied are skipped.
+    run it again: sessions already copied are skipped. An encrypted database is copied
+    sealed, with MEMCHAT_ENCRYPTION_KEY set to its key.
     """
     path = (source or app.settings.db).removeprefix("sqlite:///")
     if path.startswith(POSTGRES_SCHEMES) or "://" in path:
         raise MemchatError(f"--from must be a SQLite database (sqlite:///path), not {path}")
     if not target.startswith(POSTGRES_SCHEMES):
         raise MemchatError(f"--to must be a postgresql:// URL, not {target}")
-    store = open_store(target)
+    store = open_store(target, encryption_key=app.settings.encryption_key)
     try:
         # Imported once the store is open: open_store reports a missing driver clearly.
         from ..store.postgres import PostgresStore

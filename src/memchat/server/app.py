@@ -81,7 +81,11 @@ def create_app(
     store = (
         store
         if store is not None
-        else open_store(settings.db, encryption_key=settings.encryption_key)
+        else open_store(
+            settings.db,
+            encryption_key=settings.encryption_key,
+            encrypted_search=settings.encrypted_search,
+        )
     )
     model: ModelChoice = model_factory(settings)
     state = ServerState(settings, store, model, Chat.from_settings(settings, model, store))

@@ -1,4 +1,8 @@
-"""How every backend turns items and session rows into stored text and back."""
+"""How every backend turns items, sessions, facts and summaries into stored text and back.
+
+With a cipher (``MEMCHAT_ENCRYPTION_KEY``, see ``crypto.py``) content is sealed on the
+way in and opened on the way out; without one it is stored as is.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CorruptData, StoreError
-from .base import Item, SessionInfo, Turn
+from .base import Fact, Item, SessionInfo, Summary, Turn
+from .crypto import Cipher, seal, unseal
 
 
 def encode_item(item: Item) -> str:
@@ -39,14 +44,45 @@ def decode_item(session: SessionInfo, item_id: int, data: str) -> Item:
     return item  # type: ignore[return-value]
 
 
-def session_from_row(row: tuple[Any, ...]) -> SessionInfo:
+def pack_item(cipher: Cipher | None, item: Item) -> str:
+    """The text an item is stored as: its JSON, sealed if there is a cipher."""
+    return seal(cipher, encode_item(item))
+
+
+def unpack_item(cipher: Cipher | None, session: SessionInfo, item_id: int, data: str) -> Item:
+    """The item stored as ``data``, opened if it is sealed (see ``crypto.unseal``)."""
+    if not isinstance(data, str):  # a row written by something other than memchat
+        return decode_item(session, item_id, data)
+    return decode_item(session, item_id, unseal(cipher, data))
+
+
+def seal_title(cipher: Cipher | None, title: str | None) -> str | None:
+    """The text a session title is stored as (None, for no title, stays None)."""
+    return None if title is None else seal(cipher, title)
+
+
+def session_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> SessionInfo:
     """A SessionInfo from (pk, user, key, title, created, updated, turns, metadata JSON)."""
     pk, user, key, title, created, updated, turns, metadata = row
     try:
         meta = json.loads(metadata)
     except (TypeError, ValueError) as exc:
         raise CorruptData(f"session {user}/{key}: metadata is not valid JSON") from exc
+    if title is not None:
+        title = unseal(cipher, title)
     return SessionInfo(pk, user, key, title, created, updated, turns, meta)
+
+
+def fact_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Fact:
+    """A Fact from (id, key, value, source, updated_at); only the value is sealed."""
+    fact_id, key, value, source, updated_at = row
+    return Fact(fact_id, key, unseal(cipher, value), source, updated_at)
+
+
+def summary_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Summary:
+    """A Summary from (through_seq, text, updated_at)."""
+    through_seq, text, updated_at = row
+    return Summary(through_seq, unseal(cipher, text), updated_at)
 
 
 def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:

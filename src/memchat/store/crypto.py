@@ -1,13 +1,15 @@
 """Encryption at rest of conversation content, with a key from the environment.
 
-With ``MEMCHAT_ENCRYPTION_KEY`` set, the SQLite store seals every item, session title,
-fact value and summary with Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``,
-as the SDK's EncryptedSession does) before it is written, and opens it when read. A key
-may be a comma-separated list: the first encrypts, all decrypt, so keys can be rotated.
+With ``MEMCHAT_ENCRYPTION_KEY`` set, the store (SQLite or PostgreSQL) seals every item,
+session title, fact value and summary with Fernet (AES-128-CBC with HMAC-SHA256, from
+``cryptography``, as the SDK's EncryptedSession does) before it is written, and opens it
+when read. A key may be a comma-separated list: the first encrypts, all decrypt, so keys
+can be rotated.
 
 What stays readable: user names, session ids, fact keys ("name"), timestamps and counts.
-The trade-off: full-text search needs the words, so an encrypted store keeps no search
-index; ``memchat search`` says so and recall is off (facts and summaries still work).
+Full-text search needs the words, so an encrypted store keeps no search index;
+``memchat search`` says so and recall is off (facts and summaries still work), unless
+``MEMCHAT_ENCRYPTED_SEARCH`` gives an encrypted SQLite store a keyed one (``blind.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
 
 SEALED = "enc1:"
+# What search says on an encrypted store, which keeps no index of the words.
+SEARCH_OFF = "search is off: this store is encrypted and keeps no index of the words"
 
 
 class Cipher:

@@ -100,6 +100,12 @@ MIGRATIONS: list[Migration] = [
             "ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    # What the search index holds: "plain" words, "blind:<key>" hashes (an encrypted store
+    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite_search.py.
+    (
+        "0005_search_mode",
+        ("ALTER TABLE search_state ADD COLUMN mode TEXT NOT NULL DEFAULT 'plain'",),
+    ),
 ]
 
 _BOOKKEEPING = """

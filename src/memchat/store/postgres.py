@@ -4,6 +4,7 @@ It keeps the SQLite store's tables and promises: a turn is committed in one tran
 turns of one session never interleave (a per-session advisory lock held for the turn, see
 ``postgres_pool``), and an acknowledged turn is durable. Select it with
 ``MEMCHAT_DB=postgresql://user@host/db`` (needs ``pip install 'memchat[postgres]'``).
+With a ``cipher`` it seals content at rest as the SQLite store does (see ``crypto.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from psycopg import sql
 
 from ..errors import SessionExists, UserNotFound
 from .base import PruneReport, SessionInfo, Store, User, check_name, now
-from .codec import session_from_row
+from .codec import seal_title, session_from_row
+from .crypto import Cipher, seal
 from .postgres_index import find_last_message, reindex_context
 from .postgres_memory import PostgresMemoryMixin
 from .postgres_pool import Connection, Database
@@ -39,12 +41,16 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
 
     ``url`` is a libpq URL; ``?schema=NAME`` and ``?pool_size=N`` are read by memchat
     (``pool_size`` defaults to ``MEMCHAT_PG_POOL_SIZE``, else 10), the rest by libpq.
+    With a ``cipher``, items, titles, fact values and summaries are sealed.
     """
 
-    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int | None = None, cipher: Cipher | None = None
+    ) -> None:
         target = parse_url(url, pool_size)
         schema = f"?schema={target.schema}" if target.schema else ""
         self.location = f"postgresql://{target.shown}{schema}"
+        self.cipher = cipher
         self._db = Database(target)
 
     def close(self) -> None:
@@ -105,6 +111,7 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
     ) -> SessionInfo:
         key = check_name("session id", session_id) if session_id else secrets.token_hex(4)
         stamp = created_at or now()
+        sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
 
         def work(conn: Connection) -> None:
@@ -112,7 +119,7 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
                     " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s",
-                    (key, title, stamp, stamp, json.dumps(metadata or {}), user),
+                    (key, sealed, stamp, stamp, json.dumps(metadata or {}), user),
                 )
             except psycopg.errors.UniqueViolation as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
@@ -126,7 +133,7 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
                 f"{_SESSION} WHERE u.name = %s AND s.key = %s", (user, session_id)
             ).fetchone()
         )
-        return None if row is None else session_from_row(row)
+        return None if row is None else session_from_row(row, self.cipher)
 
     def list_sessions(self, user: str) -> list[SessionInfo]:
         self.get_user(user)
@@ -135,14 +142,14 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
                 f"{_SESSION} WHERE u.name = %s ORDER BY s.updated_at DESC, s.id DESC", (user,)
             ).fetchall()
         )
-        return [session_from_row(row) for row in rows]
+        return [session_from_row(row, self.cipher) for row in rows]
 
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
         self._db.write(
             lambda conn: conn.execute(
                 "UPDATE sessions SET title = %s WHERE id = %s",
-                (title.replace("\x00", ""), session.pk),
+                (seal(self.cipher, title.replace("\x00", "")), session.pk),
             )
         )
         return self.get_session(user, session_id)

@@ -7,7 +7,10 @@ skipped: a copy that was interrupted is finished by running it again. Every item
 text is copied byte for byte, turns keep their sequence numbers and sessions their
 counters; the search index is rebuilt as the items go in.
 
-Verification compares row counts and per-session SHA-256 checksums of both sides.
+An encrypted source (``MEMCHAT_ENCRYPTION_KEY``) is copied as it is, sealed, into a target
+opened with the same key, which then keeps no search index (see ``crypto.py``); without
+the key it is refused. Verification compares row counts and per-session SHA-256 checksums
+of both sides.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from psycopg import sql
 
 from ..errors import StoreError
 from .base import Item
-from .codec import decode_item, session_from_row
-from .crypto import SEALED
+from .codec import session_from_row, unpack_item
+from .crypto import SEALED, Cipher, unseal
 from .postgres import PostgresStore
 from .postgres_pool import Connection
 from .postgres_turns import ADD_TO_TURN, turn_params
@@ -76,13 +79,16 @@ class SQLiteSource:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the SQLite source: {exc}") from exc
 
-    def encrypted(self) -> bool:
-        """True if any content is sealed with MEMCHAT_ENCRYPTION_KEY (see crypto.py)."""
-        sealed = SEALED + "%"
-        return any(
-            self.rows(f'SELECT 1 FROM "{table}" WHERE "{column}" LIKE ? LIMIT 1', (sealed,))
+    def sealed(self) -> list[str]:
+        """One value of each column that has any sealed with MEMCHAT_ENCRYPTION_KEY."""
+        return [
+            row[0]
             for table, column in _SEALABLE
-        )
+            for row in self.rows(
+                f'SELECT "{column}" FROM "{table}" WHERE "{column}" LIKE ? LIMIT 1',
+                (SEALED + "%",),
+            )
+        ]
 
     def count(self, table: str) -> int:
         """The number of rows in ``table`` (one of COUNTED)."""
@@ -90,14 +96,19 @@ class SQLiteSource:
 
 
 def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress) -> CopyReport:
-    """Copy everything in ``source`` into ``target``; ``progress(items)`` after each session."""
-    if source.encrypted():
-        # Copied as it is, sealed content would be unreadable there; opened, it would lose
-        # its encryption without anyone having decided so.
+    """Copy everything in ``source`` into ``target``; ``progress(items)`` after each session.
+
+    Sealed values are copied as they are: ``target`` must have the key that opens them.
+    """
+    sealed = source.sealed()
+    if sealed and target.cipher is None:
         raise StoreError(
-            "the SQLite database is encrypted at rest (MEMCHAT_ENCRYPTION_KEY), and the"
-            " PostgreSQL store does not encrypt yet; nothing was copied"
+            "the SQLite database is encrypted at rest: set MEMCHAT_ENCRYPTION_KEY to its key"
+            " to copy it; nothing was copied"
         )
+    for value in sealed:
+        # A wrong key fails here (CorruptData), before anything is copied.
+        unseal(target.cipher, value)
     report = CopyReport()
     db = target._db
     users = source.rows("SELECT name, created_at, current_session, is_admin FROM users")
@@ -115,7 +126,13 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
             "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?", (pk,)
         )
         copy = partial(
-            _copy_session, user=user, key=key, fields=fields, items=items, summary=summary
+            _copy_session,
+            cipher=target.cipher,
+            user=user,
+            key=key,
+            fields=fields,
+            items=items,
+            summary=summary,
         )
         if db.write(copy):
             report.copied += 1
@@ -158,13 +175,18 @@ def _copy_users(conn: Connection, source: SQLiteSource, users: list[tuple[Any, .
 
 def _copy_session(
     conn: Connection,
+    cipher: Cipher | None,
     user: str,
     key: str,
     fields: list[Any],
     items: list[tuple[Any, ...]],
     summary: list[tuple[Any, ...]],
 ) -> bool:
-    """Copy one session with its turns and summary; False if the target already has it."""
+    """Copy one session with its turns and summary; False if the target already has it.
+
+    Each item is opened (with ``cipher``, if sealed) to check it, and to index it unless
+    the target is encrypted; its stored text is copied as it is.
+    """
     title, created_at, updated_at, turn_count, last_seq, metadata = fields
     row = conn.execute(
         "INSERT INTO sessions (user_id, key, title, created_at, updated_at, turn_count,"
@@ -174,17 +196,17 @@ def _copy_session(
     ).fetchone()
     if row is None:
         return False
-    info = session_from_row((row[0], user, key, *fields[:4], metadata))
+    info = session_from_row((row[0], user, key, *fields[:4], metadata), cipher)
     turns: dict[tuple[int, str], tuple[list[Item], list[str]]] = {}
     for seq, stamp, item_id, data in items:
         decoded, texts = turns.setdefault((seq, stamp), ([], []))
-        decoded.append(decode_item(info, item_id, data))
+        decoded.append(unpack_item(cipher, info, item_id, data))
         texts.append(data)
     with conn.cursor() as cur:
         cur.executemany(
             ADD_TO_TURN,
             [
-                turn_params(row[0], seq, stamp, updated_at, decoded, texts)
+                turn_params(row[0], seq, stamp, updated_at, decoded, texts, index=cipher is None)
                 for (seq, stamp), (decoded, texts) in turns.items()
             ],
         )

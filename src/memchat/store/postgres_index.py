@@ -9,6 +9,8 @@ the same statement as their items, and go with them by ``ON DELETE CASCADE``.
 
 Words are stemmed (Snowball English) but no stop word is dropped, and accents are folded
 in Python before indexing and querying, as SQLite's ``remove_diacritics`` does.
+
+An encrypted store (see ``crypto.py``) writes no rows here: they would hold the words.
 """
 
 from __future__ import annotations
@@ -135,16 +137,17 @@ def fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-def message_params(items: Sequence[Item], data: Sequence[str]) -> dict[str, str]:
-    """The ``rows`` ``insert_items_sql`` binds: each item's JSON and its message text if any.
+def message_params(items: Sequence[Item], data: Sequence[str], *, index: bool) -> dict[str, str]:
+    """The ``rows`` ``insert_items_sql`` binds: each item's stored text and its message text.
 
     They go as one JSON array of [data, role, text, folded] rows: psycopg would escape
     every quote of the items' JSON in Python to send them as text arrays, while
-    ``json.dumps`` does it in C.
+    ``json.dumps`` does it in C. Without ``index`` (an encrypted store, whose ``data`` is
+    sealed) no row has a message text, so the statement writes no index rows.
     """
     rows: list[tuple[str, str | None, str | None, str | None]] = []
     for item, json_text in zip(items, data, strict=True):
-        found = message_text(item)
+        found = message_text(item) if index else None
         role, text = found if found else (None, None)
         if text is not None:
             # PostgreSQL text cannot hold NUL; the item's JSON keeps it (escaped).

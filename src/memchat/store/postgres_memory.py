@@ -1,4 +1,7 @@
-"""The PostgreSQL store's memory and access tables: facts, summaries, API tokens, admins."""
+"""The PostgreSQL store's memory and access tables: facts, summaries, API tokens, admins.
+
+With a cipher, fact values and summaries are sealed (see ``crypto.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserNotFound
 from .base import Fact, SessionInfo, Summary, User, now
+from .codec import fact_from_row, summary_from_row
+from .crypto import Cipher, seal
 from .sqlite_memory import FactNotFound
 from .tokens import hash_token, new_token
 
@@ -23,6 +28,7 @@ class PostgresMemoryMixin:
     """Facts, summaries, tokens and admins, mixed into :class:`PostgresStore`."""
 
     _db: Database
+    cipher: Cipher | None
 
     # -- facts and summaries ---------------------------------------------------------------
 
@@ -35,7 +41,7 @@ class PostgresMemoryMixin:
                 (user,),
             ).fetchall()
         )
-        return [Fact(*row) for row in rows]
+        return [fact_from_row(row, self.cipher) for row in rows]
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
@@ -45,12 +51,12 @@ class PostgresMemoryMixin:
                 " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
                 " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
                 f" source = excluded.source, updated_at = excluded.updated_at RETURNING {_FACT}",
-                (key, value, source, stamp, stamp, user),
+                (key, seal(self.cipher, value), source, stamp, stamp, user),
             ).fetchone()
         )
         if row is None:
             raise UserNotFound(f"no user {user!r}")
-        return Fact(*row)
+        return fact_from_row(row, self.cipher)
 
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         row = self._db.write(
@@ -65,7 +71,7 @@ class PostgresMemoryMixin:
         )
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
-        return Fact(*row)
+        return fact_from_row(row, self.cipher)
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
         row = self._db.read(
@@ -74,7 +80,7 @@ class PostgresMemoryMixin:
                 (session.pk,),
             ).fetchone()
         )
-        return None if row is None else Summary(*row)
+        return None if row is None else summary_from_row(row, self.cipher)
 
     def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
         self._db.write(
@@ -83,7 +89,7 @@ class PostgresMemoryMixin:
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET"
                 " through_seq = excluded.through_seq, text = excluded.text,"
                 " updated_at = excluded.updated_at",
-                (session.pk, through_seq, text, now()),
+                (session.pk, through_seq, seal(self.cipher, text), now()),
             )
         )
 

@@ -108,6 +108,9 @@ MIGRATIONS: list[Migration] = [
             "ALTER TABLE users ADD COLUMN is_admin boolean NOT NULL DEFAULT false",
         ),
     ),
+    # SQLite's search index learned modes (plain, keyed, off); PostgreSQL's has one. The
+    # name is kept so that both schemas are at the same version.
+    ("0005_search_mode", ()),
 ]
 
 # Every table the migrations create, parents before children.

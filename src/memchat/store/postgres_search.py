@@ -11,6 +11,9 @@ with f the weighted count of t in the document, D its length in tokens, and k1 =
 b = 0.75 as in FTS5. Unlike FTS5, whose statistics (N, avgD, and the documents holding
 each term) span the whole table, they span the user's own messages here: one user's
 history never changes how another's ranks. Snippets come from ``ts_headline``.
+
+An encrypted store indexes nothing (``postgres_index.py``): search says it is off, and
+recall finds nothing, as on SQLite.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MemchatError
 from .base import IndexedMessage, SearchHit, query_words
+from .crypto import SEARCH_OFF, Cipher
 from .postgres_index import CONFIG, fold
 from .sqlite_search import SNIPPET_TOKENS
 
@@ -112,6 +117,7 @@ class PostgresSearchMixin:
     """Search and recall queries, mixed into :class:`PostgresStore` (which provides ``_db``)."""
 
     _db: Database
+    cipher: Cipher | None
 
     def search(
         self,
@@ -122,6 +128,8 @@ class PostgresSearchMixin:
         session_id: str | None = None,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
+        if self.cipher is not None:
+            raise MemchatError(SEARCH_OFF)
         words = [fold(word) for word in query_words(query)]
         if not words or limit <= 0:
             return []
@@ -169,7 +177,7 @@ class PostgresSearchMixin:
         # Every word is searched for (PostgreSQL's GIN index has no cheap per-word counts
         # to judge them by), so keep_rarest changes nothing here.
         folded = [fold(word) for word in words]
-        if not folded or limit <= 0:
+        if not folded or limit <= 0 or self.cipher is not None:
             return []
         near, far = context_weights
         params = {

@@ -3,6 +3,7 @@
 A turn is the items of one (session_id, seq), in id order; the index ``items_by_turn`` on
 (session_id, seq, id) serves every read and delete. A turn's items, its session's counters
 and its messages' search index rows are written by one statement (``insert_items_sql``).
+With a cipher, items and titles are sealed and no index rows are written.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import psycopg
 
 from ..errors import SessionExists, SessionNotFound
 from .base import Item, SessionInfo, SessionRecord, Turn, check_records, drop_orphan_outputs, now
-from .codec import decode_item, encode_item, turns_from_rows
+from .codec import pack_item, seal_title, turns_from_rows, unpack_item
+from .crypto import Cipher, seal
 from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .titles import title_from_items
 
@@ -44,6 +46,7 @@ class PostgresTurnsMixin:
     """Items and turns, mixed into :class:`PostgresStore` (which provides ``_db``)."""
 
     _db: Database
+    cipher: Cipher | None
 
     def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
         def work(conn: Connection) -> list[tuple[Any, ...]]:
@@ -60,7 +63,8 @@ class PostgresTurnsMixin:
             rows.reverse()
             return rows
 
-        items = [decode_item(session, item_id, data) for item_id, data in self._db.read(work)]
+        rows = self._db.read(work)
+        items = [unpack_item(self.cipher, session, item_id, data) for item_id, data in rows]
         return items if limit is None else drop_orphan_outputs(items)
 
     def last_turn(self, session: SessionInfo) -> Turn | None:
@@ -71,7 +75,7 @@ class PostgresTurnsMixin:
                 (session.pk, session.pk),
             ).fetchall()
         )
-        turns = _turns(session, rows)
+        turns = self._turns(session, rows)
         return turns[0] if turns else None
 
     def turns_after(self, session: SessionInfo, after_seq: int, limit: int | None) -> list[Turn]:
@@ -83,7 +87,7 @@ class PostgresTurnsMixin:
             ).fetchall()
         )
         rows.reverse()
-        return _turns(session, rows)
+        return self._turns(session, rows)
 
     def commit_turn(
         self,
@@ -96,8 +100,8 @@ class PostgresTurnsMixin:
         params = {
             "pk": session.pk,
             "stamp": created_at or now(),
-            "title": _title(items),
-            **message_params(items, [encode_item(item) for item in items]),
+            "title": _title(self.cipher, items),
+            **self._rows(items),
         }
 
         def work(conn: Connection) -> int:
@@ -111,7 +115,7 @@ class PostgresTurnsMixin:
         return self._db.write(work)
 
     def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
-        params = message_params(items, [encode_item(item) for item in items])
+        params = self._rows(items)
 
         def work(conn: Connection) -> None:
             last = conn.execute(
@@ -121,7 +125,7 @@ class PostgresTurnsMixin:
             ).fetchone()
             if last is None:
                 stamp = now()
-                turn = {"pk": session.pk, "stamp": stamp, "title": _title(items)}
+                turn = {"pk": session.pk, "stamp": stamp, "title": _title(self.cipher, items)}
                 if conn.execute(_COMMIT_TURN, {**turn, **params}).fetchone() is None:
                     raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
                 return
@@ -133,7 +137,8 @@ class PostgresTurnsMixin:
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
         check_records(records)
-        encoded = [[[encode_item(i) for i in t.items] for t in r.turns] for r in records]
+        encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
+        index = self.cipher is None
 
         def work(conn: Connection) -> None:
             for record, turns in zip(records, encoded, strict=True):
@@ -150,7 +155,7 @@ class PostgresTurnsMixin:
                         " FROM users WHERE name = %s RETURNING id",
                         (
                             record.id,
-                            record.title,
+                            seal_title(self.cipher, record.title),
                             record.created_at,
                             updated,
                             len(record.turns),
@@ -168,7 +173,9 @@ class PostgresTurnsMixin:
                     cur.executemany(
                         ADD_TO_TURN,
                         [
-                            turn_params(row[0], seq, turn.created_at, updated, turn.items, data)
+                            turn_params(
+                                row[0], seq, turn.created_at, updated, turn.items, data, index=index
+                            )
                             for seq, (turn, data) in enumerate(
                                 zip(record.turns, turns, strict=True), 1
                             )
@@ -196,7 +203,7 @@ class PostgresTurnsMixin:
             return row
 
         row = self._db.write(work)
-        return None if row is None else decode_item(session, row[0], row[2])
+        return None if row is None else unpack_item(self.cipher, session, row[0], row[2])
 
     def pop_turn(self, session: SessionInfo) -> Turn | None:
         last = self.last_turn(session)
@@ -204,24 +211,43 @@ class PostgresTurnsMixin:
             self._db.write(lambda conn: _delete_last_turn(conn, session))
         return last
 
+    def _rows(self, items: Sequence[Item]) -> dict[str, str]:
+        """``insert_items_sql``'s rows for ``items``: sealed and not indexed if encrypted."""
+        data = [pack_item(self.cipher, item) for item in items]
+        return message_params(items, data, index=self.cipher is None)
+
+    def _turns(self, session: SessionInfo, rows: list[tuple[Any, ...]]) -> list[Turn]:
+        return turns_from_rows(
+            (seq, at, unpack_item(self.cipher, session, item_id, data))
+            for seq, at, item_id, data in rows
+        )
+
 
 def turn_params(
-    pk: int, seq: int, stamp: str, updated: str, items: Sequence[Item], data: Sequence[str]
+    pk: int,
+    seq: int,
+    stamp: str,
+    updated: str,
+    items: Sequence[Item],
+    data: Sequence[str],
+    *,
+    index: bool,
 ) -> dict[str, Any]:
-    """ADD_TO_TURN's parameters: the items (and their JSON ``data``) go to turn ``seq``."""
-    return {"pk": pk, "seq": seq, "stamp": stamp, "updated": updated, **message_params(items, data)}
+    """ADD_TO_TURN's parameters: the items (stored as ``data``) go to turn ``seq``.
+
+    ``index`` is False for an encrypted store, which writes no search index rows.
+    """
+    rows = message_params(items, data, index=index)
+    return {"pk": pk, "seq": seq, "stamp": stamp, "updated": updated, **rows}
 
 
-def _title(items: Sequence[Item]) -> str | None:
-    """The title a turn gives an untitled session; PostgreSQL text cannot hold NUL."""
+def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:
+    """The title a turn gives an untitled session, sealed if there is a cipher.
+
+    PostgreSQL text cannot hold NUL, so it is dropped first.
+    """
     title = title_from_items(items)
-    return None if title is None else title.replace("\x00", "")
-
-
-def _turns(session: SessionInfo, rows: list[tuple[Any, ...]]) -> list[Turn]:
-    return turns_from_rows(
-        (seq, at, decode_item(session, item_id, data)) for seq, at, item_id, data in rows
-    )
+    return None if title is None else seal(cipher, title.replace("\x00", ""))
 
 
 def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:

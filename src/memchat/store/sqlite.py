@@ -9,7 +9,6 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from .base import (
     drop_orphan_outputs,
     now,
 )
-from .codec import decode_item, encode_item, session_from_row, turns_from_rows
-from .crypto import Cipher, seal, unseal
+from .blind import BlindTerms
+from .codec import pack_item, seal_title, session_from_row, turns_from_rows, unpack_item
+from .crypto import Cipher, seal
 from .locks import FileTurnLocks
 from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
@@ -49,11 +49,20 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     acknowledged turn survives a power cut.
     """
 
-    def __init__(self, path: str | Path, *, cipher: Cipher | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, cipher: Cipher | None = None, blind: BlindTerms | None = None
+    ) -> None:
+        """Open (and migrate) the database at ``path``.
+
+        With a ``cipher`` content is sealed at rest; ``blind`` then keeps a keyed search
+        index (see blind.py), without it an encrypted store keeps none.
+        """
         self.location = str(path)
         self.cipher = cipher
+        self.blind = blind if cipher is not None else None
         self._lock = threading.RLock()
         self._word_messages: dict[str, int] = {}
+        self._opened_texts: dict[str, str] = {}
         self._counted_through = 0
         if self.location == ":memory:":
             lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))
@@ -88,6 +97,9 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch {self.location} to WAL mode (got {mode})")
+        if self.blind is not None:
+            # A blind index tokenizes plaintext in scratch tables: keep them off the disk.
+            conn.execute("PRAGMA temp_store = MEMORY")
         # FULL: a commit is on disk when it returns; NORMAL in WAL mode may lose the last
         # turns on power loss, and memchat promises that an acknowledged turn is kept.
         conn.execute("PRAGMA synchronous = FULL")
@@ -189,25 +201,6 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")
 
-    # -- what is stored: sealed when the store is encrypted ----------------------------------
-
-    def _pack(self, item: Item) -> str:
-        return seal(self.cipher, encode_item(item))
-
-    def _unpack(self, session: SessionInfo, item_id: int, data: str) -> Item:
-        if not isinstance(data, str):  # a row written by something other than memchat
-            return decode_item(session, item_id, data)
-        return decode_item(session, item_id, unseal(self.cipher, data))
-
-    def _seal_title(self, title: str | None) -> str | None:
-        return None if title is None else seal(self.cipher, title)
-
-    def _session(self, row: tuple[Any, ...]) -> SessionInfo:
-        info = session_from_row(row)
-        if info.title is None:
-            return info
-        return replace(info, title=unseal(self.cipher, info.title))
-
     # -- users -----------------------------------------------------------------------------
 
     def ensure_user(self, name: str) -> User:
@@ -262,13 +255,14 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
     ) -> SessionInfo:
         key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
         stamp = created_at or now()
+        sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
         with self._write() as conn:
             try:
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
                     " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?",
-                    (key, title, stamp, stamp, json.dumps(metadata or {}), user),
+                    (key, sealed, stamp, stamp, json.dumps(metadata or {}), user),
                 )
             except sqlite3.IntegrityError as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
@@ -283,7 +277,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 " WHERE u.name = ? AND s.key = ?",
                 (user, session_id),
             ).fetchone()
-        return None if row is None else self._session(row)
+        return None if row is None else session_from_row(row, self.cipher)
 
     def list_sessions(self, user: str) -> list[SessionInfo]:
         self.get_user(user)
@@ -293,7 +287,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
                 (user,),
             ).fetchall()
-        return [self._session(row) for row in rows]
+        return [session_from_row(row, self.cipher) for row in rows]
 
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
@@ -342,7 +336,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                     (session.pk, max(limit, 0)),
                 ).fetchall()
                 rows.reverse()
-        items = [self._unpack(session, item_id, data) for item_id, data in rows]
+        items = [unpack_item(self.cipher, session, item_id, data) for item_id, data in rows]
         return items if limit is None else drop_orphan_outputs(items)
 
     def last_turn(self, session: SessionInfo) -> Turn | None:
@@ -353,7 +347,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 (session.pk, session.pk),
             ).fetchall()
         turns = turns_from_rows(
-            (seq, at, self._unpack(session, i, data)) for seq, at, i, data in rows
+            (seq, at, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
         return turns[0] if turns else None
 
@@ -367,7 +361,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
             ).fetchall()
         rows.reverse()
         return turns_from_rows(
-            (seq, at, self._unpack(session, i, data)) for seq, at, i, data in rows
+            (seq, at, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
 
     def commit_turn(
@@ -378,14 +372,14 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         replace_last: bool = False,
         created_at: str | None = None,
     ) -> int:
-        rows = [self._pack(item) for item in items]
+        rows = [pack_item(self.cipher, item) for item in items]
         with self._write() as conn:
             if replace_last:
                 self._delete_last_turn(conn, session)
             return self._insert_turn(conn, session, items, rows, created_at or now())
 
     def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
-        rows = [self._pack(item) for item in items]
+        rows = [pack_item(self.cipher, item) for item in items]
         with self._write() as conn:
             last = conn.execute(
                 "SELECT seq, created_at FROM items WHERE session_id = ?"
@@ -409,7 +403,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         found = conn.execute(
             "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
             " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
-            (stamp, self._seal_title(title_from_items(items)), session.pk),
+            (stamp, seal_title(self.cipher, title_from_items(items)), session.pk),
         ).fetchone()
         if found is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
@@ -419,7 +413,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
 
     def import_sessions(self, records: Sequence[SessionRecord]) -> None:
         check_records(records)
-        encoded = [[[self._pack(item) for item in turn.items] for turn in r.turns] for r in records]
+        encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         with self._write() as conn:
             for record, turns in zip(records, encoded, strict=True):
                 conn.execute(
@@ -435,7 +429,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                         " FROM users WHERE name = ? RETURNING id",
                         (
                             record.id,
-                            self._seal_title(record.title),
+                            seal_title(self.cipher, record.title),
                             record.created_at,
                             updated,
                             len(record.turns),
@@ -466,7 +460,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 "SELECT 1 FROM items WHERE session_id = ? AND seq = ?", (session.pk, seq)
             ).fetchone():
                 self._turn_deleted(conn, session)
-        return self._unpack(session, item_id, data)
+        return unpack_item(self.cipher, session, item_id, data)
 
     def pop_turn(self, session: SessionInfo) -> Turn | None:
         last = self.last_turn(session)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import MemchatError, UserNotFound
 from .base import Fact, SessionInfo, Summary, now
-from .crypto import Cipher, seal, unseal
+from .codec import fact_from_row, summary_from_row
+from .crypto import Cipher, seal
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
 
@@ -26,10 +27,6 @@ class SQLiteMemoryMixin:
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def _fact(self, row: tuple[Any, ...]) -> Fact:
-        fact_id, key, value, source, updated_at = row
-        return Fact(fact_id, key, unseal(self.cipher, value), source, updated_at)
-
     def list_facts(self, user: str) -> list[Fact]:
         with self._read() as conn:
             rows = conn.execute(
@@ -37,7 +34,7 @@ class SQLiteMemoryMixin:
                 " WHERE u.name = ? ORDER BY f.updated_at DESC, f.id DESC",
                 (user,),
             ).fetchall()
-        return [self._fact(row) for row in rows]
+        return [fact_from_row(row, self.cipher) for row in rows]
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
@@ -52,7 +49,7 @@ class SQLiteMemoryMixin:
             ).fetchone()
         if row is None:
             raise UserNotFound(f"no user {user!r}")
-        return self._fact(row)
+        return fact_from_row(row, self.cipher)
 
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         with self._write() as conn:
@@ -67,7 +64,7 @@ class SQLiteMemoryMixin:
             ).fetchone()
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
-        return self._fact(row)
+        return fact_from_row(row, self.cipher)
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
         with self._read() as conn:
@@ -75,10 +72,7 @@ class SQLiteMemoryMixin:
                 "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?",
                 (session.pk,),
             ).fetchone()
-        if row is None:
-            return None
-        through_seq, text, updated_at = row
-        return Summary(through_seq, unseal(self.cipher, text), updated_at)
+        return None if row is None else summary_from_row(row, self.cipher)
 
     def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
         with self._write() as conn:

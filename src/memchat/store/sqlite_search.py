@@ -23,14 +23,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptData, MemchatError
 from .base import IndexedMessage, Item, SearchHit, query_words
-from .crypto import Cipher
+from .crypto import SEARCH_OFF, Cipher, unseal
 from .titles import item_text
+
+if TYPE_CHECKING:
+    from .blind import BlindTerms
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -56,10 +60,8 @@ SEARCH_SCHEMA = (
     END
     """,
 )
-_PENDING = (
-    "SELECT indexed_through FROM search_state"
-    " WHERE indexed_through < (SELECT coalesce(max(id), 0) FROM items)"
-)
+# The index's mode (see ``index_mode``), its mark, and the newest item's id.
+_STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) FROM search_state"
 
 SNIPPET_TOKENS = 24
 
@@ -74,6 +76,10 @@ MAX_RAREST_TERM_MESSAGES = 8000
 # common to search for, where a few percent do not matter) or holds this many words.
 RECOUNT_GROWTH = 0.05
 MAX_COUNTED_WORDS = 10_000
+# Decrypted texts kept for a blind index's recalls, of messages sealed in at most so many
+# characters: at most about 100 MB.
+MAX_OPENED_TEXTS = 20_000
+MAX_OPENED_CHARS = 4000
 
 # CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
 # finding a session's last messages never scans the whole full-text table.
@@ -102,6 +108,13 @@ _SEARCH = (
     " snippet(items_fts, 0, ?, ?, '…', ?), -bm25(items_fts, 1.0, 0.0, 0.0) AS score"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
+# A blind index holds hashes, so the snippet is cut from the item, decrypted, in Python.
+_SEARCH_BLIND = (
+    "SELECT s.key, s.title, i.seq, i.id, items_fts.role, i.created_at,"
+    " i.data, -bm25(items_fts, 1.0, 0.0, 0.0) AS score"
+    " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
+)
+_ITEM_DATA = "SELECT i.id, i.data FROM json_each(?) ids CROSS JOIN items i ON i.id = ids.value"
 # A message's indexed columns, read straight from FTS5's own content table
 # (``items_fts_content``: id, then c0... in the order of SEARCH_SCHEMA's columns, part of
 # FTS5's file format). Looking rows up through the virtual table instead cost four times as
@@ -137,8 +150,20 @@ def message_text(item: Item) -> tuple[str, str] | None:
     return (str(role), text) if text else None
 
 
+IndexText = Callable[[sqlite3.Connection, str], str]
+"""What the index holds for a message's text: the text, or a blind index's hashes."""
+
+
+def plain_text(conn: sqlite3.Connection, text: str) -> str:
+    """A plain index holds the text itself."""
+    return text
+
+
 def index_messages(
-    conn: sqlite3.Connection, session_pk: int, rows: Iterable[tuple[int, Item]]
+    conn: sqlite3.Connection,
+    session_pk: int,
+    rows: Iterable[tuple[int, Item]],
+    index_text: IndexText = plain_text,
 ) -> None:
     """Add the messages among ``rows`` (item id, item), just written to a session, to the index."""
     docs = [(item_id, found) for item_id, item in rows if (found := message_text(item))]
@@ -147,13 +172,22 @@ def index_messages(
     before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk,)).fetchall()
     values = []
     for item_id, (role, text) in docs:
-        values.append((item_id, text, *_context(before), role, *_ids(before)))
-        before = [(item_id, text), *before[:1]]
+        indexed = index_text(conn, text)
+        values.append((item_id, indexed, *_context(before), role, *_ids(before)))
+        before = [(item_id, indexed), *before[:1]]
     conn.executemany(_INSERT, values)
 
 
-def catch_up(conn: sqlite3.Connection, indexed_through: int) -> None:
-    """Index every item after ``indexed_through``, session by session, in order."""
+def catch_up(
+    conn: sqlite3.Connection,
+    indexed_through: int,
+    open_data: Callable[[str], str],
+    index_text: IndexText = plain_text,
+) -> None:
+    """Index every item after ``indexed_through``, session by session, in order.
+
+    ``open_data`` turns a stored item into its JSON (decrypting it in an encrypted store).
+    """
     # By id, which is a session's (seq, id) order too, so the rowid range is the plan: an
     # ORDER BY on the session index would scan every item.
     rows = conn.execute(
@@ -161,9 +195,9 @@ def catch_up(conn: sqlite3.Connection, indexed_through: int) -> None:
     ).fetchall()
     by_session: dict[int, list[tuple[int, Item]]] = {}
     for session_pk, item_id, data in rows:
-        by_session.setdefault(session_pk, []).append((item_id, _load(item_id, data)))
+        by_session.setdefault(session_pk, []).append((item_id, _load(item_id, open_data(data))))
     for session_pk, items in by_session.items():
-        index_messages(conn, session_pk, items)
+        index_messages(conn, session_pk, items, index_text)
     conn.execute(
         "UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)"
     )
@@ -196,6 +230,10 @@ class SQLiteSearchMixin:
         _lock: threading.RLock
         _conn: sqlite3.Connection
         cipher: Cipher | None
+        # With a cipher: the keyed index (MEMCHAT_ENCRYPTED_SEARCH), or None for no index.
+        blind: BlindTerms | None
+        # Decrypted message texts by their sealed form (see ``_item_text``).
+        _opened_texts: dict[str, str]
         # Words' message counts (see RECOUNT_GROWTH) and the index mark they were made at.
         _word_messages: dict[str, int]
         _counted_through: int
@@ -203,14 +241,20 @@ class SQLiteSearchMixin:
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
+    def index_mode(self) -> str:
+        """What the index should be: "plain", "blind:<key fingerprint>", or "off" (encrypted,
+        no index). A store opened in another mode rebuilds it at the next search."""
+        if self.cipher is None:
+            return "plain"
+        return f"blind:{self.blind.fingerprint}" if self.blind is not None else "off"
+
     def sync_search_index(self) -> None:
         """Index the messages written since the last search (cheap when there are none)."""
-        if self.cipher is not None:
-            return  # an encrypted store keeps no plaintext index (see crypto.py)
+        wanted = self.index_mode()
         with self._lock:
             with self._read() as conn:
-                pending = conn.execute(_PENDING).fetchone()
-            if pending is None:
+                mode, through, newest = conn.execute(_STATE).fetchone()
+            if mode == wanted and (wanted == "off" or through >= newest):
                 return
             # The index can be rebuilt from the items, so its commit need not wait for the
             # disk: synchronous=NORMAL. A crash loses index and mark together, and the next
@@ -218,11 +262,33 @@ class SQLiteSearchMixin:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
                 with self._write() as conn:
-                    row = conn.execute(_PENDING).fetchone()
-                    if row is not None:
-                        catch_up(conn, int(row[0]))
+                    mode, through, newest = conn.execute(_STATE).fetchone()
+                    if mode != wanted:
+                        # Another mode's rows (plaintext words in a now encrypted store,
+                        # hashes under another key) go; the items are indexed anew.
+                        conn.execute("DELETE FROM items_fts")
+                        conn.execute(
+                            "UPDATE search_state SET mode = ?, indexed_through = 0", (wanted,)
+                        )
+                        self._word_messages.clear()
+                        through = 0
+                    if wanted != "off" and through < newest:
+                        catch_up(conn, through, self._open_data, self._index_text)
             finally:
                 self._conn.execute("PRAGMA synchronous = FULL")
+
+    def _open_data(self, data: str) -> str:
+        return unseal(self.cipher, data)
+
+    def _index_text(self, conn: sqlite3.Connection, text: str) -> str:
+        return text if self.blind is None else self.blind.index_text(conn, text)
+
+    def _searchable(self) -> BlindTerms | None:
+        """The blind index's terms if there is one; an error if the store keeps no index."""
+        if self.cipher is not None and self.blind is None:
+            self.sync_search_index()  # drops what an earlier mode left in the index
+            raise MemchatError(f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)")
+        return self.blind
 
     def search(
         self,
@@ -233,26 +299,43 @@ class SQLiteSearchMixin:
         session_id: str | None = None,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
-        if self.cipher is not None:
-            raise MemchatError(
-                "search is off: this store is encrypted and keeps no index of the words"
-            )
+        blind = self._searchable()
         words = query_words(query)
         if not words or limit <= 0:
             return []
         self.sync_search_index()
-        # All the words first, as a search box does; any of them if no message has all.
-        modes = (True, False) if len(words) > 1 else (True,)
+        scope = (user, session_id, session_id, limit)
         with self._read() as conn:
-            for all_words in modes:
-                expression = match_expression(words, all_words=all_words, column="text")
-                rows = conn.execute(
-                    _SEARCH,
-                    (*highlight, SNIPPET_TOKENS, expression, user, session_id, session_id, limit),
-                ).fetchall()
-                if rows:
-                    return [SearchHit(*row) for row in rows]
+            terms = words if blind is None else blind.query_words(conn, words)
+            # All the words first, as a search box does; any of them if no message has all.
+            for all_words in (True, False) if len(terms) > 1 else (True,):
+                expression = match_expression(terms, all_words=all_words, column="text")
+                if blind is None:
+                    marks = (*highlight, SNIPPET_TOKENS)
+                    rows = conn.execute(_SEARCH, (*marks, expression, *scope)).fetchall()
+                    hits = [SearchHit(*row) for row in rows]
+                else:
+                    rows = conn.execute(_SEARCH_BLIND, (expression, *scope)).fetchall()
+                    hits = []
+                    for key, sealed, seq, item_id, role, created_at, data, score in rows:
+                        title = None if sealed is None else unseal(self.cipher, sealed)
+                        snippet = self._snippet(conn, blind, data, words, highlight)
+                        hits.append(
+                            SearchHit(key, title, seq, item_id, role, created_at, snippet, score)
+                        )
+                if hits:
+                    return hits
         return []
+
+    def _snippet(
+        self,
+        conn: sqlite3.Connection,
+        blind: BlindTerms,
+        data: str,
+        words: list[str],
+        highlight: tuple[str, str],
+    ) -> str:
+        return blind.snippet(conn, self._item_text(data), words, highlight, SNIPPET_TOKENS)
 
     def match_messages(
         self,
@@ -264,10 +347,12 @@ class SQLiteSearchMixin:
         context_weights: tuple[float, float] = (0.5, 0.3),
         keep_rarest: bool = True,
     ) -> list[IndexedMessage]:
-        if not words or limit <= 0 or self.cipher is not None:
-            return []
         self.sync_search_index()
+        if not words or limit <= 0 or self.index_mode() == "off":
+            return []
         with self._read() as conn:
+            if self.blind is not None:
+                words = self.blind.query_words(conn, words)
             words = self._affordable(conn, words, keep_rarest=keep_rarest)
             if not words:
                 return []
@@ -275,7 +360,7 @@ class SQLiteSearchMixin:
             rows = conn.execute(
                 _MATCH, (*context_weights, expression, user, session_id, session_id, limit)
             ).fetchall()
-        return [_message(row) for row in rows]
+            return self._with_texts(conn, [_message(row) for row in rows])
 
     def _affordable(
         self, conn: sqlite3.Connection, words: Sequence[str], *, keep_rarest: bool
@@ -325,7 +410,36 @@ class SQLiteSearchMixin:
         self.sync_search_index()
         with self._read() as conn:
             rows = conn.execute(_BY_ID, (json.dumps([int(i) for i in item_ids]), user)).fetchall()
-        return [_message(row) for row in rows]
+            return self._with_texts(conn, [_message(row) for row in rows])
+
+    def _with_texts(
+        self, conn: sqlite3.Connection, messages: list[IndexedMessage]
+    ) -> list[IndexedMessage]:
+        """``messages``, whose text a blind index holds as hashes, with their real text."""
+        if self.blind is None or not messages:
+            return messages
+        ids = json.dumps([m.item_id for m in messages])
+        texts = {
+            item_id: self._item_text(data) for item_id, data in conn.execute(_ITEM_DATA, (ids,))
+        }
+        return [replace(m, text=texts[m.item_id]) for m in messages]
+
+    def _item_text(self, data: str) -> str:
+        """The message text of a stored (sealed) item.
+
+        Recall reads the same few hundred messages turn after turn, and decrypting them
+        was most of its time, so texts are kept by their sealed form (unique per item:
+        Fernet seals with a random IV).
+        """
+        text = self._opened_texts.get(data)
+        if text is None:
+            found = message_text(json.loads(unseal(self.cipher, data)))
+            text = found[1] if found else ""
+            if len(data) <= MAX_OPENED_CHARS:
+                if len(self._opened_texts) >= MAX_OPENED_TEXTS:
+                    self._opened_texts.clear()
+                self._opened_texts[data] = text
+        return text
 
 
 def _context(before: list[tuple[int, str]]) -> tuple[str, str]:
