@@ -236,7 +236,7 @@ async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
         ("Hi, my name is Sara.", [("name", "Sara")]),
         (
             "my favorite color is teal and I live in Lisbon",
-            [("home", "Lisbon"), ("favourite color", "teal")],
+            [("home", "Lisbon"), ("favourite colour", "teal")],
         ),
         ("Call me Sam, please. I'm 34 years old.", [("name", "Sam"), ("age", "34")]),
         ("My question is whether this works.", []),

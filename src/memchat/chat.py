@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents import Agent, RunConfig, Runner
 from openai.types.responses import ResponseTextDeltaEvent
@@ -18,6 +19,7 @@ from .errors import InputTooLarge, MemchatError, ModelCallFailed
 from .memory.context import AssembledContext, Memory, store_recall
 from .memory.summarize import ModelSummarizer
 from .memory.tokens import counter_for
+from .memory.tools import MEMORY_TOOLS, TurnMemory
 from .models import ModelChoice, resolve_model
 from .store import MemchatSession, Store
 
@@ -43,7 +45,8 @@ def check_message(text: str, max_chars: int) -> str:
 class Chat:
     """The agent and the rules every turn follows."""
 
-    agent: Agent[None]
+    # Its tools, if any, get the turn's TurnMemory as their context.
+    agent: Agent[Any]
     max_input_chars: int = 100_000
     tracing: bool = False
     # Without memory the model gets the whole stored history (fine for short chats).
@@ -54,8 +57,13 @@ class Chat:
     @classmethod
     def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
         """The chat agent the settings describe, running the chosen model, with memory."""
-        agent: Agent[None] = Agent(
-            name=settings.agent_name, instructions=settings.system_prompt, model=choice.model
+        # Tools only where the model can call them (the embedded model cannot).
+        tools = MEMORY_TOOLS if choice.supports_tools and settings.memory_tools else []
+        agent: Agent[Any] = Agent(
+            name=settings.agent_name,
+            instructions=settings.system_prompt,
+            model=choice.model,
+            tools=list(tools),
         )
         summary_model = choice.model
         if settings.summary_model:
@@ -93,6 +101,7 @@ class Chat:
         """
         self.check_input(text)
         run_config = RunConfig(tracing_disabled=not self.tracing)
+        tools_memory = TurnMemory(session.store, session.info.user)
         async with session.turn(replace_last=replace_last) as turn:
             if self.memory is not None:
                 instructions = self.agent.instructions
@@ -104,7 +113,9 @@ class Chat:
                 )
                 turn.context = context.items
                 self.last_context = context
-            result = Runner.run_streamed(self.agent, text, session=session, run_config=run_config)
+            result = Runner.run_streamed(
+                self.agent, text, session=session, run_config=run_config, context=tools_memory
+            )
             try:
                 async for event in result.stream_events():
                     if event.type == "raw_response_event" and isinstance(
@@ -124,8 +135,12 @@ class Chat:
                 # Cancellation or Ctrl-C: stop the SDK's background task too.
                 result.cancel()
                 raise
-        if self.memory is not None and turn.seq is not None:
-            self.memory.learn(session.info, text, turn.seq)
+        if turn.seq is not None:
+            # Memory changes only once the turn is stored: a failed turn changes nothing.
+            source = f"{session.info.id}#{turn.seq}"
+            if self.memory is not None:
+                self.memory.learn(session.info, text, turn.seq)
+            tools_memory.apply(source)
 
     async def run_turn(
         self, session: MemchatSession, text: str, *, replace_last: bool = False

@@ -103,6 +103,13 @@ class Settings:
             "secret": True,
         },
     )
+    memory_tools: bool = field(
+        default=True,
+        metadata={
+            "env": "MEMCHAT_MEMORY_TOOLS",
+            "help": "give a model that calls tools remember, forget and search tools",
+        },
+    )
     encrypted_search: bool = field(
         default=False,
         metadata={

@@ -31,6 +31,10 @@ class SessionNotFound(MemchatError):
     """No session with that id for that user."""
 
 
+class FactNotFound(MemchatError):
+    """The user has no fact with that key or id."""
+
+
 class SessionExists(MemchatError):
     """A session with that id already exists for that user."""
 

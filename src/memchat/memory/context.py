@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 
-from ..errors import InputTooLarge
+from ..errors import FactNotFound, InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
 from ..store.titles import item_text
-from .facts import extract_facts
+from .facts import extract_facts, forget_requests, normalize_key
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
@@ -148,7 +149,14 @@ class Memory:
         return context
 
     def learn(self, session: SessionInfo, message: str, seq: int) -> list[tuple[str, str]]:
-        """Store the facts ``message`` states about the user; return them."""
+        """Store the facts ``message`` states about the user, forget those it asks to
+        forget; return the facts stored."""
+        asked = set(forget_requests(message))
+        for fact in self.store.list_facts(session.user) if asked else []:
+            # Keys stored before today's spelling rules ("favorite color") match too.
+            if normalize_key(fact.key) in asked:
+                with suppress(FactNotFound):
+                    self.store.forget_fact(session.user, fact.key)
         found = list(extract_facts(message))
         for key, value in found:
             self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")

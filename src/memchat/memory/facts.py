@@ -3,7 +3,8 @@
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
 Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
 "I work as a nurse", "I am 34 years old". A later statement with the same key replaces the
-earlier one. Users see and edit the result with ``memchat memory``.
+earlier one, and "forget my address" forgets one. Users see and edit the result with
+``memchat memory``.
 """
 
 from __future__ import annotations
@@ -63,9 +64,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
 
 
 def normalize_key(key: str) -> str:
-    """A canonical fact key: lower case, single spaces, British "favourite"."""
+    """A canonical fact key: lower case, single spaces, British "favourite" and "colour"."""
     key = " ".join(key.lower().split())
-    return re.sub(r"\bfavou?rite\b", "favourite", key)
+    key = re.sub(r"\bfavou?rite\b", "favourite", key)
+    return re.sub(r"\bcolou?r\b", "colour", key)
 
 
 def extract_facts(text: str) -> Iterator[tuple[str, str]]:
@@ -77,3 +79,26 @@ def extract_facts(text: str) -> Iterator[tuple[str, str]]:
             if not value or len(value) > MAX_VALUE_CHARS or key.split()[-1] in _NOT_FACTS:
                 continue
             yield key, value
+
+
+# "Forget my address", "please forget what my favourite colour is", "forget where I live".
+_FORGET_MY = re.compile(
+    r"\bforget (?:about )?(?:what |that )?my (?P<key>(?:[a-z]+ ){0,2}[a-z]+?)(?:'s name)?"
+    r"(?: is| was)?" + _END,
+    re.I,
+)
+_FORGET_PHRASES = [
+    (re.compile(r"\bforget (?:about )?where I live\b", re.I), "home"),
+    (re.compile(r"\bforget (?:about )?where I(?:'m| am) from\b", re.I), "from"),
+    (re.compile(r"\bforget (?:about )?how old I am\b", re.I), "age"),
+    (re.compile(r"\bforget (?:about )?where I work\b", re.I), "work"),
+]
+
+
+def forget_requests(text: str) -> Iterator[str]:
+    """The keys of the facts ``text`` asks to forget ("forget my address": "address")."""
+    for match in _FORGET_MY.finditer(text):
+        yield normalize_key(match.group("key"))
+    for pattern, key in _FORGET_PHRASES:
+        if pattern.search(text):
+            yield key

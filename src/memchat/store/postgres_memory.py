@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserNotFound
+from ..errors import FactNotFound, UserNotFound
 from .base import Fact, SessionInfo, Summary, User, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
-from .sqlite_memory import FactNotFound
 from .tokens import hash_token, new_token
 
 if TYPE_CHECKING:

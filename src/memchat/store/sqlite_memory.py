@@ -6,16 +6,12 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from ..errors import MemchatError, UserNotFound
+from ..errors import FactNotFound, UserNotFound
 from .base import Fact, SessionInfo, Summary, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
-
-
-class FactNotFound(MemchatError):
-    """The user has no fact with that key or id."""
 
 
 class SQLiteMemoryMixin:

@@ -1,0 +1,108 @@
+"""Memory tools: a model that can call tools remembers, forgets and searches by itself.
+
+Rule-based facts (``facts.py``) catch "my name is Sara"; a capable model also hears "I'm
+allergic to peanuts" or "forget where I live". These tools let it act on that: remember a
+fact, forget one, search the user's earlier conversations. Each turn's tools work on a
+:class:`TurnMemory` for its user; what they change is held there and applied by
+:class:`memchat.chat.Chat` only once the turn is stored, so a turn that fails changes no
+memory either (as it stores no messages).
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from agents import FunctionTool, RunContextWrapper, function_tool
+
+from ..errors import FactNotFound, MemchatError
+from ..store import Store
+from ..store.base import Fact
+from .facts import MAX_VALUE_CHARS, normalize_key
+
+SEARCH_HITS = 5
+
+
+@dataclass
+class TurnMemory:
+    """One turn's view of its user's memory, and the changes its tools asked for."""
+
+    store: Store
+    user: str
+    remembered: dict[str, str] = field(default_factory=dict)
+    forgotten: set[str] = field(default_factory=set)
+
+    def facts(self) -> dict[str, str]:
+        """The user's facts as they will be once this turn's changes apply."""
+        known = {fact.key: fact.value for fact in self.store.list_facts(self.user)}
+        for key in self.forgotten:
+            known.pop(key, None)
+        return known | self.remembered
+
+    def apply(self, source: str) -> list[Fact]:
+        """Make the changes (after the turn is stored); return the facts remembered."""
+        for key in self.forgotten - self.remembered.keys():
+            # It may have gone meanwhile (another turn, `memchat memory forget`).
+            with suppress(FactNotFound):
+                self.store.forget_fact(self.user, key)
+        return [
+            self.store.set_fact(self.user, key, value, source)
+            for key, value in self.remembered.items()
+        ]
+
+
+@function_tool
+def remember(context: RunContextWrapper[TurnMemory], key: str, value: str) -> str:
+    """Remember a lasting fact the user told you about themselves, for every later chat.
+
+    Args:
+        key: What the fact is about, in a few words ("name", "allergy", "daughter").
+        value: The fact ("Sara", "peanuts", "Emma, 6").
+    """
+    memory = context.context
+    key = normalize_key(key)
+    value = " ".join(value.split())
+    if not key or not value:
+        return "Nothing remembered: both a key and a value are needed."
+    if len(value) > MAX_VALUE_CHARS:
+        return f"Nothing remembered: keep the value under {MAX_VALUE_CHARS} characters."
+    memory.forgotten.discard(key)
+    memory.remembered[key] = value
+    return f"Remembered {key}: {value}."
+
+
+@function_tool
+def forget(context: RunContextWrapper[TurnMemory], key: str) -> str:
+    """Forget a fact about the user, when they ask you to forget it.
+
+    Args:
+        key: The fact's key, as listed in what you know about the user.
+    """
+    memory = context.context
+    key = normalize_key(key)
+    if key not in memory.facts():
+        known = ", ".join(sorted(memory.facts())) or "none"
+        return f"There is no fact {key!r} to forget (known: {known})."
+    memory.remembered.pop(key, None)
+    memory.forgotten.add(key)
+    return f"Forgot {key}."
+
+
+@function_tool
+def search_history(context: RunContextWrapper[TurnMemory], query: str) -> str:
+    """Search the user's earlier conversations (all of them) for messages with these words.
+
+    Args:
+        query: Plain words to look for.
+    """
+    memory = context.context
+    try:
+        hits = memory.store.search(memory.user, query, limit=SEARCH_HITS)
+    except MemchatError as exc:
+        return f"Search is not available: {exc}."
+    if not hits:
+        return "No earlier message matches."
+    return "\n".join(f"[{hit.created_at[:10]}] {hit.role}: {hit.snippet}" for hit in hits)
+
+
+MEMORY_TOOLS: list[FunctionTool] = [remember, forget, search_history]
