@@ -103,6 +103,13 @@ class Settings:
             "secret": True,
         },
     )
+    rate_limit: str | None = field(
+        default=None,
+        metadata={
+            "env": "MEMCHAT_RATE_LIMIT",
+            "help": "model turns per user over HTTP, like 30/minute (unset: no limit)",
+        },
+    )
     memory_tools: bool = field(
         default=True,
         metadata={

@@ -7,6 +7,7 @@ import os
 import click
 
 from ..errors import MemchatError
+from ..store.rates import parse_rate
 from .app import App, pass_app
 
 
@@ -36,6 +37,7 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
             "pip install 'memchat[server]'"
         ) from exc
     # Fail here, with a one-line message, rather than in every worker.
+    rate_limit = parse_rate(app.settings.rate_limit)
     model = app.model
     store = app.store
     has_users = bool(store.list_users())
@@ -47,6 +49,7 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
         f"database {app.settings.db})",
         err=True,
     )
+    click.echo(f"rate limit: {rate_limit or 'none'} per user (MEMCHAT_RATE_LIMIT)", err=True)
     if not has_users:
         click.echo("no users yet: create one with `memchat users add NAME --admin`", err=True)
     uvicorn.run(

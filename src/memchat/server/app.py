@@ -21,6 +21,7 @@ from ..chat import Chat
 from ..config import Settings, load_settings
 from ..models import ModelChoice, resolve_model
 from ..store import Store, open_store
+from ..store.rates import parse_rate
 from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .params import known_query_only
@@ -88,7 +89,10 @@ def create_app(
         )
     )
     model: ModelChoice = model_factory(settings)
-    state = ServerState(settings, store, model, Chat.from_settings(settings, model, store))
+    rate_limit = parse_rate(settings.rate_limit)
+    state = ServerState(
+        settings, store, model, Chat.from_settings(settings, model, store), rate_limit
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -57,6 +57,7 @@ _CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     500: "internal_error",
 }
 

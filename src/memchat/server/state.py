@@ -12,6 +12,7 @@ from ..chat import Chat
 from ..config import Settings
 from ..models import ModelChoice
 from ..store import Store
+from ..store.rates import RateLimit
 
 ModelFactory = Callable[[Settings], ModelChoice]
 
@@ -24,6 +25,8 @@ class ServerState:
     store: Store
     model: ModelChoice
     chat_template: Chat
+    # MEMCHAT_RATE_LIMIT: model turns per user, counted in the store (shared by workers).
+    rate_limit: RateLimit | None = None
 
     def chat(self) -> Chat:
         """A chat for one request (a shallow copy, so no state leaks between users)."""

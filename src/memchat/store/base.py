@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agents import TResponseInputItem
 
 from ..errors import InvalidName, SessionExists, SessionNotFound
+from .rates import RateLimit
 
 if TYPE_CHECKING:
     from .session import MemchatSession
@@ -287,6 +288,12 @@ class Store(ABC):
     @abstractmethod
     def is_admin(self, user: str) -> bool:
         """True if the user has the admin role (False for an unknown user)."""
+
+    @abstractmethod
+    def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
+        """Count one model turn of ``user`` against ``limit`` (``rates.py``): 0.0 if it may
+        go ahead, else the seconds until one may (and nothing is counted). ``now`` is
+        seconds since the epoch (the clock, if not given). Raise UserNotFound."""
 
     # -- sessions ------------------------------------------------------------------------
 

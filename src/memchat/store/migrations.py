@@ -106,6 +106,18 @@ MIGRATIONS: list[Migration] = [
         "0005_search_mode",
         ("ALTER TABLE search_state ADD COLUMN mode TEXT NOT NULL DEFAULT 'plain'",),
     ),
+    # Each user's rate-limit state (MEMCHAT_RATE_LIMIT; see rates.py): one number.
+    (
+        "0006_rate_limits",
+        (
+            """
+            CREATE TABLE rate_limits (
+                user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                tat REAL NOT NULL
+            )
+            """,
+        ),
+    ),
 ]
 
 _BOOKKEEPING = """

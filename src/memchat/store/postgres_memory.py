@@ -5,6 +5,7 @@ With a cipher, fact values and summaries are sealed (see ``crypto.py``).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from ..errors import FactNotFound, UserNotFound
 from .base import Fact, SessionInfo, Summary, User, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
+from .rates import RateLimit
 from .tokens import hash_token, new_token
 
 if TYPE_CHECKING:
@@ -108,6 +110,29 @@ class PostgresMemoryMixin:
         if not inserted:
             raise UserNotFound(f"no user {user!r}")
         return token
+
+    def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
+        moment = time.time() if now is None else now
+
+        def work(conn: Any) -> float:
+            # The user's row lock makes concurrent turns of one user take slots in turn.
+            row = conn.execute(
+                "SELECT u.id, r.tat FROM users u LEFT JOIN rate_limits r ON r.user_id = u.id"
+                " WHERE u.name = %s FOR UPDATE OF u",
+                (user,),
+            ).fetchone()
+            if row is None:
+                raise UserNotFound(f"no user {user!r}")
+            tat, wait = limit.take(row[1], moment)
+            if tat is not None:
+                conn.execute(
+                    "INSERT INTO rate_limits (user_id, tat) VALUES (%s, %s)"
+                    " ON CONFLICT (user_id) DO UPDATE SET tat = excluded.tat",
+                    (row[0], tat),
+                )
+            return wait
+
+        return float(self._db.write(work))
 
     def user_for_token(self, token: str) -> User | None:
         row = self._db.read(

@@ -111,10 +111,31 @@ MIGRATIONS: list[Migration] = [
     # SQLite's search index learned modes (plain, keyed, off); PostgreSQL's has one. The
     # name is kept so that both schemas are at the same version.
     ("0005_search_mode", ()),
+    # Each user's rate-limit state (MEMCHAT_RATE_LIMIT; see rates.py): one number.
+    (
+        "0006_rate_limits",
+        (
+            """
+            CREATE TABLE rate_limits (
+                user_id bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                tat double precision NOT NULL
+            )
+            """,
+        ),
+    ),
 ]
 
 # Every table the migrations create, parents before children.
-TABLES = ("users", "sessions", "items", "messages", "facts", "summaries", "tokens")
+TABLES = (
+    "users",
+    "sessions",
+    "items",
+    "messages",
+    "facts",
+    "summaries",
+    "tokens",
+    "rate_limits",
+)
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS memchat_migrations (

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import UserNotFound
 from .base import User, now
+from .rates import RateLimit
 from .tokens import hash_token, new_token
 
 # last_used_at is refreshed at most this often: writing it on every request would cost
@@ -72,3 +74,22 @@ class SQLiteAuthMixin:
         with self._read() as conn:
             row = conn.execute("SELECT is_admin FROM users WHERE name = ?", (user,)).fetchone()
         return bool(row and row[0])
+
+    def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
+        moment = time.time() if now is None else now
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT u.id, r.tat FROM users u LEFT JOIN rate_limits r ON r.user_id = u.id"
+                " WHERE u.name = ?",
+                (user,),
+            ).fetchone()
+            if row is None:
+                raise UserNotFound(f"no user {user!r}")
+            tat, wait = limit.take(row[1], moment)
+            if tat is not None:
+                conn.execute(
+                    "INSERT INTO rate_limits (user_id, tat) VALUES (?, ?)"
+                    " ON CONFLICT (user_id) DO UPDATE SET tat = excluded.tat",
+                    (row[0], tat),
+                )
+        return wait

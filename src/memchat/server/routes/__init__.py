@@ -21,6 +21,7 @@ def errors(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[s
         409: "It already exists, or conflicts with the current state.",
         413: "The request or the message is too large.",
         422: "The request is malformed.",
+        429: "Too many messages for the rate limit (MEMCHAT_RATE_LIMIT); see Retry-After.",
     }
     # Any request may lack a token (401), have an unparsable or oversized body (400, 413)
     # or malformed parameters (422).

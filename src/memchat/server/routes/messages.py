@@ -8,6 +8,7 @@ client disconnects, and turns of one session take turns (two tabs never interlea
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import cast
@@ -18,7 +19,7 @@ from ...chat import Chat
 from ...errors import MemchatError
 from ...store import MemchatSession, Store
 from ..auth import CurrentUser
-from ..errors import error_body, status_of
+from ..errors import ApiError, error_body, status_of
 from ..schemas import DeltaEvent, DoneEvent, MessageIn, SessionId, SessionOut, event_stream_schema
 from ..sse import EventStream, event
 from ..state import State
@@ -50,7 +51,7 @@ If the client disconnects before the reply is complete, nothing of the turn is s
             "description": _STREAM_DOC,
             "content": {"text/event-stream": {"schema": event_stream_schema()}},
         },
-        **errors(400, 404, by_reference=True),
+        **errors(400, 404, 429, by_reference=True),
     },
 )
 async def send_message(
@@ -61,6 +62,16 @@ async def send_message(
     chat = state.chat()
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
+    if state.rate_limit is not None:
+        wait = state.store.take_turn_slot(user.name, state.rate_limit)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many messages: the limit is {state.rate_limit}; try again in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
     return EventStream(
         _turn_events(chat, state.store, MemchatSession(state.store, info), body.text)
     )
