@@ -167,12 +167,16 @@ def test_export_import_round_trip(memchat: Harness, tmp_path: Path) -> None:
     markdown = ok(memchat("export", "-u", "sara", "--format", "markdown"))
     assert "**user:** My name is Sara" in markdown and "**assistant:** Hi Sara" in markdown
 
+    # The facts memchat learned travel with a whole user's export, for reading too.
+    assert "- **name:** Sara" in markdown
+
     other_db = tmp_path / "other.db"
     out = ok(memchat("--db", str(other_db), "import", str(dump)))
-    assert "imported 2 session(s), 3 turns" in out
+    assert "imported 2 session(s), 3 turns, 1 fact(s)" in out
     with SQLiteStore(other_db) as store:
         sessions = store.list_sessions("sara")
         texts = [texts_of(i for t in store.get_turns(s) for i in t.items) for s in sessions]
+        assert [(f.key, f.value) for f in store.list_facts("sara")] == [("name", "Sara")]
     assert sorted(texts) == [["My name is Sara", "Hi Sara", "I like teal", "Nice"], ["other", "ok"]]
     # Importing the same file again would duplicate sessions: refused, nothing written.
     assert "already has a session" in fails(memchat("--db", str(other_db), "import", str(dump)))
@@ -212,7 +216,7 @@ def test_import_sdk_sqlite_database(memchat: Harness, tmp_path: Path) -> None:
 
     asyncio.run(write_like_the_guide())
     out = ok(memchat("import", str(seed_db), "--user", "sara"))
-    assert "imported 1 session(s), 2 turns: sara/user1" in out
+    assert "imported 1 session(s), 2 turns, 0 fact(s): sara/user1" in out
     ok(memchat("ask", "-u", "sara", "-s", "user1", "And again?", replies=("Sara!",)))
     assert memchat.model.last_call is not None
     assert texts_of(memchat.model.last_call.input)[:2] == ["Hi, my name is Sara", "Hello Sara!"]

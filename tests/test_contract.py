@@ -20,7 +20,7 @@ from memchat.chat import Chat
 from memchat.errors import InvalidName, MemchatError, SessionExists, SessionNotFound, UserNotFound
 from memchat.store import Store, open_store
 from memchat.store.base import SessionRecord
-from memchat.transfer import read_jsonl, session_records, write_jsonl
+from memchat.transfer import read_jsonl, session_records, user_facts, write_jsonl
 
 from .helpers import reply, texts_of, user_message
 
@@ -273,16 +273,29 @@ def test_export_import_round_trip(any_store: Store, tmp_path: Path) -> None:
     info = store.create_session("sara", "trip", title="Trip", metadata={"tag": "x"})
     store.commit_turn(info, [user_message("pack?"), assistant("Socks.")], created_at=OLD)
     store.commit_turn(info, [user_message("and?"), assistant("A hat.")])
+    store.set_summary(info, 1, "Sara packs socks.")
+    store.set_fact("sara", "name", "Sara", "trip#1")
     out = io.StringIO()
-    write_jsonl(session_records(store, [store.get_session("sara", "trip")]), out)
+    trip = store.get_session("sara", "trip")
+    write_jsonl(session_records(store, [trip]), out, user_facts(store, "sara"))
     path = tmp_path / "export.jsonl"
     path.write_text(out.getvalue().replace('"user": "sara"', '"user": "ali"'))
-    records = read_jsonl(path)
-    store.import_sessions(records)
+    archive = read_jsonl(path)
+    records = archive.sessions
+    store.import_sessions(records, archive.facts)
     copied = store.get_session("ali", "trip")
     assert (copied.title, copied.metadata, copied.turn_count) == ("Trip", {"tag": "x"}, 2)
     assert store.get_turns(copied) == store.get_turns(store.get_session("sara", "trip"))
     assert [h.session_id for h in store.search("ali", "socks")] == ["trip"]
+    # The summary and the facts came along (the fact under its new owner).
+    assert store.get_summary(copied) == store.get_summary(trip)
+    assert [(f.key, f.value, f.source) for f in store.list_facts("ali")] == [
+        ("name", "Sara", "trip#1")
+    ]
+    # An imported fact replaces a stored one only if it is newer.
+    store.set_fact("ali", "name", "Ali", "said")
+    store.import_sessions([], archive.facts)
+    assert [f.value for f in store.list_facts("ali")] == ["Ali"]
     # Importing any session that exists imports nothing.
     with pytest.raises(SessionExists):
         store.import_sessions([SessionRecord("bob", "new", None, OLD, {}, []), records[0]])

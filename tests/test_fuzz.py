@@ -149,7 +149,7 @@ def test_session_ids_round_trip_through_the_store_and_export(
     store.delete_session("sara", session_id)
     path = tmp_path / "one.jsonl"
     path.write_text(dump.getvalue(), encoding="utf-8")
-    (record,) = import_file(store, path, None)
+    (record,) = import_file(store, path, None).sessions
     assert record.id == session_id
     assert texts_of(store.get_items(store.get_session("sara", session_id))) == ["hi"]
     store.delete_session("sara", session_id)  # hypothesis may try the same id again
@@ -443,7 +443,7 @@ GOOD = (
 SESSION = '{"type": "session", "user": "u", "id": "s"}\n'
 WRONG_SCHEMA = {
     "no header": (GOOD, ":1: not a memchat export"),
-    "newer version": (HEADER.replace("1", "2") + GOOD, ":1: unsupported version 2"),
+    "newer version": (HEADER.replace("1", "3") + GOOD, ":1: unsupported version 3"),
     "not an object": (HEADER + GOOD + "[1, 2]\n", ":4: expected a JSON object"),
     "session without id": (HEADER + GOOD + '{"type": "session"}\n', ":4: bad session line"),
     "id with a slash": (HEADER + GOOD + SESSION.replace('"s"', '"a/b"'), ":4: bad session"),
@@ -457,7 +457,18 @@ WRONG_SCHEMA = {
                        "user 'sara' already has a session 'kept'"),
     "no end line": (HEADER + GOOD, "no end line: the file is cut short"),
     "wrong counts": (HEADER + GOOD + '{"type": "end", "sessions": 1, "turns": 2}\n',
-                     ":4: the end line counts 1 sessions and 2 turns, the file holds 1 and 1"),
+                     ":4: the end line counts 1 sessions, 2 turns and 0 facts; the file holds"
+                     " 1, 1 and 0"),
+    "summary first": (HEADER + '{"type": "summary", "through_seq": 1, "text": "t"}\n',
+                      ":2: a summary before any session line"),
+    "summary past the turns": (HEADER + GOOD + '{"type": "summary", "through_seq": 2,'
+                               ' "text": "t"}\n', ":4: a summary of turns up to 2"),
+    "fact without a value": (HEADER + GOOD + '{"type": "fact", "user": "u", "key": "k"}\n',
+                             ":4: a fact needs a key and a value"),
+    "fact of a bad user": (HEADER + GOOD + '{"type": "fact", "user": "a/b", "key": "k",'
+                           ' "value": "v"}\n', ":4: bad fact line"),
+    "facts miscounted": (HEADER + GOOD + '{"type": "end", "sessions": 1, "turns": 1,'
+                         ' "facts": 1}\n', ":4: the end line counts 1 sessions, 1 turns and 1"),
 }  # fmt: skip
 
 

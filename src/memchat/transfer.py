@@ -1,14 +1,18 @@
 """Export and import of conversations: memchat JSONL, Markdown, and the SDK's SQLite.
 
 The JSONL format is one JSON object per line: a header, then per session a ``session``
-line followed by its ``turn`` lines::
+line followed by its ``turn`` lines and its running summary if it has one; then the
+facts of the user whose sessions these are (a whole user's export only)::
 
-    {"type": "memchat-export", "version": 1}
+    {"type": "memchat-export", "version": 2}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
-    {"type": "end", "sessions": 1, "turns": 1}
+    {"type": "summary", "through_seq": 1, "text": "...", "updated_at": "..."}
+    {"type": "fact", "user": "sara", "key": "name", "value": "Sara", "source": "...", ...}
+    {"type": "end", "sessions": 1, "turns": 1, "facts": 1}
 
-The end line, with the counts, tells a whole file from one cut short.
+The end line, with the counts, tells a whole file from one cut short. Version 1 files
+(no summaries, no facts) still import.
 
 An import is checked whole before anything is written, then written in one transaction:
 a bad file imports nothing, and the error names the line.
@@ -19,28 +23,64 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import ImportFormatError, MemchatError
 from .store import SessionInfo, Store, Turn
-from .store.base import SessionRecord, check_name, group_into_turns, now
+from .store.base import (
+    FactRecord,
+    SessionRecord,
+    Summary,
+    check_name,
+    group_into_turns,
+    now,
+)
 from .store.titles import item_text, title_from_items
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+@dataclass
+class Archive:
+    """What an export holds: sessions, and the facts of the user they were exported for."""
+
+    sessions: list[SessionRecord]
+    facts: list[FactRecord] = field(default_factory=list)
+
+    @property
+    def turns(self) -> int:
+        return sum(len(record.turns) for record in self.sessions)
+
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
-    """The full records of ``sessions``, one at a time."""
+    """The full records of ``sessions`` (with their summaries), one at a time."""
     for info in sessions:
         turns = store.get_turns(info)
-        yield SessionRecord(info.user, info.id, info.title, info.created_at, info.metadata, turns)
+        summary = store.get_summary(info)
+        yield SessionRecord(
+            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary
+        )
 
 
-def write_jsonl(records: Iterable[SessionRecord], out: TextIO) -> int:
-    """Write records as memchat JSONL; return the number of sessions written."""
+def user_facts(store: Store, user: str) -> list[FactRecord]:
+    """The user's facts, for an export of all their sessions."""
+    return [
+        FactRecord(user, fact.key, fact.value, fact.source, fact.updated_at)
+        for fact in store.list_facts(user)
+    ]
+
+
+def write_jsonl(
+    records: Iterable[SessionRecord], out: TextIO, facts: Sequence[FactRecord] = ()
+) -> int:
+    """Write records and facts as memchat JSONL; return the number of sessions written."""
     out.write(json.dumps({"type": "memchat-export", "version": FORMAT_VERSION}) + "\n")
     count = turns = 0
     for record in records:
@@ -57,14 +97,25 @@ def write_jsonl(records: Iterable[SessionRecord], out: TextIO) -> int:
             line = {"type": "turn", "created_at": turn.created_at, "items": turn.items}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             turns += 1
+        if record.summary is not None:
+            out.write(json.dumps({"type": "summary", **asdict(record.summary)}) + "\n")
         count += 1
+    for fact in facts:
+        out.write(json.dumps({"type": "fact", **asdict(fact)}, ensure_ascii=False) + "\n")
     # The end line lets an import tell a whole file from one cut short at a line's end.
-    out.write(json.dumps({"type": "end", "sessions": count, "turns": turns}) + "\n")
+    end = {"type": "end", "sessions": count, "turns": turns, "facts": len(facts)}
+    out.write(json.dumps(end) + "\n")
     return count
 
 
-def write_markdown(records: Iterable[SessionRecord], out: TextIO) -> int:
-    """Write records as readable Markdown; return the number of sessions written."""
+def write_markdown(
+    records: Iterable[SessionRecord], out: TextIO, facts: Sequence[FactRecord] = ()
+) -> int:
+    """Write records (after the facts) as readable Markdown; return the sessions written."""
+    if facts:
+        out.write(f"# What memchat remembers about {facts[0].user}\n\n")
+        out.writelines(f"- **{fact.key}:** {fact.value}\n" for fact in facts)
+        out.write("\n---\n\n")
     count = 0
     for record in records:
         if count:
@@ -90,8 +141,8 @@ def format_item_markdown(item: Any) -> str:
     return f"*{kind}*"
 
 
-def read_import(path: Path, user: str | None) -> list[SessionRecord]:
-    """Read a memchat JSONL export or an SDK SQLite database into session records.
+def read_import(path: Path, user: str | None) -> Archive:
+    """Read a memchat JSONL export or an SDK SQLite database.
 
     ``user`` names the owner for SDK databases (which have no users) and, if given,
     overrides the owner of JSONL sessions.
@@ -104,13 +155,14 @@ def read_import(path: Path, user: str | None) -> list[SessionRecord]:
     if magic == _SQLITE_MAGIC:
         if user is None:
             raise ImportFormatError("importing an SDK database needs --user (its owner)")
-        return read_sdk_sqlite(path, user)
+        return Archive(read_sdk_sqlite(path, user))
     return read_jsonl(path, user)
 
 
-def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
+def read_jsonl(path: Path, user: str | None = None) -> Archive:
     """Parse and check a memchat JSONL export; raise ImportFormatError naming the line."""
     records: list[SessionRecord] = []
+    facts: list[FactRecord] = []
     seen: dict[tuple[str, str], int] = {}
     try:
         # Only "\n" ends a line: JSON strings may hold U+2028 and others that splitlines()
@@ -140,7 +192,7 @@ def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
         if number == 1:
             if kind != "memchat-export":
                 raise ImportFormatError(f"{where}: not a memchat export (no header line)")
-            if entry.get("version") != FORMAT_VERSION:
+            if entry.get("version") not in READABLE_VERSIONS:
                 raise ImportFormatError(f"{where}: unsupported version {entry.get('version')!r}")
             continue
         if kind == "session":
@@ -178,19 +230,49 @@ def read_jsonl(path: Path, user: str | None = None) -> list[SessionRecord]:
                 raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
             turns = records[-1].turns
             turns.append(Turn(len(turns) + 1, str(entry.get("created_at") or now()), items))
-        elif kind == "end":
-            counts = (len(records), sum(len(r.turns) for r in records))
-            if (entry.get("sessions"), entry.get("turns")) != counts:
+        elif kind == "summary":
+            if not records:
+                raise ImportFormatError(f"{where}: a summary before any session line")
+            record = records[-1]
+            through, text = entry.get("through_seq"), entry.get("text")
+            if not isinstance(text, str) or not isinstance(through, int):
+                raise ImportFormatError(f"{where}: a summary needs through_seq and text")
+            if not 1 <= through <= len(record.turns) or record.summary is not None:
                 raise ImportFormatError(
-                    f"{where}: the end line counts {entry.get('sessions')} sessions and "
-                    f"{entry.get('turns')} turns, the file holds {counts[0]} and {counts[1]}"
+                    f"{where}: a summary of turns up to {through} for a session of"
+                    f" {len(record.turns)} turns (or a second summary)"
+                )
+            summary = Summary(through, text, str(entry.get("updated_at") or now()))
+            records[-1] = replace(record, summary=summary)
+        elif kind == "fact":
+            facts.append(_fact(entry, user, where))
+        elif kind == "end":
+            counts = (len(records), sum(len(r.turns) for r in records), len(facts))
+            said = (entry.get("sessions"), entry.get("turns"), entry.get("facts", 0))
+            if said != counts:
+                raise ImportFormatError(
+                    f"{where}: the end line counts {said[0]} sessions, {said[1]} turns and"
+                    f" {said[2]} facts; the file holds {counts[0]}, {counts[1]} and {counts[2]}"
                 )
             ended = True
         else:
             raise ImportFormatError(f"{where}: unknown line type {kind!r}")
     if not ended:
         raise ImportFormatError(f"{path}: no end line: the file is cut short (or not an export)")
-    return records
+    return Archive(records, facts)
+
+
+def _fact(entry: dict[str, Any], user: str | None, where: str) -> FactRecord:
+    """A fact line's fact (owned by ``user`` if given); ImportFormatError if it is bad."""
+    fields = [entry.get(name) for name in ("key", "value", "source", "updated_at")]
+    if not all(isinstance(value, str) and value for value in fields[:2]):
+        raise ImportFormatError(f"{where}: a fact needs a key and a value")
+    try:
+        owner = check_name("user name", user or entry.get("user") or "")
+    except MemchatError as exc:
+        raise ImportFormatError(f"{where}: bad fact line ({exc})") from exc
+    key, value, source, updated_at = (str(value or "") for value in fields)
+    return FactRecord(owner, key, value, source or "import", updated_at or now())
 
 
 def read_sdk_sqlite(path: Path, user: str) -> list[SessionRecord]:
@@ -258,10 +340,10 @@ def _safe_session_id(raw: str) -> str:
     return cleaned or "imported"
 
 
-def import_file(store: Store, path: Path, user: str | None) -> list[SessionRecord]:
+def import_file(store: Store, path: Path, user: str | None) -> Archive:
     """Import a file into the store; all of it or (on any error) none of it."""
-    records = read_import(path, user)
-    if not records:
+    archive = read_import(path, user)
+    if not archive.sessions and not archive.facts:
         raise ImportFormatError(f"{path} holds no sessions")
-    store.import_sessions(records)
-    return records
+    store.import_sessions(archive.sessions, archive.facts)
+    return archive

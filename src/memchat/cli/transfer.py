@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import MemchatError
-from ..transfer import import_file, session_records, write_jsonl, write_markdown
+from ..transfer import import_file, session_records, user_facts, write_jsonl, write_markdown
 from .app import App, pass_app, user_of, user_option
 
 
@@ -33,19 +33,21 @@ def export(
     name = user_of(app, user)
     if session_id:
         chosen = [app.store.get_session(name, session_id)]
+        facts = []  # facts are the user's, not one session's
     else:
         chosen = list(reversed(app.store.list_sessions(name)))
+        facts = user_facts(app.store, name)
     records = session_records(app.store, chosen)
     write = write_jsonl if fmt == "jsonl" else write_markdown
     if output is None:
-        write(records, sys.stdout)
+        write(records, sys.stdout, facts)
         return
     try:
         with output.open("w", encoding="utf-8") as handle:
-            count = write(records, handle)
+            count = write(records, handle, facts)
     except OSError as exc:
         raise MemchatError(f"cannot write {output}: {exc.strerror}") from exc
-    click.echo(f"exported {count} session(s) to {output}", err=True)
+    click.echo(f"exported {count} session(s) and {len(facts)} fact(s) to {output}", err=True)
 
 
 @click.command("import")
@@ -59,7 +61,9 @@ def import_(app: App, path: Path, user: str | None) -> None:
     --user. Nothing is imported if any part of the file is bad.
     """
     owner = user if user is not None or path.suffix == ".jsonl" else user_of(app, None)
-    records = import_file(app.store, path, owner)
-    turns = sum(len(r.turns) for r in records)
-    names = ", ".join(f"{r.user}/{r.id}" for r in records)
-    click.echo(f"imported {len(records)} session(s), {turns} turns: {names}")
+    archive = import_file(app.store, path, owner)
+    names = ", ".join(f"{r.user}/{r.id}" for r in archive.sessions)
+    click.echo(
+        f"imported {len(archive.sessions)} session(s), {archive.turns} turns,"
+        f" {len(archive.facts)} fact(s): {names}"
+    )

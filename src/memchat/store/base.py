@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents import TResponseInputItem
 
-from ..errors import InvalidName, SessionExists, SessionNotFound
+from ..errors import InvalidName, MemchatError, SessionExists, SessionNotFound
 from .rates import RateLimit
 
 if TYPE_CHECKING:
@@ -40,11 +40,19 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def check_records(records: Sequence[SessionRecord]) -> None:
-    """Raise InvalidName if any record to import names an unacceptable user or session."""
+def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()) -> None:
+    """Raise InvalidName if any record to import names an unacceptable user or session,
+    MemchatError if a summary covers turns its session does not have."""
     for record in records:
         check_name("user name", record.user)
         check_name("session id", record.id)
+        if record.summary is not None and not 1 <= record.summary.through_seq <= len(record.turns):
+            raise MemchatError(
+                f"session {record.user}/{record.id}: its summary covers turns up to"
+                f" {record.summary.through_seq}, but it has {len(record.turns)}"
+            )
+    for fact in facts:
+        check_name("user name", fact.user)
 
 
 def now() -> str:
@@ -159,6 +167,19 @@ class SessionRecord:
     created_at: str
     metadata: dict[str, Any]
     turns: list[Turn]
+    # Its running summary, if the window has moved past some turns (see memory/).
+    summary: Summary | None = None
+
+
+@dataclass(frozen=True)
+class FactRecord:
+    """A user's fact as export writes it and import reads it."""
+
+    user: str
+    key: str
+    value: str
+    source: str
+    updated_at: str
 
 
 def is_user_message(item: Item) -> bool:
@@ -370,10 +391,14 @@ class Store(ABC):
         """The session's most recent turn, or None if it has none."""
 
     @abstractmethod
-    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        """Store whole sessions (creating their users) in one transaction.
+    def import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    ) -> None:
+        """Store whole sessions, their summaries and ``facts`` (creating their users) in one
+        transaction.
 
-        Raises SessionExists, and stores nothing, if any of them is already there.
+        Raises SessionExists, and stores nothing, if any of the sessions is already there.
+        A fact replaces a stored one of the same key only if it is newer.
         """
 
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:

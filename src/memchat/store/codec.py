@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CorruptData, StoreError
-from .base import Fact, Item, SessionInfo, Summary, Turn
+from .base import Fact, FactRecord, Item, SessionInfo, Summary, Turn
 from .crypto import Cipher, seal, unseal
 
 
@@ -93,3 +93,8 @@ def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:
             turns.append(Turn(seq, created_at, []))
         turns[-1].items.append(item)  # type: ignore[arg-type]
     return turns
+
+
+def fact_values(cipher: Cipher | None, fact: FactRecord) -> tuple[str, str, str, str, str]:
+    """(key, sealed value, source, created_at, updated_at) of a fact to import."""
+    return (fact.key, seal(cipher, fact.value), fact.source, fact.updated_at, fact.updated_at)

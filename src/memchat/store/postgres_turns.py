@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ..errors import SessionExists, SessionNotFound
-from .base import Item, SessionInfo, SessionRecord, Turn, check_records, drop_orphan_outputs, now
-from .codec import pack_item, seal_title, turns_from_rows, unpack_item
+from .base import (
+    FactRecord,
+    Item,
+    SessionInfo,
+    SessionRecord,
+    Turn,
+    check_records,
+    drop_orphan_outputs,
+    now,
+)
+from .codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
 from .crypto import Cipher, seal
 from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .titles import title_from_items
@@ -40,6 +49,16 @@ ADD_TO_TURN = insert_items_sql(
     " RETURNING id AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
 )
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
+
+
+# A fact imported replaces the stored one of its key only if it is newer.
+_IMPORT_FACT = (
+    "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
+    " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+    " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+    " source = excluded.source, updated_at = excluded.updated_at"
+    " WHERE excluded.updated_at > facts.updated_at"
+)
 
 
 class PostgresTurnsMixin:
@@ -135,18 +154,23 @@ class PostgresTurnsMixin:
 
         self._db.write(work)
 
-    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        check_records(records)
+    def import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    ) -> None:
+        check_records(records, facts)
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         index = self.cipher is None
 
         def work(conn: Connection) -> None:
-            for record, turns in zip(records, encoded, strict=True):
+            for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
                 conn.execute(
                     "INSERT INTO users (name, created_at) VALUES (%s, %s)"
                     " ON CONFLICT (name) DO NOTHING",
-                    (record.user, now()),
+                    (user, now()),
                 )
+            for fact in facts:
+                conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
+            for record, turns in zip(records, encoded, strict=True):
                 updated = record.turns[-1].created_at if record.turns else record.created_at
                 try:
                     row = conn.execute(
@@ -180,6 +204,18 @@ class PostgresTurnsMixin:
                                 zip(record.turns, turns, strict=True), 1
                             )
                         ],
+                    )
+                if record.summary is not None:
+                    summary = record.summary
+                    conn.execute(
+                        "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
+                        " VALUES (%s, %s, %s, %s)",
+                        (
+                            row[0],
+                            summary.through_seq,
+                            seal(self.cipher, summary.text),
+                            summary.updated_at,
+                        ),
                     )
 
         self._db.write(work)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, UserNotFound
 from .base import (
+    FactRecord,
     Item,
     PruneReport,
     SessionInfo,
@@ -27,7 +28,14 @@ from .base import (
     now,
 )
 from .blind import BlindTerms
-from .codec import pack_item, seal_title, session_from_row, turns_from_rows, unpack_item
+from .codec import (
+    fact_values,
+    pack_item,
+    seal_title,
+    session_from_row,
+    turns_from_rows,
+    unpack_item,
+)
 from .crypto import Cipher, seal
 from .locks import FileTurnLocks
 from .migrations import migrate
@@ -38,6 +46,16 @@ from .titles import title_from_items
 
 _SESSION_COLUMNS = (
     "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
+)
+
+
+# A fact imported replaces the stored one of its key only if it is newer.
+_IMPORT_FACT = (
+    "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
+    " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
+    " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+    " source = excluded.source, updated_at = excluded.updated_at"
+    " WHERE excluded.updated_at > facts.updated_at"
 )
 
 
@@ -411,16 +429,21 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         _insert_items(conn, session.pk, seq, stamp, rows)
         return seq
 
-    def import_sessions(self, records: Sequence[SessionRecord]) -> None:
-        check_records(records)
+    def import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    ) -> None:
+        check_records(records, facts)
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         with self._write() as conn:
-            for record, turns in zip(records, encoded, strict=True):
+            for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
                 conn.execute(
                     "INSERT INTO users (name, created_at) VALUES (?, ?)"
                     " ON CONFLICT (name) DO NOTHING",
-                    (record.user, now()),
+                    (user, now()),
                 )
+            for fact in facts:
+                conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
+            for record, turns in zip(records, encoded, strict=True):
                 updated = record.turns[-1].created_at if record.turns else record.created_at
                 try:
                     pk = conn.execute(
@@ -444,6 +467,18 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                     ) from exc
                 for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
                     _insert_items(conn, pk, seq, turn.created_at, rows)
+                if record.summary is not None:
+                    summary = record.summary
+                    conn.execute(
+                        "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (
+                            pk,
+                            summary.through_seq,
+                            seal(self.cipher, summary.text),
+                            summary.updated_at,
+                        ),
+                    )
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:

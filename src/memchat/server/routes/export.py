@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ...transfer import session_records, write_jsonl, write_markdown
+from ...transfer import session_records, user_facts, write_jsonl, write_markdown
 from ..auth import CurrentUser
 from ..schemas import ExportFormat
 from ..state import State
@@ -36,14 +36,16 @@ async def export(
     format: Annotated[ExportFormat, Query()] = "jsonl",
     session: Annotated[str | None, Query(description="Only this session.")] = None,
 ) -> Response:
-    """Export one of the caller's sessions, or all of them."""
+    """Export one of the caller's sessions, or all of them with the caller's facts."""
     if session is not None:
         chosen = [own_session(state.store, user.name, session)]
+        facts = []  # facts are the user's, not one session's
     else:
         chosen = list(reversed(state.store.list_sessions(user.name)))
+        facts = user_facts(state.store, user.name)
     out = io.StringIO()
     write = write_jsonl if format == "jsonl" else write_markdown
-    write(session_records(state.store, chosen), out)
+    write(session_records(state.store, chosen), out, facts)
     name = f"memchat-{user.name}{'-' + session if session else ''}"
     suffix = "jsonl" if format == "jsonl" else "md"
     return Response(
