@@ -12,6 +12,7 @@ from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 from memchat.chat import Chat
 from memchat.config import load_settings
 from memchat.errors import ConfigError, ModelNotConfigured
+from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
 from memchat.models.local import LocalModel, _without_repacking, cpu_has_amx, to_chat_messages
@@ -63,11 +64,18 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         assert chat.memory is not None and isinstance(local.model, LocalModel)
         assert chat.memory.count == local.model.count_tokens
         assert chat.memory.budget == local.context_tokens == 1536
+        # Its own summaries are not trusted (see ModelChoice.summarizes_well)...
+        assert isinstance(chat.memory.summarizer, ExtractiveSummarizer)
+        # ...but another model named for summaries is.
+        named = load_settings(env={**env, "MEMCHAT_SUMMARY_MODEL": "local"})
+        summarizer = Chat.from_settings(named, local, store).memory.summarizer  # type: ignore[union-attr]
+        assert isinstance(summarizer, ModelSummarizer)
 
         remote = resolve_model(load_settings(env={**env, "OPENAI_API_KEY": "sk-test"}))
         chat = Chat.from_settings(load_settings(env=env), remote, store)
         assert chat.memory is not None
         assert chat.memory.count is estimate_tokens and chat.memory.budget == 16_000
+        assert isinstance(chat.memory.summarizer, ModelSummarizer)
 
         budget = load_settings(env={**env, "MEMCHAT_CONTEXT_TOKENS": "900"})
         assert Chat.from_settings(budget, local, store).memory.budget == 900  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from .config import Settings
 from .errors import InputTooLarge, MemchatError, ModelCallFailed
 from .memory.context import AssembledContext, Memory, store_recall
-from .memory.summarize import ModelSummarizer
+from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for
 from .memory.tools import MEMORY_TOOLS, TurnMemory
 from .models import ModelChoice, resolve_model
@@ -65,16 +65,17 @@ class Chat:
             model=choice.model,
             tools=list(tools),
         )
-        summary_model = choice.model
+        summarizer: Summarizer = ModelSummarizer(choice.model)
         if settings.summary_model:
-            summary_model = resolve_model(
-                settings.with_overrides(model=settings.summary_model)
-            ).model
+            summary_model = resolve_model(settings.with_overrides(model=settings.summary_model))
+            summarizer = ModelSummarizer(summary_model.model)
+        elif not choice.summarizes_well:
+            summarizer = ExtractiveSummarizer()
         memory = Memory(
             store,
             budget=settings.context_tokens or choice.context_tokens,
             count=counter_for(choice.model),
-            summarizer=ModelSummarizer(summary_model),
+            summarizer=summarizer,
             recall=store_recall(store),
             recall_k=settings.recall_k,
             cross_session=settings.cross_session,

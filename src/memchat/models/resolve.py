@@ -44,6 +44,10 @@ class ModelChoice:
     context_tokens: int = 16_000
     # Slow one-time work (assembling and loading local weights), run under a spinner.
     prepare: Callable[[], None] | None = None
+    # Whether its summaries can be trusted. The embedded 0.5B model's garble who said
+    # what ("She recommends a book for shellfish allergy"), and a wrong summary is worse
+    # than none: memory then keeps the user's own words instead (ExtractiveSummarizer).
+    summarizes_well: bool = True
 
     @property
     def description(self) -> str:
@@ -125,6 +129,7 @@ def _local(settings: Settings) -> ModelChoice:
         supports_tools=False,
         context_tokens=LOCAL_CONTEXT_TOKENS,
         prepare=prepare,
+        summarizes_well=False,
     )
 
 
