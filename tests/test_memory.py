@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memchat.chat import Chat
-from memchat.memory.context import Memory, store_recall
+from memchat.memory.context import RECALL_SHARE, Memory, store_recall
 from memchat.memory.facts import extract_facts
 from memchat.memory.summarize import ModelSummarizer
 from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens, item_tokens
@@ -130,6 +130,24 @@ async def test_a_full_context_comes_close_to_the_budget_but_never_over(budget: i
             assert "recalled" in parts or budget < 1000  # a tiny budget has no room left
         assert max(totals) <= budget
         assert max(totals) >= 0.7 * budget
+
+
+async def test_recall_takes_the_room_the_window_leaves(store: Store) -> None:
+    """A new session has no recent turns: recall may fill their room, beyond its share."""
+    older = store.ensure_session("sara", "older")
+    for n in range(40):
+        store.commit_turn(older, [user_message(f"the lighthouse keeper said thing {n} " * 3)])
+    memory = Memory(store, budget=1536, recall=store_recall(store), recall_k=40)
+    fresh = await memory.assemble(store.ensure_session("sara", "new"), "lighthouse?", SYSTEM)
+    recalled = {part.name: part.tokens for part in fresh.parts}["recalled"]
+    assert recalled > RECALL_SHARE * 1536 and fresh.tokens <= 1536
+    # A session whose window is full leaves recall its own share only.
+    busy = store.ensure_session("sara", "busy")
+    for n in range(60):
+        store.commit_turn(busy, [user_message(f"unrelated words number {n} " * 4)])
+    full = await memory.assemble(busy, "lighthouse?", SYSTEM)
+    assert 0 < {part.name: part.tokens for part in full.parts}["recalled"] < recalled
+    assert full.tokens <= 1536
 
 
 async def test_recalled_passages_reach_the_model_across_sessions_not_users(

@@ -77,7 +77,7 @@ class Chat:
             count=counter_for(choice.model),
             summarizer=summarizer,
             recall=store_recall(store),
-            recall_k=settings.recall_k,
+            recall_k=choice.recall_k if settings.recall_k is None else settings.recall_k,
             cross_session=settings.cross_session,
         )
         return cls(

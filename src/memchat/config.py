@@ -87,9 +87,13 @@ class Settings:
         default=None,
         metadata={"env": "MEMCHAT_SUMMARY_MODEL", "help": "model that writes summaries"},
     )
-    recall_k: int = field(
-        default=6,
-        metadata={"env": "MEMCHAT_RECALL_K", "help": "passages recalled per turn", "min": 0},
+    recall_k: int | None = field(
+        default=None,
+        metadata={
+            "env": "MEMCHAT_RECALL_K",
+            "help": "most passages recalled per turn (default: the model's)",
+            "min": 0,
+        },
     )
     cross_session: bool = field(
         default=True,

@@ -137,8 +137,11 @@ class Memory:
         window_tokens = sum(item_tokens(item, self.count) for item in window_items)
         context.parts.append(ContextPart("recent turns", window_tokens, f"{len(window)} turns"))
 
+        # Recall has its share reserved, and may also take what the window leaves unused
+        # (a new session has no recent turns); it comes after the window, so the prompt's
+        # start stays the same whatever it takes.
         room = usable - asked - sum(part.tokens for part in context.parts)
-        recalled = self._recalled_text(session, message, window_items, min(room, recall_limit))
+        recalled = self._recalled_text(session, message, window_items, room)
         if recalled:
             recall_item: Item = {"role": "system", "content": recalled}
             context.items.append(recall_item)

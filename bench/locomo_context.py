@@ -1,0 +1,100 @@
+"""Memory end to end on LoCoMo: does the answer's evidence reach the model's context?
+
+``bench/locomo_recall.py`` asks the recall component alone for k passages. This asks the
+whole memory: each conversation is stored as in that script (one user, one memchat
+session per LoCoMo session), then every question of categories 1-4 is the first message
+of a new session of that user, and ``Memory.assemble`` builds the model's context for it
+within a token budget, exactly as a chat turn would (system prompt, facts, recalled
+passages, no recent turns in a new session). A question counts as the share of its
+evidence turns whose text is in that context. Unlike ``locomo_recall.py`` the speakers'
+names are not passed (a chat does not know them), and recall gets only the passages that
+fit its share of the budget.
+
+    python bench/locomo_context.py --data ../shared/data/locomo/locomo-dev.json [--json]
+        [--budgets 1536,4000,16000] [--recall-k 6,25]
+
+No model is called. The data is CC BY-NC 4.0: read from where it lies, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from locomo_recall import CATEGORIES, Conversation, load, store_all
+from memchat.config import DEFAULT_SYSTEM_PROMPT
+from memchat.memory.context import Memory, store_recall
+from memchat.store import SQLiteStore
+
+
+async def evaluate(
+    conversations: list[Conversation], directory: Path, budget: int, recall_k: int
+) -> tuple[dict[int, list[float]], list[int], list[float]]:
+    """Evidence in context by category (0: all), recalled tokens per question, ms each."""
+    found: dict[int, list[float]] = defaultdict(list)
+    recalled_tokens: list[int] = []
+    latencies: list[float] = []
+    for number, conv in enumerate(conversations):
+        with SQLiteStore(directory / f"context-{budget}-{recall_k}-{number}.db") as store:
+            store_all(store, [conv])
+            text_of = dict(conv.messages)
+            memory = Memory(store, budget, recall=store_recall(store), recall_k=recall_k)
+            for index, question in enumerate(conv.questions):
+                session = store.ensure_session(conv.user, f"ask-{index}")
+                start = time.perf_counter()
+                context = await memory.assemble(session, question.text, DEFAULT_SYSTEM_PROMPT)
+                latencies.append((time.perf_counter() - start) * 1000)
+                shown = "\n".join(str(item.get("content", "")) for item in context.items)
+                hits = [d for d in question.evidence if d in text_of and text_of[d] in shown]
+                share = len(hits) / len(question.evidence)
+                found[question.category].append(share)
+                found[0].append(share)
+                parts = {part.name: part.tokens for part in context.parts}
+                recalled_tokens.append(parts.get("recalled", 0))
+    return found, recalled_tokens, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="locomo JSON file")
+    parser.add_argument("--budgets", default="1536,4000,16000", help="token budgets")
+    parser.add_argument("--recall-k", default="6,25", help="MEMCHAT_RECALL_K values")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    conversations = load(args.data)
+    budgets = [int(b) for b in args.budgets.split(",")]
+    ks = [int(k) for k in args.recall_k.split(",")]
+    names = " ".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES)
+    print(f"{'budget':>7} {'k':>3} {'overall':>8} {names} {'tokens':>7} {'p50 ms':>7}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for budget in budgets:
+            for k in ks:
+                found, tokens, ms = asyncio.run(evaluate(conversations, Path(tmp), budget, k))
+                overall = 100 * statistics.mean(found[0])
+                cells = " ".join(f"{100 * statistics.mean(found[c]):>12.1f}" for c in CATEGORIES)
+                p50 = statistics.median(ms)
+                mean_tokens = statistics.mean(tokens)
+                print(f"{budget:>7} {k:>3} {overall:>8.1f} {cells} {mean_tokens:>7.0f} {p50:>7.2f}")
+                results.append(
+                    {
+                        "budget": budget,
+                        "recall_k": k,
+                        "evidence_in_context": round(overall, 1),
+                        "recalled_tokens": round(mean_tokens),
+                        "p50_ms": round(p50, 2),
+                    }
+                )
+    if args.json:
+        sys.stdout.write(json.dumps(results) + "\n")
+
+
+if __name__ == "__main__":
+    main()
