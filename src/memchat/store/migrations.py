@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..errors import StoreError
-from .sqlite_search import SEARCH_SCHEMA
+from .sqlite_index import SEARCH_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -56,7 +56,7 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX items_by_turn ON items (session_id, seq, id)",
         ),
     ),
-    # The full-text index of messages (see sqlite_search.py); the first search fills it.
+    # The full-text index of messages (see sqlite_index.py); the first search fills it.
     ("0002_search", SEARCH_SCHEMA),
     (
         "0003_memory",
@@ -101,7 +101,7 @@ MIGRATIONS: list[Migration] = [
         ),
     ),
     # What the search index holds: "plain" words, "blind:<key>" hashes (an encrypted store
-    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite_search.py.
+    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite_index.py.
     (
         "0005_search_mode",
         ("ALTER TABLE search_state ADD COLUMN mode TEXT NOT NULL DEFAULT 'plain'",),

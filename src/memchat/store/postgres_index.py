@@ -1,6 +1,6 @@
 """The PostgreSQL store's full-text index of messages, written with every turn.
 
-It mirrors the SQLite index (``sqlite_search.py``): one ``messages`` row per user or
+It mirrors the SQLite index (``sqlite_index.py``): one ``messages`` row per user or
 assistant message, keyed by its item id, with its text, the texts of the two messages
 before it and their ids. ``doc`` is a ``tsvector`` (GIN-indexed) whose lexemes are
 weighted A for the message's own words and B and C for the two messages before it;
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .base import Item
-from .sqlite_search import message_text
+from .titles import message_text
 
 if TYPE_CHECKING:
     from .postgres_pool import Connection

@@ -40,8 +40,9 @@ from .crypto import Cipher, seal
 from .locks import FileTurnLocks
 from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
+from .sqlite_index import reindex_context
 from .sqlite_memory import SQLiteMemoryMixin
-from .sqlite_search import SQLiteSearchMixin, reindex_context
+from .sqlite_search import SQLiteSearchMixin
 from .titles import title_from_items
 
 _SESSION_COLUMNS = (
@@ -533,7 +534,7 @@ def _insert_items(
     """Insert a turn's items (``rows`` are their JSON).
 
     The search index is not written here: it is derived data, brought up to date in its
-    own transaction before each search (see ``sqlite_search.py``), which keeps a turn
+    own transaction before each search (see ``sqlite_index.py``), which keeps a turn
     write to one table, one index and the session row.
     """
     conn.executemany(

@@ -1,21 +1,6 @@
-"""The SQLite store's full-text index of messages: kept in step with items, and searched.
+"""The SQLite store's searches of its full-text index: ``search`` and recall's queries.
 
-``items_fts`` is an FTS5 table with one row per user or assistant message, keyed by the
-item's id (its rowid). Besides the message's text it keeps the text of the message before
-it and of the one before that (``context1``, ``context2``) and their item ids, so a reply
-is found by the words of the question it answers. Only earlier messages are copied
-forward: a turn write adds rows and never rewrites old ones.
-
-The index is derived data and is written after the items, not with them: before every
-search ``catch_up`` indexes the items added since ``search_state.indexed_through``, in one
-transaction that also moves that mark, so the index and its mark never disagree. A turn
-write therefore stays one table, one index and the session row (an FTS5 segment per turn
-would double its pages), and the chat's recall, which searches every turn, keeps the index
-current. Rows are removed by an AFTER DELETE trigger on ``items``, which also fires for
-items deleted by a cascade (a session, a user), and lowers the mark if the newest items
-went, since SQLite then reuses their ids. Every delete path removes a session's latest
-items or all of them, so no message keeps a deleted one's text as context; ``prune``,
-which removes the earliest, calls ``reindex_context`` for the sessions it touched.
+The index itself, and how it is kept in step with the items, is ``sqlite_index.py``.
 """
 
 from __future__ import annotations
@@ -23,45 +8,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CorruptData, MemchatError
-from .base import IndexedMessage, Item, SearchHit, query_words
+from ..errors import MemchatError
+from .base import IndexedMessage, SearchHit, query_words
 from .crypto import SEARCH_OFF, Cipher, unseal
-from .titles import item_text
+from .sqlite_index import STATE, TOKENIZER, catch_up
+from .titles import message_text
 
 if TYPE_CHECKING:
     from .blind import BlindTerms
-
-TOKENIZER = "porter unicode61 remove_diacritics 2"
-
-SEARCH_SCHEMA = (
-    """
-    CREATE VIRTUAL TABLE items_fts USING fts5(
-        text, context1, context2, role UNINDEXED, prev1 UNINDEXED, prev2 UNINDEXED,
-        tokenize = '"""
-    + TOKENIZER
-    + """'
-    )
-    """,
-    # How many messages hold each (stemmed) term, for leaving out terms too common to
-    # be worth their cost (see ``_affordable``).
-    "CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')",
-    "CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER)",
-    "INSERT INTO search_state (id, indexed_through) VALUES (1, 0)",
-    """
-    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
-        DELETE FROM items_fts WHERE rowid = old.id;
-        UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)
-            WHERE indexed_through > (SELECT coalesce(max(id), 0) FROM items);
-    END
-    """,
-)
-# The index's mode (see ``index_mode``), its mark, and the newest item's id.
-_STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) FROM search_state"
 
 SNIPPET_TOKENS = 24
 
@@ -81,22 +40,6 @@ MAX_COUNTED_WORDS = 10_000
 MAX_OPENED_TEXTS = 20_000
 MAX_OPENED_CHARS = 4000
 
-# CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
-# finding a session's last messages never scans the whole full-text table.
-_LAST_MESSAGES = (
-    "SELECT items_fts.rowid, items_fts.text FROM items CROSS JOIN items_fts"
-    " ON items_fts.rowid = items.id WHERE items.session_id = ?"
-    " ORDER BY items.seq DESC, items.id DESC LIMIT 2"
-)
-_SESSION_MESSAGES = (
-    "SELECT items_fts.rowid, items_fts.text, items_fts.prev1, items_fts.prev2"
-    " FROM items CROSS JOIN items_fts ON items_fts.rowid = items.id"
-    " WHERE items.session_id = ? ORDER BY items.seq, items.id"
-)
-_INSERT = (
-    "INSERT INTO items_fts (rowid, text, context1, context2, role, prev1, prev2)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 # The user (and session) filters are bound values; NULL for the session means any.
 _SCOPE = (
     " JOIN items i ON i.id = items_fts.rowid JOIN sessions s ON s.id = i.session_id"
@@ -139,83 +82,6 @@ _BY_ID = (
 )
 
 
-def message_text(item: Item) -> tuple[str, str] | None:
-    """The role and text of a user or assistant message item, or None for any other item."""
-    if not isinstance(item, dict) or item.get("type") not in (None, "message"):
-        return None
-    role = item.get("role")
-    if role not in ("user", "assistant"):
-        return None
-    text = item_text(item).strip()
-    return (str(role), text) if text else None
-
-
-IndexText = Callable[[sqlite3.Connection, str], str]
-"""What the index holds for a message's text: the text, or a blind index's hashes."""
-
-
-def plain_text(conn: sqlite3.Connection, text: str) -> str:
-    """A plain index holds the text itself."""
-    return text
-
-
-def index_messages(
-    conn: sqlite3.Connection,
-    session_pk: int,
-    rows: Iterable[tuple[int, Item]],
-    index_text: IndexText = plain_text,
-) -> None:
-    """Add the messages among ``rows`` (item id, item), just written to a session, to the index."""
-    docs = [(item_id, found) for item_id, item in rows if (found := message_text(item))]
-    if not docs:
-        return
-    before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk,)).fetchall()
-    values = []
-    for item_id, (role, text) in docs:
-        indexed = index_text(conn, text)
-        values.append((item_id, indexed, *_context(before), role, *_ids(before)))
-        before = [(item_id, indexed), *before[:1]]
-    conn.executemany(_INSERT, values)
-
-
-def catch_up(
-    conn: sqlite3.Connection,
-    indexed_through: int,
-    open_data: Callable[[str], str],
-    index_text: IndexText = plain_text,
-) -> None:
-    """Index every item after ``indexed_through``, session by session, in order.
-
-    ``open_data`` turns a stored item into its JSON (decrypting it in an encrypted store).
-    """
-    # By id, which is a session's (seq, id) order too, so the rowid range is the plan: an
-    # ORDER BY on the session index would scan every item.
-    rows = conn.execute(
-        "SELECT session_id, id, data FROM items WHERE id > ? ORDER BY id", (indexed_through,)
-    ).fetchall()
-    by_session: dict[int, list[tuple[int, Item]]] = {}
-    for session_pk, item_id, data in rows:
-        by_session.setdefault(session_pk, []).append((item_id, _load(item_id, open_data(data))))
-    for session_pk, items in by_session.items():
-        index_messages(conn, session_pk, items, index_text)
-    conn.execute(
-        "UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)"
-    )
-
-
-def reindex_context(conn: sqlite3.Connection, session_pk: int) -> None:
-    """Point each of a session's messages at the messages really before it, after a delete."""
-    before: list[tuple[int, str]] = []
-    for item_id, text, prev1, prev2 in conn.execute(_SESSION_MESSAGES, (session_pk,)).fetchall():
-        if (prev1, prev2) != _ids(before):
-            conn.execute(
-                "UPDATE items_fts SET context1 = ?, context2 = ?, prev1 = ?, prev2 = ?"
-                " WHERE rowid = ?",
-                (*_context(before), *_ids(before), item_id),
-            )
-        before = [(item_id, text), *before[:1]]
-
-
 def match_expression(words: Sequence[str], *, all_words: bool, column: str | None = None) -> str:
     """An FTS5 query matching ``words`` (each a quoted term), all of them or any."""
     terms = ['"' + word.replace('"', '""') + '"' for word in words]
@@ -253,7 +119,7 @@ class SQLiteSearchMixin:
         wanted = self.index_mode()
         with self._lock:
             with self._read() as conn:
-                mode, through, newest = conn.execute(_STATE).fetchone()
+                mode, through, newest = conn.execute(STATE).fetchone()
             if mode == wanted and (wanted == "off" or through >= newest):
                 return
             # The index can be rebuilt from the items, so its commit need not wait for the
@@ -262,7 +128,7 @@ class SQLiteSearchMixin:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
                 with self._write() as conn:
-                    mode, through, newest = conn.execute(_STATE).fetchone()
+                    mode, through, newest = conn.execute(STATE).fetchone()
                     if mode != wanted:
                         # Another mode's rows (plaintext words in a now encrypted store,
                         # hashes under another key) go; the items are indexed anew.
@@ -442,25 +308,7 @@ class SQLiteSearchMixin:
         return text
 
 
-def _context(before: list[tuple[int, str]]) -> tuple[str, str]:
-    texts = [text for _, text in before]
-    return (texts[0] if texts else "", texts[1] if len(texts) > 1 else "")
-
-
-def _ids(before: list[tuple[int, str]]) -> tuple[int | None, int | None]:
-    ids = [item_id for item_id, _ in before]
-    return (ids[0] if ids else None, ids[1] if len(ids) > 1 else None)
-
-
 def _message(row: tuple[Any, ...]) -> IndexedMessage:
     item_id, session, seq, role, created_at, text, prev1, prev2, score = row
     previous = tuple(int(i) for i in (prev1, prev2) if i is not None)
     return IndexedMessage(item_id, session, seq, role, created_at, text, previous, float(score))
-
-
-def _load(item_id: int, data: str) -> Item:
-    try:
-        item = json.loads(data)
-    except ValueError as exc:
-        raise CorruptData(f"item {item_id} is corrupt ({exc}); cannot index it for search") from exc
-    return item  # type: ignore[no-any-return]

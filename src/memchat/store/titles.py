@@ -1,4 +1,4 @@
-"""Titles for sessions, derived from their first message until a user renames them."""
+"""Message texts, and the titles of sessions derived from their first message."""
 
 from __future__ import annotations
 
@@ -30,3 +30,14 @@ def title_from_items(items: Sequence[Item]) -> str | None:
             if text:
                 return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
     return None
+
+
+def message_text(item: Item) -> tuple[str, str] | None:
+    """The role and text of a user or assistant message item, or None for any other item."""
+    if not isinstance(item, dict) or item.get("type") not in (None, "message"):
+        return None
+    role = item.get("role")
+    if role not in ("user", "assistant"):
+        return None
+    text = item_text(item).strip()
+    return (str(role), text) if text else None

@@ -1,0 +1,160 @@
+"""The SQLite store's full-text index of messages, kept in step with the items.
+
+``items_fts`` is an FTS5 table with one row per user or assistant message, keyed by the
+item's id (its rowid). Besides the message's text it keeps the text of the message before
+it and of the one before that (``context1``, ``context2``) and their item ids, so a reply
+is found by the words of the question it answers. Only earlier messages are copied
+forward: a turn write adds rows and never rewrites old ones.
+
+The index is derived data and is written after the items, not with them: before every
+search ``catch_up`` indexes the items added since ``search_state.indexed_through``, in one
+transaction that also moves that mark, so the index and its mark never disagree. A turn
+write therefore stays one table, one index and the session row (an FTS5 segment per turn
+would double its pages), and the chat's recall, which searches every turn, keeps the index
+current. Rows are removed by an AFTER DELETE trigger on ``items``, which also fires for
+items deleted by a cascade (a session, a user), and lowers the mark if the newest items
+went, since SQLite then reuses their ids. Every delete path removes a session's latest
+items or all of them, so no message keeps a deleted one's text as context; ``prune``,
+which removes the earliest, calls ``reindex_context`` for the sessions it touched.
+
+An encrypted store indexes keyed hashes of the words instead (``blind.py``), or nothing;
+``search_state.mode`` says which, and ``sqlite_search.py`` rebuilds the index when the
+store is opened in another mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+
+from ..errors import CorruptData
+from .base import Item
+from .titles import message_text
+
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+SEARCH_SCHEMA = (
+    """
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        text, context1, context2, role UNINDEXED, prev1 UNINDEXED, prev2 UNINDEXED,
+        tokenize = '"""
+    + TOKENIZER
+    + """'
+    )
+    """,
+    # How many messages hold each (stemmed) term, for leaving out terms too common to
+    # be worth their cost (see ``sqlite_search``).
+    "CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')",
+    "CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER)",
+    "INSERT INTO search_state (id, indexed_through) VALUES (1, 0)",
+    """
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        DELETE FROM items_fts WHERE rowid = old.id;
+        UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)
+            WHERE indexed_through > (SELECT coalesce(max(id), 0) FROM items);
+    END
+    """,
+)
+# The index's mode (see ``SQLiteSearchMixin.index_mode``), its mark, the newest item's id.
+STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) FROM search_state"
+
+
+# CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
+# finding a session's last messages never scans the whole full-text table.
+_LAST_MESSAGES = (
+    "SELECT items_fts.rowid, items_fts.text FROM items CROSS JOIN items_fts"
+    " ON items_fts.rowid = items.id WHERE items.session_id = ?"
+    " ORDER BY items.seq DESC, items.id DESC LIMIT 2"
+)
+_SESSION_MESSAGES = (
+    "SELECT items_fts.rowid, items_fts.text, items_fts.prev1, items_fts.prev2"
+    " FROM items CROSS JOIN items_fts ON items_fts.rowid = items.id"
+    " WHERE items.session_id = ? ORDER BY items.seq, items.id"
+)
+_INSERT = (
+    "INSERT INTO items_fts (rowid, text, context1, context2, role, prev1, prev2)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+IndexText = Callable[[sqlite3.Connection, str], str]
+"""What the index holds for a message's text: the text, or a blind index's hashes."""
+
+
+def plain_text(conn: sqlite3.Connection, text: str) -> str:
+    """A plain index holds the text itself."""
+    return text
+
+
+def index_messages(
+    conn: sqlite3.Connection,
+    session_pk: int,
+    rows: Iterable[tuple[int, Item]],
+    index_text: IndexText = plain_text,
+) -> None:
+    """Add the messages among ``rows`` (item id, item), just written to a session, to the index."""
+    docs = [(item_id, found) for item_id, item in rows if (found := message_text(item))]
+    if not docs:
+        return
+    before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk,)).fetchall()
+    values = []
+    for item_id, (role, text) in docs:
+        indexed = index_text(conn, text)
+        values.append((item_id, indexed, *_context(before), role, *_ids(before)))
+        before = [(item_id, indexed), *before[:1]]
+    conn.executemany(_INSERT, values)
+
+
+def catch_up(
+    conn: sqlite3.Connection,
+    indexed_through: int,
+    open_data: Callable[[str], str],
+    index_text: IndexText = plain_text,
+) -> None:
+    """Index every item after ``indexed_through``, session by session, in order.
+
+    ``open_data`` turns a stored item into its JSON (decrypting it in an encrypted store).
+    """
+    # By id, which is a session's (seq, id) order too, so the rowid range is the plan: an
+    # ORDER BY on the session index would scan every item.
+    rows = conn.execute(
+        "SELECT session_id, id, data FROM items WHERE id > ? ORDER BY id", (indexed_through,)
+    ).fetchall()
+    by_session: dict[int, list[tuple[int, Item]]] = {}
+    for session_pk, item_id, data in rows:
+        by_session.setdefault(session_pk, []).append((item_id, _load(item_id, open_data(data))))
+    for session_pk, items in by_session.items():
+        index_messages(conn, session_pk, items, index_text)
+    conn.execute(
+        "UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)"
+    )
+
+
+def reindex_context(conn: sqlite3.Connection, session_pk: int) -> None:
+    """Point each of a session's messages at the messages really before it, after a delete."""
+    before: list[tuple[int, str]] = []
+    for item_id, text, prev1, prev2 in conn.execute(_SESSION_MESSAGES, (session_pk,)).fetchall():
+        if (prev1, prev2) != _ids(before):
+            conn.execute(
+                "UPDATE items_fts SET context1 = ?, context2 = ?, prev1 = ?, prev2 = ?"
+                " WHERE rowid = ?",
+                (*_context(before), *_ids(before), item_id),
+            )
+        before = [(item_id, text), *before[:1]]
+
+
+def _context(before: list[tuple[int, str]]) -> tuple[str, str]:
+    texts = [text for _, text in before]
+    return (texts[0] if texts else "", texts[1] if len(texts) > 1 else "")
+
+
+def _ids(before: list[tuple[int, str]]) -> tuple[int | None, int | None]:
+    ids = [item_id for item_id, _ in before]
+    return (ids[0] if ids else None, ids[1] if len(ids) > 1 else None)
+
+
+def _load(item_id: int, data: str) -> Item:
+    try:
+        item = json.loads(data)
+    except ValueError as exc:
+        raise CorruptData(f"item {item_id} is corrupt ({exc}); cannot index it for search") from exc
+    return item  # type: ignore[no-any-return]
