@@ -25,7 +25,7 @@ from ..errors import MemchatError
 from .base import IndexedMessage, SearchHit, query_words
 from .crypto import SEARCH_OFF, Cipher
 from .postgres_index import CONFIG, fold
-from .sqlite_search import SNIPPET_TOKENS
+from .snippets import SNIPPET_TOKENS
 
 if TYPE_CHECKING:
     from .postgres_pool import Connection, Database

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# How many words a search hit's snippet shows, in every backend.
+SNIPPET_TOKENS = 24
+
 # Private-use characters mark the matched words: unlike brackets, they never occur in
 # chat text, so a marker is always a marker.
 HIGHLIGHT = ("\ue000", "\ue001")

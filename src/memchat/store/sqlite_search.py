@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MemchatError
 from .base import IndexedMessage, SearchHit, query_words
 from .crypto import SEARCH_OFF, Cipher, unseal
+from .snippets import SNIPPET_TOKENS
 from .sqlite_index import STATE, TOKENIZER, catch_up
 from .titles import message_text
 
 if TYPE_CHECKING:
     from .blind import BlindTerms
 
-SNIPPET_TOKENS = 24
 
 # Recall ranks every message that holds one of its words, so a word in tens of thousands
 # of messages (in a very long history) would make each turn slow while adding little to
