@@ -240,6 +240,8 @@ def test_chat_repl_with_slash_commands(memchat: Harness) -> None:
     )
     out = ok(memchat("chat", "-u", "sara", input=script, replies=("Hi Sara", "Sara", "Sara again")))
     assert "About Sara" in out
+    # What a turn taught memory is shown, once.
+    assert out.count("(remembered name: Sara)") == 2  # the turn, then its /retry
     assert "dropped the last turn: What's my name?" in out
     assert "unknown command /bogus" in out
     # /retry regenerated the reply to "My name is Sara" without the old reply in context.

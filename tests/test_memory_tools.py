@@ -46,6 +46,7 @@ async def test_a_remembered_fact_is_kept_and_reaches_the_next_chat(store: Store)
     )
     await chat.run_turn(store.session("sara", "food"), "I'm allergic to peanuts")
     assert tool_output(model) == "Remembered allergy: peanuts."
+    assert str(chat.last_changes) == "remembered allergy: peanuts"
     assert [(f.key, f.value, f.source) for f in store.list_facts("sara")] == [
         ("allergy", "peanuts", "food#1")
     ]
@@ -86,6 +87,7 @@ async def test_forget_removes_a_fact_and_says_what_it_knows_otherwise(store: Sto
         "There is no fact 'address' to forget (known: home, name)."
     )
     assert tool_output(model) == "Forgot home."
+    assert str(chat.last_changes) == "forgot home"
     assert [f.key for f in store.list_facts("sara")] == ["name"]
 
 

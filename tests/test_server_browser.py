@@ -90,6 +90,8 @@ def test_web_chat_in_a_browser(store: Store, page: Any) -> None:
         sessions = p.locator("#sessions li")
         expect(sessions).to_have_count(1)
         expect(sessions.first).to_have_text("My name is Sara")
+        # What the turn taught memchat is shown under the reply.
+        expect(p.locator(".memory-note")).to_have_text("(remembered name: Sara)")
 
         # HTML from a message or a reply is shown as text, never run.
         p.fill("#input", "<b>bold?</b> <img src=x onerror='window.pwned = 3'>")

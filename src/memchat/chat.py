@@ -17,6 +17,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 from .config import Settings
 from .errors import InputTooLarge, MemchatError, ModelCallFailed
 from .memory.context import AssembledContext, Memory, store_recall
+from .memory.facts import MemoryChanges
 from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for
 from .memory.tools import MEMORY_TOOLS, TurnMemory
@@ -53,6 +54,8 @@ class Chat:
     memory: Memory | None = None
     # The context of the last turn, for ``/context``.
     last_context: AssembledContext | None = field(default=None, repr=False)
+    # What the last turn changed in the user's facts, to show them.
+    last_changes: MemoryChanges = field(default_factory=MemoryChanges, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
@@ -136,12 +139,12 @@ class Chat:
                 # Cancellation or Ctrl-C: stop the SDK's background task too.
                 result.cancel()
                 raise
+        self.last_changes = MemoryChanges()
         if turn.seq is not None:
             # Memory changes only once the turn is stored: a failed turn changes nothing.
-            source = f"{session.info.id}#{turn.seq}"
             if self.memory is not None:
-                self.memory.learn(session.info, text, turn.seq)
-            tools_memory.apply(source)
+                self.last_changes = self.memory.learn(session.info, text, turn.seq)
+            self.last_changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
 
     async def run_turn(
         self, session: MemchatSession, text: str, *, replace_last: bool = False

@@ -120,6 +120,8 @@ class Repl:
         except MemchatError as exc:
             raise MemchatError(f"{exc} (/retry sends it again)") from exc
         self.failed_text = None
+        if self.chat.last_changes:
+            console.print(f"[dim]({escape(str(self.chat.last_changes))})[/dim]")
         self.refresh()
 
     # -- slash commands ------------------------------------------------------------------

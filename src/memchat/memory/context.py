@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ..errors import FactNotFound, InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
 from ..store.titles import item_text
-from .facts import extract_facts, forget_requests, normalize_key
+from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
@@ -151,19 +151,21 @@ class Memory:
         context.parts.append(ContextPart("new message", asked, message))
         return context
 
-    def learn(self, session: SessionInfo, message: str, seq: int) -> list[tuple[str, str]]:
+    def learn(self, session: SessionInfo, message: str, seq: int) -> MemoryChanges:
         """Store the facts ``message`` states about the user, forget those it asks to
-        forget; return the facts stored."""
+        forget; return what changed."""
         asked = set(forget_requests(message))
+        forgotten = []
         for fact in self.store.list_facts(session.user) if asked else []:
             # Keys stored before today's spelling rules ("favorite color") match too.
             if normalize_key(fact.key) in asked:
                 with suppress(FactNotFound):
                     self.store.forget_fact(session.user, fact.key)
-        found = list(extract_facts(message))
+                    forgotten.append(fact.key)
+        found = tuple(extract_facts(message))
         for key, value in found:
             self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")
-        return found
+        return MemoryChanges(found, tuple(forgotten))
 
     # -- the parts -------------------------------------------------------------------------
 

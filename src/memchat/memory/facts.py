@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 MAX_VALUE_CHARS = 80
 
@@ -61,6 +62,24 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
         None,
     ),
 ]
+
+
+@dataclass(frozen=True)
+class MemoryChanges:
+    """What one turn changed in a user's facts, to show them."""
+
+    remembered: tuple[tuple[str, str], ...] = ()
+    forgotten: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.remembered or self.forgotten)
+
+    def __add__(self, other: MemoryChanges) -> MemoryChanges:
+        return MemoryChanges(self.remembered + other.remembered, self.forgotten + other.forgotten)
+
+    def __str__(self) -> str:
+        said = [f"remembered {key}: {value}" for key, value in self.remembered]
+        return "; ".join(said + [f"forgot {key}" for key in self.forgotten])
 
 
 def normalize_key(key: str) -> str:

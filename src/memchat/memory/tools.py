@@ -17,8 +17,7 @@ from agents import FunctionTool, RunContextWrapper, function_tool
 
 from ..errors import FactNotFound, MemchatError
 from ..store import Store
-from ..store.base import Fact
-from .facts import MAX_VALUE_CHARS, normalize_key
+from .facts import MAX_VALUE_CHARS, MemoryChanges, normalize_key
 
 SEARCH_HITS = 5
 
@@ -39,16 +38,17 @@ class TurnMemory:
             known.pop(key, None)
         return known | self.remembered
 
-    def apply(self, source: str) -> list[Fact]:
-        """Make the changes (after the turn is stored); return the facts remembered."""
-        for key in self.forgotten - self.remembered.keys():
+    def apply(self, source: str) -> MemoryChanges:
+        """Make the changes (after the turn is stored); return them."""
+        forgotten = []
+        for key in sorted(self.forgotten - self.remembered.keys()):
             # It may have gone meanwhile (another turn, `memchat memory forget`).
             with suppress(FactNotFound):
                 self.store.forget_fact(self.user, key)
-        return [
+                forgotten.append(key)
+        for key, value in self.remembered.items():
             self.store.set_fact(self.user, key, value, source)
-            for key, value in self.remembered.items()
-        ]
+        return MemoryChanges(tuple(self.remembered.items()), tuple(forgotten))
 
 
 @function_tool

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..memory.facts import MemoryChanges
 from ..store.base import Fact, SearchHit, SessionInfo, Turn, User
 from ..store.snippets import bracketed, snippet_parts
 from ..store.titles import item_text
@@ -184,10 +185,33 @@ class DeltaEvent(BaseModel):
     text: str
 
 
+class FactChange(BaseModel):
+    """A fact a turn remembered."""
+
+    key: str
+    value: str
+
+
+class MemoryChangesOut(BaseModel):
+    """What a turn changed in the caller's facts."""
+
+    remembered: list[FactChange]
+    forgotten: list[str]
+
+    @classmethod
+    def of(cls, changes: MemoryChanges) -> MemoryChangesOut:
+        return cls(
+            remembered=[FactChange(key=k, value=v) for k, v in changes.remembered],
+            forgotten=list(changes.forgotten),
+        )
+
+
 class DoneEvent(BaseModel):
-    """The data of a ``done`` event: the turn is stored; the session as it is now."""
+    """The data of a ``done`` event: the turn is stored; the session as it is now, and what
+    the turn changed in the caller's facts."""
 
     session: SessionOut
+    memory: MemoryChangesOut
 
 
 def event_stream_schema() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from ..chat import Chat
 from ..config import Settings
+from ..memory.facts import MemoryChanges
 from ..models import ModelChoice
 from ..store import Store
 from ..store.rates import RateLimit
@@ -30,7 +31,7 @@ class ServerState:
 
     def chat(self) -> Chat:
         """A chat for one request (a shallow copy, so no state leaks between users)."""
-        return replace(self.chat_template, last_context=None)
+        return replace(self.chat_template, last_context=None, last_changes=MemoryChanges())
 
 
 async def _state(request: Request) -> ServerState:

@@ -20,7 +20,15 @@ from ...errors import MemchatError
 from ...store import MemchatSession, Store
 from ..auth import CurrentUser
 from ..errors import ApiError, error_body, status_of
-from ..schemas import DeltaEvent, DoneEvent, MessageIn, SessionId, SessionOut, event_stream_schema
+from ..schemas import (
+    DeltaEvent,
+    DoneEvent,
+    MemoryChangesOut,
+    MessageIn,
+    SessionId,
+    SessionOut,
+    event_stream_schema,
+)
 from ..sse import EventStream, event
 from ..state import State
 from . import errors
@@ -97,4 +105,5 @@ async def _turn_events(
         yield event("error", error_body("internal_error", "internal server error"))
         return
     info = store.find_session(session.info.user, session.info.id) or session.info
-    yield event("done", DoneEvent(session=SessionOut.of(info)).model_dump())
+    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(chat.last_changes))
+    yield event("done", done.model_dump())

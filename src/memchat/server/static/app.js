@@ -195,6 +195,7 @@ async function send(text) {
           bubble.scrollIntoView({ block: "end" });
         } else if (event.name === "done") {
           updateSession(event.data.session);
+          showMemoryChanges(event.data.memory);
         } else if (event.name === "error") {
           throw new ApiError(event.data.error.message);
         }
@@ -206,6 +207,19 @@ async function send(text) {
   } finally {
     bubble.classList.remove("streaming");
   }
+}
+
+// What a turn changed in the user's facts, shown under its reply (as text, never HTML).
+function showMemoryChanges(memory) {
+  const said = [
+    ...memory.remembered.map(({ key, value }) => `remembered ${key}: ${value}`),
+    ...memory.forgotten.map((key) => `forgot ${key}`),
+  ];
+  if (!said.length) return;
+  const note = document.createElement("div");
+  note.className = "memory-note";
+  note.textContent = `(${said.join("; ")})`;
+  $("messages").append(note);
 }
 
 // -- search ---------------------------------------------------------------------------
