@@ -226,6 +226,24 @@ def test_forgetting_by_id_spares_a_fact_whose_key_is_that_number(any_store: Stor
     assert store.list_facts("sara") == []
 
 
+def test_messages_hidden_from_recall_are_the_users_own_and_go_with_them(
+    any_store: Store,
+) -> None:
+    store = any_store
+    sara = store.ensure_session("sara", "s")
+    store.commit_turn(sara, [user_message("I live in Porto"), assistant("Nice, Porto")])
+    store.commit_turn(store.ensure_session("ali", "s"), [user_message("I live in Lyon")])
+    saras = [hit.item_id for hit in store.search("sara", "live")]
+    alis = [hit.item_id for hit in store.search("ali", "live")]
+    store.hide_from_recall("sara", saras + alis)  # ali's message is not sara's to hide
+    store.hide_from_recall("sara", saras)  # and again: nothing changes
+    assert store.hidden_from_recall("sara") == set(saras) and len(saras) == 1
+    assert store.hidden_from_recall("ali") == set()
+    # Deleting the message deletes its mark.
+    store.pop_turn(sara)
+    assert store.hidden_from_recall("sara") == set()
+
+
 def test_summaries_follow_their_turns(any_store: Store) -> None:
     store = any_store
     info = store.ensure_session("sara", "default")

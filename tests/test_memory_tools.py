@@ -12,11 +12,12 @@ from memchat.chat import Chat
 from memchat.config import load_settings
 from memchat.errors import ModelCallFailed
 from memchat.memory.context import Memory
+from memchat.memory.context import store_recall as recall_of
 from memchat.memory.tools import MEMORY_TOOLS
 from memchat.models import resolve_model
 from memchat.store import Store
 
-from .helpers import reply, system_notes
+from .helpers import reply, system_notes, texts_of
 
 
 def tool_chat(store: Store, *steps: Any) -> tuple[Chat, ScriptedModel]:
@@ -133,3 +134,21 @@ def test_tools_go_to_models_that_can_call_them(
     settings = load_settings(env={"MEMCHAT_HOME": "/tmp/memchat-test-home", **env})
     chat = Chat.from_settings(settings, resolve_model(settings), store)
     assert [tool.name for tool in chat.agent.tools] == tools
+
+
+async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: Store) -> None:
+    model = ScriptedModel([reply("Noted.")] * 2 + [reply("?")] * 2)
+    chat = Chat(Agent(name="a", model=model), memory=Memory(store, 4000, recall=recall_of(store)))
+    await chat.run_turn(store.session("sara", "one"), "I live in Porto, near the river.")
+    await chat.run_turn(store.session("sara", "two"), "Where do I live?")
+    assert model.last_call is not None and "Porto" in str(model.last_call.input)
+
+    await chat.run_turn(store.session("sara", "three"), "Please forget where I live.")
+    assert str(chat.last_changes) == "forgot home"
+    await chat.run_turn(store.session("sara", "four"), "Where do I live? Porto?")
+    # Neither the fact nor the message that said it reach the model (the question does).
+    assert texts_of(model.last_call.input) == ["Where do I live? Porto?"]
+    assert "near the river" not in str(model.last_call.input)
+    # The message is still in the history, and the user's own search finds it.
+    assert "near the river" in str(store.get_items(store.get_session("sara", "one")))
+    assert [hit.session_id for hit in store.search("sara", "river")] == ["one"]

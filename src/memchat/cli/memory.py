@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from ..memory.facts import normalize_key
+from ..memory.forget import forget_fact
 from .app import App, json_option, pass_app, user_of, user_option
 from .render import console, print_json
 
@@ -59,5 +60,5 @@ def add(app: App, key: str, value: str, user: str | None) -> None:
 @pass_app
 def forget(app: App, key_or_id: str, user: str | None) -> None:
     """Forget the fact with KEY_OR_ID (see `memchat memory list`)."""
-    fact = app.store.forget_fact(user_of(app, user), key_or_id)
+    fact = forget_fact(app.store, user_of(app, user), key_or_id)
     click.echo(f"forgot {fact.key}: {fact.value}")

@@ -28,6 +28,7 @@ from ..errors import FactNotFound, InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
 from ..store.titles import item_text
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
+from .forget import forget_fact
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
@@ -160,7 +161,7 @@ class Memory:
             # Keys stored before today's spelling rules ("favorite color") match too.
             if normalize_key(fact.key) in asked:
                 with suppress(FactNotFound):
-                    self.store.forget_fact(session.user, fact.key)
+                    forget_fact(self.store, session.user, fact.key)
                     forgotten.append(fact.key)
         found = tuple(extract_facts(message))
         for key, value in found:

@@ -116,7 +116,9 @@ def recall(
     words = [word for word in said if word not in STOPWORDS]
     if not words:
         return []
-    search = _Search(store, user, session_id, exclude_item_ids or set())
+    # Messages that stated a fact the user asked to forget are never recalled (forget.py).
+    exclude = (exclude_item_ids or set()) | store.hidden_from_recall(user)
+    search = _Search(store, user, session_id, exclude)
     names = frozenset(word for name in speakers or {} for word in query_words(name))
     prior = _Prior(_named_role(said, speakers or {}), dates, asks_for_name(query), names)
     first = search.scores(words)

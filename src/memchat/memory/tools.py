@@ -18,6 +18,7 @@ from agents import FunctionTool, RunContextWrapper, function_tool
 from ..errors import FactNotFound, MemchatError
 from ..store import Store
 from .facts import MAX_VALUE_CHARS, MemoryChanges, normalize_key
+from .forget import forget_fact
 
 SEARCH_HITS = 5
 
@@ -44,7 +45,7 @@ class TurnMemory:
         for key in sorted(self.forgotten - self.remembered.keys()):
             # It may have gone meanwhile (another turn, `memchat memory forget`).
             with suppress(FactNotFound):
-                self.store.forget_fact(self.user, key)
+                forget_fact(self.store, self.user, key)
                 forgotten.append(key)
         for key, value in self.remembered.items():
             self.store.set_fact(self.user, key, value, source)

@@ -427,6 +427,14 @@ class Store(ABC):
         """Delete a fact by key or id and return it; raise MemchatError if there is none."""
 
     @abstractmethod
+    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+        """Keep these messages of the user's out of recall (they stay in the history)."""
+
+    @abstractmethod
+    def hidden_from_recall(self, user: str) -> set[int]:
+        """The ids of the user's messages kept out of recall."""
+
+    @abstractmethod
     def get_summary(self, session: SessionInfo) -> Summary | None:
         """The session's running summary, or None."""
 

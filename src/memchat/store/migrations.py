@@ -118,6 +118,17 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # Messages kept out of recall: those that stated a fact the user asked to forget.
+    (
+        "0007_recall_hidden",
+        (
+            """
+            CREATE TABLE recall_hidden (
+                item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE
+            )
+            """,
+        ),
+    ),
 ]
 
 _BOOKKEEPING = """

@@ -6,6 +6,7 @@ With a cipher, fact values and summaries are sealed (see ``crypto.py``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,29 @@ class PostgresMemoryMixin:
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)
+
+    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+        ids = [int(i) for i in item_ids]
+        # Only the user's own items: an id of somebody else's is ignored.
+        self._db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO recall_hidden (item_id) SELECT i.id FROM items i"
+                " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
+                " WHERE i.id = ANY(%s) AND u.name = %s ON CONFLICT (item_id) DO NOTHING",
+                (ids, user),
+            )
+        )
+
+    def hidden_from_recall(self, user: str) -> set[int]:
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
+                " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
+                " WHERE u.name = %s",
+                (user,),
+            ).fetchall()
+        )
+        return {int(item_id) for (item_id,) in rows}
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
         row = self._db.read(

@@ -123,6 +123,17 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # Messages kept out of recall: those that stated a fact the user asked to forget.
+    (
+        "0007_recall_hidden",
+        (
+            """
+            CREATE TABLE recall_hidden (
+                item_id bigint PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE
+            )
+            """,
+        ),
+    ),
 ]
 
 # Every table the migrations create, parents before children.
@@ -135,6 +146,7 @@ TABLES = (
     "summaries",
     "tokens",
     "rate_limits",
+    "recall_hidden",
 )
 
 _BOOKKEEPING = """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -61,6 +63,27 @@ class SQLiteMemoryMixin:
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)
+
+    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+        with self._write() as conn:
+            # Only the user's own items: an id of somebody else's is ignored.
+            conn.execute(
+                "INSERT INTO recall_hidden (item_id) SELECT i.id FROM json_each(?) ids"
+                " JOIN items i ON i.id = ids.value JOIN sessions s ON s.id = i.session_id"
+                " JOIN users u ON u.id = s.user_id WHERE u.name = ?"
+                " ON CONFLICT (item_id) DO NOTHING",
+                (json.dumps([int(i) for i in item_ids]), user),
+            )
+
+    def hidden_from_recall(self, user: str) -> set[int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
+                " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
+                " WHERE u.name = ?",
+                (user,),
+            ).fetchall()
+        return {item_id for (item_id,) in rows}
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
         with self._read() as conn:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from ...memory import forget as forgetting
 from ...store.snippets import HIGHLIGHT
 from ..auth import CurrentUser
 from ..errors import not_found
@@ -35,7 +36,7 @@ async def forget_fact(state: State, user: CurrentUser, key_or_id: str) -> Respon
     known = state.store.list_facts(user.name)
     if not any(fact.key == key_or_id or str(fact.id) == key_or_id for fact in known):
         raise not_found(f"you have no fact {key_or_id!r}")
-    state.store.forget_fact(user.name, key_or_id)
+    forgetting.forget_fact(state.store, user.name, key_or_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

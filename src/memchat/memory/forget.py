@@ -1,0 +1,38 @@
+"""Forgetting a fact: it goes, and the messages that said it are no longer recalled.
+
+Deleting the fact alone would not do: "I live in Porto" would still be recalled when the
+user asks where they live. So the user's messages that contain the fact's value are kept
+out of recall too (``Store.hide_from_recall``). They stay in the history (``/history``,
+export, search): forgetting is about what memchat brings up by itself, and deleting
+messages is the job of ``/undo``, ``memchat sessions clear`` and ``memchat prune``.
+"""
+
+from __future__ import annotations
+
+from ..errors import MemchatError
+from ..store import Store
+from ..store.base import Fact
+
+# The most messages one fact's value is looked for in.
+MAX_MENTIONS = 1000
+
+
+def forget_fact(store: Store, user: str, key_or_id: str) -> Fact:
+    """Delete the user's fact (by key or id) and keep its mentions out of recall."""
+    fact = store.forget_fact(user, key_or_id)
+    hide_mentions(store, user, fact.value)
+    return fact
+
+
+def hide_mentions(store: Store, user: str, value: str) -> int:
+    """Keep the user's messages that contain ``value`` out of recall; return how many."""
+    try:
+        hits = store.search(user, value, limit=MAX_MENTIONS)
+    except MemchatError:
+        return 0  # an encrypted store without an index recalls nothing anyway
+    wanted = value.casefold()
+    messages = store.get_messages(user, [hit.item_id for hit in hits])
+    mentions = [m.item_id for m in messages if wanted in m.text.casefold()]
+    if mentions:
+        store.hide_from_recall(user, mentions)
+    return len(mentions)
