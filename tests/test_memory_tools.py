@@ -152,3 +152,20 @@ async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: 
     # The message is still in the history, and the user's own search finds it.
     assert "near the river" in str(store.get_items(store.get_session("sara", "one")))
     assert [hit.session_id for hit in store.search("sara", "river")] == ["one"]
+
+
+def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:
+    from memchat.memory.forget import forget_fact
+
+    info = store.ensure_session("sara", "s")
+    store.commit_turn(info, [{"role": "user", "content": "I live in Porto"}])
+    store.set_summary(info, 1, "Sara lives in Porto. She likes tea.\nThe user said: porto!")
+    other = store.ensure_session("sara", "t")
+    store.commit_turn(other, [{"role": "user", "content": "hello"}])
+    store.set_summary(other, 1, "Sara said hello.")
+    store.set_fact("sara", "home", "Porto", "s#1")
+    assert forget_fact(store, "sara", "home").value == "Porto"
+    summary = store.get_summary(info)
+    assert summary is not None and summary.text == "She likes tea."
+    untouched = store.get_summary(other)
+    assert untouched is not None and untouched.text == "Sara said hello."

@@ -2,12 +2,17 @@
 
 Deleting the fact alone would not do: "I live in Porto" would still be recalled when the
 user asks where they live. So the user's messages that contain the fact's value are kept
-out of recall too (``Store.hide_from_recall``). They stay in the history (``/history``,
-export, search): forgetting is about what memchat brings up by itself, and deleting
-messages is the job of ``/undo``, ``memchat sessions clear`` and ``memchat prune``.
+out of recall too (``Store.hide_from_recall``), and the sentences of session summaries
+that hold it are dropped. The messages stay in the history (``/history``, export,
+search): forgetting is about what memchat brings up by itself, and deleting messages is
+the job of ``/undo``, ``memchat sessions clear`` and ``memchat prune``. A session whose
+recent turns still hold the message shows it to the model until those turns leave the
+window (they are the conversation itself), and their summary may then restate it.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..errors import MemchatError
 from ..store import Store
@@ -15,12 +20,15 @@ from ..store.base import Fact
 
 # The most messages one fact's value is looked for in.
 MAX_MENTIONS = 1000
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def forget_fact(store: Store, user: str, key_or_id: str) -> Fact:
-    """Delete the user's fact (by key or id) and keep its mentions out of recall."""
+    """Delete the user's fact (by key or id), keep its mentions out of recall and take
+    the sentences that hold it out of the user's session summaries."""
     fact = store.forget_fact(user, key_or_id)
     hide_mentions(store, user, fact.value)
+    scrub_summaries(store, user, fact.value)
     return fact
 
 
@@ -36,3 +44,22 @@ def hide_mentions(store: Store, user: str, value: str) -> int:
     if mentions:
         store.hide_from_recall(user, mentions)
     return len(mentions)
+
+
+def scrub_summaries(store: Store, user: str, value: str) -> int:
+    """Drop the sentences holding ``value`` from the user's summaries; return how many
+    summaries changed."""
+    wanted = value.casefold()
+    changed = 0
+    for session in store.list_sessions(user):
+        summary = store.get_summary(session)
+        if summary is None or wanted not in summary.text.casefold():
+            continue
+        lines = []
+        for line in summary.text.split("\n"):
+            kept = [s for s in _SENTENCE_END.split(line) if wanted not in s.casefold()]
+            if kept:
+                lines.append(" ".join(kept))
+        store.set_summary(session, summary.through_seq, "\n".join(lines))
+        changed += 1
+    return changed
