@@ -173,6 +173,8 @@ class SQLiteSearchMixin:
         scope = (user, session_id, session_id, limit)
         with self._read() as conn:
             terms = words if blind is None else blind.query_words(conn, words)
+            if not terms:
+                return []  # no word the index could hold
             # All the words first, as a search box does; any of them if no message has all.
             for all_words in (True, False) if len(terms) > 1 else (True,):
                 expression = match_expression(terms, all_words=all_words, column="text")
