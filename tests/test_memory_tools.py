@@ -152,6 +152,11 @@ async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: 
     # The message is still in the history, and the user's own search finds it.
     assert "near the river" in str(store.get_items(store.get_session("sara", "one")))
     assert [hit.session_id for hit in store.search("sara", "river")] == ["one"]
+    # In the session that said it, the model no longer sees it among the recent turns
+    # (the assistant's reply, which did not repeat it, stays).
+    model.extend([reply("?")])
+    await chat.run_turn(store.session("sara", "one"), "So, where do I live?")
+    assert texts_of(model.last_call.input) == ["Noted.", "So, where do I live?"]
 
 
 def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:

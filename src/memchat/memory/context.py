@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import FactNotFound, InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
@@ -193,6 +193,9 @@ class Memory:
         turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
         if replace_last and turns:
             turns = turns[:-1]
+        # Messages that stated a forgotten fact (forget.py) are shown to the model no more,
+        # nor summarized.
+        turns = _without(turns, self.store.hidden_from_recall(session.user))
         costs = [sum(item_tokens(item, self.count) for item in turn.items) for turn in turns]
         reaches_back = not turns or turns[0].seq == through + 1
         if reaches_back and sum(costs) <= share:
@@ -244,6 +247,17 @@ class Memory:
             lines.append(line)
             used += cost
         return _RECALL_HEADER + "\n".join(lines) if lines else ""
+
+
+def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:
+    """``turns`` without the items whose ids are in ``hidden``."""
+    if not hidden:
+        return turns
+    kept = []
+    for turn in turns:
+        shown = [(i, x) for i, x in zip(turn.item_ids, turn.items, strict=True) if i not in hidden]
+        kept.append(replace(turn, items=[x for _, x in shown], item_ids=[i for i, _ in shown]))
+    return kept
 
 
 _RECALL_HEADER = "Earlier messages that may be relevant (from your history with this user):\n"

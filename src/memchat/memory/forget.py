@@ -2,12 +2,11 @@
 
 Deleting the fact alone would not do: "I live in Porto" would still be recalled when the
 user asks where they live. So the user's messages that contain the fact's value are kept
-out of recall too (``Store.hide_from_recall``), and the sentences of session summaries
-that hold it are dropped. The messages stay in the history (``/history``, export,
-search): forgetting is about what memchat brings up by itself, and deleting messages is
-the job of ``/undo``, ``memchat sessions clear`` and ``memchat prune``. A session whose
-recent turns still hold the message shows it to the model until those turns leave the
-window (they are the conversation itself), and their summary may then restate it.
+out of recall too (``Store.hide_from_recall``; the context's window of recent turns and
+its summaries skip them as well), and the sentences of session summaries that hold it are
+dropped. The messages stay in the history (``/history``, export, search): forgetting is
+about what memchat shows the model, and deleting messages is the job of ``/undo``,
+``memchat sessions clear`` and ``memchat prune``.
 """
 
 from __future__ import annotations

@@ -95,6 +95,8 @@ class Turn:
     seq: int
     created_at: str
     items: list[Item]
+    # The stored items' ids, in the same order (empty for a turn not read from a store).
+    item_ids: list[int] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

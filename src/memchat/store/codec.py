@@ -85,13 +85,14 @@ def summary_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Summary:
     return Summary(through_seq, unseal(cipher, text), updated_at)
 
 
-def turns_from_rows(rows: Iterator[tuple[int, str, object]]) -> list[Turn]:
-    """Group (seq, created_at, item) rows, ordered by item, into turns."""
+def turns_from_rows(rows: Iterator[tuple[int, str, int, object]]) -> list[Turn]:
+    """Group (seq, created_at, item id, item) rows, ordered by item, into turns."""
     turns: list[Turn] = []
-    for seq, created_at, item in rows:
+    for seq, created_at, item_id, item in rows:
         if not turns or turns[-1].seq != seq:
             turns.append(Turn(seq, created_at, []))
         turns[-1].items.append(item)  # type: ignore[arg-type]
+        turns[-1].item_ids.append(item_id)
     return turns
 
 

@@ -254,7 +254,7 @@ class PostgresTurnsMixin:
 
     def _turns(self, session: SessionInfo, rows: list[tuple[Any, ...]]) -> list[Turn]:
         return turns_from_rows(
-            (seq, at, unpack_item(self.cipher, session, item_id, data))
+            (seq, at, item_id, unpack_item(self.cipher, session, item_id, data))
             for seq, at, item_id, data in rows
         )
 

@@ -366,7 +366,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 (session.pk, session.pk),
             ).fetchall()
         turns = turns_from_rows(
-            (seq, at, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
+            (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
         return turns[0] if turns else None
 
@@ -380,7 +380,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
             ).fetchall()
         rows.reverse()
         return turns_from_rows(
-            (seq, at, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
+            (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
 
     def commit_turn(
