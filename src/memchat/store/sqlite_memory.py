@@ -77,10 +77,12 @@ class SQLiteMemoryMixin:
 
     def hidden_from_recall(self, user: str) -> set[int]:
         with self._read() as conn:
+            # CROSS JOIN keeps the (small) hidden table as the outer loop: a plain JOIN let
+            # SQLite walk all of the user's items, 20 ms a turn at 100,000 turns.
             rows = conn.execute(
-                "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
-                " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ?",
+                "SELECT h.item_id FROM recall_hidden h CROSS JOIN items i ON i.id = h.item_id"
+                " CROSS JOIN sessions s ON s.id = i.session_id"
+                " CROSS JOIN users u ON u.id = s.user_id WHERE u.name = ?",
                 (user,),
             ).fetchall()
         return {item_id for (item_id,) in rows}
