@@ -36,6 +36,8 @@ def fill(path: Path, cipher: Cipher | None = None) -> str:
         store.commit_turn(trip, [user_message("dropped")])
         store.pop_turn(store.get_session("sara", "trip"))  # seq 2 is gone for good
         store.commit_turn(trip, [user_message("And a hotel?")])
+        if cipher is None:  # an encrypted store without an index finds nothing to hide
+            store.hide_from_recall("sara", [hit.item_id for hit in store.search("sara", "hotel")])
         store.set_summary(trip, 1, "asked about cafés")
         store.set_fact("sara", "city", "Lyon", "said")
         store.set_admin("sara", True)
@@ -66,6 +68,9 @@ def test_copies_everything_and_verifies(tmp_path: Path, pg_url: str) -> None:
         assert found is not None and found.name == "sara"
         assert [h.session_id for h in store.search("sara", "cafe lyon")] == ["trip"]
         assert len(store.list_sessions("ali")) == 3
+        # What was kept out of recall stays out, under the item's new id.
+        hidden = store.get_messages("sara", sorted(store.hidden_from_recall("sara")))
+        assert [m.text for m in hidden] == ["And a hotel?"]
 
 
 def test_interrupted_copy_resumes(tmp_path: Path, pg_url: str) -> None:

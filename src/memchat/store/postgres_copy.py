@@ -35,7 +35,7 @@ from .postgres_turns import ADD_TO_TURN, turn_params
 from .sqlite import SQLiteStore
 
 # What is counted on both sides; items and messages follow from the sessions.
-COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens")
+COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens", "recall_hidden")
 # The columns an encrypted SQLite store seals.
 _SEALABLE = (("items", "data"), ("sessions", "title"), ("facts", "value"), ("summaries", "text"))
 
@@ -125,6 +125,14 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
         summary = source.rows(
             "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?", (pk,)
         )
+        hidden = {
+            item_id
+            for (item_id,) in source.rows(
+                "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
+                " WHERE i.session_id = ?",
+                (pk,),
+            )
+        }
         copy = partial(
             _copy_session,
             cipher=target.cipher,
@@ -133,6 +141,7 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
             fields=fields,
             items=items,
             summary=summary,
+            hidden=hidden,
         )
         if db.write(copy):
             report.copied += 1
@@ -181,11 +190,13 @@ def _copy_session(
     fields: list[Any],
     items: list[tuple[Any, ...]],
     summary: list[tuple[Any, ...]],
+    hidden: set[int],
 ) -> bool:
     """Copy one session with its turns and summary; False if the target already has it.
 
     Each item is opened (with ``cipher``, if sealed) to check it, and to index it unless
-    the target is encrypted; its stored text is copied as it is.
+    the target is encrypted; its stored text is copied as it is. The items that were kept
+    out of recall (``hidden``, source ids) are kept out in the target too.
     """
     title, created_at, updated_at, turn_count, last_seq, metadata = fields
     row = conn.execute(
@@ -216,6 +227,13 @@ def _copy_session(
             " VALUES (%s, %s, %s, %s)",
             (row[0], through_seq, text, stamp),
         )
+    if hidden:
+        # The target's ids are new; the items are in the same (seq, id) order on both sides.
+        copied = conn.execute(
+            "SELECT id FROM items WHERE session_id = %s ORDER BY seq, id", (row[0],)
+        ).fetchall()
+        marks = [new for (new,), item in zip(copied, items, strict=True) if item[2] in hidden]
+        conn.execute("INSERT INTO recall_hidden (item_id) SELECT unnest(%s::bigint[])", (marks,))
     return True
 
 
