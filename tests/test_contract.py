@@ -293,6 +293,7 @@ def test_export_import_round_trip(any_store: Store, tmp_path: Path) -> None:
     store.commit_turn(info, [user_message("and?"), assistant("A hat.")])
     store.set_summary(info, 1, "Sara packs socks.")
     store.set_fact("sara", "name", "Sara", "trip#1")
+    store.hide_from_recall("sara", [hit.item_id for hit in store.search("sara", "hat")])
     out = io.StringIO()
     trip = store.get_session("sara", "trip")
     write_jsonl(session_records(store, [trip]), out, user_facts(store, "sara"))
@@ -305,8 +306,10 @@ def test_export_import_round_trip(any_store: Store, tmp_path: Path) -> None:
     assert (copied.title, copied.metadata, copied.turn_count) == ("Trip", {"tag": "x"}, 2)
     assert store.get_turns(copied) == store.get_turns(store.get_session("sara", "trip"))
     assert [h.session_id for h in store.search("ali", "socks")] == ["trip"]
-    # The summary and the facts came along (the fact under its new owner).
+    # The summary, the facts (under their new owner) and what recall skips came along.
     assert store.get_summary(copied) == store.get_summary(trip)
+    hidden = store.get_messages("ali", sorted(store.hidden_from_recall("ali")))
+    assert [m.text for m in hidden] == ["A hat."]
     assert [(f.key, f.value, f.source) for f in store.list_facts("ali")] == [
         ("name", "Sara", "trip#1")
     ]

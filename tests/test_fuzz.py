@@ -467,6 +467,8 @@ WRONG_SCHEMA = {
                              ":4: a fact needs a key and a value"),
     "fact of a bad user": (HEADER + GOOD + '{"type": "fact", "user": "a/b", "key": "k",'
                            ' "value": "v"}\n', ":4: bad fact line"),
+    "hidden past the items": (HEADER + GOOD + '{"type": "turn", "items": [{"role": "user",'
+                              ' "content": "y"}], "hidden": [1]}\n', ":4: hidden must list"),
     "facts miscounted": (HEADER + GOOD + '{"type": "end", "sessions": 1, "turns": 1,'
                          ' "facts": 1}\n', ":4: the end line counts 1 sessions, 1 turns and 1"),
 }  # fmt: skip

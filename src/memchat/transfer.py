@@ -7,12 +7,14 @@ facts of the user whose sessions these are (a whole user's export only)::
     {"type": "memchat-export", "version": 2}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
+    {"type": "turn", "created_at": "...", "items": [...], "hidden": [0]}
     {"type": "summary", "through_seq": 1, "text": "...", "updated_at": "..."}
     {"type": "fact", "user": "sara", "key": "name", "value": "Sara", "source": "...", ...}
     {"type": "end", "sessions": 1, "turns": 1, "facts": 1}
 
-The end line, with the counts, tells a whole file from one cut short. Version 1 files
-(no summaries, no facts) still import.
+A turn's ``hidden`` lists the indexes of its items kept out of recall (they stated a fact
+the user asked to forget, see ``memory/forget.py``). The end line, with the counts, tells
+a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
 
 An import is checked whole before anything is written, then written in one transaction:
 a bad file imports nothing, and the error names the line.
@@ -60,12 +62,22 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
-    """The full records of ``sessions`` (with their summaries), one at a time."""
+    """The full records of ``sessions`` (with their summaries, and which of their items
+    are kept out of recall), one at a time."""
+    hidden_of: dict[str, set[int]] = {}
     for info in sessions:
         turns = store.get_turns(info)
         summary = store.get_summary(info)
+        if info.user not in hidden_of:
+            hidden_of[info.user] = store.hidden_from_recall(info.user)
+        hidden = tuple(
+            (turn.seq, index)
+            for turn in turns
+            for index, item_id in enumerate(turn.item_ids)
+            if item_id in hidden_of[info.user]
+        )
         yield SessionRecord(
-            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary
+            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary, hidden
         )
 
 
@@ -94,7 +106,13 @@ def write_jsonl(
         }
         out.write(json.dumps(head, ensure_ascii=False) + "\n")
         for turn in record.turns:
-            line = {"type": "turn", "created_at": turn.created_at, "items": turn.items}
+            line: dict[str, Any] = {
+                "type": "turn",
+                "created_at": turn.created_at,
+                "items": turn.items,
+            }
+            if hidden := [index for seq, index in record.hidden if seq == turn.seq]:
+                line["hidden"] = hidden  # kept out of recall (memory/forget.py)
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             turns += 1
         if record.summary is not None:
@@ -230,6 +248,15 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
                 raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
             turns = records[-1].turns
             turns.append(Turn(len(turns) + 1, str(entry.get("created_at") or now()), items))
+            hidden = entry.get("hidden", [])
+            if not isinstance(hidden, list) or not all(
+                isinstance(i, int) and 0 <= i < len(items) for i in hidden
+            ):
+                raise ImportFormatError(f"{where}: hidden must list indexes of the turn's items")
+            if hidden:
+                record = records[-1]
+                marks = tuple((len(turns), index) for index in hidden)
+                records[-1] = replace(record, hidden=record.hidden + marks)
         elif kind == "summary":
             if not records:
                 raise ImportFormatError(f"{where}: a summary before any session line")

@@ -46,6 +46,9 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
     for record in records:
         check_name("user name", record.user)
         check_name("session id", record.id)
+        sizes = {turn.seq: len(turn.items) for turn in record.turns}
+        if any(not 0 <= index < sizes.get(seq, 0) for seq, index in record.hidden):
+            raise MemchatError(f"session {record.user}/{record.id}: a hidden item it lacks")
         if record.summary is not None and not 1 <= record.summary.through_seq <= len(record.turns):
             raise MemchatError(
                 f"session {record.user}/{record.id}: its summary covers turns up to"
@@ -53,6 +56,14 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
             )
     for fact in facts:
         check_name("user name", fact.user)
+
+
+def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list[int]:
+    """The ids of ``record``'s hidden items among its ``stored`` (seq, id) rows, in order."""
+    by_turn: dict[int, list[int]] = {}
+    for seq, item_id in stored:
+        by_turn.setdefault(seq, []).append(item_id)
+    return [by_turn[seq][index] for seq, index in record.hidden]
 
 
 def now() -> str:
@@ -171,6 +182,8 @@ class SessionRecord:
     turns: list[Turn]
     # Its running summary, if the window has moved past some turns (see memory/).
     summary: Summary | None = None
+    # The items kept out of recall (memory/forget.py), as (turn seq, index in the turn).
+    hidden: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .base import (
     Turn,
     check_records,
     drop_orphan_outputs,
+    hidden_ids,
     now,
 )
 from .codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
@@ -204,6 +205,15 @@ class PostgresTurnsMixin:
                                 zip(record.turns, turns, strict=True), 1
                             )
                         ],
+                    )
+                if record.hidden:
+                    stored = conn.execute(
+                        "SELECT seq, id FROM items WHERE session_id = %s ORDER BY seq, id",
+                        (row[0],),
+                    ).fetchall()
+                    conn.execute(
+                        "INSERT INTO recall_hidden (item_id) SELECT unnest(%s::bigint[])",
+                        (hidden_ids(record, stored),),
                     )
                 if record.summary is not None:
                     summary = record.summary

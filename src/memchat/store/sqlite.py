@@ -25,6 +25,7 @@ from .base import (
     check_name,
     check_records,
     drop_orphan_outputs,
+    hidden_ids,
     now,
 )
 from .blind import BlindTerms
@@ -468,6 +469,14 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                     ) from exc
                 for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
                     _insert_items(conn, pk, seq, turn.created_at, rows)
+                if record.hidden:
+                    stored = conn.execute(
+                        "SELECT seq, id FROM items WHERE session_id = ? ORDER BY seq, id", (pk,)
+                    ).fetchall()
+                    conn.executemany(
+                        "INSERT INTO recall_hidden (item_id) VALUES (?)",
+                        [(item_id,) for item_id in hidden_ids(record, stored)],
+                    )
                 if record.summary is not None:
                     summary = record.summary
                     conn.execute(
