@@ -36,3 +36,6 @@ def ask(app: App, message: str, user: str | None, session_id: str | None, new: b
     chat = app.chat()
     session = MemchatSession(app.store, info)
     asyncio.run(show_stream(chat.stream_turn(session, message), markdown=False))
+    if chat.last_changes:
+        # On stderr: stdout is the reply alone, for scripts.
+        click.echo(f"({chat.last_changes})", err=True)
