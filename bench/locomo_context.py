@@ -11,7 +11,7 @@ names are not passed (a chat does not know them), and recall gets only the passa
 fit its share of the budget.
 
     python bench/locomo_context.py --data ../shared/data/locomo/locomo-dev.json [--json]
-        [--budgets 1536,4000,16000] [--recall-k 6,25]
+        [--budgets 1536,4000,16000] [--recall-k 6,25] [--in-last-session]
 
 No model is called. The data is CC BY-NC 4.0: read from where it lies, never copied.
 """
@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
@@ -35,9 +36,18 @@ from memchat.store import SQLiteStore
 
 
 async def evaluate(
-    conversations: list[Conversation], directory: Path, budget: int, recall_k: int
+    conversations: list[Conversation],
+    directory: Path,
+    budget: int,
+    recall_k: int,
+    *,
+    in_last: bool = False,
 ) -> tuple[dict[int, list[float]], list[int], list[float]]:
-    """Evidence in context by category (0: all), recalled tokens per question, ms each."""
+    """Evidence in context by category (0: all), recalled tokens per question, ms each.
+
+    ``in_last`` asks each question as the next message of the conversation's last session
+    (its recent turns in the window, the rest summarized), not in a new session.
+    """
     found: dict[int, list[float]] = defaultdict(list)
     recalled_tokens: list[int] = []
     latencies: list[float] = []
@@ -46,12 +56,13 @@ async def evaluate(
             store_all(store, [conv])
             text_of = dict(conv.messages)
             memory = Memory(store, budget, recall=store_recall(store), recall_k=recall_k)
+            last = conv.records[-1].id
             for index, question in enumerate(conv.questions):
-                session = store.ensure_session(conv.user, f"ask-{index}")
+                session = store.ensure_session(conv.user, last if in_last else f"ask-{index}")
                 start = time.perf_counter()
                 context = await memory.assemble(session, question.text, DEFAULT_SYSTEM_PROMPT)
                 latencies.append((time.perf_counter() - start) * 1000)
-                shown = "\n".join(str(item.get("content", "")) for item in context.items)
+                shown = "\n".join(_text(item) for item in context.items)
                 hits = [d for d in question.evidence if d in text_of and text_of[d] in shown]
                 share = len(hits) / len(question.evidence)
                 found[question.category].append(share)
@@ -61,11 +72,23 @@ async def evaluate(
     return found, recalled_tokens, latencies
 
 
+def _text(item: dict[str, Any]) -> str:
+    content = item.get("content", "")
+    if isinstance(content, list):  # an assistant message: its text parts
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="locomo JSON file")
     parser.add_argument("--budgets", default="1536,4000,16000", help="token budgets")
     parser.add_argument("--recall-k", default="6,25", help="MEMCHAT_RECALL_K values")
+    parser.add_argument(
+        "--in-last-session",
+        action="store_true",
+        help="ask in the conversation's last session, not a new one",
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     conversations = load(args.data)
@@ -77,7 +100,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for budget in budgets:
             for k in ks:
-                found, tokens, ms = asyncio.run(evaluate(conversations, Path(tmp), budget, k))
+                found, tokens, ms = asyncio.run(
+                    evaluate(conversations, Path(tmp), budget, k, in_last=args.in_last_session)
+                )
                 overall = 100 * statistics.mean(found[0])
                 cells = " ".join(f"{100 * statistics.mean(found[c]):>12.1f}" for c in CATEGORIES)
                 p50 = statistics.median(ms)
