@@ -316,6 +316,10 @@ def test_config_shows_sources(
     assert settings["model"]["source"].endswith(".env")
     assert settings["api_key"]["value"] == "sk-…1234"
     assert data["model"] == "llama3.2 via http://localhost:11434/v1"
+    assert data["memory"] == (
+        "16,000-token context, up to 20 recalled passages, summaries by llama3.2,"
+        " memory tools: remember, forget, search_history"
+    )
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:

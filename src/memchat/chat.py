@@ -42,6 +42,40 @@ def check_message(text: str, max_chars: int) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How the settings and the chosen model shape each turn's memory."""
+
+    budget: int
+    recall_k: int
+    tools: bool
+    # None: the user's own words (ExtractiveSummarizer); else the model that summarizes.
+    summary_model: str | None
+
+    @classmethod
+    def of(cls, settings: Settings, choice: ModelChoice) -> MemoryPlan:
+        """The plan for ``choice``: the settings where given, else the model's defaults."""
+        if settings.summary_model:
+            summary_model: str | None = settings.summary_model
+        else:
+            summary_model = choice.name if choice.summarizes_well else None
+        return cls(
+            budget=settings.context_tokens or choice.context_tokens,
+            recall_k=choice.recall_k if settings.recall_k is None else settings.recall_k,
+            # Only where the model can call them (the embedded model cannot).
+            tools=choice.supports_tools and settings.memory_tools,
+            summary_model=summary_model,
+        )
+
+    def __str__(self) -> str:
+        summaries = self.summary_model or "the user's own words"
+        tools = "remember, forget, search_history" if self.tools else "none"
+        return (
+            f"{self.budget:,}-token context, up to {self.recall_k} recalled passages,"
+            f" summaries by {summaries}, memory tools: {tools}"
+        )
+
+
 @dataclass
 class Chat:
     """The agent and the rules every turn follows."""
@@ -60,27 +94,26 @@ class Chat:
     @classmethod
     def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
         """The chat agent the settings describe, running the chosen model, with memory."""
-        # Tools only where the model can call them (the embedded model cannot).
-        tools = MEMORY_TOOLS if choice.supports_tools and settings.memory_tools else []
+        plan = MemoryPlan.of(settings, choice)
         agent: Agent[Any] = Agent(
             name=settings.agent_name,
             instructions=settings.system_prompt,
             model=choice.model,
-            tools=list(tools),
+            tools=list(MEMORY_TOOLS) if plan.tools else [],
         )
-        summarizer: Summarizer = ModelSummarizer(choice.model)
+        summarizer: Summarizer = ExtractiveSummarizer()
         if settings.summary_model:
             summary_model = resolve_model(settings.with_overrides(model=settings.summary_model))
             summarizer = ModelSummarizer(summary_model.model)
-        elif not choice.summarizes_well:
-            summarizer = ExtractiveSummarizer()
+        elif plan.summary_model is not None:
+            summarizer = ModelSummarizer(choice.model)
         memory = Memory(
             store,
-            budget=settings.context_tokens or choice.context_tokens,
+            budget=plan.budget,
             count=counter_for(choice.model),
             summarizer=summarizer,
             recall=store_recall(store),
-            recall_k=choice.recall_k if settings.recall_k is None else settings.recall_k,
+            recall_k=plan.recall_k,
             cross_session=settings.cross_session,
         )
         return cls(

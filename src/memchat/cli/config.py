@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..chat import MemoryPlan
 from ..errors import ModelNotConfigured
 from .app import App, json_option, pass_app
 from .render import console, print_json
@@ -18,13 +19,15 @@ def config(app: App, as_json: bool) -> None:
     rows = app.settings.describe()
     try:
         model = app.model.description
+        memory = str(MemoryPlan.of(app.settings, app.model))
     except ModelNotConfigured as exc:
-        model = f"none: {exc}"
+        model, memory = f"none: {exc}", "none (no model)"
     if as_json:
         print_json(
             {
                 "settings": [dict(zip(("name", "value", "source"), r, strict=True)) for r in rows],
                 "model": model,
+                "memory": memory,
             }
         )
         return
@@ -35,3 +38,4 @@ def config(app: App, as_json: bool) -> None:
         table.add_row(*row)
     console.print(table)
     console.print(f"\nmodel: {model}", markup=False, soft_wrap=True)
+    console.print(f"memory: {memory}", markup=False, soft_wrap=True)
