@@ -106,6 +106,13 @@ async def test_search_history_finds_the_users_own_earlier_messages(store: Store)
     found = tool_output(model)
     assert "user: The [ferry] to [Tangier] leaves at 7:40" in found
     assert "noon" not in found
+    # With memory kept to each session, the tool searches this session only.
+    assert chat.memory is not None
+    chat.memory.cross_session = False
+    model.extend([call("search_history", query="ferry Tangier"), reply("I don't know.")])
+    await chat.run_turn(store.session("sara", "new"), "When was my ferry?")
+    found = tool_output(model)
+    assert "When was my [ferry]?" in found and "7:40" not in found
 
 
 async def test_without_tools_forget_my_x_still_forgets(store: Store) -> None:

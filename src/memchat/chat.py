@@ -138,7 +138,9 @@ class Chat:
         """
         self.check_input(text)
         run_config = RunConfig(tracing_disabled=not self.tracing)
-        tools_memory = TurnMemory(session.store, session.info.user)
+        cross_session = self.memory is None or self.memory.cross_session
+        scope = None if cross_session else session.info.id
+        tools_memory = TurnMemory(session.store, session.info.user, scope)
         async with session.turn(replace_last=replace_last) as turn:
             if self.memory is not None:
                 instructions = self.agent.instructions

@@ -29,6 +29,8 @@ class TurnMemory:
 
     store: Store
     user: str
+    # The one session search_history may look in (MEMCHAT_CROSS_SESSION=false), or None.
+    session_id: str | None = None
     remembered: dict[str, str] = field(default_factory=dict)
     forgotten: set[str] = field(default_factory=set)
 
@@ -98,7 +100,9 @@ def search_history(context: RunContextWrapper[TurnMemory], query: str) -> str:
     """
     memory = context.context
     try:
-        hits = memory.store.search(memory.user, query, limit=SEARCH_HITS)
+        hits = memory.store.search(
+            memory.user, query, limit=SEARCH_HITS, session_id=memory.session_id
+        )
     except MemchatError as exc:
         return f"Search is not available: {exc}."
     if not hits:
