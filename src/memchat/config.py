@@ -20,9 +20,13 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
+# The last sentence keeps a small model from answering as if the user's facts were its
+# own ("I live in Porto"): with it the embedded model answered 7 of 7 questions about
+# stated facts and spoke as the user once, without it 6 of 7 and three times.
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant that remembers the conversation. "
-    "Answer concisely and use what the user told you earlier."
+    "Answer concisely and use what the user told you earlier. "
+    'What the user told you is about them: speak to them as "you".'
 )
 
 
