@@ -264,7 +264,9 @@ def test_memory_commands(memchat: Harness) -> None:
     ok(memchat("ask", "-u", "sara", "--new", "What do I like?", replies=("Dumplings",)))
     assert memchat.model.last_call is not None
     assert "- favourite food: dumplings" in str(memchat.model.last_call.input)
-    assert "forgot name: Sara" in ok(memchat("memory", "forget", "name", "-u", "sara"))
+    forgot = ok(memchat("memory", "forget", "name", "-u", "sara"))
+    # "Hi, my name is Sara." is no longer recalled (the reply "Hi" never said the name).
+    assert "forgot name: Sara (1 message(s) no longer recalled)" in forgot
     assert "has no fact 'name'" in fails(memchat("memory", "forget", "name", "-u", "sara"))
     assert "Sara" not in ok(memchat("memory", "list", "-u", "sara"))
 

@@ -60,5 +60,6 @@ def add(app: App, key: str, value: str, user: str | None) -> None:
 @pass_app
 def forget(app: App, key_or_id: str, user: str | None) -> None:
     """Forget the fact with KEY_OR_ID (see `memchat memory list`)."""
-    fact = forget_fact(app.store, user_of(app, user), key_or_id)
-    click.echo(f"forgot {fact.key}: {fact.value}")
+    forgotten = forget_fact(app.store, user_of(app, user), key_or_id)
+    fact, messages = forgotten.fact, forgotten.messages
+    click.echo(f"forgot {fact.key}: {fact.value} ({messages} message(s) no longer recalled)")

@@ -12,6 +12,7 @@ about what memchat shows the model, and deleting messages is the job of ``/undo`
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..errors import MemchatError
 from ..store import Store
@@ -22,13 +23,21 @@ MAX_MENTIONS = 1000
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def forget_fact(store: Store, user: str, key_or_id: str) -> Fact:
+@dataclass(frozen=True)
+class Forgotten:
+    """A fact forgotten, and how many messages that stated it recall now skips."""
+
+    fact: Fact
+    messages: int
+
+
+def forget_fact(store: Store, user: str, key_or_id: str) -> Forgotten:
     """Delete the user's fact (by key or id), keep its mentions out of recall and take
     the sentences that hold it out of the user's session summaries."""
     fact = store.forget_fact(user, key_or_id)
-    hide_mentions(store, user, fact.value)
+    messages = hide_mentions(store, user, fact.value)
     scrub_summaries(store, user, fact.value)
-    return fact
+    return Forgotten(fact, messages)
 
 
 def hide_mentions(store: Store, user: str, value: str) -> int:
