@@ -176,7 +176,7 @@ def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:
     store.commit_turn(other, [{"role": "user", "content": "hello"}])
     store.set_summary(other, 1, "Sara said hello.")
     store.set_fact("sara", "home", "Porto", "s#1")
-    assert forget_fact(store, "sara", "home").value == "Porto"
+    assert forget_fact(store, "sara", "home").fact.value == "Porto"
     summary = store.get_summary(info)
     assert summary is not None and summary.text == "She likes tea."
     untouched = store.get_summary(other)
