@@ -267,6 +267,14 @@ async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
         ("I'm Spanish and I'm tired.", []),
         ("Hi, I'm tired today", []),
         ("Which one? I'm not sure", []),
+        ("I'm allergic to peanuts.", [("allergy", "peanuts")]),
+        (
+            "I have a dog named Rex, and we got a cat called Miso.",
+            [("dog", "Rex"), ("cat", "Miso")],
+        ),
+        ("My daughter is called Emma.", [("daughter", "Emma")]),
+        ("I was born in Lagos", [("born", "Lagos")]),
+        ("I got a package called out", []),  # a name is capitalized
     ],
 )
 def test_fact_extraction(text: str, facts: list[tuple[str, str]]) -> None:

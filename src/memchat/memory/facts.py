@@ -2,7 +2,8 @@
 
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
 Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
-"I work as a nurse", "I am 34 years old". A later statement with the same key replaces the
+"I work as a nurse", "I am 34 years old", "I'm allergic to peanuts", "I have a dog named
+Rex". A later statement with the same key replaces the
 earlier one, and "forget my address" forgets one. Users see and edit the result with
 ``memchat memory``.
 """
@@ -53,9 +54,19 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\bI(?:'m| am) from (?P<value>[^.!?,;\n]+?)" + _END, re.I), "from"),
     (re.compile(r"\bI work (?:as|at) (?P<value>[^.!?,;\n]+?)" + _END, re.I), "work"),
     (re.compile(r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b", re.I), "age"),
+    (re.compile(r"\bI(?:'m| am) allergic to (?P<value>[^.!?,;\n]+?)" + _END, re.I), "allergy"),
+    (re.compile(r"\bI was born (?:in|on) (?P<value>[^.!?,;\n]+?)" + _END, re.I), "born"),
+    # "I have a dog named Rex", "we have a cat called Miso": the pet's kind is the key.
     (
         re.compile(
-            r"\bmy (?P<key>(?:[a-z]+ ){0,2}[a-z]+?)(?:'s name)? (?:is|are|=) "
+            r"\b(?i:I|we) (?i:have|got) (?i:an?) (?P<key>[a-z]+) (?i:named|called) "
+            r"(?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)" + _END
+        ),
+        None,
+    ),
+    (
+        re.compile(
+            r"\bmy (?P<key>(?:[a-z]+ ){0,2}[a-z]+?)(?:'s name)? (?:is called|is|are|=) "
             r"(?P<value>[^.!?,;\n]+?)" + _END,
             re.I,
         ),
@@ -75,7 +86,10 @@ class MemoryChanges:
         return bool(self.remembered or self.forgotten)
 
     def __add__(self, other: MemoryChanges) -> MemoryChanges:
-        return MemoryChanges(self.remembered + other.remembered, self.forgotten + other.forgotten)
+        """Both changes, each fact once (the later value of a key wins)."""
+        remembered = dict(self.remembered) | dict(other.remembered)
+        forgotten = dict.fromkeys(self.forgotten + other.forgotten)
+        return MemoryChanges(tuple(remembered.items()), tuple(forgotten))
 
     def __str__(self) -> str:
         said = [f"remembered {key}: {value}" for key, value in self.remembered]
