@@ -105,7 +105,7 @@ class Chat:
         if settings.summary_model:
             summary_model = resolve_model(settings.with_overrides(model=settings.summary_model))
             summarizer = ModelSummarizer(summary_model.model)
-        elif plan.summary_model is not None:
+        elif plan.summary_model is not None:  # the chat model, which summarizes well
             summarizer = ModelSummarizer(choice.model)
         memory = Memory(
             store,

@@ -47,17 +47,18 @@ LOW_WATER = 0.6
 MAX_WINDOW_ITEMS = 400
 
 
-RecallFn = Callable[[str, str, int, str | None], Sequence[Passage]]
-"""recall(user, query, k, session_id or None for all sessions) -> passages, best first."""
+RecallFn = Callable[[str, str, int, str | None, set[int]], Sequence[Passage]]
+"""recall(user, query, k, session_id or None for all sessions, item ids to leave out)
+-> passages, best first."""
 
 
 def store_recall(store: Store) -> RecallFn:
     """The store's full-text recall (``memory.recall``) as a RecallFn."""
 
     def recall_from_store(
-        user: str, query: str, k: int, session_id: str | None
+        user: str, query: str, k: int, session_id: str | None, exclude: set[int]
     ) -> Sequence[Passage]:
-        return recall(store, user, query, k=k, session_id=session_id)
+        return recall(store, user, query, k=k, session_id=session_id, exclude_item_ids=exclude)
 
     return recall_from_store
 
@@ -120,8 +121,11 @@ class Memory:
         # The memory message is reserved at its largest (the summary may grow below).
         memory_reserve = self.count(facts) + summary_limit + self.count(_HEADERS) + MESSAGE_OVERHEAD
         window_share = usable - fixed - asked - memory_reserve - recall_limit
+        # Messages that stated a forgotten fact (forget.py): neither shown, summarized nor
+        # recalled. Read once per turn, for the window and recall both.
+        hidden = self.store.hidden_from_recall(session.user)
         window, summary = await self._window(
-            session, max(window_share, 0), summary_limit, replace_last
+            session, max(window_share, 0), summary_limit, replace_last, hidden
         )
 
         context = AssembledContext(self.budget)
@@ -142,7 +146,7 @@ class Memory:
         # (a new session has no recent turns); it comes after the window, so the prompt's
         # start stays the same whatever it takes.
         room = usable - asked - sum(part.tokens for part in context.parts)
-        recalled = self._recalled_text(session, message, window_items, room)
+        recalled = self._recalled_text(session, message, window_items, room, hidden)
         if recalled:
             recall_item: Item = {"role": "system", "content": recalled}
             context.items.append(recall_item)
@@ -185,7 +189,12 @@ class Memory:
         return "\n".join(lines)
 
     async def _window(
-        self, session: SessionInfo, share: int, summary_limit: int, replace_last: bool
+        self,
+        session: SessionInfo,
+        share: int,
+        summary_limit: int,
+        replace_last: bool,
+        hidden: set[int],
     ) -> tuple[list[Turn], str]:
         """The recent turns that fit ``share`` tokens, and the summary of those before."""
         summary = self.store.get_summary(session)
@@ -193,9 +202,7 @@ class Memory:
         turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
         if replace_last and turns:
             turns = turns[:-1]
-        # Messages that stated a forgotten fact (forget.py) are shown to the model no more,
-        # nor summarized.
-        turns = _without(turns, self.store.hidden_from_recall(session.user))
+        turns = _without(turns, hidden)
         costs = [sum(item_tokens(item, self.count) for item in turn.items) for turn in turns]
         reaches_back = not turns or turns[0].seq == through + 1
         if reaches_back and sum(costs) <= share:
@@ -228,7 +235,12 @@ class Memory:
         return text
 
     def _recalled_text(
-        self, session: SessionInfo, message: str, window: Sequence[Item], limit: int
+        self,
+        session: SessionInfo,
+        message: str,
+        window: Sequence[Item],
+        limit: int,
+        hidden: set[int],
     ) -> str:
         if self.recall is None or self.recall_k <= 0:
             return ""
@@ -236,7 +248,7 @@ class Memory:
         seen = {item_text(item) for item in window}
         lines: list[str] = []
         used = self.count(_RECALL_HEADER) + MESSAGE_OVERHEAD
-        for passage in self.recall(session.user, message, self.recall_k, scope):
+        for passage in self.recall(session.user, message, self.recall_k, scope, hidden):
             if passage.text in seen:
                 continue
             where = f"[{passage.date[:10]}, session {passage.session_id}]"

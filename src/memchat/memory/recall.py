@@ -104,7 +104,8 @@ def recall(
 ) -> list[Passage]:
     """The ``k`` messages of the user's history (or of one session) most relevant to ``query``.
 
-    ``exclude_item_ids`` are never returned (say, the messages already in the context).
+    ``exclude_item_ids`` are never returned (say, the messages that stated a forgotten
+    fact, which ``memory.context`` leaves out: ``Store.hidden_from_recall``).
     ``speakers`` maps names to roles (``{"Sara": "user", "memchat": "assistant"}``): a
     query that names one speaker favours that role's messages. Best first; [] when the
     query has no words worth searching for.
@@ -116,9 +117,7 @@ def recall(
     words = [word for word in said if word not in STOPWORDS]
     if not words:
         return []
-    # Messages that stated a fact the user asked to forget are never recalled (forget.py).
-    exclude = (exclude_item_ids or set()) | store.hidden_from_recall(user)
-    search = _Search(store, user, session_id, exclude)
+    search = _Search(store, user, session_id, exclude_item_ids or set())
     names = frozenset(word for name in speakers or {} for word in query_words(name))
     prior = _Prior(_named_role(said, speakers or {}), dates, asks_for_name(query), names)
     first = search.scores(words)

@@ -83,8 +83,9 @@ def forget(context: RunContextWrapper[TurnMemory], key: str) -> str:
     """
     memory = context.context
     key = normalize_key(key)
-    if key not in memory.facts():
-        known = ", ".join(sorted(memory.facts())) or "none"
+    facts = memory.facts()
+    if key not in facts:
+        known = ", ".join(sorted(facts)) or "none"
         return f"There is no fact {key!r} to forget (known: {known})."
     memory.remembered.pop(key, None)
     memory.forgotten.add(key)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-_UNITS = {"s": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
-_UNITS |= {"d": 86400, "day": 86400}
+# Each unit's length in seconds, by every name MEMCHAT_RATE_LIMIT accepts; its full name.
+_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_UNITS |= {name: size for size, name in _NAMES.items()}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+?)s?\s*$", re.I)
 
 
@@ -27,8 +29,7 @@ class RateLimit:
     seconds: float
 
     def __str__(self) -> str:
-        unit = next(name for name, size in _UNITS.items() if size == self.seconds and len(name) > 3)
-        return f"{self.turns} turns per {unit}"
+        return f"{self.turns} turns per {_NAMES[int(self.seconds)]}"
 
     def take(self, tat: float | None, now: float) -> tuple[float | None, float]:
         """The new TAT if a turn at ``now`` is allowed (else None), and the seconds to wait
