@@ -27,6 +27,10 @@ stays in the question's evidence and counts as missed.
 
     python bench/locomo_recall.py --data ../shared/data/locomo/locomo-dev.json [--json]
         [--no-speakers] [--shared]
+    python bench/locomo_recall.py --data DEV.json OTHER.json ...   (side by side)
+
+Any LoCoMo-format file works, with or without some categories (the REALTALK conversion
+has no single-hop questions).
 
 The data is CC BY-NC 4.0: it is read from where it lies, never copied into the project.
 """
@@ -198,7 +202,13 @@ def evaluate(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="locomo JSON file")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        nargs="+",
+        help="LoCoMo-format JSON files; several are compared side by side (dev first)",
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument(
         "--no-speakers", action="store_true", help="do not tell recall the speakers' names"
@@ -208,7 +218,21 @@ def main() -> None:
         "--encrypted", action="store_true", help="encrypted stores with the keyed search index"
     )
     args = parser.parse_args()
-    conversations = load(args.data)
+    results = [_report(path, args) for path in args.data]
+    if len(results) > 1:
+        print("\nside by side (a gap between files is what tuning fitted to the first):")
+        print(f"{'file':<28}" + "".join(f"{f'R@{k}':>8}" for k in KS) + f"{'p95 ms':>8}")
+        for path, result in zip(args.data, results, strict=True):
+            cells = "".join(f"{result[f'recall@{k}']:>8.1f}" for k in KS)
+            print(f"{path.name[:27]:<28}{cells}{result['p95_ms']:>8.2f}")
+    if args.json:
+        line: object = results[0] if len(results) == 1 else results
+        sys.stdout.write(json.dumps(line) + "\n")
+
+
+def _report(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Measure one file, print its table, return its JSON result."""
+    conversations = load(path)
     with tempfile.TemporaryDirectory() as tmp:
         scores, latencies, load_s = run(
             conversations,
@@ -220,22 +244,28 @@ def main() -> None:
     skipped = sum(conv.skipped for conv in conversations)
     stored = sum(len(conv.messages) for conv in conversations)
     print(
-        f"{len(conversations)} conversations, {stored} dialog turns stored in {load_s:.2f} s;"
-        f" {len(scores[0][KS[0]])} questions (categories 1-4), {skipped} without evidence skipped"
+        f"{path.name}: {len(conversations)} conversations, {stored} dialog turns stored in"
+        f" {load_s:.2f} s; {len(scores[0][KS[0]])} questions (categories 1-4),"
+        f" {skipped} without evidence skipped"
     )
     print(f"{'category':<14}{'n':>6}" + "".join(f"{f'R@{k}':>8}" for k in KS))
     for category in (*CATEGORIES, 0):
         name = CATEGORIES.get(category, "overall")
         row = scores[category]
+        if not row[KS[0]]:  # a file without this category (REALTALK has no single-hop)
+            continue
         cells = "".join(f"{100 * statistics.mean(row[k]):>8.1f}" for k in KS)
         print(f"{name:<14}{len(row[KS[0]]):>6}{cells}")
     quantiles = statistics.quantiles(latencies, n=100)
     p50, p95 = quantiles[49], quantiles[94]
     print(f"recall latency: p50 {p50:.2f} ms, p95 {p95:.2f} ms (k={max(KS)})")
-    if args.json:
-        result = {f"recall@{k}": round(100 * statistics.mean(scores[0][k]), 1) for k in KS}
-        result |= {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
-        sys.stdout.write(json.dumps(result) + "\n")
+    result: dict[str, Any] = {
+        f"recall@{k}": round(100 * statistics.mean(scores[0][k]), 1) for k in KS
+    }
+    result |= {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
+    if len(args.data) > 1:
+        result["data"] = path.name
+    return result
 
 
 if __name__ == "__main__":

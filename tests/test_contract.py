@@ -354,6 +354,29 @@ def test_search_ranks_scopes_and_highlights(any_store: Store) -> None:
     assert store.get_messages("ali", [reply_item.item_id]) == []
 
 
+def test_messages_near_and_all_messages(any_store: Store) -> None:
+    """Recall reads the turns around a match, and a short history whole: the user's only."""
+    store = any_store
+    trip = store.ensure_session("sara", "trip")
+    for n in range(1, 6):
+        store.commit_turn(trip, [user_message(f"trip {n}"), assistant(f"ok {n}")])
+    store.commit_turn(store.ensure_session("sara", "work"), [user_message("work 1")])
+    store.commit_turn(store.ensure_session("ali", "trip"), [user_message("ali 1")])
+
+    near = store.messages_near("sara", [("trip", 2, 3), ("trip", 3, 4), ("nope", 1, 9)])
+    assert [m.text for m in near] == ["trip 2", "ok 2", "trip 3", "ok 3", "trip 4", "ok 4"]
+    assert [m.seq for m in near] == [2, 2, 3, 3, 4, 4]
+    assert store.messages_near("ali", [("trip", 1, 9)])[0].text == "ali 1"
+    assert store.messages_near("sara", []) == []
+
+    whole = store.all_messages("sara", limit=11)
+    assert whole is not None and [m.text for m in whole][-3:] == ["trip 5", "ok 5", "work 1"]
+    assert store.all_messages("sara", limit=10) is None  # 11 items: more than the limit
+    only = store.all_messages("sara", limit=10, session_id="work")
+    assert only is not None and [m.text for m in only] == ["work 1"]
+    assert store.all_messages("nobody", limit=10) == []
+
+
 # -- access --------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memchat.chat import Chat
-from memchat.memory.context import RECALL_SHARE, Memory, store_recall
+from memchat.memory.context import RECALL_SHARE, SAFETY_MARGIN, Memory, store_recall
 from memchat.memory.facts import extract_facts
 from memchat.memory.summarize import ModelSummarizer
 from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens, item_tokens
@@ -127,7 +127,8 @@ async def test_a_full_context_comes_close_to_the_budget_but_never_over(budget: i
             totals.append(context.tokens)
             parts = {part.name for part in context.parts}
             assert "facts and summary" in parts
-            assert "recalled" in parts or budget < 1000  # a tiny budget has no room left
+            # A tiny budget has no room left for earlier messages.
+            assert {"recalled", "earlier conversations"} & parts or budget < 1000
         assert max(totals) <= budget
         assert max(totals) >= 0.7 * budget
 
@@ -135,12 +136,14 @@ async def test_a_full_context_comes_close_to_the_budget_but_never_over(budget: i
 async def test_recall_takes_the_room_the_window_leaves(store: Store) -> None:
     """A new session has no recent turns: recall may fill their room, beyond its share."""
     older = store.ensure_session("sara", "older")
-    for n in range(40):
+    for n in range(200):  # too much to be shown whole in 1536 tokens
         store.commit_turn(older, [user_message(f"the lighthouse keeper said thing {n} " * 3)])
-    memory = Memory(store, budget=1536, recall=store_recall(store), recall_k=40)
+    memory = Memory(store, budget=1536, recall=store_recall(store))
     fresh = await memory.assemble(store.ensure_session("sara", "new"), "lighthouse?", SYSTEM)
     recalled = {part.name: part.tokens for part in fresh.parts}["recalled"]
     assert recalled > RECALL_SHARE * 1536 and fresh.tokens <= 1536
+    # Recall uses the room: the context comes within a tenth of what the budget allows.
+    assert fresh.tokens >= 0.8 * 1536 * (1 - SAFETY_MARGIN)
     # A session whose window is full leaves recall its own share only.
     busy = store.ensure_session("sara", "busy")
     for n in range(60):
@@ -150,29 +153,36 @@ async def test_recall_takes_the_room_the_window_leaves(store: Store) -> None:
     assert full.tokens <= 1536
 
 
-async def test_recalled_passages_reach_the_model_across_sessions_not_users(
-    store: Store,
-) -> None:
-    """A message from another session of the same user is recalled into the model's input."""
-    model = ScriptedModel([reply("Noted.")] * 2 + [reply("?")] * 3)
+async def test_a_history_that_fits_goes_in_whole_before_the_window(store: Store) -> None:
+    """Every earlier message, oldest first under its session and date, placed before the
+    recent turns and the same from turn to turn (so a prompt cache keeps it); never another
+    user's."""
+    model = ScriptedModel([reply("Noted.")] * 3 + [reply("?")] * 4)
     chat = Chat(
         Agent(name="a", instructions=SYSTEM, model=model),
         memory=Memory(store, budget=4000, recall=store_recall(store)),
     )
     await chat.run_turn(store.session("sara", "trip"), "The ferry to Tangier leaves at 7:40.")
+    await chat.run_turn(store.session("sara", "pets"), "My cat is called Miso.")
     await chat.run_turn(store.session("ali", "trip"), "My locker code is 4471.")
 
-    await chat.run_turn(store.session("sara", "new"), "When does the ferry to Tangier leave?")
+    await chat.run_turn(store.session("sara", "new"), "Anything on the cat food?")
     assert model.last_call is not None
-    notes = system_notes(model.last_call.input)
-    assert "session trip] user: The ferry to Tangier leaves at 7:40." in notes
-    assert chat.last_context is not None
-    assert [p.name for p in chat.last_context.parts][-2:] == ["recalled", "new message"]
-    # The newest message is last, after the recalled passages.
-    assert texts_of(model.last_call.input) == ["When does the ferry to Tangier leave?"]
-
-    await chat.run_turn(store.session("sara", "new2"), "What is my locker code?")
+    first = system_notes(model.last_call.input)
+    today = store.get_session("sara", "trip").created_at[:10]
+    assert (
+        f"[{today}, session trip]\nuser: The ferry to Tangier leaves at 7:40.\n"
+        f"assistant: Noted.\n[{today}, session pets]\nuser: My cat is called Miso." in first
+    )
     assert "4471" not in str(model.last_call.input)
+    assert chat.last_context is not None
+    names = [p.name for p in chat.last_context.parts]
+    assert names[2:] == ["earlier conversations", "recent turns", "new message"]
+
+    await chat.run_turn(store.session("sara", "new"), "When does the ferry leave?")
+    # The next turn's prompt starts with the same text: only the window grew after it.
+    assert system_notes(model.last_call.input) == first
+    assert texts_of(model.last_call.input)[-1] == "When does the ferry leave?"
 
     scoped = Chat(
         Agent(name="a", model=model),
@@ -180,6 +190,32 @@ async def test_recalled_passages_reach_the_model_across_sessions_not_users(
     )
     await scoped.run_turn(store.session("sara", "new3"), "When does the ferry to Tangier leave?")
     assert "7:40" not in str(model.last_call.input)
+
+
+async def test_recalled_excerpts_bring_the_turns_around_a_match(store: Store) -> None:
+    """When the history does not fit, what recall finds comes with the talk around it, as
+    one excerpt per stretch, after the recent turns; other users' messages never."""
+    trip = store.ensure_session("sara", "trip")
+    store.commit_turn(trip, [user_message("We booked the ferry to Tangier."), assistant("Nice!")])
+    store.commit_turn(trip, [user_message("It leaves at 7:40 from pier 3."), assistant("Early.")])
+    for n in range(300):  # far more than fits, and none of it about the ferry
+        chatter = store.ensure_session("sara", f"chatter-{n // 50}")
+        store.commit_turn(chatter, [user_message(f"the garden needs water, day {n} " * 3)])
+    store.commit_turn(store.ensure_session("ali", "trip"), [user_message("Ferry at 9:15.")])
+    memory = Memory(store, budget=1536, recall=store_recall(store))
+
+    context = await memory.assemble(store.ensure_session("sara", "new"), "the ferry?", SYSTEM)
+    names = [p.name for p in context.parts]
+    assert names == ["system prompt", "recent turns", "recalled", "new message"]
+    recalled = context.parts[2].text
+    # "7:40" shares no word with the question: it came as the next turn of a match.
+    assert (
+        "session trip]\nuser: We booked the ferry to Tangier.\nassistant: Nice!\n"
+        "user: It leaves at 7:40 from pier 3.\nassistant: Early." in recalled
+    )
+    assert recalled.count("We booked the ferry") == 1
+    assert "9:15" not in recalled
+    assert context.tokens <= 1536
 
 
 async def test_long_chat_summarizes_and_keeps_the_originals() -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import FactNotFound, InputTooLarge
 from ..store import Item, SessionInfo, Store, Turn
-from ..store.titles import item_text
+from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
 from .forget import forget_fact
 from .recall import Passage, recall
@@ -45,6 +45,12 @@ SAFETY_MARGIN = 0.10
 LOW_WATER = 0.6
 # The most items read back for the window, whatever the budget.
 MAX_WINDOW_ITEMS = 400
+# The fewest tokens a message takes when shown (role, a word, a line break): a history
+# of more items than the room over this cannot fit whole.
+MIN_MESSAGE_TOKENS = 4
+# Tokens of a typical recalled message: the room over this is how many passages recall
+# is asked for (the excerpts around them fill the rest).
+PASSAGE_TOKENS = 40
 
 
 RecallFn = Callable[[str, str, int, str | None, set[int]], Sequence[Passage]]
@@ -95,7 +101,8 @@ class Memory:
     count: TokenCounter = estimate_tokens
     summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
     recall: RecallFn | None = None
-    recall_k: int = 6
+    # The most passages recalled per turn; None: as many as the room could hold.
+    recall_k: int | None = None
     cross_session: bool = True
 
     async def assemble(
@@ -138,21 +145,25 @@ class Memory:
                 ContextPart("facts and summary", item_tokens(memory_item, self.count), memory_text)
             )
         window_items = [item for turn in window for item in turn.items]
-        context.items.extend(window_items)
         window_tokens = sum(item_tokens(item, self.count) for item in window_items)
-        context.parts.append(ContextPart("recent turns", window_tokens, f"{len(window)} turns"))
+        window_part = ContextPart("recent turns", window_tokens, f"{len(window)} turns")
 
-        # Recall has its share reserved, and may also take what the window leaves unused
-        # (a new session has no recent turns); it comes after the window, so the prompt's
-        # start stays the same whatever it takes.
-        room = usable - asked - sum(part.tokens for part in context.parts)
-        recalled = self._recalled_text(session, message, window_items, room, hidden)
-        if recalled:
-            recall_item: Item = {"role": "system", "content": recalled}
-            context.items.append(recall_item)
-            context.parts.append(
-                ContextPart("recalled", item_tokens(recall_item, self.count), recalled)
-            )
+        # What is left of the budget goes to the user's earlier messages: all of them when
+        # they fit, placed before the window, where they stay the same from turn to turn
+        # (a prompt cache keeps them); otherwise the excerpts recall finds for this
+        # message, placed after the window, so the prompt's start stays put whatever
+        # they hold.
+        room = usable - asked - window_tokens - sum(part.tokens for part in context.parts)
+        leave_out = hidden | {item_id for turn in window for item_id in turn.item_ids}
+        history = self._whole_history(session, room - MESSAGE_OVERHEAD, leave_out)
+        if history is not None:
+            self._add(context, "earlier conversations", history.text)
+        context.items.extend(window_items)
+        context.parts.append(window_part)
+        if history is None:
+            found = self._recalled(session, message, room - MESSAGE_OVERHEAD, leave_out)
+            if found is not None:
+                self._add(context, "recalled", found.text)
         context.parts.append(ContextPart("new message", asked, message))
         return context
 
@@ -234,31 +245,40 @@ class Memory:
             text = text.split("\n", 1)[1] if "\n" in text else text[len(text) // 4 :]
         return text
 
-    def _recalled_text(
-        self,
-        session: SessionInfo,
-        message: str,
-        window: Sequence[Item],
-        limit: int,
-        hidden: set[int],
-    ) -> str:
-        if self.recall is None or self.recall_k <= 0:
-            return ""
+    def _add(self, context: AssembledContext, name: str, text: str) -> None:
+        """Add one system message to ``context``."""
+        item: Item = {"role": "system", "content": text}
+        context.items.append(item)
+        context.parts.append(ContextPart(name, item_tokens(item, self.count), text))
+
+    def _whole_history(
+        self, session: SessionInfo, room: int, leave_out: set[int]
+    ) -> Excerpts | None:
+        """Every earlier message of the user (or session), if they all fit ``room`` tokens."""
+        if self.recall is None or room <= 0:
+            return None
         scope = None if self.cross_session else session.id
-        seen = {item_text(item) for item in window}
-        lines: list[str] = []
-        used = self.count(_RECALL_HEADER) + MESSAGE_OVERHEAD
-        for passage in self.recall(session.user, message, self.recall_k, scope, hidden):
-            if passage.text in seen:
-                continue
-            where = f"[{passage.date[:10]}, session {passage.session_id}]"
-            line = f"{where} {passage.role}: {passage.text}"
-            cost = self.count(line) + 1
-            if used + cost > limit:
-                break
-            lines.append(line)
-            used += cost
-        return _RECALL_HEADER + "\n".join(lines) if lines else ""
+        # Each message takes a few tokens at least, so a longer history cannot fit: it is
+        # not read at all.
+        messages = self.store.all_messages(
+            session.user, limit=room // MIN_MESSAGE_TOKENS, session_id=scope
+        )
+        if messages is None:
+            return None
+        shown = [m for m in messages if m.item_id not in leave_out]
+        return whole_history(shown, room, self.count)
+
+    def _recalled(
+        self, session: SessionInfo, message: str, room: int, leave_out: set[int]
+    ) -> Excerpts | None:
+        """Excerpts of the user's history around what recall finds for ``message``."""
+        if self.recall is None or self.recall_k == 0 or room <= 0:
+            return None
+        scope = None if self.cross_session else session.id
+        # As many passages as could fit (each a message of some tokens), or the setting.
+        k = self.recall_k if self.recall_k is not None else max(room // PASSAGE_TOKENS, 1)
+        passages = self.recall(session.user, message, k, scope, leave_out)
+        return recalled(self.store, session.user, passages, room, self.count, leave_out=leave_out)
 
 
 def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:
@@ -270,9 +290,6 @@ def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:
         shown = [(i, x) for i, x in zip(turn.item_ids, turn.items, strict=True) if i not in hidden]
         kept.append(replace(turn, items=[x for _, x in shown], item_ids=[i for i, _ in shown]))
     return kept
-
-
-_RECALL_HEADER = "Earlier messages that may be relevant (from your history with this user):\n"
 
 
 _FACTS_HEADER = "What you know about the user:\n"

@@ -88,6 +88,8 @@ class Passage:
     # When it was said: its turn's created_at (ISO 8601).
     date: str
     session_id: str
+    # Its turn's number in the session.
+    seq: int
     item_id: int
     score: float
 
@@ -131,7 +133,7 @@ def recall(
         second = {i: first.get(i, 0.0) + extra.get(i, 0.0) for i in first.keys() | extra.keys()}
         ranked = search.rank(_mix(first, second, FEEDBACK_WEIGHT), prior)
     return [
-        Passage(_excerpt(m.text, words), m.role, m.created_at, m.session_id, m.item_id, score)
+        Passage(excerpt(m.text, words), m.role, m.created_at, m.session_id, m.seq, m.item_id, score)
         for score, m in ranked[:k]
     ]
 
@@ -280,7 +282,7 @@ def _named_role(words: list[str], speakers: Mapping[str, str]) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
-def _excerpt(text: str, words: list[str]) -> str:
+def excerpt(text: str, words: list[str]) -> str:
     """``text``, or if it is too long, the part around the first query word in it."""
     if len(text) <= MAX_PASSAGE_CHARS:
         return text

@@ -508,6 +508,23 @@ class Store(ABC):
         """The user's indexed messages with these item ids (unknown ids are left out)."""
 
     @abstractmethod
+    def messages_near(
+        self, user: str, spans: Sequence[tuple[str, int, int]]
+    ) -> list[IndexedMessage]:
+        """The user's indexed messages in these spans of turns, in the order they were said.
+
+        A span is (session id, first turn's seq, last turn's seq); spans may overlap, and
+        each message is returned once. Recall reads the turns around what it found.
+        """
+
+    @abstractmethod
+    def all_messages(
+        self, user: str, *, limit: int, session_id: str | None = None
+    ) -> list[IndexedMessage] | None:
+        """Every indexed message of the user (or one session), in the order they were said,
+        or None if the user has more than ``limit`` items: bounded whatever the history."""
+
+    @abstractmethod
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         """A lock that serializes turns of one session across tasks, threads and processes."""
 

@@ -102,6 +102,25 @@ _BY_ID = (
     " WHERE m.item_id = ANY(%s) AND u.name = %s"
 )
 
+_NEAR = (
+    f"SELECT DISTINCT {_MESSAGE_COLUMNS}, 0.0"
+    " FROM unnest(%s::text[], %s::int[], %s::int[]) AS r (key, first, last)"
+    " JOIN users u ON u.name = %s JOIN sessions s ON s.user_id = u.id AND s.key = r.key"
+    " JOIN items i ON i.session_id = s.id AND i.seq BETWEEN r.first AND r.last"
+    " JOIN messages m ON m.item_id = i.id ORDER BY m.item_id"
+)
+# Counts at most ``limit`` items, so a long history costs no more than a short one.
+_ITEM_COUNT = (
+    "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
+    " JOIN items i ON i.session_id = s.id"
+    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) LIMIT %s) x"
+)
+_ALL = (
+    f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
+    " JOIN items i ON i.session_id = s.id JOIN messages m ON m.item_id = i.id"
+    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) ORDER BY m.item_id"
+)
+
 
 def tsquery(words: Sequence[str], *, all_words: bool, own_text_only: bool) -> str:
     """A to_tsquery text for ``words``: each a quoted term, all of them or any of them.
@@ -200,6 +219,32 @@ class PostgresSearchMixin:
         ids = [int(i) for i in item_ids]
         rows = self._db.read(lambda conn: conn.execute(_BY_ID, (ids, user)).fetchall())
         return [_message(row) for row in rows]
+
+    def messages_near(
+        self, user: str, spans: Sequence[tuple[str, int, int]]
+    ) -> list[IndexedMessage]:
+        if not spans:
+            return []
+        keys = [key for key, _, _ in spans]
+        firsts = [int(first) for _, first, _ in spans]
+        lasts = [int(last) for _, _, last in spans]
+        params = (keys, firsts, lasts, user)
+        rows = self._db.read(lambda conn: conn.execute(_NEAR, params).fetchall())
+        return [_message(row) for row in rows]
+
+    def all_messages(
+        self, user: str, *, limit: int, session_id: str | None = None
+    ) -> list[IndexedMessage] | None:
+        scope = (user, session_id, session_id)
+
+        def read(conn: Connection) -> list[Any] | None:
+            counted = conn.execute(_ITEM_COUNT, (*scope, limit + 1)).fetchone()
+            if counted is None or counted[0] > limit:
+                return None
+            return conn.execute(_ALL, scope).fetchall()
+
+        rows = self._db.read(read)
+        return None if rows is None else [_message(row) for row in rows]
 
 
 def _snippet(headline: str, text: str, highlight: tuple[str, str]) -> str:

@@ -81,6 +81,28 @@ _BY_ID = (
     " WHERE u.name = ?"
 )
 
+# Spans come as one bound JSON array of [session key, first seq, last seq]; the items
+# index (session_id, seq, id) finds each span's turns.
+_NEAR = (
+    f"SELECT DISTINCT {_MESSAGE_COLUMNS}, 0.0 FROM json_each(?) r"
+    " CROSS JOIN users u CROSS JOIN sessions s ON s.user_id = u.id"
+    " AND s.key = json_extract(r.value, '$[0]')"
+    " CROSS JOIN items i ON i.session_id = s.id"
+    " AND i.seq BETWEEN json_extract(r.value, '$[1]') AND json_extract(r.value, '$[2]')"
+    " CROSS JOIN items_fts_content c ON c.id = i.id WHERE u.name = ? ORDER BY i.id"
+)
+# Counts at most ``limit`` items, so a long history costs no more than a short one.
+_ITEM_COUNT = (
+    "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
+    " CROSS JOIN items i ON i.session_id = s.id"
+    " WHERE u.name = ? AND (? IS NULL OR s.key = ?) LIMIT ?)"
+)
+_ALL = (
+    f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
+    " CROSS JOIN items i ON i.session_id = s.id CROSS JOIN items_fts_content c ON c.id = i.id"
+    " WHERE u.name = ? AND (? IS NULL OR s.key = ?) ORDER BY i.id"
+)
+
 
 def match_expression(words: Sequence[str], *, all_words: bool, column: str | None = None) -> str:
     """An FTS5 query matching ``words`` (each a quoted term), all of them or any."""
@@ -278,6 +300,29 @@ class SQLiteSearchMixin:
         self.sync_search_index()
         with self._read() as conn:
             rows = conn.execute(_BY_ID, (json.dumps([int(i) for i in item_ids]), user)).fetchall()
+            return self._with_texts(conn, [_message(row) for row in rows])
+
+    def messages_near(
+        self, user: str, spans: Sequence[tuple[str, int, int]]
+    ) -> list[IndexedMessage]:
+        if not spans:
+            return []
+        self.sync_search_index()
+        wanted = json.dumps([[key, int(first), int(last)] for key, first, last in spans])
+        with self._read() as conn:
+            rows = conn.execute(_NEAR, (wanted, user)).fetchall()
+            return self._with_texts(conn, [_message(row) for row in rows])
+
+    def all_messages(
+        self, user: str, *, limit: int, session_id: str | None = None
+    ) -> list[IndexedMessage] | None:
+        self.sync_search_index()
+        with self._read() as conn:
+            scope = (user, session_id, session_id)
+            (count,) = conn.execute(_ITEM_COUNT, (*scope, limit + 1)).fetchone()
+            if count > limit:
+                return None
+            rows = conn.execute(_ALL, scope).fetchall()
             return self._with_texts(conn, [_message(row) for row in rows])
 
     def _with_texts(
