@@ -15,7 +15,7 @@ from agents import Agent, RunConfig, Runner
 from openai.types.responses import ResponseTextDeltaEvent
 
 from .config import Settings
-from .errors import InputTooLarge, MemchatError, ModelCallFailed
+from .errors import IncompleteAnswer, InputTooLarge, MemchatError, ModelCallFailed
 from .memory.context import AssembledContext, Memory, store_recall
 from .memory.facts import MemoryChanges
 from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
@@ -132,8 +132,9 @@ class Chat:
     ) -> AsyncIterator[str]:
         """Run one turn, yielding the reply's text as it streams.
 
-        The turn is committed when the iteration completes. If the model fails, the
-        caller stops iterating, or the task is cancelled (Ctrl-C), nothing is stored.
+        The turn is committed when the iteration completes. If the model fails or gives
+        no answer (IncompleteAnswer), the caller stops iterating, or the task is cancelled
+        (Ctrl-C), nothing is stored.
         With ``replace_last`` the new turn replaces the session's last one.
         """
         self.check_input(text)
@@ -174,6 +175,10 @@ class Chat:
                 # Cancellation or Ctrl-C: stop the SDK's background task too.
                 result.cancel()
                 raise
+            # A model answer without a single output item (an empty stream, say) is no
+            # answer: raised inside the turn block, so nothing of the turn is stored.
+            if not result.raw_responses or not result.raw_responses[-1].output:
+                raise IncompleteAnswer("the model gave no answer; nothing was saved, try again")
         self.last_changes = MemoryChanges()
         if turn.seq is not None:
             # Memory changes only once the turn is stored: a failed turn changes nothing.

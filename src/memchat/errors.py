@@ -61,3 +61,7 @@ class ImportFormatError(MemchatError):
 
 class ModelCallFailed(MemchatError):
     """The model call failed; the turn was not stored."""
+
+
+class IncompleteAnswer(ModelCallFailed):
+    """The model's answer was cut off or empty; the turn was not stored."""

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from agents import Model, OpenAIResponsesModel
 from openai import AsyncOpenAI
 
 from ..config import Settings
 from ..errors import ConfigError, MemchatError, ModelNotConfigured
+from .completions import ChatCompletionsModel
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 LITELLM_PREFIX = "litellm/"
@@ -75,7 +76,7 @@ def resolve_model(settings: Settings) -> ModelChoice:
         # Local servers (Ollama, vLLM) accept any key, but the client insists on one.
         client = AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key or "unused")
         return ModelChoice(
-            OpenAIChatCompletionsModel(model=name, openai_client=client),
+            ChatCompletionsModel(model=name, openai_client=client),
             provider=settings.base_url,
             name=name,
         )

@@ -1,0 +1,191 @@
+"""A broken model answer is no turn: a cut-off stream, an empty one, or a 200 that is not
+JSON stores nothing, and every interface says so (an ``error`` event, a non-zero exit).
+
+The model is reached over HTTP, from a scripted OpenAI-compatible server (MEMCHAT_BASE_URL),
+through the same model memchat builds from the configuration. Each session already holds
+a turn, so "nothing stored" means "nothing changed", and each fault is followed by a retry
+that must see the old history and the message, without an orphan of the failed attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent
+from agents.testing import ScriptedModel
+from click.testing import CliRunner, Result
+
+from memchat.chat import Chat
+from memchat.cli import cli
+from memchat.cli.app import App
+from memchat.config import load_settings
+from memchat.errors import IncompleteAnswer
+from memchat.models import resolve_model
+from memchat.server import create_app
+from memchat.store import SQLiteStore, Store
+
+from .helpers import reply, texts_of
+from .openai_server import Answer, OpenAIServer, complete, cut_off, empty_stream, not_json
+from .server_harness import add_user, client, sse_events
+
+FIRST_TURN = ["My name is Sara", "Hi Sara"]
+
+FAULTS = {
+    "cut-off": (
+        cut_off("Hello there, Sara. Nice to"),
+        "the model's answer was cut off: its stream ended before a finish_reason; "
+        "nothing was saved, try again",
+    ),
+    "empty-stream": (
+        empty_stream(),
+        "the model server's response held no answer (text/event-stream); "
+        "nothing was saved, try again",
+    ),
+    "not-json": (
+        not_json(),
+        "the model server's response held no answer (text/html); nothing was saved, try again",
+    ),
+}
+
+fault_cases = pytest.mark.parametrize(("fault", "message"), FAULTS.values(), ids=FAULTS.keys())
+
+
+@pytest.fixture
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+    """The scripted server, configured as memchat's model; tests script its answers."""
+    with OpenAIServer() as server:
+        monkeypatch.setenv("MEMCHAT_BASE_URL", server.url)
+        monkeypatch.setenv("MEMCHAT_MODEL", "test-model")
+        # The memory tools would change what the requests hold, not what is stored.
+        monkeypatch.setenv("MEMCHAT_MEMORY_TOOLS", "false")
+        yield server
+
+
+def script(server: OpenAIServer, *answers: Answer) -> None:
+    server.answers.extend(answers)
+
+
+def conversation(request: dict[str, Any]) -> list[str]:
+    """The user and assistant messages a chat completions request sent, in order."""
+    return [
+        message["content"]
+        for message in request["messages"]
+        if message["role"] in ("user", "assistant")
+    ]
+
+
+def stored(store: Store, user: str) -> list[list[str]]:
+    """The text of every stored turn of the user's only session."""
+    (info,) = store.list_sessions(user)
+    return [texts_of(turn.items) for turn in store.get_turns(info)]
+
+
+# -- over the HTTP API ---------------------------------------------------------------------
+
+
+def send(http: Any, headers: dict[str, str], text: str) -> list[tuple[str, Any]]:
+    response = http.post("/api/sessions/default/messages", json={"text": text}, headers=headers)
+    assert response.status_code == 200, response.text
+    return sse_events(response.text)
+
+
+@fault_cases
+def test_api_turn_with_a_broken_answer_sends_error_and_stores_nothing(
+    upstream: OpenAIServer, store: Store, fault: Answer, message: str
+) -> None:
+    headers = add_user(store, "sara")
+    store.create_session("sara", "default")
+    script(upstream, complete("Hi Sara"), fault, complete("Hello again"))
+    with client(create_app(store=store)) as http:
+        assert send(http, headers, "My name is Sara")[-1][0] == "done"
+
+        events = send(http, headers, "hello")
+        assert events[-1] == (
+            "error",
+            {"error": {"code": "incomplete_answer", "message": message}},
+        )
+        assert "done" not in [name for name, _ in events]
+        assert stored(store, "sara") == [FIRST_TURN]
+        assert store.get_session("sara", "default").turn_count == 1
+
+        assert [name for name, _ in send(http, headers, "hello")][-1] == "done"
+    assert conversation(upstream.requests[-1]) == [*FIRST_TURN, "hello"]
+    assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello again"]]
+
+
+# -- through the command line --------------------------------------------------------------
+
+
+def memchat(db_path: Path, *args: str, input: str | None = None) -> Result:
+    """Run the CLI as a user would: its model is the one the environment configures."""
+    return CliRunner().invoke(cli, ["--db", str(db_path), *args], obj=App(), input=input)
+
+
+@fault_cases
+def test_ask_with_a_broken_answer_exits_non_zero_and_stores_nothing(
+    upstream: OpenAIServer, db_path: Path, fault: Answer, message: str
+) -> None:
+    script(upstream, complete("Hi Sara"), fault, complete("Hello again"))
+    first = memchat(db_path, "ask", "-u", "sara", "My name is Sara")
+    assert first.exit_code == 0, first.output
+    assert first.stdout == "Hi Sara\n"
+
+    failed = memchat(db_path, "ask", "-u", "sara", "hello")
+    assert failed.exit_code == 1
+    assert failed.stderr.endswith(f"Error: {message}\n")
+    assert "Traceback" not in failed.output
+    with SQLiteStore(db_path) as store:
+        assert stored(store, "sara") == [FIRST_TURN]
+
+    retry = memchat(db_path, "ask", "-u", "sara", "hello")
+    assert retry.exit_code == 0, retry.output
+    assert conversation(upstream.requests[-1]) == [*FIRST_TURN, "hello"]
+    with SQLiteStore(db_path) as store:
+        assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello again"]]
+
+
+@fault_cases
+def test_terminal_chat_with_a_broken_answer_shows_the_error_and_stores_nothing(
+    upstream: OpenAIServer, db_path: Path, fault: Answer, message: str
+) -> None:
+    script(upstream, complete("Hi Sara"), fault, complete("Hello again"))
+    result = memchat(db_path, "chat", "-u", "sara", input="My name is Sara\nhello\n")
+    assert result.exit_code == 0, result.output
+    assert f"error: {message} (/retry sends it again)" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    with SQLiteStore(db_path) as store:
+        assert stored(store, "sara") == [FIRST_TURN]
+
+    result = memchat(db_path, "chat", "-u", "sara", input="hello\n")
+    assert result.exit_code == 0, result.output
+    assert conversation(upstream.requests[-1]) == [*FIRST_TURN, "hello"]
+    with SQLiteStore(db_path) as store:
+        assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello again"]]
+
+
+async def test_an_answer_that_finished_is_stored_without_done(
+    upstream: OpenAIServer, store: Store
+) -> None:
+    """The finish_reason says the answer is whole; a stream cut before ``[DONE]`` is fine."""
+    script(upstream, complete("Hi Sara", done=False))
+    chat = Chat(Agent(name="a", model=resolve_model(load_settings()).model))
+    assert await chat.run_turn(store.session("sara"), "My name is Sara") == "Hi Sara"
+    assert stored(store, "sara") == [FIRST_TURN]
+
+
+# -- through the library, with any model ----------------------------------------------------
+
+
+async def test_an_answer_without_output_is_no_turn(store: Store) -> None:
+    """Whatever the model, an answer with no output items at all is not stored."""
+    session = store.session("sara")
+    chat = Chat(Agent(name="a", model=ScriptedModel([reply("Hi Sara"), [], reply("Hello")])))
+    await chat.run_turn(session, "My name is Sara")
+    with pytest.raises(IncompleteAnswer, match=r"^the model gave no answer; nothing was saved"):
+        await chat.run_turn(session, "hello")
+    assert stored(store, "sara") == [FIRST_TURN]
+    assert await chat.run_turn(session, "hello") == "Hello"
+    assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello"]]
