@@ -319,7 +319,8 @@ def test_config_shows_sources(
     assert settings["api_key"]["value"] == "sk-…1234"
     assert data["model"] == "llama3.2 via http://localhost:11434/v1"
     assert data["memory"] == (
-        "16,000-token context, up to 20 recalled passages, summaries by llama3.2,"
+        "16,000-token context, earlier messages: all that fit, else excerpts around what"
+        " recall finds, summaries by llama3.2,"
         " memory tools: remember, forget, search_history"
     )
 

@@ -311,6 +311,13 @@ async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
         ("My daughter is called Emma.", [("daughter", "Emma")]),
         ("I was born in Lagos", [("born", "Lagos")]),
         ("I got a package called out", []),  # a name is capitalized
+        ("I'm a nurse in Porto", [("work", "nurse in Porto")]),
+        ("I am a teacher at Riverside School.", [("work", "teacher at Riverside School")]),
+        ("I'm a bit tired in Lisbon", []),
+        ("I'm a nurse", []),  # no place: "I'm a fan" reads the same
+        ("I have two cats called Miso and Tofu.", [("cats", "Miso and Tofu")]),
+        ("We have 3 dogs named Rex, Max and Bella", [("dogs", "Rex, Max and Bella")]),
+        ("I have two cats called them out", []),
     ],
 )
 def test_fact_extraction(text: str, facts: list[tuple[str, str]]) -> None:

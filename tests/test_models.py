@@ -66,7 +66,7 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         assert chat.memory.budget == local.context_tokens == 1536
         # Its own summaries are not trusted (see ModelChoice.summarizes_well)...
         assert isinstance(chat.memory.summarizer, ExtractiveSummarizer)
-        assert chat.memory.recall_k == 6  # each recalled token costs the CPU time
+        assert chat.memory.recall_k is None  # as many passages as the budget holds
         # ...but another model named for summaries is.
         named = load_settings(env={**env, "MEMCHAT_SUMMARY_MODEL": "local"})
         summarizer = Chat.from_settings(named, local, store).memory.summarizer  # type: ignore[union-attr]
@@ -77,7 +77,7 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         assert chat.memory is not None
         assert chat.memory.count is estimate_tokens and chat.memory.budget == 16_000
         assert isinstance(chat.memory.summarizer, ModelSummarizer)
-        assert chat.memory.recall_k == 20
+        assert chat.memory.recall_k is None
         fewer = load_settings(env={**env, "MEMCHAT_RECALL_K": "3"})
         assert Chat.from_settings(fewer, remote, store).memory.recall_k == 3  # type: ignore[union-attr]
 

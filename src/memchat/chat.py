@@ -47,7 +47,8 @@ class MemoryPlan:
     """How the settings and the chosen model shape each turn's memory."""
 
     budget: int
-    recall_k: int
+    # The most passages recalled per turn; None: as many as the budget holds.
+    recall_k: int | None
     tools: bool
     # None: the user's own words (ExtractiveSummarizer); else the model that summarizes.
     summary_model: str | None
@@ -61,17 +62,23 @@ class MemoryPlan:
             summary_model = choice.name if choice.summarizes_well else None
         return cls(
             budget=settings.context_tokens or choice.context_tokens,
-            recall_k=choice.recall_k if settings.recall_k is None else settings.recall_k,
+            recall_k=settings.recall_k,
             # Only where the model can call them (the embedded model cannot).
             tools=choice.supports_tools and settings.memory_tools,
             summary_model=summary_model,
         )
 
+    @property
+    def _recalled(self) -> str:
+        if self.recall_k is None:
+            return "earlier messages: all that fit, else excerpts around what recall finds"
+        return f"up to {self.recall_k} recalled passages"
+
     def __str__(self) -> str:
         summaries = self.summary_model or "the user's own words"
         tools = "remember, forget, search_history" if self.tools else "none"
         return (
-            f"{self.budget:,}-token context, up to {self.recall_k} recalled passages,"
+            f"{self.budget:,}-token context, {self._recalled},"
             f" summaries by {summaries}, memory tools: {tools}"
         )
 

@@ -95,7 +95,7 @@ class Settings:
         default=None,
         metadata={
             "env": "MEMCHAT_RECALL_K",
-            "help": "most passages recalled per turn (default: the model's)",
+            "help": "most passages recalled per turn (default: as many as the budget holds)",
             "min": 0,
         },
     )

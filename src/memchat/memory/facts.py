@@ -2,10 +2,10 @@
 
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
 Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
-"I work as a nurse", "I am 34 years old", "I'm allergic to peanuts", "I have a dog named
-Rex". A later statement with the same key replaces the
-earlier one, and "forget my address" forgets one. Users see and edit the result with
-``memchat memory``.
+"I work as a nurse", "I'm a nurse in Porto", "I am 34 years old", "I'm allergic to
+peanuts", "I have a dog named Rex", "I have two cats called Miso and Tofu". A later
+statement with the same key replaces the earlier one, and "forget my address" forgets
+one. Users see and edit the result with ``memchat memory``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ _NOT_FACTS = {
 }
 
 _END = r"(?=[.!?,;\n]|$| and | but )"
+# Names in a list: "Miso", "Miso and Tofu", "Rex, Max and Bella".
+_NAME = r"[A-Z][\w'-]*"
+_NAMES = _NAME + r"(?:, " + _NAME + r")*,? and " + _NAME
+# "I'm a bit tired in Lisbon", "a tourist in Rome": not what the user does.
+_NOT_ROLES = "(?:bit|little|lot|tad|big|huge|fan|guest|visitor|tourist|stranger|newcomer)"
+_END_OF_LIST = r"(?=[.!?,;\n]|$| but )"
 _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\bcall me (?P<value>[\w' -]+?)" + _END, re.I), "name"),
     (re.compile(r"\bmy name's (?P<value>[\w' -]+?)" + _END, re.I), "name"),
@@ -63,6 +69,23 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
             r"(?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)" + _END
         ),
         None,
+    ),
+    # "I have two cats called Miso and Tofu": the kind (plural) is the key, all names kept.
+    (
+        re.compile(
+            r"\b(?i:I|we) (?i:have|got) (?i:two|three|four|five|[2-9]) (?P<key>[a-z]+s) "
+            r"(?i:named|called) (?P<value>" + _NAMES + r")" + _END_OF_LIST
+        ),
+        None,
+    ),
+    # "I'm a nurse in Porto", "I am a teacher at Riverside School": a role, then where, as
+    # a capitalized name. Without the place, "I'm a bit tired" would be taken for a job.
+    (
+        re.compile(
+            r"\bI(?:'m|\u2019m| am) (?i:an?) (?!" + _NOT_ROLES + r"\b)"
+            r"(?P<value>[a-z]+(?: [a-z]+)? (?:in|at) [A-Z][\w'-]*(?: [A-Z][\w'-]*)*)" + _END
+        ),
+        "work",
     ),
     (
         re.compile(

