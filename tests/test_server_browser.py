@@ -362,6 +362,7 @@ def test_any_text_renders_in_bounded_time(store: Store, page: Any) -> None:
             render_within(page, text)
 
         renders()
-        # Long inputs too: a reply is rendered again on every streamed piece.
-        for text in [">" * 20_000, "- " * 50_000]:
+        # Long inputs too: a reply is rendered again on every streamed piece, so the time
+        # must grow with the text's length, not with its square.
+        for text in ["[" * 400_000, "[a](http://x" * 35_000, ">" * 20_000, "- " * 200_000]:
             render_within(page, text)
