@@ -22,6 +22,8 @@ function emphasis(text) {
 function inline(text) {
   // Code spans and links go into placeholders first, so that nothing inside a code span
   // and nothing inside a link's address is formatted.
+  // A link's label and address hold no "[", so that a run of them is read once, not
+  // once from each "[" (which took time growing with the square of the run).
   const held = [];
   const hold = (html) => {
     held.push(html);
@@ -29,76 +31,102 @@ function inline(text) {
   };
   const out = escapeHtml(text.replace(/\u0000/g, ""))
     .replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${code}</code>`))
-    .replace(/\[([^\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)]+)\)/g, (_, label, url) =>
+    .replace(/\[([^[\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)[]+)\)/g, (_, label, url) =>
       hold(`<a href="${url}" target="_blank" rel="noopener noreferrer">${emphasis(label)}</a>`));
   // A link's label may hold a code span: restore placeholders within placeholders too.
   const restore = (html) => html.replace(/\u0000(\d+)\u0000/g, (_, i) => restore(held[Number(i)]));
   return restore(emphasis(out));
 }
 
-const LIST_ITEM = /^\s*([-*+]|\d+[.)])\s+(.*)$/;
+// Each line-level pattern takes the whole line; the `s` flag lets `.` match the line
+// separators U+2028 and U+2029, which are not line breaks here.
+const FENCE = /^\s*(`{3,}|~{3,})(.*)$/s;
+const HEADING = /^ {0,3}(#{1,6})\s+(.*)$/s;
+const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
+const QUOTE = /^\s*>/;
+const LIST_ITEM = /^\s*([-*+]|\d+[.)])\s+(.*)$/s;
+// Deeper quotes show their ">" as text: each level is a recursive call.
+const MAX_QUOTE_DEPTH = 20;
+
+// A code fence's marker and language, or null. As in CommonMark, the language is the first
+// word of the info string, and a backtick fence's info string holds no backtick.
+function fenceOf(line) {
+  const match = line.match(FENCE);
+  if (!match) return null;
+  const [, marker, info] = match;
+  if (marker[0] === "`" && info.includes("`")) return null;
+  const word = info.trim().split(/\s+/)[0];
+  return { marker, lang: /^[\w+-]+$/.test(word) ? word : "" };
+}
+
+function startsBlock(line, depth) {
+  return (
+    fenceOf(line) !== null ||
+    HEADING.test(line) ||
+    (depth < MAX_QUOTE_DEPTH && QUOTE.test(line)) ||
+    LIST_ITEM.test(line)
+  );
+}
 
 export function renderMarkdown(source) {
-  const lines = source.replace(/\r\n?/g, "\n").split("\n");
+  return blocks(source.replace(/\r\n?/g, "\n").split("\n"), 0);
+}
+
+// Every turn of the loop takes the line it starts on before any rule looks at it, and a
+// line that no other rule wants is a paragraph's, so no text can keep the loop in place.
+function blocks(lines, depth) {
   const html = [];
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
-    const fence = line.match(/^\s*(```|~~~)\s*([\w+-]*)\s*$/);
+    i += 1;
+    if (!line.trim()) continue;
+    const fence = fenceOf(line);
     if (fence) {
       const body = [];
-      i += 1;
-      while (i < lines.length && !lines[i].trim().startsWith(fence[1])) {
+      while (i < lines.length && !lines[i].trim().startsWith(fence.marker)) {
         body.push(lines[i]);
         i += 1;
       }
       i += 1; // the closing fence (or the end of a reply still streaming)
-      const lang = fence[2] ? ` class="language-${escapeHtml(fence[2])}"` : "";
+      const lang = fence.lang ? ` class="language-${escapeHtml(fence.lang)}"` : "";
       html.push(`<pre><code${lang}>${escapeHtml(body.join("\n"))}</code></pre>`);
       continue;
     }
-    const heading = line.match(/^(#{1,6})\s+(.*)$/);
+    const heading = line.match(HEADING);
     if (heading) {
       const level = heading[1].length;
       html.push(`<h${level}>${inline(heading[2])}</h${level}>`);
-      i += 1;
       continue;
     }
-    if (/^\s*([-*_])(\s*\1){2,}\s*$/.test(line)) {
+    if (RULE.test(line)) {
       html.push("<hr>");
-      i += 1;
       continue;
     }
-    if (/^\s*>/.test(line)) {
-      const quoted = [];
-      while (i < lines.length && /^\s*>/.test(lines[i])) {
-        quoted.push(lines[i].replace(/^\s*>\s?/, ""));
+    if (depth < MAX_QUOTE_DEPTH && QUOTE.test(line)) {
+      const quoted = [line];
+      while (i < lines.length && QUOTE.test(lines[i])) {
+        quoted.push(lines[i]);
         i += 1;
       }
-      html.push(`<blockquote>${renderMarkdown(quoted.join("\n"))}</blockquote>`);
+      const inner = quoted.map((q) => q.replace(/^\s*>\s?/, ""));
+      html.push(`<blockquote>${blocks(inner, depth + 1)}</blockquote>`);
       continue;
     }
     const item = line.match(LIST_ITEM);
     if (item) {
-      const ordered = /\d/.test(item[1]);
-      const items = [];
-      while (i < lines.length && LIST_ITEM.test(lines[i])) {
-        items.push(`<li>${inline(lines[i].match(LIST_ITEM)[2])}</li>`);
+      const items = [`<li>${inline(item[2])}</li>`];
+      let next;
+      while (i < lines.length && (next = lines[i].match(LIST_ITEM))) {
+        items.push(`<li>${inline(next[2])}</li>`);
         i += 1;
       }
-      const tag = ordered ? "ol" : "ul";
+      const tag = /\d/.test(item[1]) ? "ol" : "ul";
       html.push(`<${tag}>${items.join("")}</${tag}>`);
       continue;
     }
-    if (!line.trim()) {
-      i += 1;
-      continue;
-    }
-    const paragraph = [];
-    while (
-      i < lines.length && lines[i].trim() &&
-      !/^\s*(```|~~~|#{1,6}\s|>)/.test(lines[i]) && !LIST_ITEM.test(lines[i])
-    ) {
+    const paragraph = [inline(line)];
+    while (i < lines.length && lines[i].trim() && !startsBlock(lines[i], depth)) {
       paragraph.push(inline(lines[i]));
       i += 1;
     }
