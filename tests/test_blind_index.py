@@ -7,6 +7,7 @@ when the key or the mode changes.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -34,8 +35,10 @@ def blind_store(db_path: Path, key: str) -> Store:
 
 
 def index_terms(db_path: Path) -> set[str]:
+    """The index's words (hashes in a blind index), without the rows' owners ("u1")."""
     with sqlite3.connect(db_path) as conn:
-        return {term for (term,) in conn.execute("SELECT term FROM items_fts_terms")}
+        rows = conn.execute("SELECT term FROM items_fts_terms").fetchall()
+    return {term for (term,) in rows if not re.fullmatch(r"u\d+", term)}
 
 
 def file_bytes(db_path: Path) -> bytes:

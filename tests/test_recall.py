@@ -138,3 +138,26 @@ def test_a_question_asking_for_a_name_favours_messages_that_name_something(
     # A question that asks for no name keeps the tie as it was.
     texts = [p.text for p in recall(any_store, "sara", "Did Sara finish reading?", k=2)]
     assert texts == ["I finished reading mine today", "I finished reading Dune today"]
+
+
+def _victim_history(store: Store) -> None:
+    session = store.ensure_session("victim", "docs")
+    store.commit_turn(session, [user_message("My passport number is XK42QZ.")])
+    for n in range(12):
+        store.commit_turn(session, [user_message(f"The renewal of the gym card, note {n}.")])
+        store.commit_turn(session, [user_message(f"Groceries for week {n}: rice and tea.")])
+
+
+def test_another_users_messages_never_change_what_recall_finds(any_store: Store) -> None:
+    """One user cannot push another's messages out of recall: a user who writes "passport"
+    a thousand times leaves another's "passport renewal" recall as it was."""
+    _victim_history(any_store)
+    query = "When is my passport renewal?"
+    before = [(p.item_id, p.text) for p in recall(any_store, "victim", query, k=5)]
+    assert before[0][1] == "My passport number is XK42QZ."
+
+    spam = any_store.ensure_session("attacker", "spam")
+    for n in range(1100):
+        any_store.commit_turn(spam, [user_message(f"passport passport spam {n}")])
+    after = [(p.item_id, p.text) for p in recall(any_store, "victim", query, k=5)]
+    assert after == before

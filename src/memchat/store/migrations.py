@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..errors import StoreError
-from .sqlite_index import SEARCH_SCHEMA
+from .sqlite_index import OWNED_SCHEMA, SEARCH_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -129,6 +129,8 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # Index rows name their user, so recall's statistics are the user's own.
+    ("0008_search_owner", OWNED_SCHEMA),
 ]
 
 _BOOKKEEPING = """

@@ -44,6 +44,7 @@ from .sqlite_auth import SQLiteAuthMixin
 from .sqlite_index import reindex_context
 from .sqlite_memory import SQLiteMemoryMixin
 from .sqlite_search import SQLiteSearchMixin
+from .sqlite_stats import MessageCounts
 from .titles import title_from_items
 
 _SESSION_COLUMNS = (
@@ -84,6 +85,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         self._word_messages: dict[str, int] = {}
         self._opened_texts: dict[str, str] = {}
         self._counted_through = 0
+        self._counts = MessageCounts()
         if self.location == ":memory:":
             lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))
         else:

@@ -3,8 +3,8 @@
 ``items_fts`` is an FTS5 table with one row per user or assistant message, keyed by the
 item's id (its rowid). Besides the message's text it keeps the text of the message before
 it and of the one before that (``context1``, ``context2``) and their item ids, so a reply
-is found by the words of the question it answers. Only earlier messages are copied
-forward: a turn write adds rows and never rewrites old ones.
+is found by the words of the question it answers, and its user (``owner``). Only
+earlier messages are copied forward: a turn write adds rows and never rewrites old ones.
 
 The index is derived data and is written after the items, not with them: before every
 search ``catch_up`` indexes the items added since ``search_state.indexed_through``, in one
@@ -34,6 +34,7 @@ from .titles import message_text
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
+# The index as migration 0002 made it; migration 0008 replaced it with OWNED_SCHEMA.
 SEARCH_SCHEMA = (
     """
     CREATE VIRTUAL TABLE items_fts USING fts5(
@@ -56,6 +57,36 @@ SEARCH_SCHEMA = (
     END
     """,
 )
+# Each row also names its user (``owner``: "u" and the user's id, an indexed column no
+# query weighs), so a search matches the user's own messages inside FTS5, and recall can
+# count how many of them hold a word (``sqlite_stats.py``): what one user writes never
+# changes what another's recall finds. The next search indexes every item anew.
+OWNED_SCHEMA = (
+    "DROP TRIGGER items_fts_delete",
+    "DROP TABLE items_fts_terms",
+    "DROP TABLE items_fts",
+    """
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        text, context1, context2, role UNINDEXED, prev1 UNINDEXED, prev2 UNINDEXED, owner,
+        tokenize = '"""
+    + TOKENIZER
+    + """'
+    )
+    """,
+    SEARCH_SCHEMA[1],
+    SEARCH_SCHEMA[4],
+    "UPDATE search_state SET indexed_through = 0",
+)
+# bm25 weights of every column after ``text`` (context1, context2, then the unindexed
+# columns and ``owner``, which never count).
+OTHER_COLUMNS = 5
+
+
+def owner_token(user_id: int) -> str:
+    """The ``owner`` column's value for a user's messages."""
+    return f"u{user_id}"
+
+
 # The index's mode (see ``SQLiteSearchMixin.index_mode``), its mark, the newest item's id.
 STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) FROM search_state"
 
@@ -73,8 +104,8 @@ _SESSION_MESSAGES = (
     " WHERE items.session_id = ? ORDER BY items.seq, items.id"
 )
 _INSERT = (
-    "INSERT INTO items_fts (rowid, text, context1, context2, role, prev1, prev2)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO items_fts (rowid, text, context1, context2, role, prev1, prev2, owner)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 IndexText = Callable[[sqlite3.Connection, str], str]
 """What the index holds for a message's text: the text, or a blind index's hashes."""
@@ -96,10 +127,12 @@ def index_messages(
     if not docs:
         return
     before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk,)).fetchall()
+    (user_id,) = conn.execute("SELECT user_id FROM sessions WHERE id = ?", (session_pk,)).fetchone()
+    owner = owner_token(user_id)
     values = []
     for item_id, (role, text) in docs:
         indexed = index_text(conn, text)
-        values.append((item_id, indexed, *_context(before), role, *_ids(before)))
+        values.append((item_id, indexed, *_context(before), role, *_ids(before), owner))
         before = [(item_id, indexed), *before[:1]]
     conn.executemany(_INSERT, values)
 

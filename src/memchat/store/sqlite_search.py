@@ -18,6 +18,7 @@ from .base import IndexedMessage, SearchHit, query_words
 from .crypto import SEARCH_OFF, Cipher, unseal
 from .snippets import SNIPPET_TOKENS
 from .sqlite_index import STATE, TOKENIZER, catch_up
+from .sqlite_stats import MessageCounts, idf, owner_filter, quote
 from .titles import message_text
 
 if TYPE_CHECKING:
@@ -26,13 +27,13 @@ if TYPE_CHECKING:
 
 # Recall ranks every message that holds one of its words, so a word in tens of thousands
 # of messages (in a very long history) would make each turn slow while adding little to
-# the ranking. Words in more messages than this are left out of recall's query; if every
-# word is that common, the rarest is kept as long as it is under the second limit.
+# the ranking. Words in more of the user's messages than this are left out of recall's
+# query; if every word is that common, the rarest is kept if it is under the second limit.
 MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
-# Counting a word's messages reads its whole list of them, so the counts are kept and
-# only redone once the index has grown by this share (they only decide what is too
-# common to search for, where a few percent do not matter) or holds this many words.
+# Counting a word's messages in the whole table reads its whole list of them, so the
+# counts (for the table's idf, see sqlite_stats.py) are kept and only redone once the
+# index has grown by this share or holds this many words.
 RECOUNT_GROWTH = 0.05
 MAX_COUNTED_WORDS = 10_000
 # Decrypted texts kept for a blind index's recalls, of messages sealed in at most so many
@@ -40,21 +41,25 @@ MAX_COUNTED_WORDS = 10_000
 MAX_OPENED_TEXTS = 20_000
 MAX_OPENED_CHARS = 4000
 
-# The user (and session) filters are bound values; NULL for the session means any.
+# The user (and session) filters are bound values; NULL for the session means any. Recall's
+# MATCH expression may also hold the user's ``owner`` filter (sqlite_stats.py).
 _SCOPE = (
     " JOIN items i ON i.id = items_fts.rowid JOIN sessions s ON s.id = i.session_id"
     " JOIN users u ON u.id = s.user_id"
     " WHERE items_fts MATCH ? AND u.name = ? AND (? IS NULL OR s.key = ?)"
 )
+# Only ``text`` counts for search; recall weighs context1 and context2 too. The columns
+# after them (unindexed, and ``owner``) never count.
+_SEARCH_BM25 = "-bm25(items_fts, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)"
 _SEARCH = (
     "SELECT s.key, s.title, i.seq, i.id, items_fts.role, i.created_at,"
-    " snippet(items_fts, 0, ?, ?, '…', ?), -bm25(items_fts, 1.0, 0.0, 0.0) AS score"
+    f" snippet(items_fts, 0, ?, ?, '…', ?), {_SEARCH_BM25} AS score"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
 # A blind index holds hashes, so the snippet is cut from the item, decrypted, in Python.
 _SEARCH_BLIND = (
     "SELECT s.key, s.title, i.seq, i.id, items_fts.role, i.created_at,"
-    " i.data, -bm25(items_fts, 1.0, 0.0, 0.0) AS score"
+    f" i.data, {_SEARCH_BM25} AS score"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
 _ITEM_DATA = "SELECT i.id, i.data FROM json_each(?) ids CROSS JOIN items i ON i.id = ids.value"
@@ -67,7 +72,7 @@ _MESSAGE_COLUMNS = "c.id, s.key, i.seq, c.c3 AS role, i.created_at, c.c0 AS text
 # with its text cost a fifth of the query in a long history.
 _MATCH = (
     f"SELECT {_MESSAGE_COLUMNS}, m.score FROM"
-    " (SELECT i.id, -bm25(items_fts, 1.0, ?, ?) AS score"
+    " (SELECT i.id, -bm25(items_fts, 1.0, ?, ?, 0.0, 0.0, 0.0, 0.0) AS score"
     "  FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?) m"
     " CROSS JOIN items i ON i.id = m.id CROSS JOIN items_fts_content c ON c.id = i.id"
     " JOIN sessions s ON s.id = i.session_id ORDER BY m.score DESC, m.id DESC"
@@ -125,6 +130,8 @@ class SQLiteSearchMixin:
         # Words' message counts (see RECOUNT_GROWTH) and the index mark they were made at.
         _word_messages: dict[str, int]
         _counted_through: int
+        # The table's and each user's message counts, for recall's idf.
+        _counts: MessageCounts
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -241,27 +248,37 @@ class SQLiteSearchMixin:
         if not words or limit <= 0 or self.index_mode() == "off":
             return []
         with self._read() as conn:
+            owner = owner_filter(conn, user)
+            if owner is None:
+                return []
             if self.blind is not None:
                 words = self.blind.query_words(conn, words)
-            words = self._affordable(conn, words, keep_rarest=keep_rarest)
+            (mark,) = conn.execute("SELECT indexed_through FROM search_state").fetchone()
+            mine = self._counts.words(conn, owner, words, MAX_RAREST_TERM_MESSAGES, mark)
+            words = _affordable(words, mine, keep_rarest=keep_rarest)
             if not words:
                 return []
-            expression = match_expression(words, all_words=False)
-            rows = conn.execute(
-                _MATCH, (*context_weights, expression, user, session_id, session_id, limit)
-            ).fetchall()
-            return self._with_texts(conn, [_message(row) for row in rows])
-
-    def _affordable(
-        self, conn: sqlite3.Connection, words: Sequence[str], *, keep_rarest: bool
-    ) -> list[str]:
-        """``words`` without those in too many messages (see MAX_TERM_MESSAGES)."""
-        frequency = self._message_counts(conn, words)
-        kept = [w for w in words if frequency.get(w, 0) <= MAX_TERM_MESSAGES]
-        if kept or not frequency or not keep_rarest:
-            return kept
-        rarest = min(words, key=lambda w: frequency.get(w, 0))
-        return [rarest] if frequency.get(rarest, 0) <= MAX_RAREST_TERM_MESSAGES else []
+            # bm25 with the user's own statistics (sqlite_stats.py): one query per word.
+            table = self._message_counts(conn, words)
+            table_rows = self._counts.table(conn, mark)
+            user_rows = self._counts.user(conn, owner, mark)
+            scores: dict[int, float] = {}
+            rows: dict[int, tuple[Any, ...]] = {}
+            for word in words:
+                scale = idf(user_rows, mine[word]) / idf(table_rows, table[word])
+                # FTS5 reads every row of each term of the expression: the word's own
+                # rows (of all users) or, through ``owner``, all of the user's rows. The
+                # fewer is read; both find the same rows, with the same scores.
+                expression = quote(word)
+                if table[word] > user_rows:
+                    expression = f"{owner} AND {expression}"
+                scope = (expression, user, session_id, session_id, limit)
+                for row in conn.execute(_MATCH, (*context_weights, *scope)):
+                    scores[row[0]] = scores.get(row[0], 0.0) + scale * row[-1]
+                    rows[row[0]] = row
+            best = sorted(scores, key=lambda item_id: (scores[item_id], item_id), reverse=True)
+            found = [_message((*rows[i][:-1], scores[i])) for i in best[:limit]]
+            return self._with_texts(conn, found)
 
     def _message_counts(self, conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
         """How many messages hold each of ``words`` (a word of several terms: its rarest)."""
@@ -353,6 +370,16 @@ class SQLiteSearchMixin:
                     self._opened_texts.clear()
                 self._opened_texts[data] = text
         return text
+
+
+def _affordable(words: Sequence[str], counts: dict[str, int], *, keep_rarest: bool) -> list[str]:
+    """``words`` without those in too many of the user's messages (see MAX_TERM_MESSAGES)."""
+    kept = [word for word in dict.fromkeys(words) if 0 < counts[word] <= MAX_TERM_MESSAGES]
+    held = [word for word in words if counts[word]]
+    if kept or not held or not keep_rarest:
+        return kept
+    rarest = min(held, key=lambda word: counts[word])
+    return [rarest] if counts[rarest] <= MAX_RAREST_TERM_MESSAGES else []
 
 
 def _message(row: tuple[Any, ...]) -> IndexedMessage:
