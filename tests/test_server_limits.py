@@ -2,11 +2,12 @@
 
 Each test starts uvicorn with the options ``memchat serve`` passes, with small limits so
 that the test is quick: huge headers are cut off, slow clients are dropped within the
-read timeout, and connections over the cap get a 503.
+read timeout, connections over the cap get a 503, and the access log keeps no queries.
 """
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import time
@@ -41,7 +42,8 @@ def limits(**values: Any) -> Settings:
 @contextmanager
 def serving(store: Store, settings: Settings, **options: Any) -> Iterator[LiveServer]:
     """The app over ``store`` under uvicorn as ``memchat serve`` configures it."""
-    # log_config=None: uvicorn's own logging setup would outlive the test.
+    # log_config=None: uvicorn's own logging setup would outlive the test (the access log
+    # test sets it up and restores it).
     chosen = uvicorn_options(settings) | {"log_config": None} | options
     with LiveServer(scripted_app(store, EndlessModel(), settings), **chosen) as live:
         yield live
@@ -60,6 +62,7 @@ def test_memchat_serve_runs_uvicorn_with_the_limits(monkeypatch: pytest.MonkeyPa
     assert ran["h11_max_incomplete_event_size"] == 16 * 1024
     assert ran["limit_concurrency"] == 8
     assert ran["timeout_keep_alive"] == 5
+    assert ran["log_config"]["loggers"]["uvicorn.access"]["filters"] == ["queryless"]
     assert "7 connections per worker" in result.output
 
 
@@ -194,3 +197,45 @@ def test_connections_over_the_cap_get_a_503_and_the_rest_still_work(store: Store
         finally:
             for sock in idle:
                 sock.close()
+
+
+@pytest.fixture
+def uvicorn_logging() -> Iterator[None]:
+    """Restore uvicorn's loggers after a test that lets uvicorn configure them."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg.handlers[:], lg.filters[:], lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, (handlers, filters, level, propagate) in zip(loggers, saved, strict=True):
+        lg.handlers[:], lg.filters[:], lg.level, lg.propagate = handlers, filters, level, propagate
+
+
+class Lines(logging.Handler):
+    """Collects formatted log lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.parametrize("log_query", [False, True])
+def test_the_access_log_keeps_no_query_string(
+    store: Store, uvicorn_logging: None, log_query: bool
+) -> None:
+    headers = add_user(store, "sara")
+    lines = Lines()
+    settings = limits(log_query=log_query)
+    with serving(
+        store, settings, log_config=uvicorn_options(settings)["log_config"], log_level="info"
+    ) as live:
+        logging.getLogger("uvicorn.access").addHandler(lines)
+        got = httpx.get(f"{live.url}/api/search?q=secretword&limit=5", headers=headers)
+        assert got.status_code == 200
+        assert httpx.get(f"{live.url}/api/me?token=t0ken", headers=headers).status_code == 422
+        assert wait_for(lambda: len(lines.lines) == 2)
+    assert "GET /api/search HTTP/1.1" in lines.lines[0] or log_query, lines.lines
+    assert "GET /api/me HTTP/1.1" in lines.lines[1] or log_query, lines.lines
+    shown = "\n".join(lines.lines)
+    assert ("secretword" in shown, "t0ken" in shown) == (log_query, log_query)

@@ -150,6 +150,13 @@ class Settings:
             "min": 1,
         },
     )
+    log_query: bool = field(
+        default=False,
+        metadata={
+            "env": "MEMCHAT_LOG_QUERY",
+            "help": "keep query strings (search words) in the HTTP access log",
+        },
+    )
     memory_tools: bool = field(
         default=True,
         metadata={

@@ -1,17 +1,21 @@
-"""How ``memchat serve`` runs uvicorn: bounded headers, reads and connections.
+"""How ``memchat serve`` runs uvicorn: bounded headers, reads and connections, quiet logs.
 
 uvicorn's defaults trust the client: its C parser (httptools) reads headers of any size,
-and a connection that sends nothing or trickles its headers is held forever.
-:func:`uvicorn_options` turns the settings into uvicorn's keyword arguments that close
-those doors; the request body has its own limits in ``limits.py``.
+a connection that sends nothing or trickles its headers is held forever, and the access
+log writes every query string. :func:`uvicorn_options` turns the settings into uvicorn's
+keyword arguments that close those doors; the request body has its own limits in
+``limits.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
+import logging
 from typing import Any
 
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import Settings
@@ -71,6 +75,30 @@ class HeaderDeadline(H11Protocol):
             self.transport.close()
 
 
+class QuerylessAccessLog(logging.Filter):
+    """Drop the query string from uvicorn's access log lines.
+
+    Query strings carry search words (readable even when the store is encrypted) and
+    whatever a client puts there, tokens included; the path says enough.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.partition("?")[0] if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def log_config(log_query: bool = False) -> dict[str, Any]:
+    """uvicorn's logging configuration, its access log without query strings unless asked."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    if not log_query:
+        config.setdefault("filters", {})["queryless"] = {"()": QuerylessAccessLog}
+        config["loggers"]["uvicorn.access"]["filters"] = ["queryless"]
+    return config
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` (or ``uvicorn.Config``) from the settings."""
     return {
@@ -85,4 +113,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         # The app has no WebSocket routes: no upgrade, no second protocol to bound.
         "ws": "none",
+        "log_config": log_config(settings.log_query),
     }
