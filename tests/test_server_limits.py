@@ -49,10 +49,14 @@ def serving(store: Store, settings: Settings, **options: Any) -> Iterator[LiveSe
         yield live
 
 
-def test_memchat_serve_runs_uvicorn_with_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memchat_serve_runs_uvicorn_with_the_limits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     ran: dict[str, Any] = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **options: ran.update(options))
     monkeypatch.setenv("MEMCHAT_MAX_CONNECTIONS", "7")
+    # serve hands the database to its workers in the environment: undone after the test.
+    monkeypatch.setenv("MEMCHAT_DB", str(tmp_path / "memchat.db"))
     app = App(model_factory=lambda _: ModelChoice(ScriptedModel(), "scripted", "test"))
     result = CliRunner().invoke(cli, ["serve"], obj=app)
     assert result.exit_code == 0, result.output
