@@ -59,6 +59,7 @@ bench: setup
 	-$(BIN)/python bench/store.py
 	-$(BIN)/python bench/server.py
 	-$(BIN)/python bench/local_model.py
+	-$(BIN)/python bench/hostile.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

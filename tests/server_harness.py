@@ -15,7 +15,7 @@ from agents.testing import ModelStep, ScriptedModel
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from memchat.config import load_settings
+from memchat.config import Settings, load_settings
 from memchat.models import ModelChoice
 from memchat.server import create_app
 from memchat.store import Store
@@ -86,10 +86,12 @@ class Gate:
                 self.aborted.set()
 
 
-def scripted_app(store: Store, model: ScriptedModel, **options: Any) -> FastAPI:
+def scripted_app(
+    store: Store, model: ScriptedModel, settings: Settings | None = None, **options: Any
+) -> FastAPI:
     """The memchat app over ``store``, answering with ``model``."""
     return create_app(
-        load_settings(),
+        settings or load_settings(),
         store=store,
         model_factory=lambda _: ModelChoice(model, "scripted", "test"),
         **options,
@@ -126,15 +128,19 @@ def sse_events(body: str) -> list[tuple[str, Any]]:
 
 
 class LiveServer:
-    """The app on a real socket on 127.0.0.1, served by uvicorn in a thread."""
+    """The app on a real socket on 127.0.0.1, served by uvicorn in a thread.
 
-    def __init__(self, app: FastAPI) -> None:
+    ``options`` are uvicorn's (``serving.uvicorn_options(settings)`` for ``memchat serve``'s).
+    """
+
+    def __init__(self, app: FastAPI, **options: Any) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, log_level="warning", ws="none", http="h11", lifespan="on")
+        defaults: dict[str, Any] = {"log_level": "warning", "ws": "none", "http": "h11"}
+        config = uvicorn.Config(app, lifespan="on", **(defaults | options))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True

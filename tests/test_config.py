@@ -12,8 +12,8 @@ from memchat.errors import ConfigError
 
 # A valid raw value for each kind of setting, and what it must become.
 SAMPLES = {
-    "int": ("900", 900),
-    "int | None": ("900", 900),
+    "int": ("2048", 2048),
+    "int | None": ("2048", 2048),
     "bool": ("no", False),
     "Path": ("~/x", Path("~/x").expanduser()),
 }

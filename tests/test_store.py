@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,40 @@ def test_deleted_user_leaves_no_trace_in_the_file(db_path: Path) -> None:
         store.vacuum()
     for path in db_path.parent.glob(db_path.name + "*"):
         assert b"xylophone-42" not in path.read_bytes(), path
+
+
+def test_the_database_and_its_folder_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    old = os.umask(0o022)
+    try:
+        with SQLiteStore(folder / "memchat.db") as store:
+            info = store.create_session("sara", "s1")
+            store.commit_turn(info, [user_message("Private words")])
+
+            async def take_turn_lock() -> None:
+                async with store.turn_lock(info):
+                    pass
+
+            asyncio.run(take_turn_lock())
+            # While the store is open its WAL and shared-memory files exist too.
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    finally:
+        os.umask(old)
+    assert modes == {
+        "memchat.db": 0o600,
+        "memchat.db-wal": 0o600,
+        "memchat.db-shm": 0o600,
+        ".memchat.db.locks": 0o700,
+    }
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    db.touch()
+    db.chmod(0o640)
+    with SQLiteStore(db) as store:
+        store.ensure_user("sara")
+    assert stat.S_IMODE(db.stat().st_mode) == 0o640
+    with SQLiteStore(db) as store:
+        assert [u.name for u in store.list_users()] == ["sara"]

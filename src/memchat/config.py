@@ -118,6 +118,45 @@ class Settings:
             "help": "model turns per user over HTTP, like 30/minute (unset: no limit)",
         },
     )
+    max_header_bytes: int = field(
+        default=16 * 1024,
+        metadata={
+            "env": "MEMCHAT_MAX_HEADER_BYTES",
+            "help": "largest HTTP request line and headers, in bytes",
+            "min": 1024,
+        },
+    )
+    read_timeout: int = field(
+        default=30,
+        metadata={
+            "env": "MEMCHAT_READ_TIMEOUT",
+            "help": "seconds an HTTP client has to send a request's headers, then its body",
+            "min": 1,
+        },
+    )
+    keep_alive: int = field(
+        default=5,
+        metadata={
+            "env": "MEMCHAT_KEEP_ALIVE",
+            "help": "seconds an idle HTTP connection stays open after a response",
+            "min": 1,
+        },
+    )
+    max_connections: int = field(
+        default=500,
+        metadata={
+            "env": "MEMCHAT_MAX_CONNECTIONS",
+            "help": "open HTTP connections per server process; more get a 503",
+            "min": 1,
+        },
+    )
+    log_query: bool = field(
+        default=False,
+        metadata={
+            "env": "MEMCHAT_LOG_QUERY",
+            "help": "keep query strings (search words) in the HTTP access log",
+        },
+    )
     memory_tools: bool = field(
         default=True,
         metadata={

@@ -31,6 +31,7 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
         import uvicorn
 
         from ..server import app as server_app
+        from ..server.serving import uvicorn_options
     except ImportError as exc:
         raise MemchatError(
             f"memchat serve needs the server extra ({exc.name} is missing): "
@@ -50,6 +51,13 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
         err=True,
     )
     click.echo(f"rate limit: {rate_limit or 'none'} per user (MEMCHAT_RATE_LIMIT)", err=True)
+    settings = app.settings
+    click.echo(
+        f"limits: {settings.max_connections} connections per worker, headers up to "
+        f"{settings.max_header_bytes:,} bytes in {settings.read_timeout} s, idle connections "
+        f"closed after {settings.keep_alive} s",
+        err=True,
+    )
     if not has_users:
         click.echo("no users yet: create one with `memchat users add NAME --admin`", err=True)
     uvicorn.run(
@@ -59,4 +67,5 @@ def serve(app: App, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        **uvicorn_options(settings),
     )

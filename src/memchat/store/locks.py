@@ -37,7 +37,7 @@ class FileTurnLocks:
         if path is None:
             if not self._paths:
                 try:
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
                 except OSError as exc:
                     raise StoreError(f"cannot create {self.directory}: {exc.strerror}") from exc
             digest = hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import tempfile
@@ -91,9 +92,10 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         else:
             db_path = Path(path).expanduser()
             try:
-                db_path.parent.mkdir(parents=True, exist_ok=True)
+                db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:
                 raise StoreError(f"cannot create {db_path.parent}: {exc.strerror}") from exc
+            _create_private(db_path)
             lock_dir = db_path.parent / f".{db_path.name}.locks"
         self._locks = FileTurnLocks(lock_dir)
         try:
@@ -555,6 +557,21 @@ def _insert_items(
 
 
 # Shared with the PostgreSQL store, so that both keep an item as the same text.
+def _create_private(db_path: Path) -> None:
+    """Create an empty database file readable by its owner alone, unless it exists.
+
+    SQLite would create it following the umask (often 0644), and creates the WAL and
+    shared-memory files with the database's own mode: all three are private this way.
+    An existing file keeps the mode its owner gave it.
+    """
+    try:
+        os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create {db_path}: {exc.strerror}") from exc
+
+
 def _store_error(action: str, location: str, exc: Exception) -> StoreError:
     """A short, clear StoreError for a database error (never the stored text itself)."""
     if isinstance(exc, UnicodeError):

@@ -18,13 +18,14 @@ def errors(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[s
         401: "No valid API token.",
         403: "The caller lacks the admin role.",
         404: "The caller has no such resource.",
+        408: "The request body was not sent in time (MEMCHAT_READ_TIMEOUT).",
         409: "It already exists, or conflicts with the current state.",
         413: "The request or the message is too large.",
         422: "The request is malformed.",
         429: "Too many messages for the rate limit (MEMCHAT_RATE_LIMIT); see Retry-After.",
     }
-    # Any request may lack a token (401), have an unparsable or oversized body (400, 413)
-    # or malformed parameters (422).
+    # Any request may lack a token (401), have an unparsable, late or oversized body (400,
+    # 408, 413) or malformed parameters (422).
     json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     return {
         status: (
@@ -32,5 +33,5 @@ def errors(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[s
             if by_reference
             else {"model": ErrorBody, "description": described[status]}
         )
-        for status in sorted({400, 401, 413, 422, *statuses})
+        for status in sorted({400, 401, 408, 413, 422, *statuses})
     }

@@ -10,6 +10,7 @@ from ...memory import forget as forgetting
 from ...store.snippets import HIGHLIGHT
 from ..auth import CurrentUser
 from ..errors import not_found
+from ..params import storable
 from ..schemas import FactIn, FactOut, SearchHitOut
 from ..state import State
 from . import errors
@@ -27,7 +28,8 @@ async def list_facts(state: State, user: CurrentUser) -> list[FactOut]:
 @router.post("/facts", responses=errors())
 async def set_fact(state: State, user: CurrentUser, body: FactIn) -> FactOut:
     """Remember a fact about the caller (replacing an older value of the same key)."""
-    return FactOut.of(state.store.set_fact(user.name, body.key, body.value, "api"))
+    key, value = storable("fact key", body.key), storable("fact value", body.value)
+    return FactOut.of(state.store.set_fact(user.name, key, value, "api"))
 
 
 @router.delete("/facts/{key_or_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))

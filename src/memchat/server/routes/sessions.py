@@ -6,8 +6,10 @@ from fastapi import APIRouter, Response, status
 
 from ...errors import InvalidName
 from ...store import SessionInfo, Store
+from ...store.base import check_name
 from ..auth import CurrentUser
 from ..errors import not_found
+from ..params import storable
 from ..schemas import HistoryOut, SessionCreate, SessionId, SessionOut, SessionRename, TurnOut
 from ..state import State
 from . import errors
@@ -18,7 +20,9 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 def own_session(store: Store, user: str, session_id: str) -> SessionInfo:
     """The caller's session, or a 404 (whoever else may have a session of that id)."""
     try:
-        found = store.find_session(user, session_id)
+        # Checked here, not left to the store: PostgreSQL cannot even look up an id with
+        # a NUL in it.
+        found = store.find_session(user, check_name("session id", session_id))
     except InvalidName:
         found = None  # no session can have that id
 
@@ -36,7 +40,8 @@ async def list_sessions(state: State, user: CurrentUser) -> list[SessionOut]:
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_session(state: State, user: CurrentUser, body: SessionCreate) -> SessionOut:
     """Start a session (a fresh id unless one is given)."""
-    return SessionOut.of(state.store.create_session(user.name, body.id, title=body.title))
+    title = None if body.title is None else storable("title", body.title)
+    return SessionOut.of(state.store.create_session(user.name, body.id, title=title))
 
 
 @router.get("/{session_id}", responses=errors(404))
@@ -51,7 +56,8 @@ async def rename_session(
 ) -> SessionOut:
     """Set a session's title."""
     own_session(state.store, user.name, session_id)
-    return SessionOut.of(state.store.rename_session(user.name, session_id, body.title))
+    title = storable("title", body.title)
+    return SessionOut.of(state.store.rename_session(user.name, session_id, title))
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))

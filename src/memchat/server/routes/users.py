@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from ...errors import InvalidName, UserNotFound
 from ...store import Store
+from ...store.base import check_name
 from ..auth import AdminUser, CurrentUser
 from ..errors import ApiError, not_found
 from ..schemas import NewUserOut, RevokedOut, TokenOut, UserCreate, UserOut
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 def _existing(store: Store, name: str) -> None:
     try:
-        store.get_user(name)
+        store.get_user(check_name("user name", name))
     except (UserNotFound, InvalidName):
         raise not_found(f"no user {name!r}") from None
 
