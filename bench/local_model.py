@@ -33,7 +33,7 @@ from typing import Any
 from agents import Agent, RunConfig, Runner, TResponseInputItem
 
 from memchat.chat import Chat
-from memchat.memory.context import Memory, store_recall
+from memchat.memory.context import RECALL_SHARE, Memory, store_recall
 from memchat.models.local import LocalModel, load_llama
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.models.weights import ensure_default_model
@@ -133,7 +133,14 @@ async def bench_memory(model: LocalModel, turns: int, directory: Path) -> list[d
             said = f"On day {n} I cooked {dish} with {friend} and we talked about trains."
             store.commit_turn(earlier, [{"role": "user", "content": said}])
         count = model.count_tokens
-        memory = Memory(store, LOCAL_CONTEXT_TOKENS, count=count, recall=store_recall(store))
+        # As Chat.from_settings makes it for the embedded model.
+        memory = Memory(
+            store,
+            LOCAL_CONTEXT_TOKENS,
+            count=count,
+            recall=store_recall(store),
+            steady_recall_share=RECALL_SHARE,
+        )
         chat = Chat(Agent(name="bench", instructions=INSTRUCTIONS, model=model), memory=memory)
         session = store.session("sam", "now")
         previous = ""

@@ -37,7 +37,8 @@ from typing import Any
 
 from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
-from memchat.memory.context import Memory, store_recall
+from memchat.memory.context import RECALL_SHARE, Memory, store_recall
+from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.store import SQLiteStore
 
 
@@ -61,7 +62,15 @@ async def evaluate(
         with SQLiteStore(directory / f"context-{budget}-{recall_k}-{number}.db") as store:
             store_all(store, [conv])
             text_of = dict(conv.messages)
-            memory = Memory(store, budget, recall=store_recall(store), recall_k=recall_k)
+            # The embedded model's budget comes with its other setting (Chat.from_settings).
+            steady = RECALL_SHARE if budget == LOCAL_CONTEXT_TOKENS else None
+            memory = Memory(
+                store,
+                budget,
+                recall=store_recall(store),
+                recall_k=recall_k,
+                steady_recall_share=steady,
+            )
             last = conv.records[-1].id
             for index, question in enumerate(conv.questions):
                 session = store.ensure_session(conv.user, last if in_last else f"ask-{index}")

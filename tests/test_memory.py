@@ -153,6 +153,24 @@ async def test_recall_takes_the_room_the_window_leaves(store: Store) -> None:
     assert full.tokens <= 1536
 
 
+async def test_a_slow_model_keeps_what_it_rereads_small_once_a_session_is_under_way(
+    store: Store,
+) -> None:
+    """For the embedded model recalled excerpts fill the room in a new session, but once
+    the session has recent turns they keep to their share: they are read anew every turn."""
+    older = store.ensure_session("sara", "older")
+    for n in range(200):
+        store.commit_turn(older, [user_message(f"the lighthouse keeper said thing {n} " * 3)])
+    memory = Memory(store, 1536, recall=store_recall(store), steady_recall_share=RECALL_SHARE)
+    session = store.ensure_session("sara", "new")
+    fresh = await memory.assemble(session, "lighthouse?", SYSTEM)
+    assert {p.name: p.tokens for p in fresh.parts}["recalled"] > RECALL_SHARE * 1536
+    store.commit_turn(session, [user_message("hello"), assistant("hi")])
+    under_way = await memory.assemble(session, "lighthouse?", SYSTEM)
+    recalled = {p.name: p.tokens for p in under_way.parts}["recalled"]
+    assert 0 < recalled <= RECALL_SHARE * 1536 * (1 - SAFETY_MARGIN)
+
+
 async def test_a_history_that_fits_goes_in_whole_before_the_window(store: Store) -> None:
     """Every earlier message, oldest first under its session and date, placed before the
     recent turns and the same from turn to turn (so a prompt cache keeps it); never another

@@ -12,6 +12,7 @@ from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 from memchat.chat import Chat
 from memchat.config import load_settings
 from memchat.errors import ConfigError, ModelNotConfigured
+from memchat.memory.context import RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
@@ -67,6 +68,8 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         # Its own summaries are not trusted (see ModelChoice.summarizes_well)...
         assert isinstance(chat.memory.summarizer, ExtractiveSummarizer)
         assert chat.memory.recall_k is None  # as many passages as the budget holds
+        # ...but what it reads anew each turn stays small once a session is under way.
+        assert chat.memory.steady_recall_share == RECALL_SHARE
         # ...but another model named for summaries is.
         named = load_settings(env={**env, "MEMCHAT_SUMMARY_MODEL": "local"})
         summarizer = Chat.from_settings(named, local, store).memory.summarizer  # type: ignore[union-attr]
@@ -77,7 +80,7 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         assert chat.memory is not None
         assert chat.memory.count is estimate_tokens and chat.memory.budget == 16_000
         assert isinstance(chat.memory.summarizer, ModelSummarizer)
-        assert chat.memory.recall_k is None
+        assert chat.memory.recall_k is None and chat.memory.steady_recall_share is None
         fewer = load_settings(env={**env, "MEMCHAT_RECALL_K": "3"})
         assert Chat.from_settings(fewer, remote, store).memory.recall_k == 3  # type: ignore[union-attr]
 

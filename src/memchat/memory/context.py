@@ -104,6 +104,11 @@ class Memory:
     # The most passages recalled per turn; None: as many as the room could hold.
     recall_k: int | None = None
     cross_session: bool = True
+    # For a model that reads its prompt slowly (the embedded one, on the CPU): once a
+    # session has recent turns, recalled excerpts (read anew every turn, since they come
+    # after the cached part of the prompt) take at most this share of the budget.
+    # None: all the room the other parts leave.
+    steady_recall_share: float | None = None
 
     async def assemble(
         self,
@@ -161,6 +166,9 @@ class Memory:
         context.items.extend(window_items)
         context.parts.append(window_part)
         if history is None:
+            if window and self.steady_recall_share is not None:
+                # A session under way: what is read anew each turn stays small.
+                room = min(room, int(usable * self.steady_recall_share))
             found = self._recalled(session, message, room - MESSAGE_OVERHEAD, leave_out)
             if found is not None:
                 self._add(context, "recalled", found.text)

@@ -49,6 +49,9 @@ class ModelChoice:
     # what ("She recommends a book for shellfish allergy"), and a wrong summary is worse
     # than none: memory then keeps the user's own words instead (ExtractiveSummarizer).
     summarizes_well: bool = True
+    # Whether it reads its prompt slowly (the embedded model: about 3 ms a token on 2
+    # cores), so that what changes every turn must stay small (Memory.steady_recall_share).
+    slow_prompt: bool = False
 
     @property
     def description(self) -> str:
@@ -116,6 +119,7 @@ def _local(settings: Settings) -> ModelChoice:
             supports_tools=False,
             context_tokens=LOCAL_CONTEXT_TOKENS,
             prepare=model.load,
+            slow_prompt=True,
         )
     model = LocalModel(default_model_path(settings.home), name=MODEL_FILENAME, n_threads=threads)
 
@@ -131,6 +135,7 @@ def _local(settings: Settings) -> ModelChoice:
         context_tokens=LOCAL_CONTEXT_TOKENS,
         prepare=prepare,
         summarizes_well=False,
+        slow_prompt=True,
     )
 
 
