@@ -83,9 +83,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
         self.cipher = cipher
         self.blind = blind if cipher is not None else None
         self._lock = threading.RLock()
-        self._word_messages: dict[str, int] = {}
         self._opened_texts: dict[str, str] = {}
-        self._counted_through = 0
         self._counts = MessageCounts()
         if self.location == ":memory:":
             lock_dir = Path(tempfile.mkdtemp(prefix="memchat-locks-"))

@@ -17,7 +17,7 @@ from ..errors import MemchatError
 from .base import IndexedMessage, SearchHit, query_words
 from .crypto import SEARCH_OFF, Cipher, unseal
 from .snippets import SNIPPET_TOKENS
-from .sqlite_index import STATE, TOKENIZER, catch_up
+from .sqlite_index import STATE, catch_up
 from .sqlite_stats import MessageCounts, idf, owner_filter, quote
 from .titles import message_text
 
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 # query; if every word is that common, the rarest is kept if it is under the second limit.
 MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
-# Counting a word's messages in the whole table reads its whole list of them, so the
-# counts (for the table's idf, see sqlite_stats.py) are kept and only redone once the
-# index has grown by this share or holds this many words.
-RECOUNT_GROWTH = 0.05
-MAX_COUNTED_WORDS = 10_000
 # Decrypted texts kept for a blind index's recalls, of messages sealed in at most so many
 # characters: at most about 100 MB.
 MAX_OPENED_TEXTS = 20_000
@@ -127,9 +122,6 @@ class SQLiteSearchMixin:
         blind: BlindTerms | None
         # Decrypted message texts by their sealed form (see ``_item_text``).
         _opened_texts: dict[str, str]
-        # Words' message counts (see RECOUNT_GROWTH) and the index mark they were made at.
-        _word_messages: dict[str, int]
-        _counted_through: int
         # The table's and each user's message counts, for recall's idf.
         _counts: MessageCounts
 
@@ -165,7 +157,7 @@ class SQLiteSearchMixin:
                         conn.execute(
                             "UPDATE search_state SET mode = ?, indexed_through = 0", (wanted,)
                         )
-                        self._word_messages.clear()
+                        self._counts.clear()
                         through = 0
                     if wanted != "off" and through < newest:
                         catch_up(conn, through, self._open_data, self._index_text)
@@ -259,7 +251,7 @@ class SQLiteSearchMixin:
             if not words:
                 return []
             # bm25 with the user's own statistics (sqlite_stats.py): one query per word.
-            table = self._message_counts(conn, words)
+            table = self._counts.table_words(conn, words, mark)
             table_rows = self._counts.table(conn, mark)
             user_rows = self._counts.user(conn, owner, mark)
             scores: dict[int, float] = {}
@@ -279,37 +271,6 @@ class SQLiteSearchMixin:
             best = sorted(scores, key=lambda item_id: (scores[item_id], item_id), reverse=True)
             found = [_message((*rows[i][:-1], scores[i])) for i in best[:limit]]
             return self._with_texts(conn, found)
-
-    def _message_counts(self, conn: sqlite3.Connection, words: Sequence[str]) -> dict[str, int]:
-        """How many messages hold each of ``words`` (a word of several terms: its rarest)."""
-        (mark,) = conn.execute("SELECT indexed_through FROM search_state").fetchone()
-        grown = mark > self._counted_through * (1 + RECOUNT_GROWTH)
-        if grown or mark < self._counted_through or len(self._word_messages) > MAX_COUNTED_WORDS:
-            self._word_messages.clear()
-            self._counted_through = mark
-        new = [word for word in dict.fromkeys(words) if word not in self._word_messages]
-        if new:
-            # The index holds stemmed terms; a scratch FTS5 table with the same tokenizer
-            # turns each word into its terms.
-            conn.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
-                f" USING fts5(w, tokenize = '{TOKENIZER}')"
-            )
-            conn.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms"
-                " USING fts5vocab(temp, query_words, 'instance')"
-            )
-            conn.execute("DELETE FROM temp.query_words")
-            conn.executemany(
-                "INSERT INTO temp.query_words (rowid, w) VALUES (?, ?)", list(enumerate(new))
-            )
-            counts = conn.execute(
-                "SELECT q.doc, min(coalesce(t.doc, 0)) FROM temp.query_terms q"
-                " LEFT JOIN items_fts_terms t ON t.term = q.term GROUP BY q.doc"
-            ).fetchall()
-            self._word_messages.update((new[index], messages) for index, messages in counts)
-        # A word with no terms (all its characters dropped by the tokenizer) is in none.
-        return {word: self._word_messages.get(word, 0) for word in words}
 
     def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
         if not item_ids:

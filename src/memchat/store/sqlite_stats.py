@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .sqlite_index import owner_token
+from .sqlite_index import TOKENIZER, owner_token
 
 # Counts are kept and redone only once the index has grown by this share of them.
 RECOUNT_GROWTH = 0.05
@@ -54,6 +54,49 @@ class MessageCounts:
     _table: tuple[int, int] = (0, -1)  # (messages, index mark when counted)
     _users: dict[str, tuple[int, int]] = field(default_factory=dict)
     _words: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    # The whole table's count of each word, and the index mark they were made at.
+    _table_words: dict[str, int] = field(default_factory=dict)
+    _table_words_at: int = 0
+
+    def clear(self) -> None:
+        """Forget every count (the index was rebuilt)."""
+        self._table = (0, -1)
+        self._users.clear()
+        self._words.clear()
+        self._table_words.clear()
+
+    def table_words(
+        self, conn: sqlite3.Connection, words: Sequence[str], mark: int
+    ) -> dict[str, int]:
+        """How many rows of the whole table hold each word (a word of several terms: its
+        rarest), from FTS5's own term counts; redone once the index grew by a twentieth."""
+        grown = mark > self._table_words_at * (1 + RECOUNT_GROWTH)
+        if grown or mark < self._table_words_at or len(self._table_words) > MAX_KEPT_WORDS:
+            self._table_words.clear()
+            self._table_words_at = mark
+        new = [word for word in dict.fromkeys(words) if word not in self._table_words]
+        if new:
+            # The index holds stemmed terms; a scratch FTS5 table with the same tokenizer
+            # turns each word into its terms.
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words"
+                f" USING fts5(w, tokenize = '{TOKENIZER}')"
+            )
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms"
+                " USING fts5vocab(temp, query_words, 'instance')"
+            )
+            conn.execute("DELETE FROM temp.query_words")
+            conn.executemany(
+                "INSERT INTO temp.query_words (rowid, w) VALUES (?, ?)", list(enumerate(new))
+            )
+            counts = conn.execute(
+                "SELECT q.doc, min(coalesce(t.doc, 0)) FROM temp.query_terms q"
+                " LEFT JOIN items_fts_terms t ON t.term = q.term GROUP BY q.doc"
+            ).fetchall()
+            self._table_words.update((new[index], held) for index, held in counts)
+        # A word with no terms (all its characters dropped by the tokenizer) is in none.
+        return {word: self._table_words.get(word, 0) for word in words}
 
     def table(self, conn: sqlite3.Connection, mark: int) -> int:
         """Rows in the whole index (FTS5's N)."""
