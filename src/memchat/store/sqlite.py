@@ -214,9 +214,16 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 # Checkpoint first so the WAL holds no copy of deleted pages, then rebuild.
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot vacuum {self.location}: {exc}") from exc
+        if busy:
+            # Another process kept reading past busy_timeout: its snapshot pins the log,
+            # which may still hold copies of what was deleted.
+            raise StoreError(
+                f"vacuumed {self.location}, but another process reading it kept its"
+                " write-ahead log from being emptied: run the vacuum again"
+            )
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")
