@@ -43,6 +43,7 @@ from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
 from .sqlite_index import reindex_context
 from .sqlite_memory import SQLiteMemoryMixin
+from .sqlite_sealing import SQLiteSealingMixin
 from .sqlite_search import SQLiteSearchMixin
 from .titles import title_from_items
 
@@ -61,7 +62,7 @@ _IMPORT_FACT = (
 )
 
 
-class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
+class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteSealingMixin, Store):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
 
     One connection serves the store, guarded by a lock so threads may share it. Every
