@@ -84,3 +84,18 @@ def test_deleted_user_leaves_no_trace_in_the_file(db_path: Path) -> None:
         store.vacuum()
     for path in db_path.parent.glob(db_path.name + "*"):
         assert b"xylophone-42" not in path.read_bytes(), path
+
+
+def test_a_vacuum_whose_log_a_reader_pins_says_so(db_path: Path) -> None:
+    """The WAL may still hold deleted pages: a vacuum that could not empty it fails."""
+    with SQLiteStore(db_path) as store:
+        store.commit_turn(store.ensure_session("sara", "s"), [user_message("hello")])
+        reader = sqlite3.connect(db_path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM items").fetchone()
+        store._conn.execute("PRAGMA busy_timeout = 100")  # not 30 s
+        with pytest.raises(StoreError, match="run the vacuum again"):
+            store.vacuum()
+        reader.execute("COMMIT")
+        store.vacuum()
+        reader.close()
