@@ -26,6 +26,7 @@ from .test_search import say, with_filler
 pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
 from memchat.store.blind import BlindTerms
 from memchat.store.crypto import generate_key
+from memchat.store.sealing import reseal, sealable
 
 SECRETS = ("lisbon", "tangier", "ferry", "xylophone")
 
@@ -82,19 +83,22 @@ def test_a_new_key_or_mode_rebuilds_the_index(db_path: Path) -> None:
 
     # Encrypted with a keyed index: the plaintext terms go, search still finds.
     old = generate_key()
+    with open_store(db_path, encryption_key=old, check_sealed=False) as store:
+        reseal(sealable(store))  # what `memchat encrypt` does
     with blind_store(db_path, old) as store:
         assert store.search("sara", "tangier")[0].session_id == "trip"
     assert "tangier" not in index_terms(db_path)
     hashed = index_terms(db_path)
 
     # A rotated key (new first, old still decrypts): the index is hashed anew.
-    with blind_store(db_path, f"{generate_key()},{old}") as store:
+    rotated = f"{generate_key()},{old}"
+    with blind_store(db_path, rotated) as store:
         assert store.search("sara", "tangier")[0].session_id == "trip"
     assert index_terms(db_path).isdisjoint(hashed)
 
     # Encrypted without the keyed index: search is off and the index emptied.
     with (
-        open_store(db_path, encryption_key=old) as store,
+        open_store(db_path, encryption_key=rotated) as store,
         pytest.raises(MemchatError, match="MEMCHAT_ENCRYPTED_SEARCH"),
     ):
         store.search("sara", "tangier")

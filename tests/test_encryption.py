@@ -17,11 +17,19 @@ from click.testing import CliRunner
 from memchat.chat import Chat
 from memchat.cli import cli
 from memchat.cli.app import App
-from memchat.errors import ConfigError, CorruptData, MemchatError, StoreError
+from memchat.errors import (
+    ConfigError,
+    CorruptData,
+    KeyMismatch,
+    MemchatError,
+    StoreError,
+    UnsealedData,
+)
 from memchat.memory.context import Memory, store_recall
 from memchat.store import open_store
 from memchat.store.base import SessionRecord, Turn
 from memchat.store.crypto import generate_key
+from memchat.store.sealing import reseal, sealable
 
 from .helpers import reply, system_notes, texts_of, user_message
 from .pg import base_url
@@ -128,20 +136,31 @@ def test_without_the_key_or_with_another_a_clear_error(store_location: str) -> N
         ):
             with pytest.raises(StoreError, match="set MEMCHAT_ENCRYPTION_KEY to read it"):
                 read()
-    with open_store(store_location, encryption_key=generate_key()) as store:
+    # Another key is refused when the store opens (sealing.py), before any read.
+    with pytest.raises(KeyMismatch, match=r"set the right key, or .* `memchat rekey`"):
+        open_store(store_location, encryption_key=generate_key())
+    # Should a value under another key get past that (a row a store with both keys wrote
+    # after the open), reading it says so.
+    with open_store(store_location, encryption_key=generate_key(), check_sealed=False) as store:
         with pytest.raises(CorruptData, match="wrong key"):
             store.get_items(info)
         with pytest.raises(CorruptData, match="wrong key"):
             store.list_sessions("sara")
 
 
-def test_rows_written_before_the_key_still_read(store_location: str) -> None:
+def test_rows_written_before_the_key_are_refused_until_sealed(store_location: str) -> None:
+    """They used to be read, and kept in plaintext for good (see test_sealing.py)."""
     with open_store(store_location) as store:
         info = store.ensure_session("sara", "a")
         store.commit_turn(info, [user_message("plain words")])
         store.set_fact("sara", "city", "Lyon", "manual")
         store.set_summary(info, 1, "talked about words")
-    with open_store(store_location, encryption_key=generate_key()) as store:
+    key = generate_key()
+    with pytest.raises(UnsealedData, match="run `memchat encrypt`"):
+        open_store(store_location, encryption_key=key)
+    with open_store(store_location, encryption_key=key, check_sealed=False) as store:
+        reseal(sealable(store))
+    with open_store(store_location, encryption_key=key) as store:
         info = store.get_session("sara", "a")
         assert info.title == "plain words"
         store.commit_turn(info, [user_message(SECRET)])
@@ -160,6 +179,9 @@ def test_keys_rotate(store_location: str) -> None:
         info = store.ensure_session("sara", "a")
         store.commit_turn(info, [{"role": "user", "content": "two"}])
         assert texts_of(store.get_items(info)) == ["one", "two"]
+    # Rows are under both keys until `memchat rekey` moves them: the new one alone is refused.
+    with pytest.raises(KeyMismatch, match="memchat rekey"):
+        open_store(store_location, encryption_key=new)
 
 
 def test_search_says_it_is_off_and_recall_finds_nothing(store_location: str) -> None:

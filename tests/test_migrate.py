@@ -211,3 +211,21 @@ def test_an_encrypted_source_is_refused_without_its_key(
     assert "Traceback" not in result.output
     with open_store(pg_url) as store:
         assert store.list_users() == []
+
+
+def test_a_plaintext_source_is_refused_with_a_key(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied as they are, its rows would be plaintext in an encrypted store."""
+    pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
+    from memchat.store.crypto import generate_key
+
+    source = tmp_path / "plain.db"
+    fill(source)
+    monkeypatch.setenv("MEMCHAT_ENCRYPTION_KEY", generate_key())
+    result = migrate("--from", str(source), "--to", pg_url)
+    assert result.exit_code == 1, result.output
+    assert "messages, session titles, fact values, summaries in plaintext" in result.output
+    assert "run `memchat encrypt` on it first" in result.output
+    with open_store(pg_url) as store:
+        assert store.list_users() == []

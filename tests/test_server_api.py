@@ -156,6 +156,27 @@ def test_users_are_managed_by_admins(api: Api) -> None:
         assert answer.json()["error"]["code"] == "forbidden"
 
 
+def test_deleting_a_user_with_vacuum_leaves_no_copy_in_the_file_or_its_wal(
+    api: Api, db_path: Path
+) -> None:
+    """The server keeps its connection open, so its WAL outlives the delete: ``vacuum=true``
+    checkpoints and truncates it, as ``memchat users delete --vacuum`` does."""
+    boss = add_user(api.store, "boss", admin=True)
+    for n in range(3):
+        api.client.post("/api/sessions", json={"id": f"s{n}"}, headers=api.sara)
+        api.send(f"s{n}", f"my locker code is quokka-{n}-731", f"Noted, quokka-{n}-731.")
+    api.store.set_fact("sara", "locker", "quokka-731", "manual")
+    assert api.client.get("/api/search?q=quokka", headers=api.sara).json()  # index it too
+    deleted = api.client.delete("/api/users/sara?vacuum=true", headers=boss)
+    assert deleted.status_code == 204, deleted.text
+    copies = {
+        path.name: path.read_bytes().lower().count(b"quokka")
+        for path in db_path.parent.glob(db_path.name + "*")
+    }
+    assert set(copies) >= {db_path.name} and not any(copies.values()), copies
+    assert api.client.get("/api/users", headers=boss).json()[0]["name"] == "boss"
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [

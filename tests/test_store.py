@@ -124,3 +124,18 @@ def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o640
     with SQLiteStore(db) as store:
         assert [u.name for u in store.list_users()] == ["sara"]
+
+
+def test_a_vacuum_whose_log_a_reader_pins_says_so(db_path: Path) -> None:
+    """The WAL may still hold deleted pages: a vacuum that could not empty it fails."""
+    with SQLiteStore(db_path) as store:
+        store.commit_turn(store.ensure_session("sara", "s"), [user_message("hello")])
+        reader = sqlite3.connect(db_path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM items").fetchone()
+        store._conn.execute("PRAGMA busy_timeout = 100")  # not 30 s
+        with pytest.raises(StoreError, match="run the vacuum again"):
+            store.vacuum()
+        reader.execute("COMMIT")
+        store.vacuum()
+        reader.close()

@@ -111,6 +111,14 @@ class Settings:
             "secret": True,
         },
     )
+    old_encryption_key: str | None = field(
+        default=None,
+        metadata={
+            "env": "MEMCHAT_OLD_ENCRYPTION_KEY",
+            "help": "the key(s) `memchat rekey` re-seals rows from",
+            "secret": True,
+        },
+    )
     rate_limit: str | None = field(
         default=None,
         metadata={

@@ -47,6 +47,14 @@ class CorruptData(StoreError):
     """Stored data cannot be decoded."""
 
 
+class UnsealedData(StoreError):
+    """An encrypted store holds plaintext: run ``memchat encrypt``."""
+
+
+class KeyMismatch(StoreError):
+    """Stored data is sealed under a key that is not configured: run ``memchat rekey``."""
+
+
 class TurnError(MemchatError):
     """A turn was used outside its lifetime or could not be committed."""
 

@@ -54,6 +54,7 @@ def _register() -> None:
     from .ask import ask
     from .chat import chat
     from .config import config
+    from .encrypt import encrypt, rekey
     from .keygen import keygen
     from .memory import memory
     from .migrate import migrate
@@ -77,6 +78,8 @@ def _register() -> None:
         serve,
         migrate,
         keygen,
+        encrypt,
+        rekey,
         config,
     ):
         cli.add_command(command)

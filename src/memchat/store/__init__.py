@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from . import sealing
 from .base import Item, SessionInfo, Store, Turn, User
 from .blind import BlindTerms
 from .crypto import Cipher
@@ -15,7 +16,11 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(
-    location: str | Path, *, encryption_key: str | None = None, encrypted_search: bool = False
+    location: str | Path,
+    *,
+    encryption_key: str | None = None,
+    encrypted_search: bool = False,
+    check_sealed: bool = True,
 ) -> Store:
     """Open (and migrate) the store at a path or URL.
 
@@ -23,7 +28,22 @@ def open_store(
     ``postgresql://...`` (or ``postgres://...``) the PostgreSQL store. With an
     ``encryption_key`` (Fernet), either store encrypts content at rest; with
     ``encrypted_search`` too, the SQLite store keeps a keyed search index (``blind.py``).
+
+    A store that an ``encryption_key`` meets with plaintext in it, or with rows sealed
+    under a key it lacks, is refused (UnsealedData, KeyMismatch; see ``sealing.py``),
+    unless ``check_sealed`` is False: ``memchat encrypt`` and ``rekey`` open it to seal it.
     """
+    store = _open(location, encryption_key, encrypted_search)
+    if check_sealed and encryption_key:
+        try:
+            sealing.check_sealed(sealing.sealable(store))
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def _open(location: str | Path, encryption_key: str | None, encrypted_search: bool) -> Store:
     text = str(location)
     cipher = Cipher(encryption_key) if encryption_key else None
     if text.startswith(POSTGRES_SCHEMES):

@@ -129,8 +129,32 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # What an encrypted store knows of its sealing (see sealing.py): the ids of the keys
+    # its rows are sealed under (a JSON list; NULL: not recorded), and up to which item
+    # the items are known to be sealed. Deleting the newest items lowers that mark, since
+    # SQLite gives their ids to the next items, which nobody has checked.
+    (
+        "0008_sealing",
+        (
+            """
+            CREATE TABLE sealing (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                key_ids TEXT,
+                checked_through INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "INSERT INTO sealing (id) VALUES (1)",
+            """
+            CREATE TRIGGER sealing_items_delete AFTER DELETE ON items
+            WHEN old.id <= (SELECT checked_through FROM sealing) BEGIN
+                UPDATE sealing SET checked_through = (SELECT coalesce(max(id), 0) FROM items)
+                    WHERE checked_through > (SELECT coalesce(max(id), 0) FROM items);
+            END
+            """,
+        ),
+    ),
     # Index rows name their user, so recall's statistics are the user's own.
-    ("0008_search_owner", OWNED_SCHEMA),
+    ("0009_search_owner", OWNED_SCHEMA),
 ]
 
 _BOOKKEEPING = """

@@ -25,6 +25,7 @@ from .postgres_index import find_last_message, reindex_context
 from .postgres_memory import PostgresMemoryMixin
 from .postgres_pool import Connection, Database
 from .postgres_schema import TABLES
+from .postgres_sealing import PostgresSealingMixin
 from .postgres_search import PostgresSearchMixin
 from .postgres_turns import PostgresTurnsMixin
 from .postgres_url import parse_url
@@ -36,7 +37,9 @@ _SESSION = (
 _USER = "SELECT name, created_at, current_session FROM users"
 
 
-class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin, Store):
+class PostgresStore(
+    PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin, PostgresSealingMixin, Store
+):
     """Conversations in a PostgreSQL database (optionally in one schema of it).
 
     ``url`` is a libpq URL; ``?schema=NAME`` and ``?pool_size=N`` are read by memchat
@@ -224,12 +227,44 @@ class PostgresStore(PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin
         return self._db.write(work)
 
     def vacuum(self) -> None:
-        # VACUUM FULL writes each table anew, leaving deleted rows behind in no data file.
-        # It cannot run in a transaction block, and reads run in autocommit mode.
-        statement = sql.SQL("VACUUM (FULL) {}").format(
+        # VACUUM FULL writes each table anew, leaving deleted rows behind in no data file;
+        # ANALYZE recomputes the planner's statistics, whose samples of common values and
+        # histograms would otherwise keep deleted (or since sealed) text. It cannot run in
+        # a transaction block, and reads run in autocommit mode.
+        statement = sql.SQL("VACUUM (FULL, ANALYZE) {}").format(
             sql.SQL(", ").join(sql.Identifier(table) for table in TABLES)
         )
         self._db.read(lambda conn: conn.execute(statement))
+        self._db.write(_forget_statistics_of_empty_tables)
+
+
+# The columns that hold conversation text, and their types.
+_CONTENT = {
+    "items": (("data", "text"),),
+    "messages": (("text", "text"), ("context1", "text"), ("context2", "text"), ("doc", "tsvector")),
+    "sessions": (("title", "text"),),
+    "facts": (("value", "text"),),
+    "summaries": (("text", "text"),),
+}
+
+
+def _forget_statistics_of_empty_tables(conn: Connection) -> None:
+    """Drop the statistics of the text columns of tables left empty.
+
+    ANALYZE keeps a table's old statistics when it finds no rows, samples of the deleted
+    text among them (an encrypted store's emptied search index, a last user's facts).
+    Changing a column to its own type drops its statistics, without rewriting anything;
+    unlike deleting from pg_statistic, it needs no superuser.
+    """
+    for table, columns in _CONTENT.items():
+        name = sql.Identifier(table)
+        if conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(name)).fetchone():
+            continue
+        changes = sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(column), sql.SQL(kind))
+            for column, kind in columns
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} {}").format(name, changes))
 
 
 def _one_user(conn: Connection, name: str) -> User:

@@ -25,19 +25,18 @@ from typing import Any
 
 from psycopg import sql
 
-from ..errors import StoreError
+from ..errors import StoreError, UnsealedData
 from .base import Item
 from .codec import session_from_row, unpack_item
-from .crypto import SEALED, Cipher, unseal
+from .crypto import Cipher, unseal
 from .postgres import PostgresStore
 from .postgres_pool import Connection
 from .postgres_turns import ADD_TO_TURN, turn_params
+from .sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
 from .sqlite import SQLiteStore
 
 # What is counted on both sides; items and messages follow from the sessions.
 COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens", "recall_hidden")
-# The columns an encrypted SQLite store seals.
-_SEALABLE = (("items", "data"), ("sessions", "title"), ("facts", "value"), ("summaries", "text"))
 
 Progress = Callable[[int], None]
 
@@ -81,13 +80,14 @@ class SQLiteSource:
 
     def sealed(self) -> list[str]:
         """One value of each column that has any sealed with MEMCHAT_ENCRYPTION_KEY."""
+        return [row[0] for column in SEALED_COLUMNS for row in self.rows(sample_sql(column))]
+
+    def plaintext(self) -> list[str]:
+        """What holds values that are not sealed: "messages", "session titles"..."""
         return [
-            row[0]
-            for table, column in _SEALABLE
-            for row in self.rows(
-                f'SELECT "{column}" FROM "{table}" WHERE "{column}" LIKE ? LIMIT 1',
-                (SEALED + "%",),
-            )
+            column.shown
+            for column in SEALED_COLUMNS
+            if self.rows(plaintext_sql(column, "?"), WHOLE)
         ]
 
     def count(self, table: str) -> int:
@@ -109,6 +109,14 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
     for value in sealed:
         # A wrong key fails here (CorruptData), before anything is copied.
         unseal(target.cipher, value)
+    plain = source.plaintext() if target.cipher is not None else []
+    if plain:
+        # Copied as they are, they would be plaintext in a store opened with a key.
+        raise UnsealedData(
+            f"the SQLite database holds {', '.join(plain)} in plaintext: run `memchat encrypt`"
+            " on it first (or copy it without MEMCHAT_ENCRYPTION_KEY, then run `memchat"
+            " encrypt` on PostgreSQL); nothing was copied"
+        )
     report = CopyReport()
     db = target._db
     users = source.rows("SELECT name, created_at, current_session, is_admin FROM users")

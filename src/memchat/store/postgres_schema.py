@@ -134,6 +134,21 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # What an encrypted store knows of its sealing (see sealing.py); item ids are never
+    # reused here, so SQLite's trigger that lowers the mark is not needed.
+    (
+        "0008_sealing",
+        (
+            """
+            CREATE TABLE sealing (
+                id integer PRIMARY KEY CHECK (id = 1),
+                key_ids text,
+                checked_through bigint NOT NULL DEFAULT 0
+            )
+            """,
+            "INSERT INTO sealing (id) VALUES (1)",
+        ),
+    ),
 ]
 
 # Every table the migrations create, parents before children.
@@ -147,6 +162,7 @@ TABLES = (
     "tokens",
     "rate_limits",
     "recall_hidden",
+    "sealing",
 )
 
 _BOOKKEEPING = """

@@ -44,6 +44,7 @@ from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin
 from .sqlite_index import reindex_context
 from .sqlite_memory import SQLiteMemoryMixin
+from .sqlite_sealing import SQLiteSealingMixin
 from .sqlite_search import SQLiteSearchMixin
 from .sqlite_stats import MessageCounts
 from .titles import title_from_items
@@ -63,7 +64,7 @@ _IMPORT_FACT = (
 )
 
 
-class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
+class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteSealingMixin, Store):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
 
     One connection serves the store, guarded by a lock so threads may share it. Every
@@ -216,9 +217,16 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, Store):
                 # Checkpoint first so the WAL holds no copy of deleted pages, then rebuild.
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot vacuum {self.location}: {exc}") from exc
+        if busy:
+            # Another process kept reading past busy_timeout: its snapshot pins the log,
+            # which may still hold copies of what was deleted.
+            raise StoreError(
+                f"vacuumed {self.location}, but another process reading it kept its"
+                " write-ahead log from being emptied: run the vacuum again"
+            )
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from ...errors import InvalidName, UserNotFound
 from ...store import Store
@@ -54,12 +57,27 @@ async def create_user(state: State, admin: AdminUser, body: UserCreate) -> NewUs
 @router.delete(
     "/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404, 409)
 )
-async def delete_user(state: State, admin: AdminUser, name: str) -> Response:
+async def delete_user(
+    state: State,
+    admin: AdminUser,
+    name: str,
+    vacuum: Annotated[
+        bool,
+        Query(
+            description="Then rewrite the database (and empty SQLite's write-ahead log), so"
+            " no copy of the user's text is left on disk, as `memchat users delete --vacuum`."
+        ),
+    ] = False,
+) -> Response:
     """Delete a user and everything they have (admins only; not yourself)."""
     _existing(state.store, name)
     if name == admin.name:
         raise ApiError(409, "conflict", "you cannot delete yourself")
     state.store.delete_user(name)
+    if vacuum:
+        # Rewriting the database takes a while: off the event loop, so other requests that
+        # do not need the store are still served.
+        await run_in_threadpool(state.store.vacuum)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
