@@ -37,6 +37,7 @@ from typing import Any
 
 from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
+from memchat.memory import excerpts
 from memchat.memory.context import RECALL_SHARE, Memory, store_recall
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.store import SQLiteStore
@@ -120,8 +121,16 @@ def main() -> None:
         action="store_true",
         help="ask in the conversation's last session, not a new one",
     )
+    parser.add_argument(
+        "--reach", type=int, default=excerpts.REACH, help="turns an excerpt reaches around a find"
+    )
+    parser.add_argument(
+        "--decay", type=float, default=excerpts.DECAY, help="weight kept per turn away"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
+    # Tuning knobs of memory/excerpts.py, to measure other settings than memchat's.
+    excerpts.REACH, excerpts.DECAY = args.reach, args.decay
     budgets = [int(b) for b in args.budgets.split(",")]
     ks: list[int | None] = [int(k) for k in args.recall_k.split(",")] if args.recall_k else [None]
     names = " ".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES)

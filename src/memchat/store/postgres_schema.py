@@ -149,6 +149,9 @@ MIGRATIONS: list[Migration] = [
             "INSERT INTO sealing (id) VALUES (1)",
         ),
     ),
+    # SQLite's index rows learned their user, for recall's per-user statistics; PostgreSQL
+    # computes them per user already. The name keeps both schemas at the same version.
+    ("0009_search_owner", ()),
 ]
 
 # Every table the migrations create, parents before children.
