@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, Runner, SQLiteSession, function_tool
-from agents.memory import Session
+from agents.memory import Session, SessionSettings
 from agents.testing import ModelStep, ScriptedModel, function_call
 
 from memchat.errors import ModelCallFailed
@@ -26,7 +26,7 @@ def test_is_an_sdk_session(store: Store) -> None:
     session = store.session("sara", "default")
     assert isinstance(session, Session)
     assert session.session_id == "default"
-    assert session.session_settings is None
+    assert session.session_settings == SessionSettings()
 
 
 async def test_protocol_behaves_like_the_sdks_sqlite_session(store: Store) -> None:

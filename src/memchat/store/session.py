@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import RunContextWrapper
-from agents.memory.session_settings import SessionSettings, resolve_session_limit
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
 
 from ..errors import TurnError
 from .base import (
@@ -88,14 +92,19 @@ class MemchatSession:
         self,
         store: Store,
         info: SessionInfo,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.info = info
         # The id the session was opened with, so ``store.session(user, s.session_id)``
         # opens it again (the SDK's own code reopens sessions by their session_id).
         self.session_id = info.id
-        self.session_settings = session_settings
+        # As the SDK's own sessions: settings always present, a dict checked and converted.
+        self.session_settings = (
+            coerce_session_settings(session_settings)
+            if session_settings is not None
+            else SessionSettings()
+        )
         # Plain Runner runs in flight, keyed by the run's context wrapper: an entry goes
         # with its run.
         self._runs: weakref.WeakKeyDictionary[RunContextWrapper[Any], _Run] = (
