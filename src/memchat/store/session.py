@@ -75,14 +75,6 @@ _RESUME_SEARCH_ITEMS = 1000
 _open_turn: ContextVar[_OpenTurn | None] = ContextVar("memchat_open_turn", default=None)
 
 
-@dataclass
-class _Run:
-    """What one plain ``Runner.run`` has written to the session."""
-
-    # The turn its items go to, once its first items are stored.
-    seq: int | None = None
-
-
 class MemchatSession:
     """An Agents SDK ``Session`` backed by a memchat :class:`Store`."""
 
@@ -105,9 +97,9 @@ class MemchatSession:
             if session_settings is not None
             else SessionSettings()
         )
-        # Plain Runner runs in flight, keyed by the run's context wrapper: an entry goes
-        # with its run.
-        self._runs: weakref.WeakKeyDictionary[RunContextWrapper[Any], _Run] = (
+        # The turn of each plain Runner run that has stored its first items, keyed by the
+        # run's context wrapper: an entry goes with its run.
+        self._runs: weakref.WeakKeyDictionary[RunContextWrapper[Any], int] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -126,12 +118,6 @@ class MemchatSession:
         if turn.closed:
             raise TurnError(f"turn of {self.name} already ended; write discarded")
         return turn
-
-    def _run(self, wrapper: RunContextWrapper[Any]) -> _Run:
-        run = self._runs.get(wrapper)
-        if run is None:
-            run = self._runs[wrapper] = _Run()
-        return run
 
     # -- the SDK Session protocol ------------------------------------------------------------
 
@@ -176,11 +162,11 @@ class MemchatSession:
             else:
                 self.store.append_to_last_turn(self.info, items)
             return
-        run = self._run(wrapper)
-        if run.seq is None:
-            run.seq = self._start_run(items)
+        seq = self._runs.get(wrapper)
+        if seq is None:
+            self._runs[wrapper] = self._start_run(items)
         else:
-            run.seq = self.store.append_to_turn(self.info, run.seq, items)
+            self._runs[wrapper] = self.store.append_to_turn(self.info, seq, items)
 
     async def pop_item(self, wrapper: RunContextWrapper[Any] | None = None) -> Item | None:
         """Remove and return the most recent item, or None if there is none."""
