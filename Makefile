@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser chat test lint typecheck pytest bench clean
+.PHONY: setup browser chat test lint typecheck pytest conformance bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ chat: setup
 	$(BIN)/memchat chat
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench conformance
+	$(BIN)/ruff format --check src tests bench conformance
 
 typecheck: setup
 	$(BIN)/mypy
@@ -53,6 +53,12 @@ pytest: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The Agents SDK's own session tests against memchat sessions (conformance/run.py): the
+# installed openai-agents version's source distribution from PyPI (pip's cache keeps it),
+# unpacked into .venv/conformance; fails on a failure not in conformance/expected.toml.
+conformance: setup
+	$(BIN)/python conformance/run.py --cache $(VENV)/conformance
 
 # Each benchmark exits non-zero when it misses a goal; the leading "-" runs the rest anyway.
 bench: setup

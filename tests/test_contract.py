@@ -174,6 +174,23 @@ def test_replace_append_and_windows(any_store: Store) -> None:
     assert store.get_session("sara", "default").turn_count == 0
 
 
+def test_append_to_turn_goes_to_that_turn_or_a_new_one(any_store: Store) -> None:
+    """A run's later steps go to its own turn, even when newer turns exist."""
+    store = any_store
+    info = store.ensure_session("sara", "default")
+    first = store.commit_turn(info, [user_message("q1")])
+    second = store.commit_turn(info, [user_message("q2"), assistant("a2")])
+    assert store.append_to_turn(info, first, [assistant("a1")]) == first
+    assert [texts_of(t.items) for t in store.get_turns(info)] == [["q1", "a1"], ["q2", "a2"]]
+    assert texts_of(store.get_items(info)) == ["q1", "a1", "q2", "a2"]
+    # The turn was undone meanwhile: the items become a turn of their own, never lost.
+    store.pop_turn(info)
+    third = store.append_to_turn(info, second, [assistant("a2, late")])
+    assert third == 3
+    assert [texts_of(t.items) for t in store.get_turns(info)] == [["q1", "a1"], ["a2, late"]]
+    assert store.get_session("sara", "default").turn_count == 2
+
+
 def test_turn_in_a_deleted_session_is_an_error(any_store: Store) -> None:
     info = any_store.ensure_session("sara", "gone")
     any_store.delete_session("sara", "gone")

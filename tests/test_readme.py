@@ -10,7 +10,7 @@ import agents
 import pytest
 from agents.testing import ScriptedModel
 
-from .helpers import reply, texts_of
+from .helpers import reply, system_notes, texts_of
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -19,10 +19,30 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
+def test_the_memory_example_runs_and_remembers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library section's first example: memchat's memory on the SDK's own path."""
+    example = next(block for block in python_blocks() if "memory_session(" in block)
+    model = ScriptedModel([reply("Nice to meet you, Sara."), reply("Your name is Sara.")])
+    monkeypatch.setattr(agents, "Agent", partial(agents.Agent, model=model))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, str(README), "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.strip() == "Your name is Sara."
+    assert model.last_call is not None
+    assert model.last_call.system_instructions == "Be brief."
+    assert texts_of(model.last_call.input) == [
+        "My name is Sara",
+        "Nice to meet you, Sara.",
+        "What's my name?",
+    ]
+    assert "name: Sara" in system_notes(model.last_call.input)
+
+
 def test_the_library_example_runs_and_remembers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    example = next(block for block in python_blocks() if "open_store(" in block)
+    example = next(block for block in python_blocks() if "store.session(" in block)
     model = ScriptedModel([reply("Nice to meet you, Sara."), reply("Your name is Sara.")])
     # The example builds its Agent with the SDK's default (OpenAI) model; give it ours.
     monkeypatch.setattr(agents, "Agent", partial(agents.Agent, model=model))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from agents import Agent, Runner, SQLiteSession
-from agents.memory import Session
-from agents.testing import ScriptedModel, function_call
+from agents import Agent, Runner, SQLiteSession, function_tool
+from agents.memory import Session, SessionSettings
+from agents.testing import ModelStep, ScriptedModel, function_call
 
 from memchat.errors import ModelCallFailed
-from memchat.store import Store, open_store
+from memchat.store import SessionInfo, Store, open_store
 
 from .helpers import reply, scripted_chat, texts_of, user_message
 
@@ -24,8 +25,8 @@ def store(any_store: Store) -> Store:
 def test_is_an_sdk_session(store: Store) -> None:
     session = store.session("sara", "default")
     assert isinstance(session, Session)
-    assert session.session_id == "sara/default"
-    assert session.session_settings is None
+    assert session.session_id == "default"
+    assert session.session_settings == SessionSettings()
 
 
 async def test_protocol_behaves_like_the_sdks_sqlite_session(store: Store) -> None:
@@ -69,20 +70,24 @@ async def test_runner_remembers_across_store_reopen(store_location: str) -> None
     ]
 
 
-async def test_plain_runner_failure_leaves_no_orphan_input(store: Store) -> None:
-    """The SDK saves the input before the model call; memchat holds it back until a reply."""
+async def test_plain_runner_failure_keeps_the_input_as_the_sdk_does(store: Store) -> None:
+    """The SDK stores the input before it calls the model, and so does memchat: the
+    session is not told whether a run failed or ended without output (whose input must
+    stay). All-or-nothing turns are ``session.turn()`` (see the next test)."""
     session = store.session("sara")
     failing: Agent[None] = Agent(name="a", model=ScriptedModel([RuntimeError("model down")]))
     with pytest.raises(RuntimeError):
         await Runner.run(failing, "My name is Sara", session=session)
-    assert store.get_items(session.info) == []
-    assert await store.session("sara").get_items() == []
+    assert texts_of(await store.session("sara").get_items()) == ["My name is Sara"]
 
     model = ScriptedModel([reply("Hi Sara")])
-    await Runner.run(Agent(name="a", model=model), "My name is Sara", session=session)
-    assert texts_of(await session.get_items()) == ["My name is Sara", "Hi Sara"]
+    await Runner.run(Agent(name="a", model=model), "I'm Sara", session=session)
     assert model.last_call is not None
-    assert texts_of(model.last_call.input) == ["My name is Sara"]
+    assert texts_of(model.last_call.input) == ["My name is Sara", "I'm Sara"]
+    assert [texts_of(turn.items) for turn in store.get_turns(session.info)] == [
+        ["My name is Sara"],
+        ["I'm Sara", "Hi Sara"],
+    ]
 
 
 async def test_failed_turn_stores_nothing_and_retry_stores_once(store: Store) -> None:
@@ -153,4 +158,135 @@ async def test_tool_turn_is_one_turn_and_limit_keeps_pairs(store: Store) -> None
         "function_call",
         "function_call_output",
         "message",
+    ]
+
+
+# -- plain Runner.run: the bugs the SDK's own session tests found ---------------------------
+
+
+@function_tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value of {key}"
+
+
+def labels(items: Any) -> list[str]:
+    """Items as their texts, a tool call or output as ``call:ID`` or ``out:ID``."""
+
+    def label(item: Any) -> str:
+        kind = item.get("type")
+        if kind == "function_call":
+            return f"call:{item['call_id']}"
+        if kind == "function_call_output":
+            return f"out:{item['call_id']}"
+        return texts_of([item])[0]
+
+    return [label(item) for item in items]
+
+
+def stored_turns(store: Store, info: SessionInfo) -> list[list[str]]:
+    """Every stored turn of the session, as ``labels``."""
+    return [labels(turn.items) for turn in store.get_turns(info)]
+
+
+@pytest.mark.parametrize("one_object", [True, False], ids=["one-session-object", "one-each"])
+async def test_plain_tool_runs_of_two_tasks_keep_their_own_turns(
+    store_location: str, one_object: bool
+) -> None:
+    """Run A calls a tool, then its last model call is slow; run B happens meanwhile.
+
+    A's reply goes to A's turn, not to B's (the newest): `/undo` then removes B's run
+    only. With one store object per run the runs share no memory, as two processes."""
+    first_step_done = asyncio.Event()
+    b_done = asyncio.Event()
+
+    async def slow_reply(call: Any) -> list[Any]:
+        first_step_done.set()
+        await b_done.wait()
+        return reply("reply A")
+
+    model_a = ScriptedModel(
+        [[function_call("lookup", {"key": "a"}, call_id="A")], ModelStep.respond(slow_reply)]
+    )
+    model_b = ScriptedModel(
+        [[function_call("lookup", {"key": "b"}, call_id="B")], reply("reply B")]
+    )
+    with open_store(store_location) as store_a, open_store(store_location) as store_b:
+        session_a = store_a.session("sara", "shared")
+        session_b = session_a if one_object else store_b.session("sara", "shared")
+        agent_a: Agent[None] = Agent(name="a", model=model_a, tools=[lookup])
+        agent_b: Agent[None] = Agent(name="b", model=model_b, tools=[lookup])
+        run_a = asyncio.create_task(Runner.run(agent_a, "user A", session=session_a))
+        await asyncio.wait_for(first_step_done.wait(), 5)
+        await Runner.run(agent_b, "user B", session=session_b)
+        b_done.set()
+        await run_a
+
+        info = session_a.info
+        assert stored_turns(store_a, info) == [
+            ["user A", "call:A", "out:A", "reply A"],
+            ["user B", "call:B", "out:B", "reply B"],
+        ]
+        # B's model saw A's turn as it stood when B started: whole steps, in order.
+        assert model_b.first_call is not None
+        assert labels(model_b.first_call.input) == ["user A", "call:A", "out:A", "user B"]
+        await session_a.pop_turn()
+        assert stored_turns(store_a, info) == [["user A", "call:A", "out:A", "reply A"]]
+
+
+async def test_a_run_whose_model_returns_nothing_keeps_its_input(store: Store) -> None:
+    """The run returns normally with no output: its input stays, as with SQLiteSession."""
+    session = store.session("sara")
+    result = await Runner.run(Agent(name="a", model=ScriptedModel([[]])), "hello", session=session)
+    assert result.final_output == ""
+    assert await session.get_items() == [{"role": "user", "content": "hello"}]
+    assert await store.session("sara").get_items() == [{"role": "user", "content": "hello"}]
+
+
+async def test_session_id_reopens_the_session(store: Store) -> None:
+    """``store.session(user, s.session_id)`` is the same session, as the SDK's own code
+    (its human-in-the-loop tests) reopens a session by its ``session_id``."""
+    session = store.session("u", "abc")
+    await Runner.run(
+        Agent(name="a", model=ScriptedModel([reply("Hi Sara")])), "I'm Sara", session=session
+    )
+    reopened = store.session("u", session.session_id)
+    assert reopened.info == store.get_session("u", "abc")
+    model = ScriptedModel([reply("You are Sara")])
+    await Runner.run(Agent(name="a", model=model), "Who am I?", session=reopened)
+    assert model.last_call is not None
+    assert texts_of(model.last_call.input) == ["I'm Sara", "Hi Sara", "Who am I?"]
+
+
+async def test_an_approval_resumed_on_a_reopened_session_completes_its_own_turn(
+    store: Store,
+) -> None:
+    """Human in the loop: the run stops for an approval, a reopened session resumes it,
+    and the whole exchange is one turn, after a turn that came in between."""
+
+    @function_tool(needs_approval=True)
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"deleted {path}"
+
+    model = ScriptedModel(
+        [[function_call("delete_file", {"path": "a.txt"}, call_id="D")], reply("Done.")]
+    )
+    agent: Agent[None] = Agent(name="a", model=model, tools=[delete_file])
+    session = store.session("u", "hitl")
+    first = await Runner.run(agent, "delete a.txt", session=session)
+    assert len(first.interruptions) == 1
+    # Another conversation step lands before the approval (another process, say).
+    await Runner.run(
+        Agent(name="b", model=ScriptedModel([reply("It is noon.")])),
+        "what time is it?",
+        session=store.session("u", "hitl"),
+    )
+    state = first.to_state()
+    state.approve(first.interruptions[0])
+    resumed = await Runner.run(agent, state, session=store.session("u", session.session_id))
+    assert resumed.final_output == "Done."
+    assert stored_turns(store, session.info) == [
+        ["delete a.txt", "call:D", "out:D", "Done."],
+        ["what time is it?", "It is noon."],
     ]

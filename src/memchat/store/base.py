@@ -402,6 +402,15 @@ class Store(ABC):
         """Add items to the session's last turn (or a new turn if it has none)."""
 
     @abstractmethod
+    def append_to_turn(self, session: SessionInfo, seq: int, items: Sequence[Item]) -> int:
+        """Add items to the turn ``seq`` and return ``seq``; if that turn is gone (undone,
+        cleared), store them as a new turn and return its sequence number.
+
+        A plain ``Runner.run`` writes its steps this way, to the turn it started, whatever
+        turns other runs have added since.
+        """
+
+    @abstractmethod
     def last_turn(self, session: SessionInfo) -> Turn | None:
         """The session's most recent turn, or None if it has none."""
 

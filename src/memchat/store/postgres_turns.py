@@ -155,6 +155,26 @@ class PostgresTurnsMixin:
 
         self._db.write(work)
 
+    def append_to_turn(self, session: SessionInfo, seq: int, items: Sequence[Item]) -> int:
+        params = self._rows(items)
+
+        def work(conn: Connection) -> int:
+            found = conn.execute(
+                "SELECT created_at FROM items WHERE session_id = %s AND seq = %s LIMIT 1",
+                (session.pk, seq),
+            ).fetchone()
+            if found is None:
+                turn = {"pk": session.pk, "stamp": now(), "title": _title(self.cipher, items)}
+                row = conn.execute(_COMMIT_TURN, {**turn, **params}).fetchone()
+                if row is None:
+                    raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+                return int(row[0])
+            turn = {"pk": session.pk, "seq": seq, "stamp": found[0], "updated": now()}
+            conn.execute(ADD_TO_TURN, {**turn, **params})
+            return seq
+
+        return self._db.write(work)
+
     def import_sessions(
         self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
     ) -> None:

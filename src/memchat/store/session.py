@@ -7,14 +7,18 @@ Two ways to use it:
   turn (so turns of two processes never interleave), every item the SDK adds is buffered,
   and the buffer is committed as one turn when the block ends without an error. An
   exception, a cancellation or Ctrl-C leaves the stored history exactly as before.
-* Plain ``Runner.run(agent, text, session=session)`` as with any SDK session. The SDK
-  saves the user's input before it calls the model; memchat holds that input back until
-  the model's first output arrives and then commits both together, so a failed call
-  leaves no orphan input and a retry no duplicate. Later steps of a tool-using run
-  (written by the SDK one step at a time) are appended to that turn as they come.
+* Plain ``Runner.run(agent, text, session=session)`` as with any SDK session: memchat
+  stores what the SDK's own ``SQLiteSession`` stores, when it stores it, and each run's
+  items form one turn of their own. The run's input starts a new turn; every later step
+  of the run is added to that turn, whatever other runs (other tasks, other processes)
+  have written since, so two runs never mix their items and ``/undo`` removes one run.
+  The input is written before the model is called, as the SDK does: the session is not
+  told when a run ends, so it cannot tell a finished run that produced nothing (whose
+  input must stay) from a failed one, and keeps the input of both. A resumed run (after
+  a human approval) adds its items to the turn that holds the calls it answers.
 
 The SDK passes its run's context ``wrapper`` to sessions whose methods accept one; that
-is how memchat tells the Runner's writes (held back as above) from a program's own
+is how memchat tells one run's writes from another's, and both from a program's own
 direct calls (written through at once, exactly as the protocol describes).
 """
 
@@ -28,10 +32,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import RunContextWrapper
-from agents.memory.session_settings import SessionSettings, resolve_session_limit
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
 
 from ..errors import TurnError
-from .base import Item, SessionInfo, Store, drop_orphan_outputs, is_user_message
+from .base import (
+    Item,
+    SessionInfo,
+    Store,
+    call_id_of_call,
+    call_id_of_output,
+    drop_orphan_outputs,
+    is_user_message,
+)
 
 
 @dataclass
@@ -50,6 +66,9 @@ class _OpenTurn:
     seq: int | None = None
 
 
+# How far back a resumed run looks for the turn that holds the calls it answers.
+_RESUME_SEARCH_ITEMS = 1000
+
 # A context variable rather than an attribute: the SDK streams from a task it creates
 # inside the turn block, and that task inherits the variable, so a late write from an
 # abandoned stream finds its closed turn instead of writing to the store.
@@ -65,27 +84,39 @@ class MemchatSession:
         self,
         store: Store,
         info: SessionInfo,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.info = info
-        self.session_id = f"{info.user}/{info.id}"
-        self.session_settings = session_settings
-        # Plain Runner runs only: each run's input, held until its model answers. Keyed by
-        # the run's context wrapper; an entry of a run that failed goes with its wrapper.
-        self._held: weakref.WeakKeyDictionary[RunContextWrapper[Any], list[Item]] = (
+        # The id the session was opened with, so ``store.session(user, s.session_id)``
+        # opens it again (the SDK's own code reopens sessions by their session_id).
+        self.session_id = info.id
+        # As the SDK's own sessions: settings always present, a dict checked and converted.
+        self.session_settings = (
+            coerce_session_settings(session_settings)
+            if session_settings is not None
+            else SessionSettings()
+        )
+        # The turn of each plain Runner run that has stored its first items, keyed by the
+        # run's context wrapper: an entry goes with its run.
+        self._runs: weakref.WeakKeyDictionary[RunContextWrapper[Any], int] = (
             weakref.WeakKeyDictionary()
         )
 
     def __repr__(self) -> str:
-        return f"MemchatSession({self.session_id!r}, store={self.store.location!r})"
+        return f"{type(self).__name__}({self.name!r}, store={self.store.location!r})"
+
+    @property
+    def name(self) -> str:
+        """``user/session id``, which names the session across users."""
+        return f"{self.info.user}/{self.info.id}"
 
     def _turn(self) -> _OpenTurn | None:
         turn = _open_turn.get()
         if turn is None or turn.session is not self:
             return None
         if turn.closed:
-            raise TurnError(f"turn of {self.session_id} already ended; write discarded")
+            raise TurnError(f"turn of {self.name} already ended; write discarded")
         return turn
 
     # -- the SDK Session protocol ------------------------------------------------------------
@@ -101,8 +132,7 @@ class MemchatSession:
         turn = self._turn()
         if turn is not None and turn.context is not None:
             return turn.context + turn.items
-        held = self._held.get(wrapper, []) if wrapper is not None else []
-        pending = turn.items if turn is not None else held
+        pending = turn.items if turn is not None else []
         hidden = turn.hidden if turn is not None else 0
         if limit is None:
             stored = self.store.get_items(self.info)
@@ -124,28 +154,25 @@ class MemchatSession:
         if turn is not None:
             turn.items.extend(items)
             return
-        if wrapper is not None and all(is_user_message(item) for item in items):
-            # The Runner saves the input before the model call; a failed call would leave
-            # it orphaned, so it waits here for the reply. A retry is a new run, with a new
-            # wrapper, so it never sees a failed run's input.
-            self._held.setdefault(wrapper, []).extend(items)
+        if wrapper is None:
+            # A program's own call: a user message starts a turn, anything else continues
+            # the last one.
+            if is_user_message(items[0]):
+                self._started(self.store.commit_turn(self.info, items), items)
+            else:
+                self.store.append_to_last_turn(self.info, items)
             return
-        held = self._held.pop(wrapper, None) if wrapper is not None else None
-        if held:
-            self.store.commit_turn(self.info, held + items)
-        elif is_user_message(items[0]):
-            self.store.commit_turn(self.info, items)
+        seq = self._runs.get(wrapper)
+        if seq is None:
+            self._runs[wrapper] = self._start_run(items)
         else:
-            self.store.append_to_last_turn(self.info, items)
+            self._runs[wrapper] = self.store.append_to_turn(self.info, seq, items)
 
     async def pop_item(self, wrapper: RunContextWrapper[Any] | None = None) -> Item | None:
         """Remove and return the most recent item, or None if there is none."""
         turn = self._turn()
         if turn is not None and turn.items:
             return turn.items.pop()
-        held = self._held.get(wrapper) if wrapper is not None else None
-        if held:
-            return held.pop()
         return self.store.pop_item(self.info)
 
     async def clear_session(self, wrapper: RunContextWrapper[Any] | None = None) -> None:
@@ -153,8 +180,24 @@ class MemchatSession:
         turn = self._turn()
         if turn is not None:
             turn.items.clear()
-        self._held.clear()
         self.store.clear_session(self.info)
+
+    # -- plain runs --------------------------------------------------------------------------
+
+    def _start_run(self, items: list[Item]) -> int:
+        """Store a run's first items and return the turn the rest of the run goes to."""
+        answered = {cid for item in items if (cid := call_id_of_output(item)) is not None}
+        if answered and not is_user_message(items[0]):
+            # A resumed run (after an approval) continues the turn that holds its calls.
+            for turn in reversed(self.store.recent_turns(self.info, 0, _RESUME_SEARCH_ITEMS)):
+                if any(call_id_of_call(item) in answered for item in turn.items):
+                    return self.store.append_to_turn(self.info, turn.seq, items)
+        seq = self.store.commit_turn(self.info, items)
+        self._started(seq, items)
+        return seq
+
+    def _started(self, seq: int, items: list[Item]) -> None:
+        """Called when ``items`` are stored as the new turn ``seq`` (outside ``turn()``)."""
 
     # -- memchat's turn API ------------------------------------------------------------------
 
@@ -168,7 +211,7 @@ class MemchatSession:
         """
         current = _open_turn.get()
         if current is not None and current.session is self and not current.closed:
-            raise TurnError(f"a turn of {self.session_id} is already open in this task")
+            raise TurnError(f"a turn of {self.name} is already open in this task")
         async with self.store.turn_lock(self.info):
             turn = _OpenTurn(self)
             if replace_last:

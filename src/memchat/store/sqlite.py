@@ -422,6 +422,19 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             _insert_items(conn, session.pk, last[0], last[1], rows)
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
 
+    def append_to_turn(self, session: SessionInfo, seq: int, items: Sequence[Item]) -> int:
+        rows = [pack_item(self.cipher, item) for item in items]
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT created_at FROM items WHERE session_id = ? AND seq = ? LIMIT 1",
+                (session.pk, seq),
+            ).fetchone()
+            if found is None:
+                return self._insert_turn(conn, session, items, rows, now())
+            _insert_items(conn, session.pk, seq, found[0], rows)
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
+            return seq
+
     def _insert_turn(
         self,
         conn: sqlite3.Connection,
