@@ -33,7 +33,7 @@ from typing import Any
 from agents import Agent, RunConfig, Runner, TResponseInputItem
 
 from memchat.chat import Chat
-from memchat.memory.context import RECALL_SHARE, Memory, store_recall
+from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
 from memchat.models.local import LocalModel, load_llama
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.models.weights import ensure_default_model
@@ -139,7 +139,7 @@ async def bench_memory(model: LocalModel, turns: int, directory: Path) -> list[d
             LOCAL_CONTEXT_TOKENS,
             count=count,
             recall=store_recall(store),
-            steady_recall_share=RECALL_SHARE,
+            steady_recall_share=SLOW_PROMPT_RECALL_SHARE,
         )
         chat = Chat(Agent(name="bench", instructions=INSTRUCTIONS, model=model), memory=memory)
         session = store.session("sam", "now")

@@ -38,7 +38,7 @@ from typing import Any
 from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
 from memchat.memory import excerpts
-from memchat.memory.context import RECALL_SHARE, Memory, store_recall
+from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.store import SQLiteStore
 
@@ -64,7 +64,7 @@ async def evaluate(
             store_all(store, [conv])
             text_of = dict(conv.messages)
             # The embedded model's budget comes with its other setting (Chat.from_settings).
-            steady = RECALL_SHARE if budget == LOCAL_CONTEXT_TOKENS else None
+            steady = SLOW_PROMPT_RECALL_SHARE if budget == LOCAL_CONTEXT_TOKENS else None
             memory = Memory(
                 store,
                 budget,

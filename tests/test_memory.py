@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memchat.chat import Chat
-from memchat.memory.context import RECALL_SHARE, SAFETY_MARGIN, Memory, store_recall
+from memchat.memory.context import (
+    RECALL_SHARE,
+    SAFETY_MARGIN,
+    SLOW_PROMPT_RECALL_SHARE,
+    Memory,
+    store_recall,
+)
 from memchat.memory.facts import extract_facts
 from memchat.memory.summarize import ModelSummarizer
 from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens, item_tokens
@@ -161,14 +167,15 @@ async def test_a_slow_model_keeps_what_it_rereads_small_once_a_session_is_under_
     older = store.ensure_session("sara", "older")
     for n in range(200):
         store.commit_turn(older, [user_message(f"the lighthouse keeper said thing {n} " * 3)])
-    memory = Memory(store, 1536, recall=store_recall(store), steady_recall_share=RECALL_SHARE)
+    share = SLOW_PROMPT_RECALL_SHARE
+    memory = Memory(store, 1536, recall=store_recall(store), steady_recall_share=share)
     session = store.ensure_session("sara", "new")
     fresh = await memory.assemble(session, "lighthouse?", SYSTEM)
     assert {p.name: p.tokens for p in fresh.parts}["recalled"] > RECALL_SHARE * 1536
     store.commit_turn(session, [user_message("hello"), assistant("hi")])
     under_way = await memory.assemble(session, "lighthouse?", SYSTEM)
     recalled = {p.name: p.tokens for p in under_way.parts}["recalled"]
-    assert 0 < recalled <= RECALL_SHARE * 1536 * (1 - SAFETY_MARGIN)
+    assert 0 < recalled <= share * 1536 * (1 - SAFETY_MARGIN)
 
 
 async def test_a_history_that_fits_goes_in_whole_before_the_window(store: Store) -> None:

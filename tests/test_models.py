@@ -12,7 +12,7 @@ from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 from memchat.chat import Chat
 from memchat.config import load_settings
 from memchat.errors import ConfigError, ModelNotConfigured
-from memchat.memory.context import RECALL_SHARE
+from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
@@ -69,7 +69,7 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
         assert isinstance(chat.memory.summarizer, ExtractiveSummarizer)
         assert chat.memory.recall_k is None  # as many passages as the budget holds
         # ...but what it reads anew each turn stays small once a session is under way.
-        assert chat.memory.steady_recall_share == RECALL_SHARE
+        assert chat.memory.steady_recall_share == SLOW_PROMPT_RECALL_SHARE
         # ...but another model named for summaries is.
         named = load_settings(env={**env, "MEMCHAT_SUMMARY_MODEL": "local"})
         summarizer = Chat.from_settings(named, local, store).memory.summarizer  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 
 from .config import Settings
 from .errors import IncompleteAnswer, InputTooLarge, MemchatError, ModelCallFailed
-from .memory.context import RECALL_SHARE, AssembledContext, Memory, store_recall
+from .memory.context import SLOW_PROMPT_RECALL_SHARE, AssembledContext, Memory, store_recall
 from .memory.facts import MemoryChanges
 from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for
@@ -122,7 +122,7 @@ class Chat:
             recall=store_recall(store),
             recall_k=plan.recall_k,
             cross_session=settings.cross_session,
-            steady_recall_share=RECALL_SHARE if choice.slow_prompt else None,
+            steady_recall_share=SLOW_PROMPT_RECALL_SHARE if choice.slow_prompt else None,
         )
         return cls(
             agent,

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 FACTS_SHARE = 0.10
 SUMMARY_SHARE = 0.15
 RECALL_SHARE = 0.20
+# A model that reads its prompt slowly (the embedded one) re-reads recalled excerpts every
+# turn: once a session is under way they keep to this share (Memory.steady_recall_share).
+# At 1,536 tokens that is about 180 tokens, which bench/local_model.py reads in well under
+# a second on 2 cores at turn 50.
+SLOW_PROMPT_RECALL_SHARE = 0.12
 # The estimate can undercount a little; keep this much of the budget free.
 SAFETY_MARGIN = 0.10
 # After a cut the window holds this fraction of its share, leaving room to grow.
