@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from memchat.server import create_app
 from memchat.store import Store, open_store
 
 from .helpers import reply, texts_of
-from .server_harness import add_user, client, scripted_app, sse_events
+from .server_harness import LiveServer, add_user, client, scripted_app, sse_events
 
 
 class Api:
@@ -306,3 +307,39 @@ def test_a_server_opened_from_the_settings_encrypts_with_their_key(
     assert history["turns"][0]["messages"][0]["text"] == "my code is zebra-1789"
     on_disk = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
     assert b"zebra-1789" not in on_disk
+
+
+def test_head_is_answered_wherever_allow_says_so(api: Api) -> None:
+    """A 405's Allow lists HEAD with GET, and HEAD gets GET's status and headers, no body."""
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "s"}, headers=h)
+    for path in ("/", "/static/app.js", "/openapi.json", "/api/me", "/api/sessions",
+                 "/api/sessions/s", "/api/sessions/s/messages", "/api/facts",
+                 "/api/search?q=x", "/api/export", "/api/sessions/ghost"):  # fmt: skip
+        got, head = c.get(path, headers=h), c.head(path, headers=h)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-length"] == str(len(got.content)), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        refused = c.put(path, headers=h)
+        assert refused.status_code == 405, path
+        allowed = refused.headers["allow"].split(", ")
+        assert "GET" in allowed and "HEAD" in allowed, (path, allowed)
+    assert c.put("/api/sessions", headers=h).headers["allow"] == "GET, HEAD, POST"
+    assert c.head("/api/sessions/s/messages", headers={}).status_code == 401
+
+
+def test_head_over_a_real_socket_sends_no_body(store: Store) -> None:
+    headers = add_user(store, "sara")
+    with LiveServer(scripted_app(store, ScriptedModel())) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            token = headers["Authorization"]
+            for _ in range(2):  # the connection stays usable: no stray body was sent
+                conn.sendall(
+                    f"HEAD /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\r\n".encode()
+                )
+                answer = b""
+                while not answer.endswith(b"\r\n\r\n"):
+                    answer += conn.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer

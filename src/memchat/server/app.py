@@ -24,6 +24,7 @@ from ..store import Store, open_store
 from ..store.rates import parse_rate
 from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .methods import HeadAsGet
 from .params import known_query_only
 from .routes import export, memory, messages, sessions, users
 from .state import ModelFactory, ServerState
@@ -124,6 +125,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=settings.read_timeout)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     return app
 
