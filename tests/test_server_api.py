@@ -11,6 +11,7 @@ import pytest
 from agents.testing import ScriptedModel
 from fastapi.testclient import TestClient
 
+from memchat.errors import StoreError
 from memchat.models import ModelChoice
 from memchat.server import create_app
 from memchat.store import Store, open_store
@@ -343,3 +344,51 @@ def test_head_over_a_real_socket_sends_no_body(store: Store) -> None:
                 while not answer.endswith(b"\r\n\r\n"):
                     answer += conn.recv(4096)
                 assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def test_database_errors_name_no_file_to_callers(
+    api: Api, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller gets a generic 503; the path goes to the server's log alone."""
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "s"}, headers=h)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError(f"cannot write {db_path}: disk I/O error")
+
+    api.store.commit_turn = broken  # type: ignore[method-assign]
+    events = api.send("s", "hello", "hi")
+    assert events[-1] == (
+        "error",
+        {
+            "error": {
+                "code": "store_error",
+                "message": "the database cannot be used right now; try again later",
+            }
+        },
+    )
+    api.store.close()  # every read now fails, naming the file
+    answer = c.get("/api/sessions", headers=h)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["message"] == (
+        "the database cannot be used right now; try again later"
+    )
+    for text in (answer.text, json.dumps(events)):
+        assert str(db_path.parent) not in text and "memchat.db" not in text
+    assert f"cannot write {db_path}" in caplog.text and f"cannot read {db_path}" in caplog.text
+
+
+def test_postgres_errors_name_no_server_to_callers(pg_url: str) -> None:
+    from .pg import drop_schema
+
+    with open_store(pg_url) as store:
+        headers = add_user(store, "sara")
+        with client(scripted_app(store, ScriptedModel())) as http:
+            assert http.get("/api/sessions", headers=headers).status_code == 200
+            base, schema = pg_url.split("schema=")
+            drop_schema(base, schema)
+            answer = http.get("/api/sessions", headers=headers)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "store_error"
+    for secret in ("127.0.0.1", "5432", "/test", "postgresql", schema):
+        assert secret not in answer.text

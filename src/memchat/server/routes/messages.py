@@ -19,7 +19,7 @@ from ...chat import Chat
 from ...errors import MemchatError
 from ...store import MemchatSession, Store
 from ..auth import CurrentUser
-from ..errors import ApiError, error_body, status_of
+from ..errors import ApiError, error_body, public_error
 from ..schemas import (
     DeltaEvent,
     DoneEvent,
@@ -98,7 +98,8 @@ async def _turn_events(
             async for delta in deltas:
                 yield event("delta", DeltaEvent(text=delta).model_dump())
     except MemchatError as exc:
-        yield event("error", error_body(status_of(exc)[1], str(exc)))
+        _, code, message = public_error(exc, f"turn in {session.session_id}")
+        yield event("error", error_body(code, message))
         return
     except Exception:
         log.exception("turn in %s crashed", session.session_id)
