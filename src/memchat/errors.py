@@ -55,6 +55,10 @@ class KeyMismatch(StoreError):
     """Stored data is sealed under a key that is not configured: run ``memchat rekey``."""
 
 
+class LastAdmin(MemchatError):
+    """The only admin can be neither deleted nor stripped of the role."""
+
+
 class TurnError(MemchatError):
     """A turn was used outside its lifetime or could not be committed."""
 

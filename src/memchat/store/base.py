@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents import TResponseInputItem
 
-from ..errors import InvalidName, MemchatError, SessionExists, SessionNotFound
+from ..errors import InvalidName, LastAdmin, MemchatError, SessionExists, SessionNotFound
 from .rates import RateLimit
 
 if TYPE_CHECKING:
@@ -56,6 +56,20 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
             )
     for fact in facts:
         check_name("user name", fact.user)
+
+
+def keep_an_admin(user: str, admins: Sequence[str]) -> None:
+    """Raise LastAdmin if ``user`` is the only one of ``admins`` (every admin there is).
+
+    Backends call it in the transaction that would delete the user or withdraw the role,
+    having read (and on PostgreSQL locked) the admins, so two admins removed at once
+    cannot both see the other still there.
+    """
+    if list(admins) == [user]:
+        raise LastAdmin(
+            f"{user!r} is the only admin: make another admin first"
+            " (memchat users add NAME --admin), so that somebody can still manage users"
+        )
 
 
 def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list[int]:

@@ -18,11 +18,11 @@ import psycopg
 from psycopg import sql
 
 from ..errors import SessionExists, UserNotFound
-from .base import PruneReport, SessionInfo, Store, User, check_name, now
+from .base import PruneReport, SessionInfo, Store, User, check_name, keep_an_admin, now
 from .codec import seal_title, session_from_row
 from .crypto import Cipher, seal
 from .postgres_index import find_last_message, reindex_context
-from .postgres_memory import PostgresMemoryMixin
+from .postgres_memory import PostgresMemoryMixin, admins
 from .postgres_pool import Connection, Database
 from .postgres_schema import TABLES
 from .postgres_sealing import PostgresSealingMixin
@@ -89,6 +89,7 @@ class PostgresStore(
 
     def delete_user(self, name: str) -> None:
         def work(conn: Connection) -> int:
+            keep_an_admin(name, admins(conn))
             return conn.execute("DELETE FROM users WHERE name = %s", (name,)).rowcount
 
         if self._db.write(work) == 0:

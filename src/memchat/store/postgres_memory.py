@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FactNotFound, UserNotFound
-from .base import Fact, SessionInfo, Summary, User, now
+from .base import Fact, SessionInfo, Summary, User, keep_an_admin, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
 from .rates import RateLimit
@@ -24,6 +24,13 @@ _FACT = "id, key, value, source, updated_at"
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
 _TOUCH_EVERY = timedelta(hours=1)
+
+
+def admins(conn: Connection) -> list[str]:
+    """Every admin's name, their rows locked until the transaction ends: of two
+    transactions removing an admin each, the second then sees the first's change."""
+    rows = conn.execute("SELECT name FROM users WHERE is_admin ORDER BY name FOR UPDATE")
+    return [row[0] for row in rows]
 
 
 class PostgresMemoryMixin:
@@ -188,14 +195,14 @@ class PostgresMemoryMixin:
         return self._db.write(work)
 
     def set_admin(self, user: str, admin: bool) -> None:
-        changed = self._db.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE users SET is_admin = %s WHERE name = %s", (admin, user)
-                ).rowcount
-            )
-        )
-        if not changed:
+        def work(conn: Connection) -> int:
+            if not admin:
+                keep_an_admin(user, admins(conn))
+            return conn.execute(
+                "UPDATE users SET is_admin = %s WHERE name = %s", (admin, user)
+            ).rowcount
+
+        if not self._db.write(work):
             raise UserNotFound(f"no user {user!r}")
 
     def is_admin(self, user: str) -> bool:

@@ -27,6 +27,7 @@ from .base import (
     check_records,
     drop_orphan_outputs,
     hidden_ids,
+    keep_an_admin,
     now,
 )
 from .blind import BlindTerms
@@ -41,7 +42,7 @@ from .codec import (
 from .crypto import Cipher, seal
 from .locks import FileTurnLocks
 from .migrations import migrate
-from .sqlite_auth import SQLiteAuthMixin
+from .sqlite_auth import SQLiteAuthMixin, admins
 from .sqlite_index import reindex_context
 from .sqlite_memory import SQLiteMemoryMixin
 from .sqlite_sealing import SQLiteSealingMixin
@@ -265,6 +266,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
 
     def delete_user(self, name: str) -> None:
         with self._write() as conn:
+            keep_an_admin(name, admins(conn))
             if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise UserNotFound(f"no user {name!r}")
 
