@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
-from typing import cast
+from contextlib import aclosing, asynccontextmanager
+from typing import Any, cast
 
 from fastapi import APIRouter
 
 from ...chat import Chat
 from ...errors import MemchatError
-from ...store import MemchatSession, Store
-from ..auth import CurrentUser
+from ...store import MemchatSession, SessionInfo, Store
+from ..auth import CurrentToken, CurrentUser, Unauthorized
 from ..errors import ApiError, error_body, public_error
 from ..schemas import (
     DeltaEvent,
@@ -63,7 +63,7 @@ If the client disconnects before the reply is complete, nothing of the turn is s
     },
 )
 async def send_message(
-    state: State, user: CurrentUser, session_id: SessionId, body: MessageIn
+    state: State, user: CurrentUser, token: CurrentToken, session_id: SessionId, body: MessageIn
 ) -> EventStream:
     """Send a message; the reply streams back as server-sent events."""
     info = own_session(state.store, user.name, session_id)
@@ -80,9 +80,32 @@ async def send_message(
                 f"too many messages: the limit is {state.rate_limit}; try again in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-    return EventStream(
-        _turn_events(chat, state.store, MemchatSession(state.store, info), body.text)
-    )
+    session = _TokenCheckedSession(state.store, info, token)
+    return EventStream(_turn_events(chat, state.store, session, body.text))
+
+
+class _TokenCheckedSession(MemchatSession):
+    """A session whose turns are stored only if the caller's token still holds.
+
+    A reply may stream for minutes; a token revoked meanwhile (``memchat users revoke``,
+    ``DELETE /api/users/NAME/tokens``) must not get its turn stored after all.
+    """
+
+    def __init__(self, store: Store, info: SessionInfo, token: str) -> None:
+        super().__init__(store, info)
+        self.token = token
+
+    @asynccontextmanager
+    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[Any]:
+        async with super().turn(replace_last=replace_last) as turn:
+            yield turn
+            # Last thing in the block, under the session's lock: the turn is committed
+            # right after, or, raising here, not at all.
+            holder = self.store.user_for_token(self.token)
+            if holder is None or holder.name != self.info.user:
+                raise Unauthorized(
+                    "the API token was revoked while the reply streamed; nothing was saved"
+                )
 
 
 async def _turn_events(
