@@ -392,3 +392,55 @@ def test_postgres_errors_name_no_server_to_callers(pg_url: str) -> None:
     assert answer.json()["error"]["code"] == "store_error"
     for secret in ("127.0.0.1", "5432", "/test", "postgresql", schema):
         assert secret not in answer.text
+
+
+def test_a_message_over_the_context_budget_is_a_413_before_the_stream(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under MEMCHAT_MAX_INPUT_CHARS but over the model's budget: refused up front."""
+    monkeypatch.setenv("MEMCHAT_CONTEXT_TOKENS", "256")
+    api = Api(store)
+    with api.client:
+        api.client.post("/api/sessions", json={"id": "s"}, headers=api.sara)
+        answer = api.client.post(
+            "/api/sessions/s/messages", json={"text": "word " * 300}, headers=api.sara
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"] == {
+            "code": "input_too_large",
+            "message": "the message takes about 417 tokens; with the system prompt that is"
+            " over this model's context budget of 256 (MEMCHAT_CONTEXT_TOKENS)",
+        }
+    assert api.model.calls == ()
+    assert store.get_session("sara", "s").turn_count == 0
+
+
+@pytest.mark.parametrize("budget", [256, 1000])
+async def test_the_early_check_agrees_with_memory_at_the_edge(store: Store, budget: int) -> None:
+    """check_context_room repeats Memory.assemble's first check: both refuse the same."""
+    from memchat.chat import Chat
+    from memchat.config import load_settings
+    from memchat.errors import InputTooLarge
+    from memchat.server.routes.messages import check_context_room
+
+    settings = load_settings().with_overrides(context_tokens=budget)
+    chat = Chat.from_settings(settings, ModelChoice(ScriptedModel(), "scripted", "t"), store)
+    assert chat.memory is not None
+    info = store.create_session("sara", "s")
+
+    def early(text: str) -> bool:
+        try:
+            check_context_room(chat, text)
+        except InputTooLarge:
+            return False
+        return True
+
+    longest = max(n for n in range(1, 4 * budget) if early("ab " * n))
+    for n in (longest - 1, longest, longest + 1, longest + 2):
+        text = "ab " * n
+        try:
+            await chat.memory.assemble(info, text, settings.system_prompt)
+            fits = True
+        except InputTooLarge:
+            fits = False
+        assert fits == early(text) == (n <= longest), n

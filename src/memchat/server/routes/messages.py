@@ -16,7 +16,9 @@ from typing import Any, cast
 from fastapi import APIRouter
 
 from ...chat import Chat
-from ...errors import MemchatError
+from ...errors import InputTooLarge, MemchatError
+from ...memory.context import SAFETY_MARGIN
+from ...memory.tokens import MESSAGE_OVERHEAD
 from ...store import MemchatSession, SessionInfo, Store
 from ..auth import CurrentToken, CurrentUser, Unauthorized
 from ..errors import ApiError, error_body, public_error
@@ -70,6 +72,7 @@ async def send_message(
     chat = state.chat()
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
+    check_context_room(chat, body.text)
     if state.rate_limit is not None:
         wait = state.store.take_turn_slot(user.name, state.rate_limit)
         if wait > 0:
@@ -106,6 +109,26 @@ class _TokenCheckedSession(MemchatSession):
                 raise Unauthorized(
                     "the API token was revoked while the reply streamed; nothing was saved"
                 )
+
+
+def check_context_room(chat: Chat, text: str) -> None:
+    """Raise InputTooLarge if ``text`` and the system prompt alone overflow the model's
+    context budget: the first check of ``Memory.assemble``, made here before the stream
+    starts (a 413, not a 200 and then an ``error`` event). A test holds the two together.
+    """
+    memory = chat.memory
+    if memory is None:
+        return
+    instructions = chat.agent.instructions
+    prompt = instructions if isinstance(instructions, str) else ""
+    usable = int(memory.budget * (1 - SAFETY_MARGIN))
+    fixed = memory.count(prompt) + MESSAGE_OVERHEAD
+    asked = memory.count(text) + MESSAGE_OVERHEAD
+    if fixed + asked > usable:
+        raise InputTooLarge(
+            f"the message takes about {asked:,} tokens; with the system prompt that is "
+            f"over this model's context budget of {memory.budget:,} (MEMCHAT_CONTEXT_TOKENS)"
+        )
 
 
 async def _turn_events(
