@@ -87,6 +87,15 @@ class Settings:
             "min": 256,
         },
     )
+    model_timeout: int = field(
+        default=60,
+        metadata={
+            "env": "MEMCHAT_MODEL_TIMEOUT",
+            "help": "seconds to wait on the model server (to connect, for the answer to"
+            " start, between pieces of it); one retry",
+            "min": 1,
+        },
+    )
     summary_model: str | None = field(
         default=None,
         metadata={"env": "MEMCHAT_SUMMARY_MODEL", "help": "model that writes summaries"},
