@@ -135,6 +135,14 @@ class Settings:
             "help": "model turns per user over HTTP, like 30/minute (unset: no limit)",
         },
     )
+    max_sessions: int = field(
+        default=10_000,
+        metadata={"env": "MEMCHAT_MAX_SESSIONS", "help": "most sessions per user", "min": 1},
+    )
+    max_facts: int = field(
+        default=1_000,
+        metadata={"env": "MEMCHAT_MAX_FACTS", "help": "most facts per user", "min": 1},
+    )
     max_header_bytes: int = field(
         default=16 * 1024,
         metadata={

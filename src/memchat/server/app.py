@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..chat import Chat
 from ..config import Settings, load_settings
 from ..models import ModelChoice, resolve_model
-from ..store import Store, open_store
+from ..store import Quotas, Store, open_store
 from ..store.rates import parse_rate
 from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY, BodyLimit
@@ -87,6 +87,7 @@ def create_app(
             settings.db,
             encryption_key=settings.encryption_key,
             encrypted_search=settings.encrypted_search,
+            quotas=Quotas(settings.max_sessions, settings.max_facts),
         )
     )
     model: ModelChoice = model_factory(settings)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agents import TResponseInputItem
 
 from ..errors import InvalidName, LastAdmin, MemchatError, SessionExists, SessionNotFound
+from .quotas import Quotas
 from .rates import RateLimit
 
 if TYPE_CHECKING:
@@ -293,6 +294,8 @@ class Store(ABC):
     """
 
     location: str
+    # Per-user caps on sessions and facts, checked by every method that adds them.
+    quotas: Quotas = Quotas()
 
     # -- users ---------------------------------------------------------------------------
 

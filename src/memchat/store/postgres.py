@@ -22,7 +22,7 @@ from .base import PruneReport, SessionInfo, Store, User, check_name, keep_an_adm
 from .codec import seal_title, session_from_row
 from .crypto import Cipher, seal
 from .postgres_index import find_last_message, reindex_context
-from .postgres_memory import PostgresMemoryMixin, admins
+from .postgres_memory import PostgresMemoryMixin, admins, count_of, locked_user
 from .postgres_pool import Connection, Database
 from .postgres_schema import TABLES
 from .postgres_sealing import PostgresSealingMixin
@@ -119,11 +119,15 @@ class PostgresStore(
         self.ensure_user(user)
 
         def work(conn: Connection) -> None:
+            user_id = locked_user(conn, user)
+            if user_id is None:
+                raise UserNotFound(f"no user {user!r}")  # deleted meanwhile
+            self.quotas.check("sessions", user, count_of(conn, "sessions", user_id) + 1)
             try:
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s",
-                    (key, sealed, stamp, stamp, json.dumps(metadata or {}), user),
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata or {})),
                 )
             except psycopg.errors.UniqueViolation as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc

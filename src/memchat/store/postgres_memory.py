@@ -14,6 +14,7 @@ from ..errors import FactNotFound, UserNotFound
 from .base import Fact, SessionInfo, Summary, User, keep_an_admin, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
+from .quotas import Kind, Quotas
 from .rates import RateLimit
 from .tokens import hash_token, new_token
 
@@ -21,6 +22,26 @@ if TYPE_CHECKING:
     from .postgres_pool import Connection, Database
 
 _FACT = "id, key, value, source, updated_at"
+
+_COUNT = {kind: f"SELECT count(*) FROM {kind} WHERE user_id = %s" for kind in ("sessions", "facts")}
+
+
+def locked_user(conn: Connection, user: str) -> int | None:
+    """The user's row id, the row locked until the transaction ends (None: no such user).
+
+    Whatever adds to a user's sessions or facts takes this lock first, so that two adds at
+    once count one after the other against the user's quota.
+    """
+    row = conn.execute("SELECT id FROM users WHERE name = %s FOR UPDATE", (user,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def count_of(conn: Connection, kind: Kind, user_id: int) -> int:
+    """How many sessions or facts the user of row ``user_id`` has (for ``Quotas.check``)."""
+    row = conn.execute(_COUNT[kind], (user_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
 _TOUCH_EVERY = timedelta(hours=1)
@@ -38,6 +59,7 @@ class PostgresMemoryMixin:
 
     _db: Database
     cipher: Cipher | None
+    quotas: Quotas
 
     # -- facts and summaries ---------------------------------------------------------------
 
@@ -54,15 +76,24 @@ class PostgresMemoryMixin:
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
-        row = self._db.write(
-            lambda conn: conn.execute(
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            user_id = locked_user(conn, user)
+            if user_id is None:
+                return None
+            if not conn.execute(
+                "SELECT 1 FROM facts WHERE user_id = %s AND key = %s", (user_id, key)
+            ).fetchone():
+                self.quotas.check("facts", user, count_of(conn, "facts", user_id) + 1)
+            return conn.execute(
                 "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-                " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
                 f" source = excluded.source, updated_at = excluded.updated_at RETURNING {_FACT}",
-                (key, seal(self.cipher, value), source, stamp, stamp, user),
+                (user_id, key, seal(self.cipher, value), source, stamp, stamp),
             ).fetchone()
-        )
+
+        row = self._db.write(work)
         if row is None:
             raise UserNotFound(f"no user {user!r}")
         return fact_from_row(row, self.cipher)

@@ -44,7 +44,7 @@ from .locks import FileTurnLocks
 from .migrations import migrate
 from .sqlite_auth import SQLiteAuthMixin, admins
 from .sqlite_index import reindex_context
-from .sqlite_memory import SQLiteMemoryMixin
+from .sqlite_memory import SQLiteMemoryMixin, count_of
 from .sqlite_sealing import SQLiteSealingMixin
 from .sqlite_search import SQLiteSearchMixin
 from .sqlite_stats import MessageCounts
@@ -290,6 +290,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
         sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
         with self._write() as conn:
+            self.quotas.check("sessions", user, count_of(conn, "sessions", user) + 1)
             try:
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
@@ -501,6 +502,11 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                             summary.updated_at,
                         ),
                     )
+            # Counted with everything in: over a cap, all of the import is rolled back.
+            for user in dict.fromkeys(r.user for r in records):
+                self.quotas.check("sessions", user, count_of(conn, "sessions", user))
+            for user in dict.fromkeys(f.user for f in facts):
+                self.quotas.check("facts", user, count_of(conn, "facts", user))
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:

@@ -12,8 +12,19 @@ from ..errors import FactNotFound, UserNotFound
 from .base import Fact, SessionInfo, Summary, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
+from .quotas import Kind, Quotas
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
+
+_COUNT = {
+    kind: f"SELECT count(*) FROM {kind} WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+    for kind in ("sessions", "facts")
+}
+
+
+def count_of(conn: sqlite3.Connection, kind: Kind, user: str) -> int:
+    """How many sessions or facts ``user`` has (for ``Quotas.check``)."""
+    return int(conn.execute(_COUNT[kind], (user,)).fetchone()[0])
 
 
 class SQLiteMemoryMixin:
@@ -21,6 +32,7 @@ class SQLiteMemoryMixin:
 
     if TYPE_CHECKING:
         cipher: Cipher | None
+        quotas: Quotas
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
@@ -37,6 +49,12 @@ class SQLiteMemoryMixin:
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
         with self._write() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+                " AND key = ?",
+                (user, key),
+            ).fetchone():
+                self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
             row = conn.execute(
                 "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
                 " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"

@@ -25,7 +25,7 @@ async def list_facts(state: State, user: CurrentUser) -> list[FactOut]:
     return [FactOut.of(fact) for fact in state.store.list_facts(user.name)]
 
 
-@router.post("/facts", responses=errors())
+@router.post("/facts", responses=errors(409))
 async def set_fact(state: State, user: CurrentUser, body: FactIn) -> FactOut:
     """Remember a fact about the caller (replacing an older value of the same key)."""
     key, value = storable("fact key", body.key), storable("fact value", body.value)
