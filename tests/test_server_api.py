@@ -275,7 +275,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
 
 
 def test_a_bug_is_a_bare_json_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(user: str) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at 0xdeadbeef")
 
     monkeypatch.setattr(api.store, "list_sessions", broken)

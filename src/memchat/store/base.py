@@ -86,6 +86,11 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+# Where a session or fact stands in its list, newest first: (updated_at, row id). Lists
+# are read from a position on (keyset pagination), so a page costs the same at any depth.
+Position = tuple[str, int]
+
+
 @dataclass(frozen=True)
 class User:
     """A person with their own sessions and memory."""
@@ -113,6 +118,11 @@ class SessionInfo:
         """The title, or a placeholder for an untitled session."""
         return self.title or "(untitled)"
 
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_sessions``."""
+        return (self.updated_at, self.pk)
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -134,6 +144,11 @@ class Fact:
     value: str
     source: str
     updated_at: str
+
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_facts``."""
+        return (self.updated_at, self.id)
 
 
 @dataclass(frozen=True)
@@ -367,8 +382,11 @@ class Store(ABC):
         """Return the session, or None if the user has no such session."""
 
     @abstractmethod
-    def list_sessions(self, user: str) -> list[SessionInfo]:
-        """The user's sessions, most recently updated first."""
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
+        """The user's sessions, most recently updated first: at most ``limit`` of them,
+        and with ``after`` (a session's ``position``) only those that come after it."""
 
     @abstractmethod
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
@@ -398,6 +416,10 @@ class Store(ABC):
     def get_turns(self, session: SessionInfo) -> list[Turn]:
         """The session's turns in order."""
         return self.turns_after(session, 0, None)
+
+    @abstractmethod
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        """The first ``limit`` whole turns after ``after_seq``, oldest first (a page)."""
 
     @abstractmethod
     def commit_turn(
@@ -447,8 +469,11 @@ class Store(ABC):
     # -- memory: facts and summaries -------------------------------------------------------
 
     @abstractmethod
-    def list_facts(self, user: str) -> list[Fact]:
-        """The user's facts, most recently updated first."""
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        """The user's facts, most recently updated first: at most ``limit`` of them, and
+        with ``after`` (a fact's ``position``) only those that come after it."""
 
     @abstractmethod
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import SessionExists, UserNotFound
-from .base import PruneReport, SessionInfo, Store, User, check_name, keep_an_admin, now
+from .base import Position, PruneReport, SessionInfo, Store, User, check_name, keep_an_admin, now
 from .codec import seal_title, session_from_row
 from .crypto import Cipher, seal
 from .postgres_index import find_last_message, reindex_context
@@ -143,11 +143,17 @@ class PostgresStore(
         )
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(self, user: str) -> list[SessionInfo]:
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
         self.get_user(user)
+        at, pk = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"{_SESSION} WHERE u.name = %s ORDER BY s.updated_at DESC, s.id DESC", (user,)
+                f"{_SESSION} WHERE u.name = %s"
+                " AND (%s::text IS NULL OR (s.updated_at, s.id) < (%s, %s))"
+                " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
+                (user, at, at, pk, limit),
             ).fetchall()
         )
         return [session_from_row(row, self.cipher) for row in rows]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FactNotFound, UserNotFound
-from .base import Fact, SessionInfo, Summary, User, keep_an_admin, now
+from .base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
 from .quotas import Kind, Quotas
@@ -63,13 +63,17 @@ class PostgresMemoryMixin:
 
     # -- facts and summaries ---------------------------------------------------------------
 
-    def list_facts(self, user: str) -> list[Fact]:
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
                 "SELECT f.id, f.key, f.value, f.source, f.updated_at FROM facts f"
                 " JOIN users u ON u.id = f.user_id WHERE u.name = %s"
-                " ORDER BY f.updated_at DESC, f.id DESC",
-                (user,),
+                " AND (%s::text IS NULL OR (f.updated_at, f.id) < (%s, %s))"
+                " ORDER BY f.updated_at DESC, f.id DESC LIMIT %s",
+                (user, at, at, fact_id, limit),
             ).fetchall()
         )
         return [fact_from_row(row, self.cipher) for row in rows]

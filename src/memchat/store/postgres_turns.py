@@ -112,6 +112,16 @@ class PostgresTurnsMixin:
         rows.reverse()
         return self._turns(session, rows)
 
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
+                " AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
+                (session.pk, session.pk, after_seq, limit),
+            ).fetchall()
+        )
+        return self._turns(session, rows)
+
     def commit_turn(
         self,
         session: SessionInfo,

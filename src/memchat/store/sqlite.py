@@ -17,6 +17,7 @@ from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, Us
 from .base import (
     FactRecord,
     Item,
+    Position,
     PruneReport,
     SessionInfo,
     SessionRecord,
@@ -312,13 +313,17 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             ).fetchone()
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(self, user: str) -> list[SessionInfo]:
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
         self.get_user(user)
+        at, pk = after or (None, None)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
-                (user,),
+                " WHERE u.name = ? AND (? IS NULL OR (s.updated_at, s.id) < (?, ?))"
+                " ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
+                (user, at, at, pk, -1 if limit is None else limit),
             ).fetchall()
         return [session_from_row(row, self.cipher) for row in rows]
 
@@ -393,6 +398,18 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                 (session.pk, after_seq, -1 if limit is None else limit),
             ).fetchall()
         rows.reverse()
+        return turns_from_rows(
+            (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
+        )
+
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq IN"
+                " (SELECT DISTINCT seq FROM items WHERE session_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?) ORDER BY seq, id",
+                (session.pk, session.pk, after_seq, limit),
+            ).fetchall()
         return turns_from_rows(
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )

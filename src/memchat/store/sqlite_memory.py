@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ..errors import FactNotFound, UserNotFound
-from .base import Fact, SessionInfo, Summary, now
+from .base import Fact, Position, SessionInfo, Summary, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
 from .quotas import Kind, Quotas
@@ -37,12 +37,16 @@ class SQLiteMemoryMixin:
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def list_facts(self, user: str) -> list[Fact]:
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        at, fact_id = after or (None, None)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_FACT_COLUMNS} FROM facts f JOIN users u ON u.id = f.user_id"
-                " WHERE u.name = ? ORDER BY f.updated_at DESC, f.id DESC",
-                (user,),
+                " WHERE u.name = ? AND (? IS NULL OR (f.updated_at, f.id) < (?, ?))"
+                " ORDER BY f.updated_at DESC, f.id DESC LIMIT ?",
+                (user, at, at, fact_id, -1 if limit is None else limit),
             ).fetchall()
         return [fact_from_row(row, self.cipher) for row in rows]
 
