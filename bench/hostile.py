@@ -1,22 +1,30 @@
-"""Hostile load: slow clients and huge headers beside normal streaming turns.
+"""Hostile load: slow clients, huge headers, cut-off model streams and killed workers
+beside normal streaming turns.
 
-Starts the server on 127.0.0.1 over a fresh SQLite database, with the uvicorn options
-``memchat serve`` uses (``memchat.server.serving``) and the scripted model of
-``bench/server.py``, then for ``--seconds``, all at once:
+Starts ``memchat serve``'s app (``memchat.server.app:app_from_env``) on 127.0.0.1 over a
+fresh SQLite database, with its uvicorn options (``memchat.server.serving``) and
+``--workers`` processes, its model an OpenAI-compatible server (``bench/upstream.py``,
+another process) that cuts every ``--cut-every``-th answer off halfway. Then for
+``--seconds``, all at once:
 
 - ``--slow`` slow clients, each trickling a request's headers a line a second until the
   server drops it, then connecting again;
 - ``--big`` clients each sending one header of ``--big-mib`` MiB, one after another;
 - ``--clients`` normal users, each sending turns one after another in a session of its
-  own and reading every reply's whole event stream.
+  own and reading every reply's whole event stream;
+- every ``--kill-every`` seconds a ``kill -9`` of one server worker, mid-turn (uvicorn
+  starts another).
 
 It prints the normal requests and their statuses (5xx counted), turn latency, what the
 hostile clients got, the server's memory, and then compares the turns the clients saw
 confirmed (a ``done`` event) with what the store holds: a confirmed turn missing is lost,
-a message stored twice is duplicated. Exits non-zero if any turn was lost or duplicated.
+a message stored twice is duplicated, and a stored reply that is not the model's whole
+answer is partial. Exits non-zero if there was a 5xx or a turn lost, duplicated or
+partial.
 
-    python bench/hostile.py [--seconds 30] [--slow 200] [--big 4] [--big-mib 64]
-        [--clients 50] [--read-timeout 10] [--max-connections 500] [--json]
+    python bench/hostile.py [--seconds 40] [--slow 200] [--big 4] [--big-mib 64]
+        [--clients 50] [--workers 2] [--kill-every 10] [--cut-every 10] [--chunk-ms 5]
+        [--read-timeout 10] [--max-connections 500] [--json]
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,14 +47,14 @@ from pathlib import Path
 
 from memchat.store import open_store
 from memchat.store.titles import item_text
-from server import BENCH_DIR, free_port, prepare  # bench/server.py
+from server import REPLY, free_port, prepare  # bench/server.py
 
 MiB = 1024 * 1024
 HOST = "127.0.0.1"
 
 
-def serve(port: int) -> None:
-    """The server process: memchat's app and bench model under ``memchat serve``'s options."""
+def serve(port: int, workers: int) -> None:
+    """The server process: ``memchat serve``'s app and options, configured by the env."""
     import uvicorn
 
     from memchat.config import load_settings
@@ -53,11 +62,11 @@ def serve(port: int) -> None:
 
     options = uvicorn_options(load_settings())
     uvicorn.run(
-        "server:bench_app",
+        "memchat.server.app:app_from_env",
         factory=True,
-        app_dir=str(BENCH_DIR),
         host=HOST,
         port=port,
+        workers=workers,
         log_level="warning",
         access_log=False,
         **options,
@@ -65,10 +74,29 @@ def serve(port: int) -> None:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
     return 0.0
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes uvicorn runs under ``pid`` (not multiprocessing's helpers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces: the parent pid is the 2nd field after ")".
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            if b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def server_rss_mib(pid: int) -> float:
+    """The memory of the server: its process and its workers."""
+    return rss_mib(pid) + sum(rss_mib(worker) for worker in workers_of(pid))
 
 
 # -- normal users -------------------------------------------------------------------------
@@ -87,6 +115,9 @@ class Stats:
     slow_still_open: int = 0
     big: list[tuple[float, int, str]] = field(default_factory=list)  # seconds, bytes, answer
     rss_peak: float = 0.0
+    # Turns that ended with an error event, by its code (incomplete_answer: a cut stream).
+    turn_errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    kills: int = 0
 
 
 async def call(
@@ -107,9 +138,17 @@ async def call(
         + body
     )
     await writer.drain()
-    status = int((await reader.readline()).split()[1])
+
+    async def line_of_it() -> bytes:
+        line = await reader.readline()
+        if not line.endswith(b"\n"):
+            # The worker died (kill -9) or closed the connection mid-answer.
+            raise ConnectionResetError("the connection closed mid-answer")
+        return line
+
+    status = int((await line_of_it()).split()[1])
     length, chunked, closing = 0, False, False
-    while (line := await reader.readline()) not in (b"\r\n", b""):
+    while (line := await line_of_it()) != b"\r\n":
         name, _, value = line.decode("latin-1").partition(":")
         name, value = name.strip().lower(), value.strip().lower()
         if name == "content-length":
@@ -121,10 +160,10 @@ async def call(
     if not chunked:
         return status, await reader.readexactly(length), closing
     parts = []
-    while size := int((await reader.readline()).split(b";")[0], 16):
+    while size := int((await line_of_it()).split(b";")[0], 16):
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
-    await reader.readline()
+    await line_of_it()
     return status, b"".join(parts), closing
 
 
@@ -168,6 +207,9 @@ async def user(port: int, number: int, token: str, until: float, stats: Stats) -
                     if status == 200 and b"event: done" in body:
                         stats.confirmed[session].append(text)
                         stats.latencies.append(time.monotonic() - started)
+                    elif status == 200 and b"event: error" in body:
+                        error = json.loads(body.rpartition(b"data: ")[2])["error"]
+                        stats.turn_errors[error["code"]] += 1
                     elif status == 200:
                         stats.failures["turn without done"] += 1
                 if status >= 500:
@@ -242,8 +284,21 @@ async def big_header(port: int, size: int, stats: Stats) -> None:
 
 async def watch_memory(pid: int, until: float, stats: Stats) -> None:
     while time.monotonic() < until:
-        stats.rss_peak = max(stats.rss_peak, rss_mib(pid))
+        stats.rss_peak = max(stats.rss_peak, server_rss_mib(pid))
         await asyncio.sleep(0.2)
+
+
+async def kill_workers(pid: int, every: float, until: float, stats: Stats) -> None:
+    """``kill -9`` a server worker every ``every`` seconds (uvicorn starts another)."""
+    n = 0
+    while every > 0 and time.monotonic() + every < until:
+        await asyncio.sleep(every)
+        workers = workers_of(pid)
+        if workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(workers[n % len(workers)], signal.SIGKILL)
+                stats.kills += 1
+            n += 1
 
 
 async def attack(port: int, pid: int, tokens: list[str], args: argparse.Namespace) -> Stats:
@@ -257,6 +312,7 @@ async def attack(port: int, pid: int, tokens: list[str], args: argparse.Namespac
 
     await asyncio.gather(
         watch_memory(pid, until, stats),
+        kill_workers(pid, args.kill_every if args.workers > 1 else 0, until, stats),
         bigs(),
         *(slow_client(port, until, stats) for _ in range(args.slow)),
         *(user(port, i, token, until, stats) for i, token in enumerate(tokens)),
@@ -267,28 +323,39 @@ async def attack(port: int, pid: int, tokens: list[str], args: argparse.Namespac
 # -- the run ------------------------------------------------------------------------------
 
 
-def stored_messages(location: str) -> dict[str, list[str]]:
-    """Every session's user messages as the store holds them, oldest first."""
+def stored_messages(location: str) -> tuple[dict[str, list[str]], int]:
+    """Every session's user messages as the store holds them, oldest first; and how many
+    stored turns have a reply other than the model's whole answer (a part of it, none)."""
     held: dict[str, list[str]] = {}
+    partial = 0
     with open_store(location) as store:
         for account in store.list_users():
             for info in store.list_sessions(account.name):
-                held[info.id] = [
-                    item_text(item)
-                    for turn in store.get_turns(info)
-                    for item in turn.items
-                    if item.get("role") == "user"
-                ]
-    return held
+                held[info.id] = []
+                for turn in store.get_turns(info):
+                    said = [i for i in turn.items if i.get("role") == "user"]
+                    replies = [i for i in turn.items if i.get("role") == "assistant"]
+                    held[info.id] += [item_text(item) for item in said]
+                    if " ".join(item_text(item) for item in replies).strip() != REPLY:
+                        partial += 1
+    return held, partial
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the attack")
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of the attack")
     parser.add_argument("--slow", type=int, default=200, help="slow clients")
     parser.add_argument("--big", type=int, default=4, help="huge headers, one after another")
     parser.add_argument("--big-mib", type=int, default=64, help="size of each huge header")
     parser.add_argument("--clients", type=int, default=50, help="normal streaming users")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--kill-every", type=float, default=10.0, help="seconds between kill -9s of a worker"
+    )
+    parser.add_argument(
+        "--cut-every", type=int, default=10, help="the model cuts every Nth answer off (0: none)"
+    )
+    parser.add_argument("--chunk-ms", type=float, default=5.0, help="the model's pause a word")
     parser.add_argument("--read-timeout", type=int, default=10, help="MEMCHAT_READ_TIMEOUT")
     parser.add_argument("--max-connections", type=int, default=500, help="MEMCHAT_MAX_CONNECTIONS")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
@@ -299,11 +366,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.serve is not None:
-        serve(args.serve)
+        serve(args.serve, args.workers)
         return 0
-    port = free_port()
+    port, model_port = free_port(), free_port()
     home = Path(tempfile.mkdtemp(prefix="memchat-hostile-"))
     location = str(home / "hostile.db")
+    counts_file = home / "upstream.json"
     try:
         with open_store(location) as store:
             tokens = prepare(store, args.clients)
@@ -311,11 +379,29 @@ def main() -> int:
         env |= {
             "MEMCHAT_DB": location,
             "MEMCHAT_HOME": str(home),
+            "MEMCHAT_BASE_URL": f"http://{HOST}:{model_port}/v1",
+            "MEMCHAT_MODEL": "bench",
             "MEMCHAT_READ_TIMEOUT": str(args.read_timeout),
             "MEMCHAT_MAX_CONNECTIONS": str(args.max_connections),
         }
+        upstream = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("upstream.py")),
+                str(model_port),
+                f"--cut-every={args.cut_every}",
+                f"--chunk-ms={args.chunk_ms}",
+                f"--counts={counts_file}",
+            ]
+        )
+        # The server's log (a warning for each turn that fails) goes to a file, whose
+        # last lines are shown if anything went wrong.
+        server_log = (home / "server.log").open("w")
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port)], env=env, cwd=home
+            [sys.executable, __file__, "--serve", str(port), f"--workers={args.workers}"],
+            env=env,
+            cwd=home,
+            stderr=server_log,
         )
         try:
             deadline = time.monotonic() + 60
@@ -325,32 +411,50 @@ def main() -> int:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not start ({server.poll()})")
                 time.sleep(0.1)
-            time.sleep(1.0)
-            rss_before = rss_mib(server.pid)
+            time.sleep(1.0 + args.workers)
+            rss_before = server_rss_mib(server.pid)
             print(
                 f"hostile bench: {args.seconds:g} s, {args.slow} slow clients, {args.big} x "
-                f"{args.big_mib} MiB headers, {args.clients} streaming users; read timeout "
-                f"{args.read_timeout} s, {args.max_connections} connections; {os.cpu_count()} CPUs"
+                f"{args.big_mib} MiB headers, {args.clients} streaming users, a model that"
+                f" cuts every {args.cut_every or 'no'}th answer off, {args.workers} workers"
+                f" and a kill -9 every {args.kill_every:g} s; read timeout"
+                f" {args.read_timeout} s, {args.max_connections} connections;"
+                f" {os.cpu_count()} CPUs"
             )
             started = time.monotonic()
             stats = asyncio.run(attack(port, server.pid, tokens, args))
             elapsed = time.monotonic() - started
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        held = stored_messages(location)
+            for process in (server, upstream):
+                process.terminate()
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            server_log.close()
+        held, partial = stored_messages(location)
+        model = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+        log = (home / "server.log").read_text(errors="replace").splitlines()
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    return report(stats, held, rss_before, elapsed, args)
+    failed = report(stats, held, partial, model, rss_before, elapsed, args)
+    cut = [line for line in log if "failed: the model's answer was cut off" in line]
+    # What else the attack makes the server say: the huge headers' 400s.
+    unexpected = [
+        line for line in log if line not in cut and "Invalid HTTP request received" not in line
+    ]
+    print(f"server log: {len(cut)} turns cut off, {len(unexpected)} unexpected lines")
+    if failed or unexpected:
+        print("\n".join(unexpected[-20:]))
+    return failed
 
 
 def report(
     stats: Stats,
     held: dict[str, list[str]],
+    partial: int,
+    model: dict[str, int],
     rss_before: float,
     elapsed: float,
     args: argparse.Namespace,
@@ -398,10 +502,15 @@ def report(
     )
     for seconds, sent, answer in stats.big:
         print(f"huge header: cut after {sent / MiB:.1f} MiB sent, {seconds:.2f} s, got {answer!r}")
+    print(
+        f"model: {model.get('streams', '?')} answers streamed, {model.get('cut', '?')} of them"
+        f" cut off; turns that failed: {dict(stats.turn_errors) or 'none'}"
+    )
+    print(f"workers killed (kill -9): {stats.kills}")
     print(f"server memory: {rss_before:.0f} MiB before, peak {stats.rss_peak:.0f} MiB")
     print(
-        f"store: confirmed turns lost {lost}, duplicated {duplicated}, "
-        f"stored but not confirmed {unconfirmed}"
+        f"store: confirmed turns lost {lost}, duplicated {duplicated}, partial replies"
+        f" stored {partial}; stored but not confirmed {unconfirmed}"
     )
     if args.json:
         print(
@@ -413,6 +522,11 @@ def report(
                     "confirmed": confirmed,
                     "lost": lost,
                     "duplicated": duplicated,
+                    "partial": partial,
+                    "unconfirmed": unconfirmed,
+                    "model": model,
+                    "turn_errors": dict(stats.turn_errors),
+                    "kills": stats.kills,
                     "p50_ms": pct(0.5),
                     "p99_ms": pct(0.99),
                     "slow_dropped": len(held_times),
@@ -423,7 +537,7 @@ def report(
                 }
             )
         )
-    return 1 if lost or duplicated else 0
+    return 1 if errors_5xx or lost or duplicated or partial else 0
 
 
 if __name__ == "__main__":

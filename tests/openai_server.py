@@ -23,6 +23,8 @@ class Answer:
     body: bytes
     content_type: str = "text/event-stream"
     status: int = 200
+    # Send nothing at all, until the server is closed: a server that never answers.
+    hang: bool = False
 
 
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -57,6 +59,17 @@ def empty_stream() -> Answer:
     return Answer(b"")
 
 
+def hang() -> Answer:
+    """No answer: the request is read, and then nothing is sent until the server closes."""
+    return Answer(b"", hang=True)
+
+
+def server_error() -> Answer:
+    """A 500 with an OpenAI-style JSON error."""
+    body = json.dumps({"error": {"message": "upstream exploded", "type": "server_error"}})
+    return Answer(body.encode(), "application/json", 500)
+
+
 def not_json() -> Answer:
     """A 200 whose body is an HTML error page, as some proxies send."""
     return Answer(b"<html><body><h1>502 Bad Gateway</h1></body></html>\n", "text/html")
@@ -69,6 +82,8 @@ class OpenAIServer:
         self.answers = list(answers)
         # The JSON body of every request, in order.
         self.requests: list[dict[str, Any]] = []
+        # Set when the server closes: hanging answers end then.
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +91,10 @@ class OpenAIServer:
                 length = int(self.headers.get("Content-Length", "0"))
                 server.requests.append(json.loads(self.rfile.read(length)))
                 answer = server.answers.pop(0) if server.answers else not_json()
+                if answer.hang:
+                    server.closing.wait(60)
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
                 self.send_header("Connection", "close")
@@ -96,6 +115,7 @@ class OpenAIServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import pytest
 from agents.testing import ScriptedModel
 from fastapi.testclient import TestClient
 
+from memchat.errors import StoreError
 from memchat.models import ModelChoice
 from memchat.server import create_app
 from memchat.store import Store, open_store
 
 from .helpers import reply, texts_of
-from .server_harness import add_user, client, scripted_app, sse_events
+from .server_harness import LiveServer, add_user, client, scripted_app, sse_events
 
 
 class Api:
@@ -273,7 +275,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
 
 
 def test_a_bug_is_a_bare_json_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(user: str) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at 0xdeadbeef")
 
     monkeypatch.setattr(api.store, "list_sessions", broken)
@@ -306,3 +308,139 @@ def test_a_server_opened_from_the_settings_encrypts_with_their_key(
     assert history["turns"][0]["messages"][0]["text"] == "my code is zebra-1789"
     on_disk = b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
     assert b"zebra-1789" not in on_disk
+
+
+def test_head_is_answered_wherever_allow_says_so(api: Api) -> None:
+    """A 405's Allow lists HEAD with GET, and HEAD gets GET's status and headers, no body."""
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "s"}, headers=h)
+    for path in ("/", "/static/app.js", "/openapi.json", "/api/me", "/api/sessions",
+                 "/api/sessions/s", "/api/sessions/s/messages", "/api/facts",
+                 "/api/search?q=x", "/api/export", "/api/sessions/ghost"):  # fmt: skip
+        got, head = c.get(path, headers=h), c.head(path, headers=h)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        assert head.headers["content-length"] == str(len(got.content)), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        refused = c.put(path, headers=h)
+        assert refused.status_code == 405, path
+        allowed = refused.headers["allow"].split(", ")
+        assert "GET" in allowed and "HEAD" in allowed, (path, allowed)
+    assert c.put("/api/sessions", headers=h).headers["allow"] == "GET, HEAD, POST"
+    assert c.head("/api/sessions/s/messages", headers={}).status_code == 401
+
+
+def test_head_over_a_real_socket_sends_no_body(store: Store) -> None:
+    headers = add_user(store, "sara")
+    with LiveServer(scripted_app(store, ScriptedModel())) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            token = headers["Authorization"]
+            for _ in range(2):  # the connection stays usable: no stray body was sent
+                conn.sendall(
+                    f"HEAD /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\r\n".encode()
+                )
+                answer = b""
+                while not answer.endswith(b"\r\n\r\n"):
+                    answer += conn.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def test_database_errors_name_no_file_to_callers(
+    api: Api, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller gets a generic 503; the path goes to the server's log alone."""
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "s"}, headers=h)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError(f"cannot write {db_path}: disk I/O error")
+
+    api.store.commit_turn = broken  # type: ignore[method-assign]
+    events = api.send("s", "hello", "hi")
+    assert events[-1] == (
+        "error",
+        {
+            "error": {
+                "code": "store_error",
+                "message": "the database cannot be used right now; try again later",
+            }
+        },
+    )
+    api.store.close()  # every read now fails, naming the file
+    answer = c.get("/api/sessions", headers=h)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["message"] == (
+        "the database cannot be used right now; try again later"
+    )
+    for text in (answer.text, json.dumps(events)):
+        assert str(db_path.parent) not in text and "memchat.db" not in text
+    assert f"cannot write {db_path}" in caplog.text and f"cannot read {db_path}" in caplog.text
+
+
+def test_postgres_errors_name_no_server_to_callers(pg_url: str) -> None:
+    from .pg import drop_schema
+
+    with open_store(pg_url) as store:
+        headers = add_user(store, "sara")
+        with client(scripted_app(store, ScriptedModel())) as http:
+            assert http.get("/api/sessions", headers=headers).status_code == 200
+            base, schema = pg_url.split("schema=")
+            drop_schema(base, schema)
+            answer = http.get("/api/sessions", headers=headers)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "store_error"
+    for secret in ("127.0.0.1", "5432", "/test", "postgresql", schema):
+        assert secret not in answer.text
+
+
+def test_a_message_over_the_context_budget_is_a_413_before_the_stream(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under MEMCHAT_MAX_INPUT_CHARS but over the model's budget: refused up front."""
+    monkeypatch.setenv("MEMCHAT_CONTEXT_TOKENS", "256")
+    api = Api(store)
+    with api.client:
+        api.client.post("/api/sessions", json={"id": "s"}, headers=api.sara)
+        answer = api.client.post(
+            "/api/sessions/s/messages", json={"text": "word " * 300}, headers=api.sara
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"] == {
+            "code": "input_too_large",
+            "message": "the message takes about 417 tokens; with the system prompt that is"
+            " over this model's context budget of 256 (MEMCHAT_CONTEXT_TOKENS)",
+        }
+    assert api.model.calls == ()
+    assert store.get_session("sara", "s").turn_count == 0
+
+
+@pytest.mark.parametrize("budget", [256, 1000])
+async def test_the_early_check_agrees_with_memory_at_the_edge(store: Store, budget: int) -> None:
+    """check_context_room repeats Memory.assemble's first check: both refuse the same."""
+    from memchat.chat import Chat
+    from memchat.config import load_settings
+    from memchat.errors import InputTooLarge
+    from memchat.server.routes.messages import check_context_room
+
+    settings = load_settings().with_overrides(context_tokens=budget)
+    chat = Chat.from_settings(settings, ModelChoice(ScriptedModel(), "scripted", "t"), store)
+    assert chat.memory is not None
+    info = store.create_session("sara", "s")
+
+    def early(text: str) -> bool:
+        try:
+            check_context_room(chat, text)
+        except InputTooLarge:
+            return False
+        return True
+
+    longest = max(n for n in range(1, 4 * budget) if early("ab " * n))
+    for n in (longest - 1, longest, longest + 1, longest + 2):
+        text = "ab " * n
+        try:
+            await chat.memory.assemble(info, text, settings.system_prompt)
+            fits = True
+        except InputTooLarge:
+            fits = False
+        assert fits == early(text) == (n <= longest), n

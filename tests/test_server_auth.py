@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from memchat.cli import cli
 from memchat.cli.app import App
-from memchat.errors import UserNotFound
-from memchat.store import SQLiteStore, Store
+from memchat.errors import LastAdmin, UserNotFound
+from memchat.store import SQLiteStore, Store, open_store
 from memchat.store.tokens import hash_token
 
 from .helpers import reply, user_message
@@ -57,6 +57,8 @@ def test_admin_role(any_store: Store) -> None:
     assert store.is_admin("boss") is False
     store.set_admin("boss", True)
     assert store.is_admin("boss") is True
+    store.ensure_user("deputy")
+    store.set_admin("deputy", True)
     store.set_admin("boss", False)
     assert store.is_admin("boss") is False
     assert store.is_admin("ghost") is False
@@ -195,3 +197,81 @@ def test_same_session_id_is_a_different_session_per_user(store: Store) -> None:
         assert [t.items[0] for t in ali_turns] == [user_message("I am Ali")]
         assert model.last_call is not None
         assert "I am Sara" not in str(model.last_call.input)
+
+
+def test_the_only_admin_stays(any_store: Store) -> None:
+    store = any_store
+    for name in ("boss", "deputy", "sara"):
+        store.ensure_user(name)
+    store.set_admin("boss", True)
+    with pytest.raises(LastAdmin, match="'boss' is the only admin: make another admin first"):
+        store.delete_user("boss")
+    with pytest.raises(LastAdmin):
+        store.set_admin("boss", False)
+    store.delete_user("sara")  # not an admin
+    store.set_admin("deputy", True)
+    store.delete_user("boss")
+    with pytest.raises(LastAdmin):
+        store.delete_user("deputy")
+    assert store.is_admin("deputy") and [u.name for u in store.list_users()] == ["deputy"]
+
+
+def test_two_admins_deleting_each_other_at_once_leave_one(pg_url: str) -> None:
+    """Each delete reads the admins; on PostgreSQL it locks them too, else both would see
+    the other still there and both succeed."""
+    import threading
+    import time
+
+    import psycopg
+
+    from .pg import base_url
+
+    with open_store(pg_url) as store:
+        for name in ("a", "b"):
+            store.ensure_user(name)
+            store.set_admin(name, True)
+        schema = pg_url.split("schema=")[1]
+        outcomes: dict[str, str] = {}
+
+        def delete(name: str) -> None:
+            try:
+                store.delete_user(name)
+                outcomes[name] = "deleted"
+            except LastAdmin:
+                outcomes[name] = "refused"
+
+        # Hold admin a's row, so that both deletes are under way before either finishes.
+        with psycopg.connect(base_url(pg_url)) as holder:
+            holder.execute(f'SELECT 1 FROM "{schema}".users WHERE name = %s FOR UPDATE', ("a",))
+            threads = [threading.Thread(target=delete, args=(name,)) for name in ("a", "b")]
+            for thread in threads:
+                thread.start()
+            time.sleep(0.5)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert sorted(outcomes.values()) == ["deleted", "refused"], outcomes
+        assert len([u for u in store.list_users() if store.is_admin(u.name)]) == 1
+
+
+def test_an_admin_cannot_delete_another_admin_over_http(store: Store) -> None:
+    boss = add_user(store, "boss", admin=True)
+    add_user(store, "deputy", admin=True)
+    add_user(store, "sara")
+    with client(scripted_app(store, ScriptedModel())) as http:
+        answer = http.delete("/api/users/deputy", headers=boss)
+        assert answer.status_code == 409
+        assert answer.json()["error"]["message"] == (
+            "'deputy' is an admin: admins are deleted with `memchat users delete deputy`"
+        )
+        assert store.is_admin("deputy")
+        assert http.delete("/api/users/sara", headers=boss).status_code == 204
+
+
+def test_users_delete_refuses_the_only_admin() -> None:
+    code, _, _ = run("users", "add", "boss", "--admin")
+    assert code == 0
+    code, _, output = run("users", "delete", "boss", "--yes")
+    assert code == 1
+    assert "Error: 'boss' is the only admin: make another admin first" in output
+    code, _, output = run("users", "list")
+    assert "boss" in output

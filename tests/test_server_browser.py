@@ -247,6 +247,33 @@ def test_search_and_memory_in_a_browser(store: Store, page: Any) -> None:
     assert remembered == {"city": "Lisbon", "note": HOSTILE_FACT}
 
 
+def test_the_page_loads_every_page_of_a_long_list(store: Store, page: Any) -> None:
+    """More sessions, turns and facts than one page of the API holds (100, 50, 100): the
+    page follows each list's Link header to its end."""
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    for n in range(120):
+        store.create_session("sara", f"s{n:03}", title=f"Chat {n:03}")
+    long = store.create_session("sara", "long", title="Long chat")
+    for n in range(70):
+        store.commit_turn(long, [user_message(f"question {n}"), assistant(f"answer {n}")])
+    for n in range(130):
+        store.set_fact("sara", f"fact{n:03}", f"value {n}", "test")
+
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        expect(p.locator("#title")).to_have_text("Long chat")
+        expect(p.locator("#sessions li")).to_have_count(121)
+        expect(p.locator("#sessions li").last).to_have_text("Chat 000")
+        expect(p.locator(".msg")).to_have_count(140)
+        expect(p.locator(".msg").first).to_have_text("question 0")
+        expect(p.locator(".msg").last).to_have_text("answer 69")
+        p.click("#memory")
+        expect(p.locator("#memory-panel #facts tr")).to_have_count(130)
+
+
 # Lines that once stopped the renderer's paragraph rule without any other rule taking
 # them: the page spun until "Invalid array length", then logged the user out. Each with
 # what it renders as now (a fence's language is the first word of its info string).

@@ -156,3 +156,39 @@ async def test_a_disconnect_is_heard_under_any_asgi_server(
     assert gate.aborted.is_set()
     assert sent[0]["status"] == 200
     assert store.get_turns(info) == []
+
+
+def test_a_token_revoked_while_the_reply_streams_stores_nothing(
+    live: LiveServer, store: Store, model: ScriptedModel
+) -> None:
+    headers = add_user(store, "sara")
+    info = store.create_session("sara", "default")
+    gate = Gate("A reply that outlives its token")
+    model.extend([gate.step(), reply("Welcome back")])
+    events: list[tuple[str, Any]] = []
+
+    def send() -> None:
+        events.extend(iter_sse(post_message(live.url, headers, "My name is Sara").iter_lines()))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert gate.reached.wait(5)
+    assert store.revoke_tokens("sara") == 1
+    gate.open.set()
+    sender.join(timeout=10)
+
+    assert [name for name, _ in events] == ["delta", "error"]
+    assert events[-1][1] == {
+        "error": {
+            "code": "unauthorized",
+            "message": "the API token was revoked while the reply streamed; nothing was saved",
+        }
+    }
+    assert store.get_turns(info) == []
+    assert store.get_session("sara", "default").turn_count == 0
+    assert store.list_facts("sara") == []
+
+    # A new token works at once: the session's lock went with the failed turn.
+    fresh = {"Authorization": f"Bearer {store.create_token('sara')}"}
+    again = list(iter_sse(post_message(live.url, fresh, "Hello").iter_lines()))
+    assert [name for name, _ in again] == ["delta", "done"]

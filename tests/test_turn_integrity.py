@@ -9,6 +9,8 @@ that must see the old history and the message, without an orphan of the failed a
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,22 @@ from memchat.chat import Chat
 from memchat.cli import cli
 from memchat.cli.app import App
 from memchat.config import load_settings
-from memchat.errors import IncompleteAnswer
+from memchat.errors import IncompleteAnswer, ModelCallFailed
 from memchat.models import resolve_model
 from memchat.server import create_app
 from memchat.store import SQLiteStore, Store
 
 from .helpers import reply, texts_of
-from .openai_server import Answer, OpenAIServer, complete, cut_off, empty_stream, not_json
+from .openai_server import (
+    Answer,
+    OpenAIServer,
+    complete,
+    cut_off,
+    empty_stream,
+    hang,
+    not_json,
+    server_error,
+)
 from .server_harness import add_user, client, sse_events
 
 FIRST_TURN = ["My name is Sara", "Hi Sara"]
@@ -189,3 +200,60 @@ async def test_an_answer_without_output_is_no_turn(store: Store) -> None:
     assert stored(store, "sara") == [FIRST_TURN]
     assert await chat.run_turn(session, "hello") == "Hello"
     assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello"]]
+
+
+# -- a model server that hangs or fails ----------------------------------------------------
+
+
+async def _failing_turn_then_a_good_one(
+    upstream: OpenAIServer, store: Store, *answers: Answer
+) -> tuple[ModelCallFailed, float]:
+    """Run a turn against ``answers`` (which must fail it), then one that works at once;
+    return the failure and how long it took."""
+    settings = load_settings()
+    chat = Chat.from_settings(settings, resolve_model(settings), store)
+    session = store.session("sara", "default")
+    script(upstream, *answers, complete("Hello again"))
+    started = time.monotonic()
+    with pytest.raises(ModelCallFailed) as failed:
+        # The bound keeps the test short whatever happens: the client's default waited
+        # 600 s per attempt.
+        await asyncio.wait_for(chat.run_turn(session, "hello"), 30)
+    took = time.monotonic() - started
+    assert len(upstream.requests) == 2  # one retry, no more
+    assert store.get_turns(session.info) == []
+    # The session's lock went with the failed turn: it is free, and a turn runs at once.
+    async with asyncio.timeout(1), store.turn_lock(session.info):
+        pass
+    assert await asyncio.wait_for(chat.run_turn(session, "hello"), 5) == "Hello again"
+    return failed.value, took
+
+
+async def test_a_model_server_that_never_answers_fails_the_turn_within_the_timeout(
+    upstream: OpenAIServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMCHAT_MODEL_TIMEOUT", "1")
+    error, took = await _failing_turn_then_a_good_one(upstream, store, hang(), hang())
+    assert "APITimeoutError" in str(error) and "nothing was saved" in str(error)
+    # Two waits of 1 s, and the client's back-off (under 1 s) between them.
+    assert 2 <= took < 5, took
+
+
+async def test_a_server_error_is_retried_once(upstream: OpenAIServer, store: Store) -> None:
+    error, took = await _failing_turn_then_a_good_one(
+        upstream, store, server_error(), server_error()
+    )
+    assert "InternalServerError" in str(error) and "upstream exploded" in str(error)
+    assert took < 5, took
+
+
+def test_openai_clients_wait_the_timeout_and_retry_once() -> None:
+    env = {"MEMCHAT_HOME": "/tmp/memchat-test-home"}
+    openai = {"OPENAI_API_KEY": "sk-test"}
+    compatible = {"MEMCHAT_BASE_URL": "http://x/v1", "MEMCHAT_MODEL": "m"}
+    for extra in (openai, compatible):
+        default = resolve_model(load_settings(env={**env, **extra})).model
+        given = resolve_model(load_settings(env={**env, **extra, "MEMCHAT_MODEL_TIMEOUT": "7"}))
+        for model, seconds in ((default, 60.0), (given.model, 7.0)):
+            client = model._client  # type: ignore[attr-defined]
+            assert (client.timeout, client.max_retries) == (seconds, 1)

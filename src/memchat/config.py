@@ -87,6 +87,15 @@ class Settings:
             "min": 256,
         },
     )
+    model_timeout: int = field(
+        default=60,
+        metadata={
+            "env": "MEMCHAT_MODEL_TIMEOUT",
+            "help": "seconds to wait on the model server (to connect, for the answer to"
+            " start, between pieces of it); one retry",
+            "min": 1,
+        },
+    )
     summary_model: str | None = field(
         default=None,
         metadata={"env": "MEMCHAT_SUMMARY_MODEL", "help": "model that writes summaries"},
@@ -125,6 +134,14 @@ class Settings:
             "env": "MEMCHAT_RATE_LIMIT",
             "help": "model turns per user over HTTP, like 30/minute (unset: no limit)",
         },
+    )
+    max_sessions: int = field(
+        default=10_000,
+        metadata={"env": "MEMCHAT_MAX_SESSIONS", "help": "most sessions per user", "min": 1},
+    )
+    max_facts: int = field(
+        default=1_000,
+        metadata={"env": "MEMCHAT_MAX_FACTS", "help": "most facts per user", "min": 1},
     )
     max_header_bytes: int = field(
         default=16 * 1024,

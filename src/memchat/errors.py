@@ -55,6 +55,14 @@ class KeyMismatch(StoreError):
     """Stored data is sealed under a key that is not configured: run ``memchat rekey``."""
 
 
+class LastAdmin(MemchatError):
+    """The only admin can be neither deleted nor stripped of the role."""
+
+
+class QuotaExceeded(MemchatError):
+    """The user has as many sessions or facts as allowed (MEMCHAT_MAX_SESSIONS, _FACTS)."""
+
+
 class TurnError(MemchatError):
     """A turn was used outside its lifetime or could not be committed."""
 

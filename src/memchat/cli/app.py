@@ -11,7 +11,7 @@ from rich.console import Console
 from ..chat import Chat
 from ..config import Settings, load_settings
 from ..models import ModelChoice, resolve_model
-from ..store import Store, open_store
+from ..store import Quotas, Store, open_store
 
 ModelFactory = Callable[[Settings], ModelChoice]
 
@@ -33,6 +33,7 @@ class App:
                 self.settings.db,
                 encryption_key=self.settings.encryption_key,
                 encrypted_search=self.settings.encrypted_search,
+                quotas=Quotas(self.settings.max_sessions, self.settings.max_facts),
             )
         return self._store
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 
-from ..errors import FactNotFound, InputTooLarge
+from ..errors import FactNotFound, InputTooLarge, QuotaExceeded
 from ..store import Item, SessionInfo, Store, Turn
 from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
@@ -191,10 +191,13 @@ class Memory:
                 with suppress(FactNotFound):
                     forget_fact(self.store, session.user, fact.key)
                     forgotten.append(fact.key)
-        found = tuple(extract_facts(message))
-        for key, value in found:
-            self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")
-        return MemoryChanges(found, tuple(forgotten))
+        found = []
+        for key, value in extract_facts(message):
+            # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
+            with suppress(QuotaExceeded):
+                self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")
+                found.append((key, value))
+        return MemoryChanges(tuple(found), tuple(forgotten))
 
     # -- the parts -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from agents import FunctionTool, RunContextWrapper, function_tool
 
-from ..errors import FactNotFound, MemchatError
+from ..errors import FactNotFound, MemchatError, QuotaExceeded
 from ..store import Store
 from .facts import MAX_VALUE_CHARS, MemoryChanges, normalize_key
 from .forget import forget_fact
@@ -49,9 +49,13 @@ class TurnMemory:
             with suppress(FactNotFound):
                 forget_fact(self.store, self.user, key)
                 forgotten.append(key)
+        remembered = []
         for key, value in self.remembered.items():
-            self.store.set_fact(self.user, key, value, source)
-        return MemoryChanges(tuple(self.remembered.items()), tuple(forgotten))
+            # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
+            with suppress(QuotaExceeded):
+                self.store.set_fact(self.user, key, value, source)
+                remembered.append((key, value))
+        return MemoryChanges(tuple(remembered), tuple(forgotten))
 
 
 @function_tool

@@ -19,6 +19,11 @@ from .completions import ChatCompletionsModel
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 LITELLM_PREFIX = "litellm/"
 
+# A request that fails (a timeout, a 5xx, a dropped connection) is tried once more, so a
+# turn's model call is made at most twice. The client's own default, two retries of up to
+# 600 s each, held the session's lock for half an hour on a server that never answered.
+MODEL_RETRIES = 1
+
 LOCAL = "local"
 # Small: every token of context costs a 2-core CPU about 3 ms to read (310 tokens/s).
 LOCAL_CONTEXT_TOKENS = 1536
@@ -71,7 +76,7 @@ def resolve_model(settings: Settings) -> ModelChoice:
         if not name:
             raise ConfigError("MEMCHAT_BASE_URL is set but MEMCHAT_MODEL is not: name the model")
         # Local servers (Ollama, vLLM) accept any key, but the client insists on one.
-        client = AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key or "unused")
+        client = _client(settings, settings.api_key or "unused", settings.base_url)
         return ModelChoice(
             ChatCompletionsModel(model=name, openai_client=client),
             provider=settings.base_url,
@@ -80,13 +85,27 @@ def resolve_model(settings: Settings) -> ModelChoice:
     key = settings.api_key or settings.openai_api_key
     if key:
         name = name or DEFAULT_OPENAI_MODEL
-        client = AsyncOpenAI(api_key=key)
+        client = _client(settings, key)
         return ModelChoice(
             OpenAIResponsesModel(model=name, openai_client=client), provider="OpenAI", name=name
         )
     if _embedded_model_installed():
         return _local(settings)
     raise ModelNotConfigured(HOW_TO_CONFIGURE)
+
+
+def _client(settings: Settings, api_key: str, base_url: str | None = None) -> AsyncOpenAI:
+    """An OpenAI client that waits ``MEMCHAT_MODEL_TIMEOUT`` seconds and retries once.
+
+    The timeout bounds each wait on the server (connecting, the answer's first byte, each
+    next piece of a stream), so a long answer that keeps coming is never cut off.
+    """
+    return AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=float(settings.model_timeout),
+        max_retries=MODEL_RETRIES,
+    )
 
 
 def _embedded_model_installed() -> bool:

@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..chat import Chat
 from ..config import Settings, load_settings
 from ..models import ModelChoice, resolve_model
-from ..store import Store, open_store
+from ..store import Quotas, Store, open_store
 from ..store.rates import parse_rate
 from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .methods import HeadAsGet
 from .params import known_query_only
 from .routes import export, memory, messages, sessions, users
 from .state import ModelFactory, ServerState
@@ -86,6 +87,7 @@ def create_app(
             settings.db,
             encryption_key=settings.encryption_key,
             encrypted_search=settings.encrypted_search,
+            quotas=Quotas(settings.max_sessions, settings.max_facts),
         )
     )
     model: ModelChoice = model_factory(settings)
@@ -124,6 +126,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=settings.read_timeout)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     return app
 

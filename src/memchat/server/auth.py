@@ -48,6 +48,18 @@ async def _current_user(
 CurrentUser = Annotated[User, Depends(_current_user)]
 
 
+async def _current_token(
+    user: CurrentUser,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    assert credentials is not None  # _current_user has made sure of it
+    return credentials.credentials
+
+
+# The token the caller authenticated with (a turn checks it again before it is stored).
+CurrentToken = Annotated[str, Depends(_current_token)]
+
+
 async def _admin_user(state: State, user: CurrentUser) -> User:
     if not state.store.is_admin(user.name):
         raise ApiError(403, "forbidden", "this needs the admin role")

@@ -21,8 +21,10 @@ from ..errors import (
     ConfigError,
     InputTooLarge,
     InvalidName,
+    LastAdmin,
     MemchatError,
     ModelCallFailed,
+    QuotaExceeded,
     SessionExists,
     SessionNotFound,
     StoreError,
@@ -40,6 +42,8 @@ _STATUS: list[tuple[type[MemchatError], int]] = [
     (SessionNotFound, 404),
     (SessionExists, 409),
     (TurnError, 409),
+    (LastAdmin, 409),
+    (QuotaExceeded, 409),
     (InvalidName, 422),
     (InputTooLarge, 413),
     (ModelCallFailed, 502),
@@ -95,6 +99,27 @@ def status_of(exc: MemchatError) -> tuple[int, str]:
     return 400, code if code != "memchat_error" else "bad_request"
 
 
+# Errors whose messages are for the operator alone: a store error names the database file
+# or the PostgreSQL server (host, port, database), a configuration error the settings.
+# Callers get a generic message; the server's log keeps the whole one.
+_PRIVATE: list[tuple[type[MemchatError], str]] = [
+    (StoreError, "the database cannot be used right now; try again later"),
+    (ConfigError, "the server is not configured correctly"),
+]
+
+
+def public_error(exc: MemchatError, where: str) -> tuple[int, str, str]:
+    """The status, code and message an API caller gets for ``exc``.
+
+    A server error (5xx) is logged with its whole message and ``where`` it happened.
+    """
+    status, code = status_of(exc)
+    if status >= 500:
+        log.warning("%s failed: %s", where, exc)
+    message = next((text for kind, text in _PRIVATE if isinstance(exc, kind)), str(exc))
+    return status, code, message
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -104,11 +129,9 @@ def error_response(
 
 async def _memchat_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemchatError)
-    status, code = status_of(exc)
-    if status >= 500:
-        log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+    status, code, message = public_error(exc, f"{request.method} {request.url.path}")
     headers = exc.headers if isinstance(exc, ApiError) else None
-    return error_response(status, code, str(exc), headers=headers)
+    return error_response(status, code, message, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

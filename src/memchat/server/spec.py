@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.routing import compile_path
+from starlette.routing import Match, Mount, Route, compile_path
 
 PathItems = list[tuple[re.Pattern[str], dict[str, Any]]]
 
@@ -30,8 +30,16 @@ def _matching(request: Request) -> list[dict[str, Any]]:
 def allowed_methods(request: Request) -> list[str]:
     """Every method the spec documents for the request's path (for a 405's Allow)."""
     methods = {method.upper() for operations in _matching(request) for method in operations}
+    # Routes left out of the spec (the page at /, its static files).
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            if route.matches(request.scope)[0] is not Match.NONE:
+                methods |= route.methods
+        elif isinstance(route, Mount) and request.url.path.startswith(f"{route.path}/"):
+            # The mount has rewritten the scope's paths by now: the URL keeps the whole.
+            methods.add("GET")
     if "GET" in methods:
-        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+        methods.add("HEAD")  # methods.HeadAsGet answers HEAD wherever GET is answered
     return sorted(methods)
 
 

@@ -9,6 +9,7 @@ from . import sealing
 from .base import Item, SessionInfo, Store, Turn, User
 from .blind import BlindTerms
 from .crypto import Cipher
+from .quotas import Quotas
 from .session import MemchatSession
 from .sqlite import SQLiteStore
 
@@ -21,6 +22,7 @@ def open_store(
     encryption_key: str | None = None,
     encrypted_search: bool = False,
     check_sealed: bool = True,
+    quotas: Quotas | None = None,
 ) -> Store:
     """Open (and migrate) the store at a path or URL.
 
@@ -32,8 +34,12 @@ def open_store(
     A store that an ``encryption_key`` meets with plaintext in it, or with rows sealed
     under a key it lacks, is refused (UnsealedData, KeyMismatch; see ``sealing.py``),
     unless ``check_sealed`` is False: ``memchat encrypt`` and ``rekey`` open it to seal it.
+
+    ``quotas`` caps each user's sessions and facts (default: ``Quotas()``'s).
     """
     store = _open(location, encryption_key, encrypted_search)
+    if quotas is not None:
+        store.quotas = quotas
     if check_sealed and encryption_key:
         try:
             sealing.check_sealed(sealing.sealable(store))
@@ -71,6 +77,7 @@ def _open(location: str | Path, encryption_key: str | None, encrypted_search: bo
 __all__ = [
     "Item",
     "MemchatSession",
+    "Quotas",
     "SQLiteStore",
     "SessionInfo",
     "Store",

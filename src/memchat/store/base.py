@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from agents import TResponseInputItem
 
-from ..errors import InvalidName, MemchatError, SessionExists, SessionNotFound
+from ..errors import InvalidName, LastAdmin, MemchatError, SessionExists, SessionNotFound
+from .quotas import Quotas
 from .rates import RateLimit
 
 if TYPE_CHECKING:
@@ -58,6 +59,20 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
         check_name("user name", fact.user)
 
 
+def keep_an_admin(user: str, admins: Sequence[str]) -> None:
+    """Raise LastAdmin if ``user`` is the only one of ``admins`` (every admin there is).
+
+    Backends call it in the transaction that would delete the user or withdraw the role,
+    having read (and on PostgreSQL locked) the admins, so two admins removed at once
+    cannot both see the other still there.
+    """
+    if list(admins) == [user]:
+        raise LastAdmin(
+            f"{user!r} is the only admin: make another admin first"
+            " (memchat users add NAME --admin), so that somebody can still manage users"
+        )
+
+
 def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list[int]:
     """The ids of ``record``'s hidden items among its ``stored`` (seq, id) rows, in order."""
     by_turn: dict[int, list[int]] = {}
@@ -69,6 +84,11 @@ def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list
 def now() -> str:
     """The current time as the ISO 8601 UTC text the store keeps."""
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# Where a session or fact stands in its list, newest first: (updated_at, row id). Lists
+# are read from a position on (keyset pagination), so a page costs the same at any depth.
+Position = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,11 @@ class SessionInfo:
         """The title, or a placeholder for an untitled session."""
         return self.title or "(untitled)"
 
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_sessions``."""
+        return (self.updated_at, self.pk)
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -119,6 +144,11 @@ class Fact:
     value: str
     source: str
     updated_at: str
+
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_facts``."""
+        return (self.updated_at, self.id)
 
 
 @dataclass(frozen=True)
@@ -279,6 +309,8 @@ class Store(ABC):
     """
 
     location: str
+    # Per-user caps on sessions and facts, checked by every method that adds them.
+    quotas: Quotas = Quotas()
 
     # -- users ---------------------------------------------------------------------------
 
@@ -350,8 +382,11 @@ class Store(ABC):
         """Return the session, or None if the user has no such session."""
 
     @abstractmethod
-    def list_sessions(self, user: str) -> list[SessionInfo]:
-        """The user's sessions, most recently updated first."""
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
+        """The user's sessions, most recently updated first: at most ``limit`` of them,
+        and with ``after`` (a session's ``position``) only those that come after it."""
 
     @abstractmethod
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
@@ -381,6 +416,10 @@ class Store(ABC):
     def get_turns(self, session: SessionInfo) -> list[Turn]:
         """The session's turns in order."""
         return self.turns_after(session, 0, None)
+
+    @abstractmethod
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        """The first ``limit`` whole turns after ``after_seq``, oldest first (a page)."""
 
     @abstractmethod
     def commit_turn(
@@ -439,8 +478,11 @@ class Store(ABC):
     # -- memory: facts and summaries -------------------------------------------------------
 
     @abstractmethod
-    def list_facts(self, user: str) -> list[Fact]:
-        """The user's facts, most recently updated first."""
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        """The user's facts, most recently updated first: at most ``limit`` of them, and
+        with ``after`` (a fact's ``position``) only those that come after it."""
 
     @abstractmethod
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:

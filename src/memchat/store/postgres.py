@@ -18,11 +18,11 @@ import psycopg
 from psycopg import sql
 
 from ..errors import SessionExists, UserNotFound
-from .base import PruneReport, SessionInfo, Store, User, check_name, now
+from .base import Position, PruneReport, SessionInfo, Store, User, check_name, keep_an_admin, now
 from .codec import seal_title, session_from_row
 from .crypto import Cipher, seal
 from .postgres_index import find_last_message, reindex_context
-from .postgres_memory import PostgresMemoryMixin
+from .postgres_memory import PostgresMemoryMixin, admins, count_of, locked_user
 from .postgres_pool import Connection, Database
 from .postgres_schema import TABLES
 from .postgres_sealing import PostgresSealingMixin
@@ -89,6 +89,7 @@ class PostgresStore(
 
     def delete_user(self, name: str) -> None:
         def work(conn: Connection) -> int:
+            keep_an_admin(name, admins(conn))
             return conn.execute("DELETE FROM users WHERE name = %s", (name,)).rowcount
 
         if self._db.write(work) == 0:
@@ -118,11 +119,15 @@ class PostgresStore(
         self.ensure_user(user)
 
         def work(conn: Connection) -> None:
+            user_id = locked_user(conn, user)
+            if user_id is None:
+                raise UserNotFound(f"no user {user!r}")  # deleted meanwhile
+            self.quotas.check("sessions", user, count_of(conn, "sessions", user_id) + 1)
             try:
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s",
-                    (key, sealed, stamp, stamp, json.dumps(metadata or {}), user),
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata or {})),
                 )
             except psycopg.errors.UniqueViolation as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
@@ -138,11 +143,17 @@ class PostgresStore(
         )
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(self, user: str) -> list[SessionInfo]:
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
         self.get_user(user)
+        at, pk = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"{_SESSION} WHERE u.name = %s ORDER BY s.updated_at DESC, s.id DESC", (user,)
+                f"{_SESSION} WHERE u.name = %s"
+                " AND (%s::text IS NULL OR (s.updated_at, s.id) < (%s, %s))"
+                " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
+                (user, at, at, pk, limit),
             ).fetchall()
         )
         return [session_from_row(row, self.cipher) for row in rows]

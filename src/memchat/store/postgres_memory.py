@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FactNotFound, UserNotFound
-from .base import Fact, SessionInfo, Summary, User, now
+from .base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
+from .quotas import Kind, Quotas
 from .rates import RateLimit
 from .tokens import hash_token, new_token
 
@@ -21,9 +22,36 @@ if TYPE_CHECKING:
     from .postgres_pool import Connection, Database
 
 _FACT = "id, key, value, source, updated_at"
+
+_COUNT = {kind: f"SELECT count(*) FROM {kind} WHERE user_id = %s" for kind in ("sessions", "facts")}
+
+
+def locked_user(conn: Connection, user: str) -> int | None:
+    """The user's row id, the row locked until the transaction ends (None: no such user).
+
+    Whatever adds to a user's sessions or facts takes this lock first, so that two adds at
+    once count one after the other against the user's quota.
+    """
+    row = conn.execute("SELECT id FROM users WHERE name = %s FOR UPDATE", (user,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def count_of(conn: Connection, kind: Kind, user_id: int) -> int:
+    """How many sessions or facts the user of row ``user_id`` has (for ``Quotas.check``)."""
+    row = conn.execute(_COUNT[kind], (user_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
 _TOUCH_EVERY = timedelta(hours=1)
+
+
+def admins(conn: Connection) -> list[str]:
+    """Every admin's name, their rows locked until the transaction ends: of two
+    transactions removing an admin each, the second then sees the first's change."""
+    rows = conn.execute("SELECT name FROM users WHERE is_admin ORDER BY name FOR UPDATE")
+    return [row[0] for row in rows]
 
 
 class PostgresMemoryMixin:
@@ -31,31 +59,45 @@ class PostgresMemoryMixin:
 
     _db: Database
     cipher: Cipher | None
+    quotas: Quotas
 
     # -- facts and summaries ---------------------------------------------------------------
 
-    def list_facts(self, user: str) -> list[Fact]:
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
                 "SELECT f.id, f.key, f.value, f.source, f.updated_at FROM facts f"
                 " JOIN users u ON u.id = f.user_id WHERE u.name = %s"
-                " ORDER BY f.updated_at DESC, f.id DESC",
-                (user,),
+                " AND (%s::text IS NULL OR (f.updated_at, f.id) < (%s, %s))"
+                " ORDER BY f.updated_at DESC, f.id DESC LIMIT %s",
+                (user, at, at, fact_id, limit),
             ).fetchall()
         )
         return [fact_from_row(row, self.cipher) for row in rows]
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
-        row = self._db.write(
-            lambda conn: conn.execute(
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            user_id = locked_user(conn, user)
+            if user_id is None:
+                return None
+            if not conn.execute(
+                "SELECT 1 FROM facts WHERE user_id = %s AND key = %s", (user_id, key)
+            ).fetchone():
+                self.quotas.check("facts", user, count_of(conn, "facts", user_id) + 1)
+            return conn.execute(
                 "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-                " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
                 f" source = excluded.source, updated_at = excluded.updated_at RETURNING {_FACT}",
-                (key, seal(self.cipher, value), source, stamp, stamp, user),
+                (user_id, key, seal(self.cipher, value), source, stamp, stamp),
             ).fetchone()
-        )
+
+        row = self._db.write(work)
         if row is None:
             raise UserNotFound(f"no user {user!r}")
         return fact_from_row(row, self.cipher)
@@ -188,14 +230,14 @@ class PostgresMemoryMixin:
         return self._db.write(work)
 
     def set_admin(self, user: str, admin: bool) -> None:
-        changed = self._db.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE users SET is_admin = %s WHERE name = %s", (admin, user)
-                ).rowcount
-            )
-        )
-        if not changed:
+        def work(conn: Connection) -> int:
+            if not admin:
+                keep_an_admin(user, admins(conn))
+            return conn.execute(
+                "UPDATE users SET is_admin = %s WHERE name = %s", (admin, user)
+            ).rowcount
+
+        if not self._db.write(work):
             raise UserNotFound(f"no user {user!r}")
 
     def is_admin(self, user: str) -> bool:

@@ -29,6 +29,8 @@ from .base import (
 from .codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
 from .crypto import Cipher, seal
 from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
+from .postgres_memory import count_of, locked_user
+from .quotas import Kind, Quotas
 from .titles import title_from_items
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ class PostgresTurnsMixin:
 
     _db: Database
     cipher: Cipher | None
+    quotas: Quotas
 
     def get_items(self, session: SessionInfo, limit: int | None = None) -> list[Item]:
         def work(conn: Connection) -> list[tuple[Any, ...]]:
@@ -107,6 +110,16 @@ class PostgresTurnsMixin:
             ).fetchall()
         )
         rows.reverse()
+        return self._turns(session, rows)
+
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        rows = self._db.read(
+            lambda conn: conn.execute(
+                f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
+                " AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
+                (session.pk, session.pk, after_seq, limit),
+            ).fetchall()
+        )
         return self._turns(session, rows)
 
     def commit_turn(
@@ -183,12 +196,17 @@ class PostgresTurnsMixin:
         index = self.cipher is None
 
         def work(conn: Connection) -> None:
+            ids: dict[str, int] = {}
             for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
                 conn.execute(
                     "INSERT INTO users (name, created_at) VALUES (%s, %s)"
                     " ON CONFLICT (name) DO NOTHING",
                     (user, now()),
                 )
+                # Locked, as everything that adds to a user's quota locks it first.
+                user_id = locked_user(conn, user)
+                assert user_id is not None  # inserted just above
+                ids[user] = user_id
             for fact in facts:
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
             for record, turns in zip(records, encoded, strict=True):
@@ -247,6 +265,14 @@ class PostgresTurnsMixin:
                             summary.updated_at,
                         ),
                     )
+            # Counted with everything in: over a cap, all of the import is rolled back.
+            added: list[tuple[Kind, list[str]]] = [
+                ("sessions", [r.user for r in records]),
+                ("facts", [f.user for f in facts]),
+            ]
+            for kind, users in added:
+                for user in dict.fromkeys(users):
+                    self.quotas.check(kind, user, count_of(conn, kind, ids[user]))
 
         self._db.write(work)
 

@@ -17,6 +17,7 @@ from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, Us
 from .base import (
     FactRecord,
     Item,
+    Position,
     PruneReport,
     SessionInfo,
     SessionRecord,
@@ -27,6 +28,7 @@ from .base import (
     check_records,
     drop_orphan_outputs,
     hidden_ids,
+    keep_an_admin,
     now,
 )
 from .blind import BlindTerms
@@ -41,9 +43,9 @@ from .codec import (
 from .crypto import Cipher, seal
 from .locks import FileTurnLocks
 from .migrations import migrate
-from .sqlite_auth import SQLiteAuthMixin
+from .sqlite_auth import SQLiteAuthMixin, admins
 from .sqlite_index import reindex_context
-from .sqlite_memory import SQLiteMemoryMixin
+from .sqlite_memory import SQLiteMemoryMixin, count_of
 from .sqlite_sealing import SQLiteSealingMixin
 from .sqlite_search import SQLiteSearchMixin
 from .sqlite_stats import MessageCounts
@@ -265,6 +267,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
 
     def delete_user(self, name: str) -> None:
         with self._write() as conn:
+            keep_an_admin(name, admins(conn))
             if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise UserNotFound(f"no user {name!r}")
 
@@ -288,6 +291,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
         sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
         with self._write() as conn:
+            self.quotas.check("sessions", user, count_of(conn, "sessions", user) + 1)
             try:
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
@@ -309,13 +313,17 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             ).fetchone()
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(self, user: str) -> list[SessionInfo]:
+    def list_sessions(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[SessionInfo]:
         self.get_user(user)
+        at, pk = after or (None, None)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ? ORDER BY s.updated_at DESC, s.id DESC",
-                (user,),
+                " WHERE u.name = ? AND (? IS NULL OR (s.updated_at, s.id) < (?, ?))"
+                " ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
+                (user, at, at, pk, -1 if limit is None else limit),
             ).fetchall()
         return [session_from_row(row, self.cipher) for row in rows]
 
@@ -390,6 +398,18 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                 (session.pk, after_seq, -1 if limit is None else limit),
             ).fetchall()
         rows.reverse()
+        return turns_from_rows(
+            (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
+        )
+
+    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq IN"
+                " (SELECT DISTINCT seq FROM items WHERE session_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?) ORDER BY seq, id",
+                (session.pk, session.pk, after_seq, limit),
+            ).fetchall()
         return turns_from_rows(
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
@@ -512,6 +532,11 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                             summary.updated_at,
                         ),
                     )
+            # Counted with everything in: over a cap, all of the import is rolled back.
+            for user in dict.fromkeys(r.user for r in records):
+                self.quotas.check("sessions", user, count_of(conn, "sessions", user))
+            for user in dict.fromkeys(f.user for f in facts):
+                self.quotas.check("facts", user, count_of(conn, "facts", user))
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:

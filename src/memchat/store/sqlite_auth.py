@@ -9,13 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import UserNotFound
-from .base import User, now
+from .base import User, keep_an_admin, now
 from .rates import RateLimit
 from .tokens import hash_token, new_token
 
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
 _TOUCH_EVERY = timedelta(hours=1)
+
+
+def admins(conn: sqlite3.Connection) -> list[str]:
+    """Every admin's name (read in a write transaction, which no other can interleave)."""
+    return [row[0] for row in conn.execute("SELECT name FROM users WHERE is_admin ORDER BY name")]
 
 
 class SQLiteAuthMixin:
@@ -64,6 +69,8 @@ class SQLiteAuthMixin:
 
     def set_admin(self, user: str, admin: bool) -> None:
         with self._write() as conn:
+            if not admin:
+                keep_an_admin(user, admins(conn))
             changed = conn.execute(
                 "UPDATE users SET is_admin = ? WHERE name = ?", (int(admin), user)
             ).rowcount

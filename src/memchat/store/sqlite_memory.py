@@ -9,11 +9,22 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ..errors import FactNotFound, UserNotFound
-from .base import Fact, SessionInfo, Summary, now
+from .base import Fact, Position, SessionInfo, Summary, now
 from .codec import fact_from_row, summary_from_row
 from .crypto import Cipher, seal
+from .quotas import Kind, Quotas
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
+
+_COUNT = {
+    kind: f"SELECT count(*) FROM {kind} WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+    for kind in ("sessions", "facts")
+}
+
+
+def count_of(conn: sqlite3.Connection, kind: Kind, user: str) -> int:
+    """How many sessions or facts ``user`` has (for ``Quotas.check``)."""
+    return int(conn.execute(_COUNT[kind], (user,)).fetchone()[0])
 
 
 class SQLiteMemoryMixin:
@@ -21,22 +32,33 @@ class SQLiteMemoryMixin:
 
     if TYPE_CHECKING:
         cipher: Cipher | None
+        quotas: Quotas
 
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def list_facts(self, user: str) -> list[Fact]:
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        at, fact_id = after or (None, None)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_FACT_COLUMNS} FROM facts f JOIN users u ON u.id = f.user_id"
-                " WHERE u.name = ? ORDER BY f.updated_at DESC, f.id DESC",
-                (user,),
+                " WHERE u.name = ? AND (? IS NULL OR (f.updated_at, f.id) < (?, ?))"
+                " ORDER BY f.updated_at DESC, f.id DESC LIMIT ?",
+                (user, at, at, fact_id, -1 if limit is None else limit),
             ).fetchall()
         return [fact_from_row(row, self.cipher) for row in rows]
 
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
         with self._write() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
+                " AND key = ?",
+                (user, key),
+            ).fetchone():
+                self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
             row = conn.execute(
                 "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
                 " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"

@@ -19,7 +19,8 @@ def errors(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[s
         403: "The caller lacks the admin role.",
         404: "The caller has no such resource.",
         408: "The request body was not sent in time (MEMCHAT_READ_TIMEOUT).",
-        409: "It already exists, or conflicts with the current state.",
+        409: "It already exists, conflicts with the current state, or the caller has as many"
+        " sessions or facts as allowed (MEMCHAT_MAX_SESSIONS, MEMCHAT_MAX_FACTS).",
         413: "The request or the message is too large.",
         422: "The request is malformed.",
         429: "Too many messages for the rate limit (MEMCHAT_RATE_LIMIT); see Retry-After.",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from ...memory import forget as forgetting
 from ...store.snippets import HIGHLIGHT
+from .. import pages
 from ..auth import CurrentUser
 from ..errors import not_found
+from ..pages import PAGED, Cursor
 from ..params import storable
 from ..schemas import FactIn, FactOut, SearchHitOut
 from ..state import State
@@ -18,14 +20,27 @@ from .sessions import own_session
 
 router = APIRouter(prefix="/api", tags=["memory"])
 
-
-@router.get("/facts", responses=errors())
-async def list_facts(state: State, user: CurrentUser) -> list[FactOut]:
-    """The facts remembered about the caller, most recently updated first."""
-    return [FactOut.of(fact) for fact in state.store.list_facts(user.name)]
+# The deepest a search pages: ranking costs more the further down it reads.
+MAX_SEARCH_HITS = 1000
 
 
-@router.post("/facts", responses=errors())
+@router.get("/facts", responses=PAGED | errors(404))
+async def list_facts(
+    state: State,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Facts per page.")] = 100,
+    cursor: Cursor = None,
+) -> list[FactOut]:
+    """The facts remembered about the caller, most recently updated first, a page at a time."""
+    after = pages.decode("facts", cursor, str, int)
+    found = state.store.list_facts(user.name, limit=limit + 1, after=after)
+    kept = pages.page(found, limit, request, response, "facts", lambda f: f.position)
+    return [FactOut.of(fact) for fact in kept]
+
+
+@router.post("/facts", responses=errors(409))
 async def set_fact(state: State, user: CurrentUser, body: FactIn) -> FactOut:
     """Remember a fact about the caller (replacing an older value of the same key)."""
     key, value = storable("fact key", body.key), storable("fact value", body.value)
@@ -42,16 +57,26 @@ async def forget_fact(state: State, user: CurrentUser, key_or_id: str) -> Respon
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/search", responses=errors(404))
+@router.get("/search", responses=PAGED | errors(404))
 async def search(
     state: State,
     user: CurrentUser,
+    request: Request,
+    response: Response,
     q: Annotated[str, Query(max_length=1000, description="Plain words, not query syntax.")],
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100, description="Hits per page.")] = 20,
     session: Annotated[str | None, Query(description="Only this session.")] = None,
+    cursor: Cursor = None,
 ) -> list[SearchHitOut]:
-    """The caller's messages that match ``q``, best first."""
+    """The caller's messages that match ``q``, best first, a page at a time (the best
+    1,000 in all)."""
     if session is not None:
         own_session(state.store, user.name, session)
-    hits = state.store.search(user.name, q, limit=limit, session_id=session, highlight=HIGHLIGHT)
-    return [SearchHitOut.of(hit) for hit in hits]
+    skip = pages.decode("search", cursor, int)
+    offset = min(max(skip[0], 0), MAX_SEARCH_HITS) if skip else 0
+    # Ranked anew for each page: the hits before this page are read and dropped.
+    wanted = min(offset + limit + 1, MAX_SEARCH_HITS)
+    hits = state.store.search(user.name, q, limit=wanted, session_id=session, highlight=HIGHLIGHT)
+    end = offset + limit
+    kept = pages.page(hits[offset:], limit, request, response, "search", lambda _: (end,))
+    return [SearchHitOut.of(hit) for hit in kept]

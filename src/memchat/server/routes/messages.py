@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
-from typing import cast
+from contextlib import aclosing, asynccontextmanager
+from typing import Any, cast
 
 from fastapi import APIRouter
 
 from ...chat import Chat
-from ...errors import MemchatError
-from ...store import MemchatSession, Store
-from ..auth import CurrentUser
-from ..errors import ApiError, error_body, status_of
+from ...errors import InputTooLarge, MemchatError
+from ...memory.context import SAFETY_MARGIN
+from ...memory.tokens import MESSAGE_OVERHEAD
+from ...store import MemchatSession, SessionInfo, Store
+from ..auth import CurrentToken, CurrentUser, Unauthorized
+from ..errors import ApiError, error_body, public_error
 from ..schemas import (
     DeltaEvent,
     DoneEvent,
@@ -63,13 +65,14 @@ If the client disconnects before the reply is complete, nothing of the turn is s
     },
 )
 async def send_message(
-    state: State, user: CurrentUser, session_id: SessionId, body: MessageIn
+    state: State, user: CurrentUser, token: CurrentToken, session_id: SessionId, body: MessageIn
 ) -> EventStream:
     """Send a message; the reply streams back as server-sent events."""
     info = own_session(state.store, user.name, session_id)
     chat = state.chat()
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
+    check_context_room(chat, body.text)
     if state.rate_limit is not None:
         wait = state.store.take_turn_slot(user.name, state.rate_limit)
         if wait > 0:
@@ -80,9 +83,52 @@ async def send_message(
                 f"too many messages: the limit is {state.rate_limit}; try again in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-    return EventStream(
-        _turn_events(chat, state.store, MemchatSession(state.store, info), body.text)
-    )
+    session = _TokenCheckedSession(state.store, info, token)
+    return EventStream(_turn_events(chat, state.store, session, body.text))
+
+
+class _TokenCheckedSession(MemchatSession):
+    """A session whose turns are stored only if the caller's token still holds.
+
+    A reply may stream for minutes; a token revoked meanwhile (``memchat users revoke``,
+    ``DELETE /api/users/NAME/tokens``) must not get its turn stored after all.
+    """
+
+    def __init__(self, store: Store, info: SessionInfo, token: str) -> None:
+        super().__init__(store, info)
+        self.token = token
+
+    @asynccontextmanager
+    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[Any]:
+        async with super().turn(replace_last=replace_last) as turn:
+            yield turn
+            # Last thing in the block, under the session's lock: the turn is committed
+            # right after, or, raising here, not at all.
+            holder = self.store.user_for_token(self.token)
+            if holder is None or holder.name != self.info.user:
+                raise Unauthorized(
+                    "the API token was revoked while the reply streamed; nothing was saved"
+                )
+
+
+def check_context_room(chat: Chat, text: str) -> None:
+    """Raise InputTooLarge if ``text`` and the system prompt alone overflow the model's
+    context budget: the first check of ``Memory.assemble``, made here before the stream
+    starts (a 413, not a 200 and then an ``error`` event). A test holds the two together.
+    """
+    memory = chat.memory
+    if memory is None:
+        return
+    instructions = chat.agent.instructions
+    prompt = instructions if isinstance(instructions, str) else ""
+    usable = int(memory.budget * (1 - SAFETY_MARGIN))
+    fixed = memory.count(prompt) + MESSAGE_OVERHEAD
+    asked = memory.count(text) + MESSAGE_OVERHEAD
+    if fixed + asked > usable:
+        raise InputTooLarge(
+            f"the message takes about {asked:,} tokens; with the system prompt that is "
+            f"over this model's context budget of {memory.budget:,} (MEMCHAT_CONTEXT_TOKENS)"
+        )
 
 
 async def _turn_events(
@@ -98,7 +144,8 @@ async def _turn_events(
             async for delta in deltas:
                 yield event("delta", DeltaEvent(text=delta).model_dump())
     except MemchatError as exc:
-        yield event("error", error_body(status_of(exc)[1], str(exc)))
+        _, code, message = public_error(exc, f"turn in {session.session_id}")
+        yield event("error", error_body(code, message))
         return
     except Exception:
         log.exception("turn in %s crashed", session.session_id)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 
 from ...errors import InvalidName
 from ...store import SessionInfo, Store
 from ...store.base import check_name
+from .. import pages
 from ..auth import CurrentUser
 from ..errors import not_found
+from ..pages import PAGED, Cursor
 from ..params import storable
 from ..schemas import HistoryOut, SessionCreate, SessionId, SessionOut, SessionRename, TurnOut
 from ..state import State
@@ -31,10 +35,20 @@ def own_session(store: Store, user: str, session_id: str) -> SessionInfo:
     return found
 
 
-@router.get("", responses=errors())
-async def list_sessions(state: State, user: CurrentUser) -> list[SessionOut]:
-    """The caller's sessions, most recently updated first."""
-    return [SessionOut.of(info) for info in state.store.list_sessions(user.name)]
+@router.get("", responses=PAGED | errors(404))
+async def list_sessions(
+    state: State,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Sessions per page.")] = 100,
+    cursor: Cursor = None,
+) -> list[SessionOut]:
+    """The caller's sessions, most recently updated first, a page at a time."""
+    after = pages.decode("sessions", cursor, str, int)
+    found = state.store.list_sessions(user.name, limit=limit + 1, after=after)
+    kept = pages.page(found, limit, request, response, "sessions", lambda s: s.position)
+    return [SessionOut.of(info) for info in kept]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
@@ -79,9 +93,19 @@ async def clear_session(state: State, user: CurrentUser, session_id: SessionId) 
     return SessionOut.of(own_session(state.store, user.name, session_id))
 
 
-@router.get("/{session_id}/messages", responses=errors(404))
-async def get_history(state: State, user: CurrentUser, session_id: SessionId) -> HistoryOut:
-    """Every turn of a session, oldest first."""
+@router.get("/{session_id}/messages", responses=PAGED | errors(404))
+async def get_history(
+    state: State,
+    user: CurrentUser,
+    session_id: SessionId,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=500, description="Turns per page.")] = 50,
+    cursor: Cursor = None,
+) -> HistoryOut:
+    """A session's turns, oldest first, a page at a time."""
     info = own_session(state.store, user.name, session_id)
-    turns = state.store.get_turns(info)
+    after = pages.decode("turns", cursor, int)
+    found = state.store.list_turns(info, after_seq=after[0] if after else 0, limit=limit + 1)
+    turns = pages.page(found, limit, request, response, "turns", lambda t: (t.seq,))
     return HistoryOut(session=SessionOut.of(info), turns=[TurnOut.of(turn) for turn in turns])

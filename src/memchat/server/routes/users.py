@@ -69,10 +69,18 @@ async def delete_user(
         ),
     ] = False,
 ) -> Response:
-    """Delete a user and everything they have (admins only; not yourself)."""
+    """Delete a user and everything they have (admins only; not yourself, not an admin)."""
     _existing(state.store, name)
     if name == admin.name:
         raise ApiError(409, "conflict", "you cannot delete yourself")
+    if state.store.is_admin(name):
+        # One stolen admin token must not be enough to remove every other admin: the
+        # operator deletes admins, on the server, with the command line.
+        raise ApiError(
+            409,
+            "conflict",
+            f"{name!r} is an admin: admins are deleted with `memchat users delete {name}`",
+        )
     state.store.delete_user(name)
     if vacuum:
         # Rewriting the database takes a while: off the event loop, so other requests that

@@ -15,7 +15,7 @@ let busy = false;
 
 class ApiError extends Error {}
 
-async function api(method, path, body) {
+async function request(method, path, body) {
   const headers = { Authorization: `Bearer ${token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
@@ -24,7 +24,22 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) throw await failure(response);
+  return response;
+}
+
+async function api(method, path, body) {
+  const response = await request(method, path, body);
   return response.status === 204 ? null : response.json();
+}
+
+// Lists come a page at a time: each page's Link header names the next, until the last.
+// `add` gets every page's JSON in turn.
+async function everyPage(path, add) {
+  for (let next = path; next; ) {
+    const response = await request("GET", next);
+    add(await response.json());
+    next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") ?? "")?.[1];
+  }
 }
 
 async function failure(response) {
@@ -73,7 +88,9 @@ function logout(message) {
 // -- sessions -------------------------------------------------------------------------
 
 async function loadSessions() {
-  sessions = await api("GET", "/api/sessions");
+  const found = [];
+  await everyPage("/api/sessions", (page) => found.push(...page));
+  sessions = found;
   renderSessions();
 }
 
@@ -107,7 +124,11 @@ function showSession(session) {
 
 async function openSession(id, hit) {
   showError();
-  const history = await api("GET", `/api/sessions/${encodeURIComponent(id)}/messages`);
+  let history = null;
+  await everyPage(`/api/sessions/${encodeURIComponent(id)}/messages`, (page) => {
+    if (history) history.turns.push(...page.turns);
+    else history = page;
+  });
   showSession(history.session);
   $("messages").replaceChildren();
   for (const turn of history.turns) {
@@ -290,7 +311,8 @@ async function openMemory() {
 }
 
 async function loadFacts() {
-  const facts = await api("GET", "/api/facts");
+  const facts = [];
+  await everyPage("/api/facts", (page) => facts.push(...page));
   $("facts").replaceChildren(...facts.map(renderFact));
   $("facts-table").hidden = !facts.length;
   $("facts-empty").hidden = facts.length > 0;
