@@ -3,6 +3,7 @@ async, streaming and not) against a live server, on every store backend."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from memchat.config import load_settings
 from memchat.store import Store
 
 from .helpers import reply, system_notes, texts_of
-from .server_harness import LiveServer, add_user, scripted_app
+from .server_harness import Gate, LiveServer, add_user, scripted_app, wait_for
 
 
 @pytest.fixture
@@ -300,3 +301,46 @@ def test_a_malformed_request_is_a_400(live: LiveServer, store: Store) -> None:
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_two_copies_of_one_request_store_one_turn(
+    live: LiveServer, store: Store, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second copy waits for the session, then finds it changed: a 409, not a turn
+    after a reply its client never saw."""
+    api = client_for(live, store, "sara")
+    # Who has asked for a session's lock: the second copy asks while the first holds it.
+    asked: list[str] = []
+    turn_lock = store.turn_lock
+
+    def counted_lock(info: Any) -> Any:
+        asked.append(info.id)
+        return turn_lock(info)
+
+    monkeypatch.setattr(store, "turn_lock", counted_lock)
+    gate = Gate("The first copy's reply")
+    model.extend([gate.step(), reply("unused")])
+    messages: Any = [{"role": "user", "content": "Hello"}]
+    first = threading.Thread(
+        target=lambda: api.chat.completions.create(model="memchat", messages=messages)
+    )
+    first.start()
+    assert wait_for(gate.reached.is_set)
+    outcome: list[Any] = []
+
+    def second() -> None:
+        try:
+            api.chat.completions.create(model="memchat", messages=messages)
+        except openai.APIStatusError as exc:
+            outcome.append(exc)
+
+    other = threading.Thread(target=second)
+    other.start()
+    assert wait_for(lambda: len(asked) == 2), "the second copy did not reach the session"
+    gate.open.set()
+    first.join(timeout=10)
+    other.join(timeout=10)
+    [refused] = outcome
+    assert refused.status_code == 409
+    [session_id] = v1_sessions(store, "sara")
+    assert turns_of(store, "sara", session_id) == [["Hello", "The first copy's reply"]]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import SessionExists
-from ..store import SessionInfo, Store, Turn
+from ..errors import SessionExists, TurnError
+from ..store import MemchatSession, SessionInfo, Store, Turn
 from ..store.base import check_name
 from .openai_schemas import ChatMessage
 
@@ -140,3 +141,22 @@ def _title(messages: Sequence[ChatMessage]) -> str | None:
         return None
     title = " ".join(words)
     return title if len(title) <= 60 else title[:59] + "…"
+
+
+class ContinuedSession(MemchatSession):
+    """A session chosen because its stored turns were the client's history: its turn is
+    refused if another turn was stored in the meantime (two copies of one request, say),
+    checked under the session's lock, so the new turn never follows a reply the client
+    has not seen."""
+
+    def __init__(self, store: Store, info: SessionInfo) -> None:
+        super().__init__(store, info)
+        self.expected_turns = info.turn_count
+
+    @asynccontextmanager
+    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[Any]:
+        async with super().turn(replace_last=replace_last) as turn:
+            now = self.store.find_session(self.info.user, self.info.id)
+            if now is None or now.turn_count != self.expected_turns:
+                raise TurnError("the conversation changed while this request waited; send it again")
+            yield turn

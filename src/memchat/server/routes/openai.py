@@ -40,7 +40,12 @@ from ..openai_schemas import (
     Usage,
     chunk,
 )
-from ..openai_sessions import SESSION_HEADER, choose_session, explicit_session_id
+from ..openai_sessions import (
+    SESSION_HEADER,
+    ContinuedSession,
+    choose_session,
+    explicit_session_id,
+)
 from ..sse import EventStream
 from ..state import ServerState, State
 
@@ -58,6 +63,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No valid API key (a memchat token).",
         404: "No such model.",
         408: "The request body was not sent in time.",
+        409: "The conversation changed while the request waited for its session.",
         413: "The request or the message is too large.",
         429: "Too many messages for the rate limit; see Retry-After.",
         502: "The model call failed; nothing was stored.",
@@ -112,7 +118,12 @@ async def chat_completions(
     explicit = explicit_session_id(x_memchat_session, body.metadata)
     _take_turn_slot(state, user.name)
     info = choose_session(state.store, user.name, body.messages, explicit)
-    session = MemchatSession(state.store, info)
+    # A session found from the history takes the turn only if nothing was added since.
+    session = (
+        MemchatSession(state.store, info)
+        if explicit is not None
+        else ContinuedSession(state.store, info)
+    )
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     headers = {SESSION_HEADER: info.id}
