@@ -3,6 +3,7 @@ async, streaming and not) against a live server, on every store backend."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from agents.testing import ModelStep, ScriptedModel
+from agents.testing import ModelStep, ScriptedModel, function_call
 
 from memchat.config import load_settings
 from memchat.store import Store
@@ -344,3 +345,78 @@ def test_two_copies_of_one_request_store_one_turn(
     assert refused.status_code == 409
     [session_id] = v1_sessions(store, "sara")
     assert turns_of(store, "sara", session_id) == [["Hello", "The first copy's reply"]]
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_client_tools_pass_through_and_the_turn_is_stored_once_answered(
+    live: LiveServer, store: Store, model: ScriptedModel, stream: bool
+) -> None:
+    api = client_for(live, store, "sara")
+    model.extend(
+        [[function_call("weather", {"city": "Porto"}, call_id="w1")], reply("Sunny in Porto.")]
+    )
+    messages: list[Any] = [{"role": "user", "content": "Weather in Porto?"}]
+    if stream:
+        chunks = list(
+            api.chat.completions.create(
+                model="memchat", messages=messages, tools=[WEATHER], stream=True
+            )
+        )
+        [called] = [
+            c.choices[0].delta.tool_calls
+            for c in chunks
+            if c.choices and c.choices[0].delta.tool_calls
+        ]
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+        call_id, name, arguments = (
+            called[0].id,
+            called[0].function.name,
+            called[0].function.arguments,
+        )
+    else:
+        answer = api.chat.completions.create(model="memchat", messages=messages, tools=[WEATHER])
+        finish = answer.choices[0].finish_reason
+        [call] = answer.choices[0].message.tool_calls or []
+        call_id, name, arguments = call.id, call.function.name, call.function.arguments  # type: ignore[union-attr]
+    assert finish == "tool_calls"
+    assert (call_id, name, json.loads(arguments or "{}")) == ("w1", "weather", {"city": "Porto"})
+    assert model.last_call is not None
+    assert "weather" in [tool.name for tool in model.last_call.tools]
+    # Nothing is stored until the client sends the result.
+    assert all(turns_of(store, "sara", s) == [] for s in v1_sessions(store, "sara"))
+
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": "sunny, 24 C"},
+    ]
+    answer = api.chat.completions.create(model="memchat", messages=messages, tools=[WEATHER])
+    assert answer.choices[0].message.content == "Sunny in Porto."
+    assert "sunny, 24 C" in str(model.last_call.input)
+    [session_id] = v1_sessions(store, "sara")
+    [turn] = store.get_turns(store.get_session("sara", session_id))
+    assert [item.get("type", "message") for item in turn.items][:3] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+    assert texts_of(turn.items)[-1] == "Sunny in Porto."

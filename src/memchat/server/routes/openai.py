@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header
@@ -46,6 +46,7 @@ from ..openai_sessions import (
     choose_session,
     explicit_session_id,
 )
+from ..openai_tools import calls_in, client_tools, last_user_index, turn_input
 from ..sse import EventStream
 from ..state import ServerState, State
 
@@ -106,18 +107,17 @@ async def chat_completions(
             "model_not_found",
             f"the model {body.model!r} does not exist; use {MODEL_ALIAS!r}",
         )
-    last = body.messages[-1]
-    if last.role != "user":
-        raise ApiError(400, "invalid_request", "the last message must be the user's (role user)")
-    if last.has_non_text:
+    start = last_user_index(body.messages)
+    if body.messages[start].has_non_text:
         raise ApiError(400, "invalid_request", "only text content is supported")
-    text = last.text
+    text = body.messages[start].text
+    input_items = turn_input(body.messages, start)
     chat = _chat_for(state, body)
     # Checked before anything is stored or streamed, so a message over the limit gets a 413.
     chat.check_input(text)
     explicit = explicit_session_id(x_memchat_session, body.metadata)
     _take_turn_slot(state, user.name)
-    info = choose_session(state.store, user.name, body.messages, explicit)
+    info = choose_session(state.store, user.name, body.messages[: start + 1], explicit)
     # A session found from the history takes the turn only if nothing was added since.
     session = (
         MemchatSession(state.store, info)
@@ -130,16 +130,34 @@ async def chat_completions(
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
         stream = EventStream(
-            _chunks(chat, session, text, completion_id, created, body.model, include_usage)
+            _chunks(
+                chat,
+                _Turn(session, text, input_items),
+                completion_id,
+                created,
+                body.model,
+                include_usage,
+            )
         )
         stream.headers.update(headers)
         return stream
-    reply = await chat.run_turn(session, text)
+    try:
+        reply = await chat.run_turn(session, text, input_items=input_items)
+        choice = Choice(message=AssistantMessage(content=reply))
+    except MemchatError as exc:
+        called = calls_in(exc)
+        if called is None:
+            raise
+        reply = ""
+        choice = Choice(
+            message=AssistantMessage(content=None, tool_calls=called.calls),
+            finish_reason="tool_calls",
+        )
     completion = ChatCompletion(
         id=completion_id,
         created=created,
         model=body.model,
-        choices=[Choice(message=AssistantMessage(content=reply))],
+        choices=[choice],
         usage=_usage(chat, reply),
     )
     return JSONResponse(completion.model_dump(), headers=headers)
@@ -148,12 +166,15 @@ async def chat_completions(
 def _chat_for(state: ServerState, body: ChatCompletionRequest) -> Chat:
     """The request's chat: memchat's instructions, then the client's system messages."""
     chat = state.chat()
+    agent = chat.agent
     client = [m.text for m in body.messages if m.role in ("system", "developer") and m.text]
-    if not client:
-        return chat
-    own = chat.agent.instructions
-    instructions = "\n\n".join([own, *client] if isinstance(own, str) and own else client)
-    return replace(chat, agent=chat.agent.clone(instructions=instructions))
+    if client:
+        own = agent.instructions
+        instructions = "\n\n".join([own, *client] if isinstance(own, str) and own else client)
+        agent = agent.clone(instructions=instructions)
+    if body.tools and state.model.supports_tools:
+        agent = agent.clone(tools=[*agent.tools, *client_tools(body.tools)])
+    return replace(chat, agent=agent)
 
 
 def _take_turn_slot(state: ServerState, user: str) -> None:
@@ -184,10 +205,16 @@ def _data(payload: Any) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
+@dataclass(frozen=True)
+class _Turn:
+    session: MemchatSession
+    text: str
+    input_items: list[Any] | None
+
+
 async def _chunks(
     chat: Chat,
-    session: MemchatSession,
-    text: str,
+    turn: _Turn,
     completion_id: str,
     created: int,
     model: str,
@@ -197,21 +224,34 @@ async def _chunks(
     parts: list[str] = []
     yield _data(chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
     try:
-        stream = cast(AsyncGenerator[str, None], chat.stream_turn(session, text))
+        stream = cast(
+            AsyncGenerator[str, None],
+            chat.stream_turn(turn.session, turn.text, input_items=turn.input_items),
+        )
         async with aclosing(stream) as deltas:
             async for delta in deltas:
                 parts.append(delta)
                 yield _data(chunk(completion_id, created, model, {"content": delta}))
     except MemchatError as exc:
-        status, code = status_of(exc)
-        # OpenAI clients raise an APIError for a chunk that carries an error.
-        yield _data(openai_error(status, code, str(exc)))
-        return
+        called = calls_in(exc)
+        if called is None:
+            status, code = status_of(exc)
+            # OpenAI clients raise an APIError for a chunk that carries an error.
+            yield _data(openai_error(status, code, str(exc)))
+            return
+        calls = [
+            {"index": index, **call.model_dump(exclude_none=True)}
+            for index, call in enumerate(called.calls)
+        ]
+        yield _data(chunk(completion_id, created, model, {"tool_calls": calls}))
+        finish = "tool_calls"
     except Exception:
-        log.exception("turn in %s crashed", session.session_id)
+        log.exception("turn in %s crashed", turn.session.session_id)
         yield _data(openai_error(500, "internal_error", "internal server error"))
         return
-    yield _data(chunk(completion_id, created, model, {}, finish_reason="stop"))
+    else:
+        finish = "stop"
+    yield _data(chunk(completion_id, created, model, {}, finish_reason=finish))
     if include_usage:
         yield _data(chunk(completion_id, created, model, None, usage=_usage(chat, "".join(parts))))
     yield "data: [DONE]\n\n"
