@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser chat test lint typecheck pytest conformance bench clean
+.PHONY: setup browser llm chat test lint typecheck pytest conformance bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,16 @@ browser:
 	    || echo "could not install chromium (see /tmp/memchat-chromium-install.log)"; \
 	else echo "no /usr/bin/chromium: the browser test will skip (apt-get install chromium)"; fi
 
-pytest: setup browser
+# simonw/llm, for the test that points it at `memchat serve` (tests/test_server_llm_cli.py),
+# in a virtualenv of its own, since its dependencies are its own; the test skips without it.
+$(VENV)/llm-cli/bin/llm: | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/llm-cli
+	$(VENV)/llm-cli/bin/python -m pip install --quiet 'llm==0.36' \
+	  || echo "could not install llm: its test will skip"
+
+llm: $(VENV)/llm-cli/bin/llm
+
+pytest: setup browser llm
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -10,8 +10,13 @@ measured is memchat: authentication, context assembly (with recall), the SDK's r
 the turn's commit and the HTTP stream. Each client starts a new session every
 ``--turns-per-session`` turns.
 
+Each configuration runs through both APIs (``--api``): memchat's own (``api``: a session
+created with ``POST /api/sessions``, then one message per turn) and the OpenAI-compatible
+one (``v1``: ``POST /v1/chat/completions``, streamed, sending the whole conversation every
+turn as OpenAI clients do, so memchat finds the session from it and checks the history).
+
     python bench/server.py [--workers 1,2,8] [--clients 16] [--seconds 10] [--json]
-        [--postgres URL] [--recall-k N]
+        [--postgres URL] [--recall-k N] [--api api,v1]
 
 ``--postgres`` defaults to MEMCHAT_BENCH_POSTGRES_URL, else MEMCHAT_TEST_POSTGRES_URL;
 without either only SQLite runs. The goal: at least 300 turns/s on a 2-core machine.
@@ -139,10 +144,14 @@ class Client:
     port: int
     token: str
     turns_per_session: int
+    # "api": memchat's own; "v1": the OpenAI-compatible API.
+    api: str = "api"
     latencies: list[float] = field(default_factory=list)
     turns: int = 0
     errors: int = 0
     session: str = ""
+    # The conversation so far, as an OpenAI client resends it (v1 only).
+    history: list[dict[str, str]] = field(default_factory=list)
 
     async def run(self, warmup_until: float, until: float) -> None:
         n = 0
@@ -152,8 +161,12 @@ class Client:
             # kept for the whole run would stay wherever the first burst put them.
             reader, writer = await asyncio.open_connection(self.host, self.port)
             try:
-                _, body = await self._call(reader, writer, "POST", "/api/sessions", {})
-                self.session = json.loads(body)["id"]
+                if self.api == "v1":
+                    # A new conversation: its first message makes it a session of its own.
+                    self.history = []
+                else:
+                    _, body = await self._call(reader, writer, "POST", "/api/sessions", {})
+                    self.session = json.loads(body)["id"]
                 for _ in range(self.turns_per_session):
                     if time.perf_counter() >= until:
                         break
@@ -171,16 +184,26 @@ class Client:
         n: int,
         warmup_until: float,
     ) -> None:
+        text = MESSAGE.format(topic=TOPICS[n % len(TOPICS)], n=n)
         started = time.perf_counter()
-        status, body = await self._call(
-            reader,
-            writer,
-            "POST",
-            f"/api/sessions/{self.session}/messages",
-            {"text": MESSAGE.format(topic=TOPICS[n % len(TOPICS)], n=n)},
-        )
+        if self.api == "v1":
+            message = {"role": "user", "content": text}
+            status, body = await self._call(
+                reader,
+                writer,
+                "POST",
+                "/v1/chat/completions",
+                {"model": "memchat", "messages": [*self.history, message], "stream": True},
+            )
+            ok = status == 200 and b"data: [DONE]" in body
+            if ok:
+                self.history += [message, {"role": "assistant", "content": REPLY}]
+        else:
+            status, body = await self._call(
+                reader, writer, "POST", f"/api/sessions/{self.session}/messages", {"text": text}
+            )
+            ok = status == 200 and b"event: done" in body
         ended = time.perf_counter()
-        ok = status == 200 and b"event: done" in body
         self.turns += ok
         if started >= warmup_until:
             if ok:
@@ -233,6 +256,7 @@ class BenchFailed(Exception):
 
 @dataclass
 class Result:
+    api: str
     backend: str
     workers: int
     clients: int
@@ -333,7 +357,7 @@ def stored_turns(store: Store) -> int:
 
 async def load(port: int, tokens: list[str], args: argparse.Namespace) -> list[Client]:
     clients = [
-        Client("127.0.0.1", port, tokens[i % len(tokens)], args.turns_per_session)
+        Client("127.0.0.1", port, tokens[i % len(tokens)], args.turns_per_session, args.api_now)
         for i in range(args.clients)
     ]
     start = time.perf_counter()
@@ -343,14 +367,16 @@ async def load(port: int, tokens: list[str], args: argparse.Namespace) -> list[C
     return clients
 
 
-def run_one(backend: str, location: str, workers: int, args: argparse.Namespace) -> Result:
+def run_one(
+    api: str, backend: str, location: str, workers: int, args: argparse.Namespace
+) -> Result:
     home = Path(tempfile.mkdtemp(prefix="memchat-bench-home-"))
     try:
         with open_store(location) as store:
             tokens = prepare(store, args.clients)
         with serving(location, workers, home, args.recall_k) as (port, pid):
             before = cpu_seconds(pid)
-            clients = asyncio.run(load(port, tokens, args))
+            clients = asyncio.run(load(port, tokens, argparse.Namespace(**vars(args), api_now=api)))
             after = cpu_seconds(pid)
         with open_store(location) as store:
             stored = stored_turns(store)
@@ -371,6 +397,7 @@ def run_one(backend: str, location: str, workers: int, args: argparse.Namespace)
         server_cpu_ms=(
             None if before is None or after is None else (after - before) / answered_in_run * 1000
         ),
+        api=api,
         backend=backend,
         workers=workers,
         clients=args.clients,
@@ -426,6 +453,9 @@ def parse_args() -> argparse.Namespace:
         or os.environ.get("MEMCHAT_TEST_POSTGRES_URL"),
         help="also run on this PostgreSQL server (in a schema of its own, dropped after)",
     )
+    parser.add_argument(
+        "--api", default="api,v1", help="which APIs: api (/api/), v1 (/v1/), or both (default)"
+    )
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     return parser.parse_args()
 
@@ -441,28 +471,29 @@ def main() -> int:
     results: list[Result] = []
     failures: list[str] = []
 
-    def attempt(backend: str, location: str, count: int) -> None:
+    def attempt(api: str, backend: str, location: str, count: int) -> None:
         try:
-            results.append(run_one(backend, location, count, args))
+            results.append(run_one(api, backend, location, count, args))
         except (BenchFailed, OSError, RuntimeError) as exc:
-            failures.append(f"{backend}, {count} worker(s): {exc}")
+            failures.append(f"/{api}/, {backend}, {count} worker(s): {exc}")
 
-    for count in workers:
-        with tempfile.TemporaryDirectory(prefix="memchat-bench-") as tmp:
-            attempt("sqlite", str(Path(tmp) / "bench.db"), count)
-    if args.postgres:
+    for api in args.api.split(","):
         for count in workers:
-            location, schema = postgres_location(args.postgres, args.clients)
-            try:
-                attempt("postgres", location, count)
-            finally:
-                drop_postgres_schema(args.postgres, schema)
-    print("\n| backend | workers | turns/s | p50 ms | p99 ms | errors | server CPU ms/turn |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+            with tempfile.TemporaryDirectory(prefix="memchat-bench-") as tmp:
+                attempt(api, "sqlite", str(Path(tmp) / "bench.db"), count)
+        if args.postgres:
+            for count in workers:
+                location, schema = postgres_location(args.postgres, args.clients)
+                try:
+                    attempt(api, "postgres", location, count)
+                finally:
+                    drop_postgres_schema(args.postgres, schema)
+    print("\n| API | backend | workers | turns/s | p50 ms | p99 ms | errors | server CPU ms/turn |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         cpu = "?" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}"
         print(
-            f"| {r.backend} | {r.workers} | {r.turns_per_s:,.0f} | {r.p50_ms:.1f} |"
+            f"| /{r.api}/ | {r.backend} | {r.workers} | {r.turns_per_s:,.0f} | {r.p50_ms:.1f} |"
             f" {r.p99_ms:.1f} | {r.errors} | {cpu} |"
         )
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")

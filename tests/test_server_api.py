@@ -269,6 +269,8 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/users",
         "/api/users/{name}",
         "/api/users/{name}/tokens",
+        "/v1/models",
+        "/v1/chat/completions",
     } == paths
     stream = spec["paths"]["/api/sessions/{session_id}/messages"]["post"]["responses"]["200"]
     assert list(stream["content"]) == ["text/event-stream"]

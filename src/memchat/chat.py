@@ -136,14 +136,21 @@ class Chat:
         return check_message(text, self.max_input_chars)
 
     async def stream_turn(
-        self, session: MemchatSession, text: str, *, replace_last: bool = False
+        self,
+        session: MemchatSession,
+        text: str,
+        *,
+        replace_last: bool = False,
+        input_items: list[Any] | None = None,
     ) -> AsyncIterator[str]:
         """Run one turn, yielding the reply's text as it streams.
 
         The turn is committed when the iteration completes. If the model fails or gives
         no answer (IncompleteAnswer), the caller stops iterating, or the task is cancelled
         (Ctrl-C), nothing is stored.
-        With ``replace_last`` the new turn replaces the session's last one.
+        With ``replace_last`` the new turn replaces the session's last one. With
+        ``input_items`` the turn starts from those items (``text`` as a user message, then
+        tool calls and their results a client made) instead of ``text`` alone.
         """
         self.check_input(text)
         run_config = RunConfig(tracing_disabled=not self.tracing)
@@ -162,7 +169,11 @@ class Chat:
                 turn.context = context.items
                 self.last_context = context
             result = Runner.run_streamed(
-                self.agent, text, session=session, run_config=run_config, context=tools_memory
+                self.agent,
+                text if input_items is None else input_items,
+                session=session,
+                run_config=run_config,
+                context=tools_memory,
             )
             try:
                 async for event in result.stream_events():
@@ -195,8 +206,13 @@ class Chat:
             self.last_changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
 
     async def run_turn(
-        self, session: MemchatSession, text: str, *, replace_last: bool = False
+        self,
+        session: MemchatSession,
+        text: str,
+        *,
+        replace_last: bool = False,
+        input_items: list[Any] | None = None,
     ) -> str:
         """Run one turn and return the whole reply."""
-        parts = [part async for part in self.stream_turn(session, text, replace_last=replace_last)]
-        return "".join(parts)
+        turn = self.stream_turn(session, text, replace_last=replace_last, input_items=input_items)
+        return "".join([part async for part in turn])

@@ -25,8 +25,9 @@ from ..store.rates import parse_rate
 from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .methods import HeadAsGet
+from .openai_errors import OpenAIErrors
 from .params import known_query_only
-from .routes import export, memory, messages, sessions, users
+from .routes import export, memory, messages, openai, sessions, users
 from .state import ModelFactory, ServerState
 
 STATIC = Path(__file__).parent / "static"
@@ -119,6 +120,8 @@ def create_app(
     install_error_handlers(app)
     for module in (sessions, messages, memory, export, users):
         app.include_router(module.router, dependencies=[Depends(known_query_only)])
+    # OpenAI's API under /v1; its clients send query parameters of their own.
+    app.include_router(openai.router)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -127,6 +130,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=settings.read_timeout)
     app.add_middleware(HeadAsGet)
+    # Outside the body limit, so its 413 too takes OpenAI's shape under /v1.
+    app.add_middleware(OpenAIErrors)
     app.add_middleware(SecurityHeaders)
     return app
 
