@@ -40,10 +40,11 @@ FACTS_SHARE = 0.10
 SUMMARY_SHARE = 0.15
 RECALL_SHARE = 0.20
 # A model that reads its prompt slowly (the embedded one) re-reads recalled excerpts every
-# turn: once a session is under way they keep to this share (Memory.steady_recall_share).
-# At 1,536 tokens that is about 180 tokens, which bench/local_model.py reads in well under
-# a second on 2 cores at turn 50.
-SLOW_PROMPT_RECALL_SHARE = 0.12
+# turn: once a session is under way they keep to this share (Memory.steady_recall_share),
+# the share the budget reserves for recall. At 1,536 tokens bench/local_model.py read about
+# 380 new tokens at turn 50, 1.2 s to the first token on 2 idle cores (goal 1.5 s); an
+# eighth was faster but found much less of what was asked in a session under way.
+SLOW_PROMPT_RECALL_SHARE = RECALL_SHARE
 # The estimate can undercount a little; keep this much of the budget free.
 SAFETY_MARGIN = 0.10
 # After a cut the window holds this fraction of its share, leaving room to grow.
