@@ -393,3 +393,34 @@ def test_any_text_renders_in_bounded_time(store: Store, page: Any) -> None:
         # must grow with the text's length, not with its square.
         for text in ["[" * 400_000, "[a](http://x" * 35_000, ">" * 20_000, "- " * 200_000]:
             render_within(page, text)
+
+
+def test_the_page_fits_a_phone(store: Store, page: Any) -> None:
+    """At a phone's 390 px nothing scrolls sideways: the chat takes the whole width, the
+    message box is wide enough to type in, and every button is on the screen."""
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    for n in range(12):
+        store.create_session("sara", f"s{n:02}", title=f"A chat with a rather long title {n}")
+    chat = store.create_session("sara", "now", title="Today")
+    store.commit_turn(chat, [user_message("word " * 80), assistant("`" + "x" * 300 + "`")])
+    store.set_fact("sara", "name", "Sara", "test")
+    p.set_viewport_size({"width": 390, "height": 844})
+
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        expect(p.locator("#title")).to_have_text("Today")
+        assert p.evaluate("document.documentElement.scrollWidth") <= 390
+        box = p.locator("#input").bounding_box()
+        assert box is not None and box["width"] >= 250
+        for button in ("#send", "#rename", "#delete", "#memory", "#new-session"):
+            shown = p.locator(button).bounding_box()
+            assert shown is not None and shown["x"] >= 0 and shown["x"] + shown["width"] <= 390
+        messages = p.locator("#messages").bounding_box()
+        assert messages is not None and messages["width"] >= 340 and messages["height"] >= 250
+        p.click("#memory")
+        close = p.locator("#memory-close").bounding_box()
+        assert close is not None and close["x"] + close["width"] <= 390
+        p.screenshot(path=str(ARTIFACTS / "web-phone.png"))
