@@ -424,3 +424,36 @@ def test_the_page_fits_a_phone(store: Store, page: Any) -> None:
         close = p.locator("#memory-close").bounding_box()
         assert close is not None and close["x"] + close["width"] <= 390
         p.screenshot(path=str(ARTIFACTS / "web-phone.png"))
+
+
+def test_sessions_open_from_the_keyboard_and_escape_cancels_a_rename(
+    store: Store, page: Any
+) -> None:
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    older = store.create_session("sara", "older", title="Older chat")
+    store.commit_turn(older, [user_message("from the older chat")])
+    newer = store.create_session("sara", "newer", title="Newer chat")
+    store.commit_turn(newer, [user_message("from the newer chat")])
+
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        expect(p.locator("#title")).to_have_text("Newer chat")
+        # Tab from the search box reaches the sessions; Enter opens one.
+        p.focus("#search-input")
+        for _ in range(10):
+            p.keyboard.press("Tab")
+            if p.evaluate("document.activeElement.textContent") == "Older chat":
+                break
+        p.keyboard.press("Enter")
+        expect(p.locator("#title")).to_have_text("Older chat")
+        expect(p.locator(".msg")).to_have_text(["from the older chat"])
+
+        p.click("#rename")
+        p.fill("#rename-input", "Not this")
+        p.press("#rename-input", "Escape")
+        expect(p.locator("#title")).to_have_text("Older chat")
+        expect(p.locator("#rename-form")).to_be_hidden()
+    assert store.get_session("sara", "older").title == "Older chat"

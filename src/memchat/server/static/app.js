@@ -107,7 +107,17 @@ function renderSessions() {
       li.title = titleOf(session);
       li.dataset.id = session.id;
       li.classList.toggle("active", session.id === current);
+      if (session.id === current) li.setAttribute("aria-current", "true");
+      // Reachable with Tab and opened with Enter or Space, as a button is.
+      li.tabIndex = 0;
+      li.setAttribute("role", "button");
       li.addEventListener("click", () => openSession(session.id));
+      li.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          openSession(session.id);
+        }
+      });
       return li;
     }),
   );
@@ -393,6 +403,14 @@ $("rename").addEventListener("click", () => {
   $("title").hidden = true;
   $("rename-form").hidden = false;
   $("rename-input").select();
+});
+
+// Escape leaves the title as it was.
+$("rename-input").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    showSession(sessions.find((s) => s.id === current));
+  }
 });
 
 $("rename-form").addEventListener("submit", guarded(async () => {
