@@ -457,3 +457,31 @@ def test_sessions_open_from_the_keyboard_and_escape_cancels_a_rename(
         expect(p.locator("#title")).to_have_text("Older chat")
         expect(p.locator("#rename-form")).to_be_hidden()
     assert store.get_session("sara", "older").title == "Older chat"
+
+
+def test_each_session_has_an_address_that_reload_and_back_keep(store: Store, page: Any) -> None:
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    for name in ("first", "second", "third"):
+        session = store.create_session("sara", name, title=f"The {name} chat")
+        store.commit_turn(session, [user_message(f"in the {name} chat")])
+
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        expect(p.locator("#title")).to_have_text("The third chat")
+        p.click("#sessions li >> text=The first chat")
+        expect(p.locator("#title")).to_have_text("The first chat")
+        assert p.url.endswith("#first")
+        # A reload stays on the chat in the address, not the newest one.
+        p.reload()
+        expect(p.locator("#title")).to_have_text("The first chat")
+        expect(p.locator(".msg")).to_have_text(["in the first chat"])
+        p.click("#sessions li >> text=The second chat")
+        expect(p.locator("#title")).to_have_text("The second chat")
+        p.go_back()
+        expect(p.locator("#title")).to_have_text("The first chat")
+        # A bookmark opens its chat.
+        p.goto(live.url + "#second")
+        expect(p.locator("#title")).to_have_text("The second chat")

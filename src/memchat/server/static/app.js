@@ -62,7 +62,9 @@ async function login(candidate) {
   const me = await api("GET", "/api/me");
   localStorage.setItem(TOKEN_KEY, token);
   await loadSessions();
-  if (sessions.length) await openSession(sessions[0].id);
+  // The session in the address (#id: a reload, a bookmark, back), else the newest.
+  const start = sessions.find((s) => s.id === linkedSession()) ?? sessions[0];
+  if (start) await openSession(start.id);
   else showSession(null);
   // Shown only now: a message typed earlier would race the session chosen above.
   $("me").textContent = me.name;
@@ -123,8 +125,16 @@ function renderSessions() {
   );
 }
 
+// Each session has its own address (#id), so reload, back and bookmarks find it.
+function linkedSession() {
+  return decodeURIComponent(location.hash.slice(1));
+}
+
 function showSession(session) {
   current = session?.id ?? null;
+  if (session && linkedSession() !== session.id) {
+    history.pushState(null, "", `#${encodeURIComponent(session.id)}`);
+  }
   $("title").textContent = session ? titleOf(session) : "Start a new chat";
   $("rename").disabled = $("delete").disabled = !session;
   $("rename-form").hidden = true;
@@ -404,6 +414,11 @@ $("rename").addEventListener("click", () => {
   $("rename-form").hidden = false;
   $("rename-input").select();
 });
+
+window.addEventListener("popstate", guarded(async () => {
+  const id = linkedSession();
+  if (token && id && id !== current && sessions.some((s) => s.id === id)) await openSession(id);
+}));
 
 // Escape leaves the title as it was.
 $("rename-input").addEventListener("keydown", (event) => {
