@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents.testing import ScriptedModel
+from agents.testing import ModelStep, ScriptedModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -485,3 +485,25 @@ def test_each_session_has_an_address_that_reload_and_back_keep(store: Store, pag
         # A bookmark opens its chat.
         p.goto(live.url + "#second")
         expect(p.locator("#title")).to_have_text("The second chat")
+
+
+def test_a_failed_send_puts_the_message_back(store: Store, page: Any) -> None:
+    """A turn the model fails leaves nothing in the chat that looks sent: the message goes
+    back in the box, one error says so, and a retry sends it."""
+    p, expect = page, sync_api.expect
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    model = ScriptedModel([ModelStep.raise_error(RuntimeError("upstream down")), reply("Hi!")])
+
+    with LiveServer(scripted_app(store, model)) as live:
+        p.goto(live.url)
+        p.fill("#token", token)
+        p.click("text=Log in")
+        p.fill("#input", "A long message worth keeping")
+        p.press("#input", "Enter")
+        expect(p.locator("#chat-error")).to_contain_text("back in the box")
+        expect(p.locator(".msg")).to_have_count(0)
+        expect(p.locator("#input")).to_have_value("A long message worth keeping")
+        assert p.locator("#chat-error").inner_text().count("saved") <= 1
+        p.press("#input", "Enter")
+        expect(p.locator(".msg")).to_have_text(["A long message worth keeping", "Hi!"])
+        expect(p.locator("#chat-error")).to_have_text("")

@@ -209,7 +209,7 @@ function parseEvent(raw) {
 
 async function send(text) {
   const session = current ? { id: current } : await newSession();
-  addMessage("user", text);
+  const asked = addMessage("user", text);
   const bubble = addMessage("assistant", "");
   bubble.classList.add("streaming");
   let reply = "";
@@ -243,8 +243,14 @@ async function send(text) {
       }
     }
   } catch (error) {
+    // Nothing of the turn was stored: the message leaves the chat and goes back in the
+    // box (unless something new was typed there meanwhile), to send again.
     bubble.remove();
-    showError(`${error.message} (nothing of this turn was saved)`);
+    asked.remove();
+    if (!$("input").value) $("input").value = text;
+    const said = error.message.replace(/[.\s]+$/, "");
+    const unsaid = /saved/i.test(said) ? "" : " Nothing was saved.";
+    showError(`${said}.${unsaid} Your message is back in the box.`);
   } finally {
     bubble.classList.remove("streaming");
   }
