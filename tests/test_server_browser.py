@@ -421,6 +421,7 @@ def test_the_page_fits_a_phone(store: Store, page: Any) -> None:
         messages = p.locator("#messages").bounding_box()
         assert messages is not None and messages["width"] >= 340 and messages["height"] >= 250
         p.click("#memory")
+        expect(p.locator("#memory-panel")).to_be_visible()
         close = p.locator("#memory-close").bounding_box()
         assert close is not None and close["x"] + close["width"] <= 390
         p.screenshot(path=str(ARTIFACTS / "web-phone.png"))

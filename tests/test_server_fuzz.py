@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis import AuthContext, Case, GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.types import Receive, Scope, Send
 
 from memchat.store import SQLiteStore, Store
@@ -25,6 +26,11 @@ from .server_harness import EndlessModel, add_user, scripted_app
 
 # Per operation, valid and invalid cases together.
 EXAMPLES = 40
+# A request the schema allows may still be refused for what it means, with a documented
+# 400 ("the message is empty" for text of control characters alone; a /v1 conversation
+# whose last message is not the user's): not a failure. Found by chance, so without this
+# the test failed in some runs and not others.
+SEMANTIC = [positive_data_acceptance]
 
 
 class CurrentApp:
@@ -85,7 +91,7 @@ def served(store: Store) -> Iterator[None]:
 # One app (and store) per operation, shared by its examples, as a fuzzed server would be.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_api_matches_its_spec(case: Case, served: None) -> None:
-    case.call_and_validate()
+    case.call_and_validate(excluded_checks=SEMANTIC)
 
 
 # Generated requests rarely name a session that exists, so the streaming route gets its
@@ -105,5 +111,5 @@ in_session = {"session_id": "default"}
     database=None,
 )
 def test_any_message_streams_or_is_refused(case: Case, served: None) -> None:
-    response = case.call_and_validate()
+    response = case.call_and_validate(excluded_checks=SEMANTIC)
     assert response.status_code in (200, 400, 401, 413, 422)
