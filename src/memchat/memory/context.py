@@ -262,6 +262,10 @@ class Memory:
             text = text.split("\n", 1)[1] if "\n" in text else text[len(text) // 4 :]
         return text
 
+    def _scope(self, session: SessionInfo) -> str | None:
+        """The session earlier messages come from, or None for all of the user's."""
+        return None if self.cross_session else session.id
+
     def _add(self, context: AssembledContext, name: str, text: str) -> None:
         """Add one system message to ``context``."""
         item: Item = {"role": "system", "content": text}
@@ -274,7 +278,7 @@ class Memory:
         """Every earlier message of the user (or session), if they all fit ``room`` tokens."""
         if self.recall is None or room <= 0:
             return None
-        scope = None if self.cross_session else session.id
+        scope = self._scope(session)
         # Each message takes a few tokens at least, so a longer history cannot fit: it is
         # not read at all.
         messages = self.store.all_messages(
@@ -291,7 +295,7 @@ class Memory:
         """Excerpts of the user's history around what recall finds for ``message``."""
         if self.recall is None or self.recall_k == 0 or room <= 0:
             return None
-        scope = None if self.cross_session else session.id
+        scope = self._scope(session)
         # As many passages as could fit (each a message of some tokens), or the setting.
         k = self.recall_k if self.recall_k is not None else max(room // PASSAGE_TOKENS, 1)
         passages = self.recall(session.user, message, k, scope, leave_out)

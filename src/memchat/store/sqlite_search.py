@@ -106,7 +106,7 @@ _ALL = (
 
 def match_expression(words: Sequence[str], *, all_words: bool, column: str | None = None) -> str:
     """An FTS5 query matching ``words`` (each a quoted term), all of them or any."""
-    terms = ['"' + word.replace('"', '""') + '"' for word in words]
+    terms = [quote(word) for word in words]
     expression = (" " if all_words else " OR ").join(terms)
     return f"{{{column}}} : ({expression})" if column else expression
 
