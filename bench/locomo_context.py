@@ -14,6 +14,11 @@ know them).
     python bench/locomo_context.py --data ../shared/data/locomo/locomo-dev.json [--json]
         [--budgets 1536,4000,16000] [--recall-k 6,25] [--in-last-session]
 
+Tokens are counted as memchat counts them for the model that has that budget: at the
+embedded model's 1,536 with its own tokenizer (its weights from ``--data-dir``, memchat's
+data directory by default; the estimate, with a note, where they are missing), at any
+other budget with the estimate (``memory/tokens.py``) used for API models.
+
 Without ``--recall-k`` it runs memchat's default (``"recall_k": "default"``): every
 earlier message when they all fit, else excerpts around as many recalled passages as the
 room holds. ``tokens`` is what the earlier messages took, whole or as excerpts. Several
@@ -39,6 +44,7 @@ from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
 from memchat.memory import excerpts
 from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
+from memchat.memory.tokens import TokenCounter, estimate_tokens
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.store import SQLiteStore
 
@@ -49,6 +55,7 @@ async def evaluate(
     budget: int,
     recall_k: int | None,
     *,
+    count: TokenCounter = estimate_tokens,
     in_last: bool = False,
 ) -> tuple[dict[int, list[float]], list[int], list[float]]:
     """Evidence in context by category (0: all), recalled tokens per question, ms each.
@@ -68,6 +75,7 @@ async def evaluate(
             memory = Memory(
                 store,
                 budget,
+                count=count,
                 recall=store_recall(store),
                 recall_k=recall_k,
                 steady_recall_share=steady,
@@ -127,6 +135,9 @@ def main() -> None:
     parser.add_argument(
         "--decay", type=float, default=excerpts.DECAY, help="weight kept per turn away"
     )
+    parser.add_argument(
+        "--data-dir", type=Path, help="memchat's data directory, for the embedded tokenizer"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     # Tuning knobs of memory/excerpts.py, to measure other settings than memchat's.
@@ -134,6 +145,7 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     ks: list[int | None] = [int(k) for k in args.recall_k.split(",")] if args.recall_k else [None]
     names = " ".join(f"{CATEGORIES[c][:11]:>12}" for c in CATEGORIES)
+    counters = {b: _counter(b, args.data_dir) for b in budgets}
     results = []
     for path in args.data:
         conversations = load(path)
@@ -143,7 +155,14 @@ def main() -> None:
             for budget in budgets:
                 for k in ks:
                     found, tokens, ms = asyncio.run(
-                        evaluate(conversations, Path(tmp), budget, k, in_last=args.in_last_session)
+                        evaluate(
+                            conversations,
+                            Path(tmp),
+                            budget,
+                            k,
+                            count=counters[budget][1],
+                            in_last=args.in_last_session,
+                        )
                     )
                     overall = 100 * statistics.mean(found[0])
                     cells = " ".join(_cell(found[c]) for c in CATEGORIES)
@@ -160,12 +179,32 @@ def main() -> None:
                         "evidence_in_context": round(overall, 1),
                         "recalled_tokens": round(mean_tokens),
                         "p50_ms": round(p50, 2),
+                        "counter": counters[budget][0],
                     }
                     if len(args.data) > 1:
                         result["data"] = path.name
                     results.append(result)
     if args.json:
         sys.stdout.write(json.dumps(results) + "\n")
+
+
+def _counter(budget: int, data_dir: Path | None) -> tuple[str, TokenCounter]:
+    """How memchat counts tokens for the model with this budget: ("embedded", its
+    tokenizer) at the embedded model's budget when its weights are there, else the estimate."""
+    if budget != LOCAL_CONTEXT_TOKENS:
+        return "estimate", estimate_tokens
+    try:
+        from memchat.config import load_settings
+        from memchat.models.local import LocalModel
+        from memchat.models.weights import default_model_path
+    except ImportError:  # no llama-cpp-python
+        print("note: llama-cpp-python is not installed: the estimate counts tokens at 1536")
+        return "estimate", estimate_tokens
+    path = default_model_path(data_dir or load_settings().home)
+    if not path.exists():
+        print(f"note: no embedded weights at {path}: the estimate counts tokens at 1536")
+        return "estimate", estimate_tokens
+    return "embedded", LocalModel(path).count_tokens
 
 
 if __name__ == "__main__":

@@ -109,6 +109,23 @@ def test_the_estimate_overcounts_the_embedded_tokenizer(embedded: Any) -> None:
         assert estimate_tokens(text) >= 0.9 * real, text[:60]
 
 
+CHAT = """Hey! How was your weekend? Did you end up going to the lake with your sister?
+Yes we did, it was so nice. We rented a little boat and went fishing all afternoon.
+That sounds amazing. I spent most of Saturday cleaning the apartment, so not as exciting lol
+Haha someone has to do it. Are you still thinking about adopting a dog?
+Definitely, I went to the shelter last week and there was a sweet brown puppy called Rex.
+Oh I love that name. You should send me a picture when you get him!
+I will! My landlord still has to say yes though, fingers crossed."""
+
+
+def test_the_estimate_leaves_little_of_a_chat_budget_unused(embedded: Any) -> None:
+    """An estimate far above the real count wastes the budget (the estimate before this one
+    counted chat like this 20% high): it stays within 10% above the real tokenizer."""
+    for text in (CHAT, "\n".join(SAMPLES[:4])):
+        real = embedded.count_tokens(text)
+        assert real <= estimate_tokens(text) <= 1.1 * real, text[:60]
+
+
 async def test_a_context_counted_by_the_model_fits_its_window(embedded: Any) -> None:
     """With the model's own tokenizer, the assembled context fits the budget exactly."""
     with SQLiteStore(":memory:") as store:
