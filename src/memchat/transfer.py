@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import foreign
 from .errors import ImportFormatError, MemchatError
 from .store import SessionInfo, Store, Turn
 from .store.base import (
@@ -52,6 +53,8 @@ class Archive:
 
     sessions: list[SessionRecord]
     facts: list[FactRecord] = field(default_factory=list)
+    # Sessions of another app's export that an earlier import already brought in.
+    skipped: int = 0
 
     @property
     def turns(self) -> int:
@@ -159,11 +162,11 @@ def format_item_markdown(item: Any) -> str:
     return f"*{kind}*"
 
 
-def read_import(path: Path, user: str | None) -> Archive:
-    """Read a memchat JSONL export or an SDK SQLite database.
+def read_import(path: Path, user: str | None, progress: foreign.Progress | None = None) -> Archive:
+    """Read a memchat JSONL export, an SDK SQLite database, or a ChatGPT or Claude export.
 
-    ``user`` names the owner for SDK databases (which have no users) and, if given,
-    overrides the owner of JSONL sessions.
+    ``user`` names the owner for SDK databases and other apps' exports (which have no
+    users) and, if given, overrides the owner of JSONL sessions.
     """
     try:
         with path.open("rb") as handle:
@@ -174,6 +177,10 @@ def read_import(path: Path, user: str | None) -> Archive:
         if user is None:
             raise ImportFormatError("importing an SDK database needs --user (its owner)")
         return Archive(read_sdk_sqlite(path, user))
+    if foreign.looks_foreign(path):
+        if user is None:
+            raise ImportFormatError("importing a ChatGPT or Claude export needs --user")
+        return Archive(foreign.read(path, user, progress))
     return read_jsonl(path, user)
 
 
@@ -367,10 +374,30 @@ def _safe_session_id(raw: str) -> str:
     return cleaned or "imported"
 
 
-def import_file(store: Store, path: Path, user: str | None) -> Archive:
-    """Import a file into the store; all of it or (on any error) none of it."""
-    archive = read_import(path, user)
+def import_file(
+    store: Store,
+    path: Path,
+    user: str | None,
+    *,
+    learn: bool = False,
+    progress: foreign.Progress | None = None,
+) -> Archive:
+    """Import a file into the store; all of it or (on any error) none of it.
+
+    From another app's export, conversations an earlier import brought in are skipped
+    (exports hold the whole history every time), and with ``learn`` the facts the user
+    stated in them are learned by memchat's rules.
+    """
+    archive = read_import(path, user, progress)
     if not archive.sessions and not archive.facts:
         raise ImportFormatError(f"{path} holds no sessions")
+    if any(
+        "imported_from" in r.metadata and r.metadata["imported_from"] in foreign.SOURCES
+        for r in archive.sessions
+    ):
+        new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
+        archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
+    if learn:
+        archive.facts.extend(foreign.learned_facts(archive.sessions, f"import: {path.name}"))
     store.import_sessions(archive.sessions, archive.facts)
     return archive

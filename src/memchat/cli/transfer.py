@@ -6,6 +6,14 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ..errors import MemchatError
 from ..transfer import import_file, session_records, user_facts, write_jsonl, write_markdown
@@ -53,17 +61,42 @@ def export(
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @user_option
+@click.option(
+    "--learn", is_flag=True, help="Also learn the facts the user stated in what is imported."
+)
 @pass_app
-def import_(app: App, path: Path, user: str | None) -> None:
-    """Import a memchat JSONL export, or an Agents SDK SQLiteSession database.
+def import_(app: App, path: Path, user: str | None, learn: bool) -> None:
+    """Import a memchat JSONL export, an Agents SDK SQLiteSession database, or a ChatGPT
+    or Claude data export (the ZIP, or its conversations.json).
 
-    An SDK database (such as the sessions guide's conversion.db) becomes sessions of
-    --user. Nothing is imported if any part of the file is bad.
+    An SDK database or another app's export becomes sessions of --user. Conversations an
+    earlier import brought in are skipped. Nothing is imported if any part of the file
+    is bad.
     """
     owner = user if user is not None or path.suffix == ".jsonl" else user_of(app, None)
-    archive = import_file(app.store, path, owner)
-    names = ", ".join(f"{r.user}/{r.id}" for r in archive.sessions)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("reading conversations", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if done == total:
+                bar.update(task, description="writing")
+
+        archive = import_file(app.store, path, owner, learn=learn, progress=advance)
+    names = ", ".join(f"{r.user}/{r.id}" for r in archive.sessions[:10])
+    more = len(archive.sessions) - 10
+    if more > 0:
+        names += f" and {more} more"
+    skipped = f", skipped {archive.skipped} imported before" if archive.skipped else ""
     click.echo(
         f"imported {len(archive.sessions)} session(s), {archive.turns} turns,"
-        f" {len(archive.facts)} fact(s): {names}"
+        f" {len(archive.facts)} fact(s){skipped}" + (f": {names}" if names else "")
     )

@@ -1,0 +1,110 @@
+"""Histories from other chat apps: ChatGPT's and Claude's data exports.
+
+Both arrive as a ZIP holding ``conversations.json`` (either is accepted, or the JSON file
+itself). ``read`` turns them into session records for ``Store.import_sessions``; the
+format is told from the JSON, not the file name. A bad file raises ImportFormatError
+naming the conversation and the node or message, and nothing is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImportFormatError
+from ..memory.facts import extract_facts, normalize_key
+from ..store.base import FactRecord, SessionRecord, check_name
+from ..store.titles import message_text
+from . import chatgpt, claude
+from .thread import Conversation, to_records
+
+# Called after each conversation is read: (done, total).
+Progress = Callable[[int, int], None]
+
+# What ``metadata["imported_from"]`` says of a session from each app.
+SOURCES = ("chatgpt", "claude")
+_ZIP_MAGIC = b"PK\x03\x04"
+_MEMBER = "conversations.json"
+
+
+def looks_foreign(path: Path) -> bool:
+    """Whether ``path`` may be another app's export (a ZIP, or a JSON list)."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(64)
+    except OSError:
+        return False
+    return start.startswith(_ZIP_MAGIC) or start.lstrip().startswith(b"[")
+
+
+def read(path: Path, user: str, progress: Progress | None = None) -> list[SessionRecord]:
+    """The sessions of a ChatGPT or Claude export, as ``user``'s."""
+    check_name("user name", user)
+    data, where = _load(path)
+    if chatgpt.is_chatgpt(data):
+        found = chatgpt.conversations(data, where)
+    elif claude.is_claude(data):
+        found = claude.conversations(data, where)
+    elif data == []:
+        found = []
+    else:
+        raise ImportFormatError(
+            f"{where}: not a ChatGPT or Claude export (no conversation has a 'mapping' or"
+            " 'chat_messages')"
+        )
+    return _records(found, user, progress)
+
+
+def learned_facts(records: Sequence[SessionRecord], source: str) -> list[FactRecord]:
+    """Facts the user stated in ``records`` (memchat's rules), the latest of each key."""
+    latest: dict[str, FactRecord] = {}
+    for record in records:
+        for turn in record.turns:
+            for item in turn.items:
+                said = message_text(item)
+                if said is None or said[0] != "user":
+                    continue
+                for key, value in extract_facts(said[1]):
+                    key = normalize_key(key)
+                    fact = FactRecord(record.user, key, value, source, turn.created_at)
+                    if key not in latest or latest[key].updated_at <= fact.updated_at:
+                        latest[key] = fact
+    return list(latest.values())
+
+
+def _load(path: Path) -> tuple[Any, str]:
+    """The parsed JSON of the file, or of the conversations.json inside a ZIP."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == _MEMBER]
+                if not names:
+                    raise ImportFormatError(f"{path}: a ZIP without {_MEMBER}")
+                raw = archive.read(min(names, key=len))
+                where = f"{path}!{min(names, key=len)}"
+        else:
+            raw, where = path.read_bytes(), str(path)
+        return json.loads(raw), where
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImportFormatError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _records(
+    found: Sequence[Conversation], user: str, progress: Progress | None
+) -> list[SessionRecord]:
+    records: list[SessionRecord] = []
+    seen: set[str] = set()
+    for done, conversation in enumerate(found, 1):
+        for record in to_records(conversation, user):
+            if record.id in seen:
+                raise ImportFormatError(f"conversation {conversation.id} appears twice")
+            seen.add(record.id)
+            records.append(record)
+        if progress is not None:
+            progress(done, len(found))
+    return records

@@ -1,0 +1,136 @@
+"""Small ChatGPT and Claude exports of our own, in the shapes those apps write
+(conversations.json; checked against public descriptions and parsers of both formats)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+def gpt_message(role: str, text: str, at: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"m-{at}",
+        "author": {"role": role, "name": None, "metadata": {}},
+        "create_time": at,
+        "update_time": None,
+        "content": {"content_type": "text", "parts": [text]},
+        "status": "finished_successfully",
+        "end_turn": True,
+        "weight": 1.0,
+        "metadata": extra.pop("metadata", {}),
+        "recipient": "all",
+        **extra,
+    }
+
+
+def gpt_conversation(
+    key: str, title: str, nodes: list[tuple[str, str | None, dict[str, Any] | None]], current: str
+) -> dict[str, Any]:
+    """A conversation from (node id, parent id, message or None) triples."""
+    mapping = {
+        node: {"id": node, "message": message, "parent": parent, "children": []}
+        for node, parent, message in nodes
+    }
+    for node, parent, _ in nodes:
+        if parent is not None:
+            mapping[parent]["children"].append(node)
+    return {
+        "title": title,
+        "create_time": T0,
+        "update_time": T0 + 100,
+        "mapping": mapping,
+        "moderation_results": [],
+        "current_node": current,
+        "plugin_ids": None,
+        "conversation_id": key,
+        "conversation_template_id": None,
+        "gizmo_id": None,
+        "is_archived": False,
+        "safe_urls": [],
+        "id": key,
+    }
+
+
+def chatgpt_export() -> list[dict[str, Any]]:
+    """Two conversations: a plain one (with ChatGPT's empty root and hidden system
+    message), and one where the user edited a message and regenerated a reply."""
+    hidden = {"is_visually_hidden_from_conversation": True}
+    plain = gpt_conversation(
+        "c0ffee00-0000-4000-8000-000000000001",
+        "Moving to Porto",
+        [
+            ("root", None, None),
+            ("sys", "root", gpt_message("system", "", T0, metadata=hidden)),
+            ("u1", "sys", gpt_message("user", "My name is Sara and I live in Porto.", T0 + 1)),
+            ("a1", "u1", gpt_message("assistant", "Nice to meet you, Sara!", T0 + 2)),
+            ("u2", "a1", gpt_message("user", "Any tips for the Douro valley?", T0 + 3)),
+            ("a2", "u2", gpt_message("assistant", "Take the train from São Bento.", T0 + 4)),
+        ],
+        "a2",
+    )
+    branched = gpt_conversation(
+        "c0ffee00-0000-4000-8000-000000000002",
+        "Dinner ideas",
+        [
+            ("root", None, None),
+            ("u1", "root", gpt_message("user", "Ideas for dinner tonight?", T0 + 10)),
+            ("a1", "u1", gpt_message("assistant", "Grilled sardines.", T0 + 11)),
+            # The reply regenerated: a sibling answer to the same question.
+            ("a1b", "u1", gpt_message("assistant", "A caldo verde soup.", T0 + 12)),
+            ("u2", "a1b", gpt_message("user", "Something vegetarian, please.", T0 + 13)),
+            ("a2", "u2", gpt_message("assistant", "Roasted peppers with rice.", T0 + 14)),
+            # The question edited: a sibling of u2, and its own answer.
+            ("u2b", "a1b", gpt_message("user", "Something with fish, please.", T0 + 15)),
+            ("a2b", "u2b", gpt_message("assistant", "Cod with chickpeas.", T0 + 16)),
+        ],
+        "a2b",
+    )
+    return [plain, branched]
+
+
+def claude_export() -> list[dict[str, Any]]:
+    """An older, linear conversation and a newer one with parents and a retried reply."""
+
+    def message(key: str, sender: str, text: str, minute: int, parent: str | None = None) -> Any:
+        entry: dict[str, Any] = {
+            "uuid": key,
+            "text": text,
+            "content": [{"type": "text", "text": text}],
+            "sender": sender,
+            "created_at": f"2024-03-01T10:{minute:02d}:00.000000+00:00",
+            "updated_at": f"2024-03-01T10:{minute:02d}:00.000000+00:00",
+            "attachments": [],
+            "files": [],
+        }
+        if parent is not None:
+            entry["parent_message_uuid"] = parent
+        return entry
+
+    linear = {
+        "uuid": "11111111-1111-4111-8111-111111111111",
+        "name": "Cat names",
+        "created_at": "2024-03-01T10:00:00.000000+00:00",
+        "updated_at": "2024-03-01T10:05:00.000000+00:00",
+        "account": {"uuid": "acc"},
+        "chat_messages": [
+            message("h1", "human", "I have two cats called Miso and Tofu.", 1),
+            message("a1", "assistant", "Lovely names!", 2),
+            message("h2", "human", "Which one should get the bigger bed?", 3),
+            message("a2", "assistant", "The older one.", 4),
+        ],
+    }
+    root = "00000000-0000-4000-8000-000000000000"
+    tree = {
+        "uuid": "22222222-2222-4222-8222-222222222222",
+        "name": "Trip",
+        "created_at": "2024-03-02T10:00:00.000000+00:00",
+        "updated_at": "2024-03-02T10:05:00.000000+00:00",
+        "account": {"uuid": "acc"},
+        "chat_messages": [
+            message("t1", "human", "Plan a weekend in Lisbon.", 10, root),
+            message("t2", "assistant", "Day one: Alfama.", 11, "t1"),
+            message("t2b", "assistant", "Day one: Belém.", 12, "t1"),
+        ],
+    }
+    return [linear, tree]
