@@ -19,7 +19,7 @@ def gpt_message(role: str, text: str, at: float, **extra: Any) -> dict[str, Any]
         "end_turn": True,
         "weight": 1.0,
         "metadata": extra.pop("metadata", {}),
-        "recipient": "all",
+        "recipient": extra.pop("recipient", "all"),
         **extra,
     }
 
@@ -65,7 +65,10 @@ def chatgpt_export() -> list[dict[str, Any]]:
             ("u1", "sys", gpt_message("user", "My name is Sara and I live in Porto.", T0 + 1)),
             ("a1", "u1", gpt_message("assistant", "Nice to meet you, Sara!", T0 + 2)),
             ("u2", "a1", gpt_message("user", "Any tips for the Douro valley?", T0 + 3)),
-            ("a2", "u2", gpt_message("assistant", "Take the train from São Bento.", T0 + 4)),
+            # Code Interpreter: a call to the python tool and its output, not words to show.
+            ("py", "u2", gpt_message("assistant", "print(1)", T0 + 3.5, recipient="python")),
+            ("out", "py", gpt_message("tool", "1", T0 + 3.6)),
+            ("a2", "out", gpt_message("assistant", "Take the train from São Bento.", T0 + 4)),
         ],
         "a2",
     )

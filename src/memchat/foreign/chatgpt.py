@@ -6,7 +6,8 @@ seconds), ``current_node`` and ``mapping``: node id -> ``{"message": ..., "paren
 ``create_time`` and ``content``: ``{"content_type": "text", "parts": ["..."]}``, or
 ``multimodal_text`` whose parts mix text with image pointers, or ``code``/``execution_output``
 with ``text``. Kept: what the user and the assistant said in text (images are noted as
-``[image]``); left out: system and tool messages, hidden context
+``[image]``); left out: system and tool messages, the assistant's calls to tools
+(``recipient`` other than ``all``), hidden context
 (``metadata.is_visually_hidden_from_conversation``), and the model's reasoning.
 """
 
@@ -75,7 +76,9 @@ def _message(node_id: str, node: Any, where: str) -> Message:
     role = author.get("role") if isinstance(author, dict) else None
     metadata = message.get("metadata")
     hidden = isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation")
-    if role not in ("user", "assistant") or hidden:
+    # An assistant message to a tool (recipient "python", "browser"...) is a tool call.
+    to_tool = message.get("recipient") not in (None, "all")
+    if role not in ("user", "assistant") or hidden or to_tool:
         return Message(node_id, parent, "none", "", None)
     return Message(
         node_id, parent, role, _text(message.get("content"), where), iso(message.get("create_time"))
