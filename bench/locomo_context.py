@@ -44,7 +44,7 @@ from locomo_recall import CATEGORIES, Conversation, load, store_all
 from memchat.config import DEFAULT_SYSTEM_PROMPT
 from memchat.memory import excerpts
 from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
-from memchat.memory.tokens import TokenCounter, estimate_tokens
+from memchat.memory.tokens import TokenCounter, counter_for, estimate_tokens
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
 from memchat.store import SQLiteStore
 
@@ -204,7 +204,7 @@ def _counter(budget: int, data_dir: Path | None) -> tuple[str, TokenCounter]:
     if not path.exists():
         print(f"note: no embedded weights at {path}: the estimate counts tokens at 1536")
         return "estimate", estimate_tokens
-    return "embedded", LocalModel(path).count_tokens
+    return "embedded", counter_for(LocalModel(path))
 
 
 if __name__ == "__main__":
