@@ -9,9 +9,7 @@ web-chat.png, web-search.png and web-memory.png.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,28 +17,12 @@ from agents.testing import ModelStep, ScriptedModel
 
 from memchat.store import Store
 
+from .browser_harness import ARTIFACTS, DESKTOP, browser_page, needs_chromium
 from .helpers import reply, texts_of, user_message
 from .server_harness import Gate, LiveServer, add_user, scripted_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="no Chromium at /usr/bin/chromium: run `make browser` (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 MARKDOWN_REPLY = "Hello **Sara**!\n\n- tea\n- `code <b>`\n\n```\nprint('<hi>')\n```"
 HOSTILE_REPLY = (
@@ -51,13 +33,7 @@ HOSTILE_REPLY = (
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 720})
-            yield context.new_page()
-        finally:
-            browser.close()
+    yield from browser_page(sync_api, viewport=DESKTOP)
 
 
 def test_web_chat_in_a_browser(store: Store, page: Any) -> None:
