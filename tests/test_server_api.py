@@ -260,6 +260,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/sessions",
         "/api/sessions/{session_id}",
         "/api/sessions/{session_id}/clear",
+        "/api/render",
         "/api/sessions/{session_id}/messages",
         "/api/facts",
         "/api/facts/{key_or_id}",

@@ -1,5 +1,6 @@
 """The web chat end to end in headless Chromium: log in, chat, stream, rename, delete,
-search, memory; and the page's Markdown renderer, which must finish on any text.
+search, memory, per-message actions, at desktop and phone widths. (The Markdown renderer
+behind the page, on any text, is tests/test_markdown.py's.)
 
 Drives Debian's /usr/bin/chromium through Playwright (`make browser` installs it; this
 test skips, saying so, where it is missing). Screens are kept in test-artifacts/:
@@ -8,41 +9,20 @@ web-chat.png, web-search.png and web-memory.png.
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from agents.testing import ModelStep, ScriptedModel
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from memchat.store import Store
 
+from .browser_harness import ARTIFACTS, DESKTOP, browser_page, needs_chromium
 from .helpers import reply, texts_of, user_message
 from .server_harness import Gate, LiveServer, add_user, scripted_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="no Chromium at /usr/bin/chromium: run `make browser` (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 MARKDOWN_REPLY = "Hello **Sara**!\n\n- tea\n- `code <b>`\n\n```\nprint('<hi>')\n```"
 HOSTILE_REPLY = (
@@ -53,13 +33,7 @@ HOSTILE_REPLY = (
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1100, "height": 720})
-            yield context.new_page()
-        finally:
-            browser.close()
+    yield from browser_page(sync_api, viewport=DESKTOP)
 
 
 def test_web_chat_in_a_browser(store: Store, page: Any) -> None:
@@ -308,91 +282,6 @@ def test_a_reply_renders_whatever_its_lines(
         expect(p.locator("#me")).to_have_text("sara", timeout=3000)
         expect(bubble).to_contain_text("ls -la", timeout=3000)
         assert p.evaluate("localStorage.getItem('memchat.token')") == token
-
-
-# markdown.js in a worker, so that a render which never ends can be stopped: the worker is
-# terminated after `ms` and a fresh one serves the next call. The test serves the worker's
-# script itself, from the page's origin, so the page's Content-Security-Policy allows it.
-RENDER_WORKER = """
-import { renderMarkdown } from "/static/markdown.js";
-onmessage = (event) => {
-  try { postMessage({ html: renderMarkdown(event.data) }); }
-  catch (error) { postMessage({ error: String(error) }); }
-};
-"""
-RENDER_WITHIN = """
-() => {
-  let worker = null;
-  window.renderWithin = (text, ms) => new Promise((resolve) => {
-    worker ??= new Worker("/test/render-worker.js", { type: "module" });
-    const timer = setTimeout(() => {
-      worker.terminate();
-      worker = null;
-      resolve({ error: `no result after ${ms} ms` });
-    }, ms);
-    worker.onmessage = (event) => {
-      clearTimeout(timer);
-      resolve(event.data);
-    };
-    worker.postMessage(text);
-  });
-}
-"""
-
-# Markdown's punctuation, whole tokens and single characters, so that generated text often
-# starts or half-starts a block: fences, headings, quotes, lists, rules, links, code.
-MARKDOWN_PIECES = st.sampled_from(
-    [
-        *"`~#|>-*_+.)([]!: \t\n0123456789ax",
-        *["```", "~~~", "---", "***", "**", "__", "~~", "](", "http://", "mailto:", "<b>"],
-        *["# ", "## ", "> ", "- ", "* ", "1. ", "2) ", "[a](http://x.y)", 'title="x"'],
-        *["bash", "python", "&amp;"],
-        *["\r\n", "\r", "\u2028", "\u00a0", "\u0000"],
-    ]
-)
-MARKDOWN_TEXT = st.lists(MARKDOWN_PIECES | st.text(max_size=3), max_size=60).map("".join)
-
-# The only tags markdown.js writes, each with its fixed attributes: whatever the text, its
-# own markup stays text.
-TAG = re.compile(r"<[^>]*>")
-RENDERED_TAG = re.compile(
-    r"</?(p|br|h[1-6]|hr|blockquote|ul|ol|li|pre|strong|em|del)>|</code>|</a>"
-    r'|<code( class="language-[\w+-]+")?>'
-    r'|<a href="(https?://|mailto:)[^"<>\s]*" target="_blank" rel="noopener noreferrer">'
-)
-
-
-def render_within(page: Any, text: str, ms: int = 1000) -> str:
-    """markdown.js's HTML for ``text``; fails if it takes longer than ``ms`` or throws."""
-    result = page.evaluate("([text, ms]) => renderWithin(text, ms)", [text, ms])
-    assert "error" not in result, (text[:100], result["error"])
-    html = result["html"]
-    assert isinstance(html, str)
-    for tag in TAG.findall(html):
-        assert RENDERED_TAG.fullmatch(tag), (text[:100], tag)
-    return html
-
-
-def test_any_text_renders_in_bounded_time(store: Store, page: Any) -> None:
-    with LiveServer(scripted_app(store, ScriptedModel())) as live:
-        page.route(
-            "**/test/render-worker.js",
-            lambda route: route.fulfill(body=RENDER_WORKER, content_type="text/javascript"),
-        )
-        page.goto(live.url)
-        page.evaluate(RENDER_WITHIN)
-        assert render_within(page, "# warm up", ms=5000) == "<h1>warm up</h1>"
-
-        @settings(max_examples=300, deadline=None)
-        @given(text=MARKDOWN_TEXT)
-        def renders(text: str) -> None:
-            render_within(page, text)
-
-        renders()
-        # Long inputs too: a reply is rendered again on every streamed piece, so the time
-        # must grow with the text's length, not with its square.
-        for text in ["[" * 400_000, "[a](http://x" * 35_000, ">" * 20_000, "- " * 200_000]:
-            render_within(page, text)
 
 
 def test_the_page_fits_a_phone(store: Store, page: Any) -> None:

@@ -34,6 +34,8 @@ FactKey = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_en
 FactValue = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_encodable)]
 # A message's length limit is a setting (MEMCHAT_MAX_INPUT_CHARS), checked by the chat.
 MessageText = Annotated[str, Field(min_length=1), AfterValidator(_encodable)]
+# Any valid Unicode text (a reply to render, say), bounded by the request body's limit.
+AnyText = Annotated[str, AfterValidator(_encodable)]
 
 
 SessionId = Annotated[str, Path(description="One of the caller's sessions.", examples=["default"])]
@@ -177,6 +179,16 @@ class MessageIn(Strict):
     """A message to send; the reply streams back as server-sent events."""
 
     text: MessageText
+    create: bool = Field(
+        default=False,
+        description="Start the session with this message: a 409 if the caller already has "
+        "one of this id; if the turn fails, the session is not kept either.",
+    )
+    replace_last: bool = Field(
+        default=False,
+        description="The turn replaces the session's last one (regenerate a reply, or edit "
+        "and resend the last message); a 409 if the session has no turn.",
+    )
 
 
 class DeltaEvent(BaseModel):

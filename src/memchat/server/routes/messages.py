@@ -20,6 +20,7 @@ from ...errors import InputTooLarge, MemchatError
 from ...memory.context import SAFETY_MARGIN
 from ...memory.tokens import MESSAGE_OVERHEAD
 from ...store import MemchatSession, SessionInfo, Store
+from ...store.base import check_name
 from ..auth import CurrentToken, CurrentUser, Unauthorized
 from ..errors import ApiError, error_body, public_error
 from ..schemas import (
@@ -49,6 +50,7 @@ A stream of server-sent events:
   and nothing of it was stored.
 
 If the client disconnects before the reply is complete, nothing of the turn is stored.
+With `create`, the session is made for this message and kept only if its turn is.
 """
 
 
@@ -61,14 +63,17 @@ If the client disconnects before the reply is complete, nothing of the turn is s
             "description": _STREAM_DOC,
             "content": {"text/event-stream": {"schema": event_stream_schema()}},
         },
-        **errors(400, 404, 429, by_reference=True),
+        **errors(400, 404, 409, 429, by_reference=True),
     },
 )
 async def send_message(
     state: State, user: CurrentUser, token: CurrentToken, session_id: SessionId, body: MessageIn
 ) -> EventStream:
     """Send a message; the reply streams back as server-sent events."""
-    info = own_session(state.store, user.name, session_id)
+    if not body.create:
+        info = own_session(state.store, user.name, session_id)
+        if body.replace_last and state.store.last_turn(info) is None:
+            raise ApiError(409, "conflict", "the session has no turn to replace")
     chat = state.chat()
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
@@ -83,8 +88,12 @@ async def send_message(
                 f"too many messages: the limit is {state.rate_limit}; try again in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
+    if body.create:
+        # Last, after every check: a session made here is one that gets its first turn.
+        info = state.store.create_session(user.name, check_name("session id", session_id))
     session = _TokenCheckedSession(state.store, info, token)
-    return EventStream(_turn_events(chat, state.store, session, body.text))
+    events = _turn_events(chat, state.store, session, body.text, replace_last=body.replace_last)
+    return EventStream(_kept_if_stored(state.store, info, events) if body.create else events)
 
 
 class _TokenCheckedSession(MemchatSession):
@@ -131,15 +140,32 @@ def check_context_room(chat: Chat, text: str) -> None:
         )
 
 
+async def _kept_if_stored(
+    store: Store, info: SessionInfo, events: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """The events of a session's first turn; the session goes if the turn is not stored
+    (it failed, or the client left), so no empty session is left behind."""
+    try:
+        async with aclosing(cast(AsyncGenerator[str, None], events)) as inner:
+            async for item in inner:
+                yield item
+    finally:
+        found = store.find_session(info.user, info.id)
+        if found is not None and found.turn_count == 0:
+            store.delete_session(info.user, info.id)
+
+
 async def _turn_events(
-    chat: Chat, store: Store, session: MemchatSession, text: str
+    chat: Chat, store: Store, session: MemchatSession, text: str, *, replace_last: bool
 ) -> AsyncIterator[str]:
     """The events of one turn; closing this generator early abandons the turn."""
     try:
         # aclosing: if the client leaves, the turn is rolled back (and its session lock
         # released) as soon as this generator is closed, not whenever it is collected.
         # (stream_turn is an async generator; its signature promises only an iterator.)
-        stream = cast(AsyncGenerator[str, None], chat.stream_turn(session, text))
+        stream = cast(
+            AsyncGenerator[str, None], chat.stream_turn(session, text, replace_last=replace_last)
+        )
         async with aclosing(stream) as deltas:
             async for delta in deltas:
                 yield event("delta", DeltaEvent(text=delta).model_dump())

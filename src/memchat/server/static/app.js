@@ -1,91 +1,73 @@
-// The web chat: log in with an API token, pick or start a session, stream replies, search
-// past messages, and see or change what memchat remembers about you.
-// Plain ES modules, no build step; everything goes through the same /api the CLI documents.
+// The web chat: log in with an API token, pick or start a session, stream replies (stop,
+// regenerate, edit and resend), search past messages, and see or change what memchat
+// remembers about you. Plain ES modules, no build step; everything goes through the same
+// /api the CLI documents.
 
-import { renderMarkdown } from "./markdown.js";
+import { api, ApiError, currentToken, events, everyPage, request, useToken, whenUnauthorized } from "./api.js";
+import { LiveMarkdown, renderAll } from "./markdown.js";
+import { closeMemory, openMemory } from "./memory.js";
+import {
+  addAction, addCopy, addMessage, addTurn, clearView, following, lastTurn, setMessage,
+  showMemoryChanges, toBottom, updateWelcome,
+} from "./messages.js";
+import { clearSearch, search, showHit } from "./search.js";
+import { renderSessions, titleOf } from "./sessions.js";
 
 const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "memchat.token";
-const SEARCH_LIMIT = 20;
 
-let token = localStorage.getItem(TOKEN_KEY);
 let sessions = [];
-let current = null;
-let busy = false;
+let current = null; // the id of the session shown; null for a new chat not yet sent
+let live = null; // the turn streaming now: { sessionId, turn, controller }
+let editing = false; // the next send replaces the last turn with the edited message
+let opening = 0; // the latest openSession call; an older one that returns late is dropped
 
-class ApiError extends Error {}
-
-async function request(method, path, body) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!response.ok) throw await failure(response);
-  return response;
-}
-
-async function api(method, path, body) {
-  const response = await request(method, path, body);
-  return response.status === 204 ? null : response.json();
-}
-
-// Lists come a page at a time: each page's Link header names the next, until the last.
-// `add` gets every page's JSON in turn.
-async function everyPage(path, add) {
-  for (let next = path; next; ) {
-    const response = await request("GET", next);
-    add(await response.json());
-    next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") ?? "")?.[1];
-  }
-}
-
-async function failure(response) {
-  if (response.status === 401) {
-    logout("That token is not valid (any more). Paste a current one.");
-  }
-  const body = await response.json().catch(() => null);
-  return new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`);
-}
-
-// The memory panel is a modal dialog that covers the chat's error line, so it has its own.
-function showError(message, line = "chat-error") {
-  $(line).textContent = message ?? "";
+function showError(message) {
+  $("chat-error").textContent = message ?? "";
 }
 
 // -- logging in and out ---------------------------------------------------------------
 
 async function login(candidate) {
-  token = candidate;
+  useToken(candidate);
   const me = await api("GET", "/api/me");
-  localStorage.setItem(TOKEN_KEY, token);
+  useToken(candidate, { remember: true });
   await loadSessions();
   // The session in the address (#id: a reload, a bookmark, back), else the newest.
   const start = sessions.find((s) => s.id === linkedSession()) ?? sessions[0];
   if (start) await openSession(start.id);
-  else showSession(null);
+  else newChat();
   // Shown only now: a message typed earlier would race the session chosen above.
-  $("me").textContent = me.name;
+  $("me").textContent = $("welcome-name").textContent = me.name;
   $("login").hidden = true;
   $("chat").hidden = false;
   $("input").focus();
+  showModel();
+}
+
+// The model that answers, under the chat (from the OpenAI-compatible /v1/models).
+async function showModel() {
+  try {
+    const models = await api("GET", "/v1/models");
+    $("model").textContent = `Model: ${models.data.at(-1).id}`;
+  } catch {
+    $("model").textContent = "";
+  }
 }
 
 function logout(message) {
-  token = null;
-  localStorage.removeItem(TOKEN_KEY);
+  useToken(null);
+  live?.controller.abort();
   $("chat").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message ?? "";
   $("token").value = "";
   // Whoever logs in next must not see this person's search hits or memory.
-  $("memory-panel").close();
-  $("facts").replaceChildren();
+  closeMemory();
   clearSearch();
   $("token").focus();
 }
+
+whenUnauthorized(logout);
 
 // -- sessions -------------------------------------------------------------------------
 
@@ -93,36 +75,11 @@ async function loadSessions() {
   const found = [];
   await everyPage("/api/sessions", (page) => found.push(...page));
   sessions = found;
-  renderSessions();
+  listSessions();
 }
 
-function titleOf(session) {
-  return session?.title || "New chat";
-}
-
-function renderSessions() {
-  const list = $("sessions");
-  list.replaceChildren(
-    ...sessions.map((session) => {
-      const li = document.createElement("li");
-      li.textContent = titleOf(session);
-      li.title = titleOf(session);
-      li.dataset.id = session.id;
-      li.classList.toggle("active", session.id === current);
-      if (session.id === current) li.setAttribute("aria-current", "true");
-      // Reachable with Tab and opened with Enter or Space, as a button is.
-      li.tabIndex = 0;
-      li.setAttribute("role", "button");
-      li.addEventListener("click", () => openSession(session.id));
-      li.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          openSession(session.id);
-        }
-      });
-      return li;
-    }),
-  );
+function listSessions() {
+  renderSessions(sessions, current, (id) => guarded(() => openSession(id))());
 }
 
 // Each session has its own address (#id), so reload, back and bookmarks find it.
@@ -130,265 +87,213 @@ function linkedSession() {
   return decodeURIComponent(location.hash.slice(1));
 }
 
-function showSession(session) {
-  current = session?.id ?? null;
-  if (session && linkedSession() !== session.id) {
-    history.pushState(null, "", `#${encodeURIComponent(session.id)}`);
-  }
-  $("title").textContent = session ? titleOf(session) : "Start a new chat";
+function showSession(session, id = session?.id ?? null) {
+  current = id;
+  if (id && linkedSession() !== id) history.pushState(null, "", `#${encodeURIComponent(id)}`);
+  $("title").textContent = titleOf(session);
   $("rename").disabled = $("delete").disabled = !session;
   $("rename-form").hidden = true;
   $("title").hidden = false;
-  renderSessions();
+  stopEditing();
+  showBusy();
+  listSessions();
 }
 
 async function openSession(id, hit) {
+  const call = ++opening;
   showError();
   let history = null;
-  await everyPage(`/api/sessions/${encodeURIComponent(id)}/messages`, (page) => {
+  const html = [];
+  await everyPage(`/api/sessions/${encodeURIComponent(id)}/messages`, async (page) => {
     if (history) history.turns.push(...page.turns);
     else history = page;
+    const replies = page.turns.flatMap((t) => t.messages.filter((m) => m.role === "assistant"));
+    html.push(...(await renderAll(replies.map((m) => m.text))));
   });
+  if (call !== opening) return;
   showSession(history.session);
-  $("messages").replaceChildren();
-  for (const turn of history.turns) {
-    for (const message of turn.messages) {
-      if (message.role === "user" || message.role === "assistant") {
-        addMessage(message.role, message.text).dataset.seq = turn.seq;
-      }
+  clearView();
+  for (const { seq, created_at, messages } of history.turns) {
+    const turn = addTurn(seq);
+    for (const { role, text } of messages) {
+      if (role !== "user" && role !== "assistant") continue;
+      const shown = role === "assistant" ? html.shift() : undefined;
+      addCopy(addMessage(turn, role, text, { html: shown, time: created_at }));
     }
   }
+  // A reply still streaming into this session is shown again where it was.
+  if (live?.sessionId === id) {
+    if (live.replacing) lastTurn().hidden = true;
+    $("messages").append(live.turn);
+    updateWelcome();
+  }
+  refreshActions();
+  toBottom();
   if (hit) showHit(hit);
 }
 
-// A search hit opens its session at the message found, not at the end of a long history.
-function showHit(hit) {
-  const found = [...$("messages").children].find(
-    (div) => div.dataset.seq === String(hit.seq) && div.classList.contains(hit.role),
-  );
-  found?.classList.add("found");
-  found?.scrollIntoView({ block: "center" });
-}
-
-async function newSession() {
-  const session = await api("POST", "/api/sessions", {});
-  sessions.unshift(session);
-  showSession(session);
-  $("messages").replaceChildren();
+// A new chat is only on the page until its first message: sending it creates the session.
+function newChat() {
+  showSession(null);
+  if (location.hash) history.pushState(null, "", location.pathname + location.search);
+  clearView();
   $("input").focus();
-  return session;
 }
 
 function updateSession(session) {
   sessions = [session, ...sessions.filter((s) => s.id !== session.id)];
-  if (session.id === current) $("title").textContent = titleOf(session);
-  renderSessions();
+  if (session.id === current) showSession(session);
+  else listSessions();
 }
 
-// -- messages -------------------------------------------------------------------------
-
-function addMessage(role, text) {
-  const div = document.createElement("div");
-  div.className = `msg ${role}`;
-  if (role === "assistant") div.innerHTML = renderMarkdown(text);
-  else div.textContent = text;
-  $("messages").append(div);
-  div.scrollIntoView({ block: "end" });
-  return div;
+// A fresh session id, made here so the page can show the chat's address at once.
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function parseEvent(raw) {
-  let name = "message";
-  const data = [];
-  for (const line of raw.split("\n")) {
-    if (line.startsWith("event:")) name = line.slice(6).trim();
-    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+// -- sending --------------------------------------------------------------------------
+
+// Regenerate and Edit act on the last turn: shown on its messages when no reply streams.
+function refreshActions() {
+  for (const old of $("messages").querySelectorAll(".action.last")) old.remove();
+  const turn = lastTurn();
+  if (!turn || live?.turn === turn) return;
+  const asked = turn.querySelector(".msg.user");
+  const answered = [...turn.querySelectorAll(".msg.assistant")].at(-1);
+  if (!asked || !answered) return;
+  const regenerate = guarded(async () => {
+    if (live) throw new ApiError("A reply is still coming: wait for it, or stop it.");
+    showError();
+    await send(asked.source, { regenerate: true });
+  });
+  addAction(answered, "Regenerate", regenerate).classList.add("last");
+  addAction(asked, "Edit", () => startEditing(asked.source)).classList.add("last");
+}
+
+function startEditing(text) {
+  editing = true;
+  $("input").value = text;
+  $("composer-note").textContent =
+    "Editing your last message: Send replaces it and its reply (Escape cancels).";
+  $("input").focus();
+}
+
+function stopEditing() {
+  if (!editing) return;
+  editing = false;
+  $("input").value = "";
+  showBusy();
+}
+
+// Send shows when you can send here; Stop while a reply streams, saying where.
+function showBusy() {
+  $("send").hidden = live !== null;
+  $("stop").hidden = live === null;
+  let note = "";
+  if (live && live.sessionId !== current) {
+    const where = titleOf(sessions.find((s) => s.id === live.sessionId));
+    note = `A reply is still coming in "${where}": wait for it, or stop it, to send here.`;
+  } else if (editing) {
+    note = $("composer-note").textContent;
   }
-  return { name, data: data.length ? JSON.parse(data.join("\n")) : null };
+  $("composer-note").textContent = note;
 }
 
-async function send(text) {
-  const session = current ? { id: current } : await newSession();
-  const asked = addMessage("user", text);
-  const bubble = addMessage("assistant", "");
+async function send(text, { regenerate = false, replace = regenerate } = {}) {
+  const create = current === null;
+  const sessionId = create ? newId() : current;
+  if (create) showSession(null, sessionId);
+  const replaced = replace ? lastTurn() : null;
+  if (replaced) replaced.hidden = true;
+  const turn = addTurn();
+  const asked = addMessage(turn, "user", text);
+  const bubble = addMessage(turn, "assistant", "");
   bubble.classList.add("streaming");
+  const thinking = document.createElement("span");
+  thinking.className = "thinking";
+  thinking.textContent = "Thinking…";
+  bubble.replaceChildren(thinking);
+  toBottom();
+  const controller = new AbortController();
+  live = { sessionId, turn, controller, replacing: replaced !== null };
+  showBusy();
+  refreshActions();
+
   let reply = "";
+  const markdown = new LiveMarkdown((html, text) =>
+    following(() => setMessage(bubble, text, html)),
+  );
   try {
-    const response = await fetch(`/api/sessions/${encodeURIComponent(session.id)}/messages`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ text }),
-    });
-    if (!response.ok) throw await failure(response);
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = parseEvent(buffer.slice(0, end));
-        buffer = buffer.slice(end + 2);
-        if (event.name === "delta") {
-          reply += event.data.text;
-          bubble.innerHTML = renderMarkdown(reply);
-          bubble.scrollIntoView({ block: "end" });
-        } else if (event.name === "done") {
-          updateSession(event.data.session);
-          showMemoryChanges(event.data.memory);
-        } else if (event.name === "error") {
-          throw new ApiError(event.data.error.message);
-        }
+    const path = `/api/sessions/${encodeURIComponent(sessionId)}/messages`;
+    const body = { text, create, replace_last: replaced !== null };
+    const response = await request("POST", path, body, controller.signal);
+    for await (const event of events(response)) {
+      if (event.name === "delta") {
+        if (!reply) following(() => setMessage(bubble, event.data.text));
+        reply += event.data.text;
+        markdown.update(reply).catch(() => {});
+      } else if (event.name === "done") {
+        await markdown.finish().catch(() => setMessage(bubble, reply));
+        bubble.classList.remove("streaming");
+        replaced?.remove();
+        live = null;
+        addCopy(bubble);
+        addCopy(asked);
+        updateSession(event.data.session);
+        following(() => showMemoryChanges(turn, event.data.memory));
+      } else if (event.name === "error") {
+        throw new ApiError(event.data.error.message);
       }
     }
   } catch (error) {
-    // Nothing of the turn was stored: the message leaves the chat and goes back in the
-    // box (unless something new was typed there meanwhile), to send again.
-    bubble.remove();
-    asked.remove();
-    if (!$("input").value) $("input").value = text;
-    const said = error.message.replace(/[.\s]+$/, "");
-    const unsaid = /saved/i.test(said) ? "" : " Nothing was saved.";
-    showError(`${said}.${unsaid} Your message is back in the box.`);
-  } finally {
-    bubble.classList.remove("streaming");
-  }
-}
-
-// What a turn changed in the user's facts, shown under its reply (as text, never HTML).
-function showMemoryChanges(memory) {
-  const said = [
-    ...memory.remembered.map(({ key, value }) => `remembered ${key}: ${value}`),
-    ...memory.forgotten.map((key) => `forgot ${key}`),
-  ];
-  if (!said.length) return;
-  const note = document.createElement("div");
-  note.className = "memory-note";
-  note.textContent = `(${said.join("; ")})`;
-  $("messages").append(note);
-}
-
-// -- search ---------------------------------------------------------------------------
-
-async function search(query) {
-  const params = new URLSearchParams({ q: query, limit: SEARCH_LIMIT });
-  const hits = await api("GET", `/api/search?${params}`);
-  $("search-summary").textContent = describeHits(hits.length);
-  $("hits").replaceChildren(...hits.map(renderHit));
-  $("search-results").hidden = false;
-}
-
-function describeHits(count) {
-  if (!count) return "No messages match";
-  if (count >= SEARCH_LIMIT) return `The best ${count} matches`;
-  return count === 1 ? "1 match" : `${count} matches`;
-}
-
-function clearSearch() {
-  $("search-input").value = "";
-  $("hits").replaceChildren();
-  $("search-results").hidden = true;
-}
-
-function renderHit(hit) {
-  const meta = document.createElement("span");
-  meta.className = "hit-meta";
-  const date = hit.created_at.slice(0, 10);
-  meta.textContent = `${titleOf({ title: hit.session_title })} · ${date} · ${hit.role}`;
-  const snippet = document.createElement("span");
-  snippet.className = "snippet";
-  snippet.append(...highlighted(hit.parts));
-  const button = document.createElement("button");
-  button.className = "hit";
-  button.append(meta, snippet);
-  button.addEventListener("click", guarded(async () => {
-    try {
-      await openSession(hit.session_id, hit);
-    } catch (error) {
-      // Its session may be gone (deleted in another tab): show the list as it is now.
-      await loadSessions();
-      throw error;
+    // Nothing of the turn was stored: it leaves the chat, the turn it was to replace
+    // comes back, and the message goes back in the box (unless something new was typed
+    // there meanwhile), to send again.
+    const here = current === sessionId;
+    turn.remove();
+    if (replaced) replaced.hidden = false;
+    updateWelcome();
+    if (create && here) newChat();
+    const said = controller.signal.aborted ? "Stopped" : error.message.replace(/[.\s]+$/, "");
+    const unsaid = /saved/i.test(said) ? "" : " Nothing of it was saved.";
+    if (!here) {
+      const where = titleOf(sessions.find((s) => s.id === sessionId));
+      showError(`Your message in "${where}" got no reply: ${said}.${unsaid}`);
+    } else if (regenerate) {
+      showError(`${said}.${unsaid} The earlier reply stays.`);
+    } else {
+      if (!$("input").value) $("input").value = text;
+      showError(`${said}.${unsaid} Your message is back in the box.`);
     }
-  }));
-  const li = document.createElement("li");
-  li.append(button);
-  return li;
-}
-
-// The API gives each snippet in parts, the matched words marked. They become text nodes
-// and <mark> elements, never HTML, so a message's own markup stays text.
-function highlighted(parts) {
-  return parts.map(({ text, match }) => {
-    if (!match) return text;
-    const mark = document.createElement("mark");
-    mark.textContent = text;
-    return mark;
-  });
-}
-
-// -- memory ---------------------------------------------------------------------------
-
-async function openMemory() {
-  showError(null, "memory-error");
-  await loadFacts();
-  $("memory-panel").showModal();
-  $("fact-key").focus();
-}
-
-async function loadFacts() {
-  const facts = [];
-  await everyPage("/api/facts", (page) => facts.push(...page));
-  $("facts").replaceChildren(...facts.map(renderFact));
-  $("facts-table").hidden = !facts.length;
-  $("facts-empty").hidden = facts.length > 0;
-}
-
-function renderFact(fact) {
-  const forget = document.createElement("button");
-  forget.textContent = "Forget";
-  forget.setAttribute("aria-label", `Forget ${fact.key}`);
-  forget.addEventListener("click", guarded(() => forgetFact(fact), "memory-error"));
-  const row = document.createElement("tr");
-  row.append(cell(fact.key), cell(fact.value), cell(forget));
-  return row;
-}
-
-// Strings given to append() become text nodes, so a fact shows as written, never as HTML.
-function cell(content) {
-  const td = document.createElement("td");
-  td.append(content);
-  return td;
-}
-
-async function forgetFact(fact) {
-  showError(null, "memory-error");
-  // By id rather than key: a key may hold a "/", which a URL path segment cannot carry.
-  await api("DELETE", `/api/facts/${fact.id}`);
-  await loadFacts();
-}
-
-async function rememberFact() {
-  showError(null, "memory-error");
-  const key = $("fact-key").value.trim();
-  const value = $("fact-value").value.trim();
-  await api("POST", "/api/facts", { key, value });
-  $("fact-form").reset();
-  await loadFacts();
-  $("fact-key").focus();
+  } finally {
+    if (live?.turn === turn) live = null;
+    showBusy();
+    refreshActions();
+  }
 }
 
 // -- wiring ---------------------------------------------------------------------------
 
-function guarded(action, errorLine = "chat-error") {
+function guarded(action) {
   return async (event) => {
-    event?.preventDefault();
+    event?.preventDefault?.();
     try {
       await action(event);
     } catch (error) {
-      if (token) showError(error.message, errorLine);
+      if (currentToken()) showError(error.message);
     }
   };
+}
+
+async function openHit(hit) {
+  try {
+    await openSession(hit.session_id, hit);
+  } catch (error) {
+    // Its session may be gone (deleted in another tab): show the list as it is now.
+    await loadSessions();
+    throw error;
+  }
 }
 
 $("login").addEventListener("submit", async (event) => {
@@ -402,17 +307,15 @@ $("login").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", () => logout());
-$("new-session").addEventListener("click", guarded(newSession));
+$("new-session").addEventListener("click", guarded(newChat));
+$("stop").addEventListener("click", () => live?.controller.abort());
 
 $("search-form").addEventListener("submit", guarded(async () => {
   showError();
-  await search($("search-input").value);
+  await search($("search-input").value, guarded(openHit));
 }));
 $("search-clear").addEventListener("click", clearSearch);
-
 $("memory").addEventListener("click", guarded(openMemory));
-$("memory-close").addEventListener("click", () => $("memory-panel").close());
-$("fact-form").addEventListener("submit", guarded(rememberFact, "memory-error"));
 
 $("rename").addEventListener("click", () => {
   $("rename-input").value = $("title").textContent;
@@ -423,7 +326,9 @@ $("rename").addEventListener("click", () => {
 
 window.addEventListener("popstate", guarded(async () => {
   const id = linkedSession();
-  if (token && id && id !== current && sessions.some((s) => s.id === id)) await openSession(id);
+  if (!currentToken() || id === (current ?? "")) return;
+  if (!id) newChat();
+  else if (sessions.some((s) => s.id === id)) await openSession(id);
 }));
 
 // Escape leaves the title as it was.
@@ -450,23 +355,20 @@ $("delete").addEventListener("click", guarded(async () => {
   if (!session || !confirm(`Delete "${titleOf(session)}" and all its messages?`)) return;
   await api("DELETE", `/api/sessions/${encodeURIComponent(session.id)}`);
   sessions = sessions.filter((s) => s.id !== session.id);
-  $("messages").replaceChildren();
   if (sessions.length) await openSession(sessions[0].id);
-  else showSession(null);
+  else newChat();
 }));
 
 $("composer").addEventListener("submit", guarded(async () => {
   const text = $("input").value;
-  if (!text.trim() || busy) return;
-  busy = true;
-  $("send").disabled = true;
+  if (!text.trim() || live) return;
+  const replace = editing;
+  editing = false;
   $("input").value = "";
   showError();
   try {
-    await send(text);
+    await send(text, { replace });
   } finally {
-    busy = false;
-    $("send").disabled = false;
     $("input").focus();
   }
 }));
@@ -475,11 +377,12 @@ $("input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
+  } else if (event.key === "Escape" && editing) {
+    event.preventDefault();
+    stopEditing();
   }
 });
 
-if (token) {
-  login(token).catch((error) => logout(error.message));
-} else {
-  logout();
-}
+const saved = currentToken();
+if (saved) login(saved).catch((error) => logout(error.message));
+else logout();

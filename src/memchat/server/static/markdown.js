@@ -1,136 +1,74 @@
-// A small, safe Markdown renderer for chat replies.
-//
-// Safe by construction: the text is HTML-escaped first and every construct below adds
-// only fixed tags to escaped text, so no input can produce a tag or attribute of its own.
-// Links keep only http(s) and mailto targets.
+// Replies written in Markdown, as HTML the server renders (POST /api/render: markdown-it-py
+// with raw HTML off, code coloured by Pygments). The page writes no Markdown parser of its
+// own; what comes back holds no tag of the message's own.
 
-const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+import { api } from "./api.js";
 
-export function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+// What one request may carry (the server's limits), and the longest text rendered: a
+// longer one is shown as written (its HTML here is null), as the server would show it.
+const BATCH_CHARS = 200_000;
+const BATCH_TEXTS = 500;
+const LONGEST = 100_000;
+
+// The HTML of each text, in order (null for a text to show as written).
+export async function renderAll(texts) {
+  const rendered = await renderEach(texts.filter((text) => text.length <= LONGEST));
+  return texts.map((text) => (text.length <= LONGEST ? rendered.shift() : null));
 }
 
-function emphasis(text) {
-  return text
-    .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
-    .replace(/__([^_\n]+)__/g, "<strong>$1</strong>")
-    .replace(/(^|[^*\w])\*([^*\n]+)\*(?!\w)/g, "$1<em>$2</em>")
-    .replace(/(^|[^_\w])_([^_\n]+)_(?!\w)/g, "$1<em>$2</em>")
-    .replace(/~~([^~\n]+)~~/g, "<del>$1</del>");
-}
-
-function inline(text) {
-  // Code spans and links go into placeholders first, so that nothing inside a code span
-  // and nothing inside a link's address is formatted.
-  // A link's label and address hold no "[", so that a run of them is read once, not
-  // once from each "[" (which took time growing with the square of the run).
-  const held = [];
-  const hold = (html) => {
-    held.push(html);
-    return `\u0000${held.length - 1}\u0000`;
-  };
-  const out = escapeHtml(text.replace(/\u0000/g, ""))
-    .replace(/`([^`\n]+)`/g, (_, code) => hold(`<code>${code}</code>`))
-    .replace(/\[([^[\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)[]+)\)/g, (_, label, url) =>
-      hold(`<a href="${url}" target="_blank" rel="noopener noreferrer">${emphasis(label)}</a>`));
-  // A link's label may hold a code span: restore placeholders within placeholders too.
-  const restore = (html) => html.replace(/\u0000(\d+)\u0000/g, (_, i) => restore(held[Number(i)]));
-  return restore(emphasis(out));
-}
-
-// Each line-level pattern takes the whole line; the `s` flag lets `.` match the line
-// separators U+2028 and U+2029, which are not line breaks here.
-const FENCE = /^\s*(`{3,}|~{3,})(.*)$/s;
-const HEADING = /^ {0,3}(#{1,6})\s+(.*)$/s;
-const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
-const QUOTE = /^\s*>/;
-const LIST_ITEM = /^\s*([-*+]|\d+[.)])\s+(.*)$/s;
-// Deeper quotes show their ">" as text: each level is a recursive call.
-const MAX_QUOTE_DEPTH = 20;
-
-// A code fence's marker and language, or null. As in CommonMark, the language is the first
-// word of the info string, and a backtick fence's info string holds no backtick.
-function fenceOf(line) {
-  const match = line.match(FENCE);
-  if (!match) return null;
-  const [, marker, info] = match;
-  if (marker[0] === "`" && info.includes("`")) return null;
-  const word = info.trim().split(/\s+/)[0];
-  return { marker, lang: /^[\w+-]+$/.test(word) ? word : "" };
-}
-
-function startsBlock(line, depth) {
-  return (
-    fenceOf(line) !== null ||
-    HEADING.test(line) ||
-    (depth < MAX_QUOTE_DEPTH && QUOTE.test(line)) ||
-    LIST_ITEM.test(line)
-  );
-}
-
-export function renderMarkdown(source) {
-  return blocks(source.replace(/\r\n?/g, "\n").split("\n"), 0);
-}
-
-// Every turn of the loop takes the line it starts on before any rule looks at it, and a
-// line that no other rule wants is a paragraph's, so no text can keep the loop in place.
-function blocks(lines, depth) {
+async function renderEach(texts) {
   const html = [];
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    i += 1;
-    if (!line.trim()) continue;
-    const fence = fenceOf(line);
-    if (fence) {
-      const body = [];
-      while (i < lines.length && !lines[i].trim().startsWith(fence.marker)) {
-        body.push(lines[i]);
-        i += 1;
-      }
-      i += 1; // the closing fence (or the end of a reply still streaming)
-      const lang = fence.lang ? ` class="language-${escapeHtml(fence.lang)}"` : "";
-      html.push(`<pre><code${lang}>${escapeHtml(body.join("\n"))}</code></pre>`);
-      continue;
+  let batch = [];
+  let size = 0;
+  const flush = async () => {
+    if (batch.length) html.push(...(await api("POST", "/api/render", { texts: batch })).html);
+    batch = [];
+    size = 0;
+  };
+  for (const text of texts) {
+    if (batch.length && (size + text.length > BATCH_CHARS || batch.length >= BATCH_TEXTS)) {
+      await flush();
     }
-    const heading = line.match(HEADING);
-    if (heading) {
-      const level = heading[1].length;
-      html.push(`<h${level}>${inline(heading[2])}</h${level}>`);
-      continue;
-    }
-    if (RULE.test(line)) {
-      html.push("<hr>");
-      continue;
-    }
-    if (depth < MAX_QUOTE_DEPTH && QUOTE.test(line)) {
-      const quoted = [line];
-      while (i < lines.length && QUOTE.test(lines[i])) {
-        quoted.push(lines[i]);
-        i += 1;
-      }
-      const inner = quoted.map((q) => q.replace(/^\s*>\s?/, ""));
-      html.push(`<blockquote>${blocks(inner, depth + 1)}</blockquote>`);
-      continue;
-    }
-    const item = line.match(LIST_ITEM);
-    if (item) {
-      const items = [`<li>${inline(item[2])}</li>`];
-      let next;
-      while (i < lines.length && (next = lines[i].match(LIST_ITEM))) {
-        items.push(`<li>${inline(next[2])}</li>`);
-        i += 1;
-      }
-      const tag = /\d/.test(item[1]) ? "ol" : "ul";
-      html.push(`<${tag}>${items.join("")}</${tag}>`);
-      continue;
-    }
-    const paragraph = [inline(line)];
-    while (i < lines.length && lines[i].trim() && !startsBlock(lines[i], depth)) {
-      paragraph.push(inline(lines[i]));
-      i += 1;
-    }
-    html.push(`<p>${paragraph.join("<br>")}</p>`);
+    batch.push(text);
+    size += text.length;
   }
-  return html.join("\n");
+  await flush();
+  return html;
+}
+
+// A reply that grows as it streams (`show(html, text)` puts it on screen): each update asks for the latest text's HTML, with at
+// most one request out at a time (a request that comes back late asks again for whatever
+// arrived meanwhile), so a fast stream costs a few renders, not one per piece.
+export class LiveMarkdown {
+  constructor(show) {
+    this.show = show;
+    this.text = "";
+    this.shown = null;
+    this.pending = null;
+  }
+
+  update(text) {
+    this.text = text;
+    this.pending ??= this.#renderLatest();
+    return this.pending;
+  }
+
+  // Resolves once the last text given is shown.
+  async finish() {
+    while (this.pending) await this.pending;
+    if (this.shown !== this.text) await this.update(this.text);
+  }
+
+  async #renderLatest() {
+    try {
+      while (this.shown !== this.text) {
+        const text = this.text;
+        const [html] = await renderAll([text]);
+        this.shown = text;
+        this.show(html, text);
+      }
+    } finally {
+      this.pending = null;
+    }
+  }
 }

@@ -1,0 +1,73 @@
+// The Memory panel: see, add and forget the facts memchat keeps about you.
+
+import { api, everyPage } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+
+export async function openMemory() {
+  $("memory-error").textContent = "";
+  await loadFacts();
+  $("memory-panel").showModal();
+  $("fact-key").focus();
+}
+
+// Whoever logs in next must not see this person's memory.
+export function closeMemory() {
+  $("memory-panel").close();
+  $("facts").replaceChildren();
+}
+
+async function loadFacts() {
+  const facts = [];
+  await everyPage("/api/facts", (page) => facts.push(...page));
+  $("facts").replaceChildren(...facts.map(renderFact));
+  $("facts-table").hidden = !facts.length;
+  $("facts-empty").hidden = facts.length > 0;
+}
+
+function renderFact(fact) {
+  const forget = document.createElement("button");
+  forget.textContent = "Forget";
+  forget.setAttribute("aria-label", `Forget ${fact.key}`);
+  forget.addEventListener("click", () => guard(() => forgetFact(fact)));
+  const row = document.createElement("tr");
+  row.append(cell(fact.key), cell(fact.value), cell(forget));
+  return row;
+}
+
+// Strings given to append() become text nodes, so a fact shows as written, never as HTML.
+function cell(content) {
+  const td = document.createElement("td");
+  td.append(content);
+  return td;
+}
+
+async function guard(action) {
+  $("memory-error").textContent = "";
+  try {
+    await action();
+  } catch (error) {
+    $("memory-error").textContent = error.message;
+  }
+}
+
+async function forgetFact(fact) {
+  // By id rather than key: a key may hold a "/", which a URL path segment cannot carry.
+  await api("DELETE", `/api/facts/${fact.id}`);
+  await loadFacts();
+}
+
+async function rememberFact() {
+  const key = $("fact-key").value.trim();
+  const value = $("fact-value").value.trim();
+  await api("POST", "/api/facts", { key, value });
+  $("fact-form").reset();
+  await loadFacts();
+  $("fact-key").focus();
+}
+
+$("memory-close").addEventListener("click", () => $("memory-panel").close());
+$("fact-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guard(rememberFact);
+});
