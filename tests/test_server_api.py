@@ -12,6 +12,7 @@ from agents.testing import ScriptedModel
 from fastapi.testclient import TestClient
 
 from memchat.errors import StoreError
+from memchat.memory.tokens import MESSAGE_OVERHEAD, estimate_tokens
 from memchat.models import ModelChoice
 from memchat.server import create_app
 from memchat.store import Store, open_store
@@ -405,13 +406,13 @@ def test_a_message_over_the_context_budget_is_a_413_before_the_stream(
     api = Api(store)
     with api.client:
         api.client.post("/api/sessions", json={"id": "s"}, headers=api.sara)
-        answer = api.client.post(
-            "/api/sessions/s/messages", json={"text": "word " * 300}, headers=api.sara
-        )
+        text = "word " * 300
+        answer = api.client.post("/api/sessions/s/messages", json={"text": text}, headers=api.sara)
         assert answer.status_code == 413, answer.text
+        tokens = estimate_tokens(text) + MESSAGE_OVERHEAD
         assert answer.json()["error"] == {
             "code": "input_too_large",
-            "message": "the message takes about 417 tokens; with the system prompt that is"
+            "message": f"the message takes about {tokens} tokens; with the system prompt that is"
             " over this model's context budget of 256 (MEMCHAT_CONTEXT_TOKENS)",
         }
     assert api.model.calls == ()
