@@ -287,7 +287,7 @@ def test_prune_and_user_delete_with_vacuum(memchat: Harness) -> None:
     ok(memchat("ask", "-u", "ali", "hello", replies=("hi",)))
     assert "pruned 0 turns" in ok(memchat("prune", "--older-than", "1d", "--yes"))
     out = ok(memchat("prune", "--older-than", "0h", "--user", "sara", "--vacuum", "--yes"))
-    assert "pruned 1 turns, 1 empty sessions and vacuumed" in out
+    assert "pruned 1 turn, 1 empty session and vacuumed" in out
     assert json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json"))) == []
     assert len(json.loads(ok(memchat("sessions", "list", "-u", "ali", "--json")))) == 1
     assert "invalid age '90 days'" in fails(memchat("prune", "--older-than", "90 days", "--yes"))
@@ -301,6 +301,30 @@ def test_chat_retry_after_failure_stores_turn_once(memchat: Harness) -> None:
     sessions = json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json")))
     shown = json.loads(ok(memchat("sessions", "show", sessions[0]["id"], "-u", "sara", "--json")))
     assert [texts_of(t["items"]) for t in shown["turns"]] == [["hello", "hi"]]
+
+
+def test_chat_over_limit_message_is_not_offered_for_retry(
+    memchat: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMCHAT_MAX_INPUT_CHARS", "1000")
+    out = ok(memchat("chat", "-u", "sara", input="x" * 5000 + "\n/retry\n"))
+    assert "limit is 1,000" in out
+    # A retry would fail the same way: it is not suggested, and there is nothing to retry.
+    assert "/retry" not in out.split("limit is 1,000")[1].splitlines()[0]
+    assert "nothing to retry" in out
+    assert memchat.model.calls == ()
+
+
+def test_chat_counts_turns_in_words(memchat: Harness) -> None:
+    out = ok(memchat("chat", "-u", "sara", input="hello\n", replies=("hi",)))
+    assert "(0 turns)" in out
+    out = ok(memchat("chat", "-u", "sara", input="/new\n/switch " + _current(memchat) + "\n"))
+    assert "(1 turn)." in out and "(1 turn):" in out and "(0 turns):" in out
+
+
+def _current(memchat: Harness) -> str:
+    """The id of sara's most recent session."""
+    return str(json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json")))[0]["id"])
 
 
 def test_config_shows_sources(

@@ -15,7 +15,7 @@ from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
 from .app import App, pass_app, user_of, user_option
-from .render import console, escape, print_history, print_sessions, show_stream
+from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
@@ -74,10 +74,8 @@ class Repl:
         info = self.store.open_session(self.user, session_id, new=new)
         self.session = MemchatSession(self.store, info)
         self.failed_text = None
-        turns = info.turn_count
-        console.print(
-            f"[dim]session {self.info} ({turns} turns): {escape(info.display_title)}[/dim]"
-        )
+        turns = counted(info.turn_count, "turn")
+        console.print(f"[dim]session {self.info} ({turns}): {escape(info.display_title)}[/dim]")
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -104,6 +102,9 @@ class Repl:
         command(arg.strip())
 
     def send(self, text: str, *, replace_last: bool = False) -> None:
+        # A message that cannot be sent (too long, empty) would fail the same way again:
+        # refused here, it is no turn for /retry to send.
+        self.chat.check_input(text)
         self.failed_text = text
         try:
             asyncio.run(
@@ -219,7 +220,7 @@ def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
     repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new)
     console.print(
         f"[bold]memchat[/bold] [dim]{escape(app.model.description)}; "
-        f"session {escape(repl.info)} ({repl.session.info.turn_count} turns). "
+        f"session {escape(repl.info)} ({counted(repl.session.info.turn_count, 'turn')}). "
         "/help for commands, exit to leave.[/dim]"
     )
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
