@@ -342,11 +342,46 @@ def test_config_shows_sources(
     assert settings["model"]["source"].endswith(".env")
     assert settings["api_key"]["value"] == "sk-…1234"
     assert data["model"] == "llama3.2 via http://localhost:11434/v1"
+    # Unset, the budget and recall's cap show what is in force, not "None".
+    assert settings["context_tokens"]["value"] == "16000 (for llama3.2)"
+    assert settings["recall_k"]["value"] == "as many as the budget holds"
+    assert settings["context_tokens"]["source"] == settings["recall_k"]["source"] == "default"
     assert data["memory"] == (
         "16,000-token context, earlier messages: all that fit, else excerpts around what"
         " recall finds, summaries by llama3.2,"
         " memory tools: remember, forget, search_history"
     )
+
+
+def test_config_shows_settings_given(memchat: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMCHAT_CONTEXT_TOKENS", "4000")
+    monkeypatch.setenv("MEMCHAT_RECALL_K", "7")
+    data = json.loads(ok(memchat("config", "--json")))
+    settings = {row["name"].split()[0]: row for row in data["settings"]}
+    assert (settings["context_tokens"]["value"], settings["recall_k"]["value"]) == ("4000", "7")
+    assert data["memory"].startswith("4,000-token context, up to 7 recalled passages")
+
+
+def test_db_in_a_missing_folder_is_an_error(
+    memchat: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    out = fails(memchat("--db", str(missing / "x.db"), "sessions", "list"))
+    assert f"the folder {missing} does not exist" in out
+    # The same as a sqlite:/// URL, and through MEMCHAT_DB.
+    assert "does not exist" in fails(memchat("--db", f"sqlite:///{missing}/x.db", "users", "list"))
+    monkeypatch.setenv("MEMCHAT_DB", str(missing / "x.db"))
+    assert "does not exist" in fails(memchat("users", "list"))
+    assert not missing.parent.exists()
+    # A new file in a folder that exists is made.
+    ok(memchat("--db", str(tmp_path / "x.db"), "users", "list"))
+    assert (tmp_path / "x.db").is_file()
+
+
+def test_default_data_directory_is_created(memchat: Harness, memchat_env: Path) -> None:
+    assert not memchat_env.exists()
+    ok(memchat("users", "list"))
+    assert (memchat_env / "memchat.db").is_file()
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from ..chat import Chat
 from ..config import Settings, load_settings
+from ..errors import StoreError
 from ..models import ModelChoice, resolve_model
-from ..store import Quotas, Store, open_store
+from ..store import POSTGRES_SCHEMES, Quotas, Store, open_store
 
 ModelFactory = Callable[[Settings], ModelChoice]
 
@@ -30,12 +32,29 @@ class App:
         """The store, opened (and migrated) the first time it is needed."""
         if self._store is None:
             self._store = open_store(
-                self.settings.db,
+                self.db,
                 encryption_key=self.settings.encryption_key,
                 encrypted_search=self.settings.encrypted_search,
                 quotas=Quotas(self.settings.max_sessions, self.settings.max_facts),
             )
         return self._store
+
+    @property
+    def db(self) -> str:
+        """The database location, checked: a named SQLite file's folder must exist.
+
+        Only the default data directory is created; a mistyped ``--db`` or ``MEMCHAT_DB``
+        would otherwise leave a new, empty database somewhere unexpected.
+        """
+        location = self.settings.db
+        if self.settings.sources.get("db", "default") == "default":
+            return location
+        if location == ":memory:" or location.startswith(POSTGRES_SCHEMES):
+            return location
+        folder = Path(location.removeprefix("sqlite:///")).expanduser().parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open {location}: the folder {folder} does not exist")
+        return location
 
     @property
     def model(self) -> ModelChoice:
