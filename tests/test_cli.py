@@ -271,6 +271,18 @@ def test_memory_commands(memchat: Harness) -> None:
     assert "Sara" not in ok(memchat("memory", "list", "-u", "sara"))
 
 
+def test_chat_memory_command_lists_and_forgets(memchat: Harness) -> None:
+    script = "Hi, my name is Sara.\n/memory\n/memory forget name\n/memory\n/memory drop\n"
+    out = ok(memchat("chat", "-u", "sara", input=script, replies=("Hi",)))
+    learned = out.index("(remembered name: Sara)") + len("(remembered name: Sara)")
+    forgot = out.index("forgot name: Sara (1 message no longer recalled)")
+    assert "name: Sara" in out[learned:forgot]  # /memory listed it
+    assert "nothing remembered about you yet" in out[forgot:]
+    assert "usage: /memory, or /memory forget KEY" in out
+    with SQLiteStore(Path("home/memchat.db")) as store:
+        assert store.list_facts("sara") == []
+
+
 def test_chat_context_command_shows_parts(memchat: Harness) -> None:
     out = ok(
         memchat(

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 import click
 
 from ..chat import Chat
+from ..config import Settings
 from ..errors import MemchatError
+from ..memory.forget import forget_fact
 from ..store import MemchatSession, Store
 from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
@@ -22,20 +24,25 @@ EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
 # /search shows this many matches.
 SEARCH_LIMIT = 10
 
-HELP = """\
-/help              this help
-/new               start a new session
-/sessions          list your sessions
-/switch ID         continue another session
-/rename TITLE      rename this session
-/history           show this session's messages
-/search QUERY      search all your sessions' messages
-/undo              drop the last turn
-/retry             send the last message again (replacing its reply, if it got one)
-/clear             delete every message of this session
-/context           what the model was given last turn, with token counts
-/user NAME         chat as another user
-/exit              leave (also: exit, quit, Ctrl-D)"""
+# Each slash command: what it takes, and what it does (for /help and Tab completion).
+COMMANDS = {
+    "/help": ("", "this help"),
+    "/new": ("", "start a new session"),
+    "/sessions": ("", "list your sessions"),
+    "/switch": ("ID", "continue another session"),
+    "/rename": ("TITLE", "rename this session"),
+    "/history": ("", "show this session's messages"),
+    "/search": ("QUERY", "search all your sessions' messages"),
+    "/memory": ("[forget KEY]", "what memchat remembers about you; forget a fact"),
+    "/undo": ("", "drop the last turn"),
+    "/retry": ("", "send the last message again (replacing its reply, if it got one)"),
+    "/clear": ("", "delete every message of this session"),
+    "/context": ("", "what the model was given last turn, with token counts"),
+    "/user": ("NAME", "chat as another user"),
+    "/exit": ("", "leave (also: exit, quit, Ctrl-D)"),
+}
+HELP = "\n".join(f"{f'{name} {args}':<21} {does}" for name, (args, does) in COMMANDS.items())
+HELP += "\nAlt+Enter starts a new line; Up and Down recall what you typed before."
 
 
 class Repl:
@@ -61,6 +68,7 @@ class Repl:
             "/search": self.cmd_search,
             "/user": self.cmd_user,
             "/context": self.cmd_context,
+            "/memory": self.cmd_memory,
         }
 
     @property
@@ -182,6 +190,24 @@ class Repl:
             console.print(escape(part.text), highlight=False)
         console.print(f"[bold]total[/bold] {context.tokens} of {context.budget} tokens")
 
+    def cmd_memory(self, arg: str) -> None:
+        verb, _, key = arg.partition(" ")
+        if verb == "forget" and key.strip():
+            forgotten = forget_fact(self.store, self.user, key.strip())
+            fact = forgotten.fact
+            console.print(
+                f"[dim]forgot {escape(fact.key)}: {escape(fact.value)} "
+                f"({counted(forgotten.messages, 'message')} no longer recalled)[/dim]"
+            )
+            return
+        if arg:
+            raise MemchatError("usage: /memory, or /memory forget KEY")
+        facts = self.store.list_facts(self.user)
+        if not facts:
+            console.print("[dim]nothing remembered about you yet[/dim]")
+        for fact in facts:
+            console.print(f"[bold]{escape(fact.key)}[/bold]: {escape(fact.value)}")
+
     def cmd_user(self, arg: str) -> None:
         if not arg:
             console.print(f"[dim]you are {escape(self.user)}[/dim]")
@@ -191,18 +217,13 @@ class Repl:
         self.use(None)
 
 
-def _prompt_lines(repl: Repl) -> Iterator[str]:
-    """Lines typed at an interactive prompt; ends on Ctrl-D."""
-    from prompt_toolkit import PromptSession
+def _prompt_lines(repl: Repl, settings: Settings) -> Iterator[str]:
+    """What is typed at an interactive prompt; ends on Ctrl-D."""
+    from .prompt import history_of, prompt_lines, prompt_session
 
-    prompt: PromptSession[str] = PromptSession()
-    while True:
-        try:
-            yield prompt.prompt(f"{repl.info}> ")
-        except KeyboardInterrupt:
-            continue
-        except EOFError:
-            return
+    commands = {name: does for name, (_, does) in COMMANDS.items()}
+    session = prompt_session(history_of(settings), commands)
+    return prompt_lines(session, lambda: f"{repl.info}> ")
 
 
 def _stdin_lines() -> Iterator[str]:
@@ -224,4 +245,4 @@ def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
         "/help for commands, exit to leave.[/dim]"
     )
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    repl.run(_prompt_lines(repl) if interactive else _stdin_lines())
+    repl.run(_prompt_lines(repl, app.settings) if interactive else _stdin_lines())
