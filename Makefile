@@ -76,6 +76,7 @@ bench: setup
 	-$(BIN)/python bench/server.py
 	-$(BIN)/python bench/local_model.py
 	-$(BIN)/python bench/hostile.py
+	-$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

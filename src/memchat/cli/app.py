@@ -5,17 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from ..chat import Chat
 from ..config import Settings, load_settings
 from ..errors import StoreError
-from ..models import ModelChoice, resolve_model
 from ..store import POSTGRES_SCHEMES, Quotas, Store, open_store
 
-ModelFactory = Callable[[Settings], ModelChoice]
+if TYPE_CHECKING:
+    from ..chat import Chat
+    from ..models import ModelChoice
+
+ModelFactory = Callable[[Settings], "ModelChoice"]
+
+
+def resolve_model(settings: Settings) -> ModelChoice:
+    """The model the settings select (see models.resolve_model)."""
+    # Imported here: the Agents SDK and openai take about a second to import, which only
+    # the commands that run a model should pay (`memchat --help` should not).
+    from ..models import resolve_model
+
+    return resolve_model(settings)
 
 
 @dataclass
@@ -67,6 +78,8 @@ class App:
         """The configured model, loaded, with a spinner on stderr while that takes time."""
         choice = self.model
         if choice.prepare is not None:
+            from rich.console import Console
+
             with Console(stderr=True).status(f"loading {choice.name}..."):
                 choice.prepare()
             choice = self._model = replace(choice, prepare=None)
@@ -74,6 +87,8 @@ class App:
 
     def chat(self) -> Chat:
         """The chat agent for the configured model, loaded and ready."""
+        from ..chat import Chat
+
         return Chat.from_settings(self.settings, self.ready_model(), self.store)
 
     def close(self) -> None:

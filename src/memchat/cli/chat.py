@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import click
 
-from ..chat import Chat
 from ..config import Settings
 from ..errors import MemchatError
 from ..memory.forget import forget_fact
-from ..store import MemchatSession, Store
+from ..store import SessionInfo, Store
 from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
 from .app import App, pass_app, user_of, user_option
 from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
+
+if TYPE_CHECKING:
+    from ..chat import Chat
+    from ..store import MemchatSession
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
 # /search shows this many matches.
@@ -45,6 +49,13 @@ HELP = "\n".join(f"{f'{name} {args}':<21} {does}" for name, (args, does) in COMM
 HELP += "\nAlt+Enter starts a new line; Up and Down recall what you typed before."
 
 
+def _session(store: Store, info: SessionInfo) -> MemchatSession:
+    # Imported here: it brings the Agents SDK, which `memchat --help` should not load.
+    from ..store.session import MemchatSession
+
+    return MemchatSession(store, info)
+
+
 class Repl:
     """One terminal chat: the current user and session, and the slash commands."""
 
@@ -52,7 +63,7 @@ class Repl:
         self.store = store
         self.chat = chat
         self.user = user
-        self.session = MemchatSession(store, store.open_session(user, session_id, new=new))
+        self.session = _session(store, store.open_session(user, session_id, new=new))
         # The text of a turn that failed, so /retry can send it again.
         self.failed_text: str | None = None
         self.commands: dict[str, Callable[[str], None]] = {
@@ -80,7 +91,7 @@ class Repl:
 
     def use(self, session_id: str | None, *, new: bool = False) -> None:
         info = self.store.open_session(self.user, session_id, new=new)
-        self.session = MemchatSession(self.store, info)
+        self.session = _session(self.store, info)
         self.failed_text = None
         turns = counted(info.turn_count, "turn")
         console.print(f"[dim]session {self.info} ({turns}): {escape(info.display_title)}[/dim]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..chat import MemoryPlan
 from ..errors import ModelNotConfigured
 from .app import App, json_option, pass_app
 from .render import console, print_json
@@ -16,6 +15,8 @@ from .render import console, print_json
 @pass_app
 def config(app: App, as_json: bool) -> None:
     """Show the configuration and the model it selects."""
+    from ..chat import MemoryPlan  # with the SDK, which other commands do not load
+
     in_force = {"recall_k": "as many as the budget holds"}
     try:
         model = app.model.description

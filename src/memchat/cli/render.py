@@ -11,11 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
-from rich.spinner import Spinner
 from rich.table import Table
-from rich.text import Text
 
 from ..store import SessionInfo, Turn
 from ..store.titles import item_text
@@ -47,6 +43,12 @@ async def show_stream(chunks: AsyncIterator[str], *, markdown: bool) -> str:
 
 
 async def _show_live(chunks: AsyncIterator[str]) -> str:
+    # Imported here: rich's Markdown brings markdown-it and Pygments, slow to import.
+    from rich.live import Live
+    from rich.markdown import Markdown
+    from rich.spinner import Spinner
+    from rich.text import Text
+
     parts: list[str] = []
     thinking = Spinner("dots", Text("Thinking...", style="dim"), style="dim")
     with quiet_keyboard(), Live(thinking, console=console, refresh_per_second=12) as live:
