@@ -82,6 +82,16 @@ async def completed(keys: PipeInput, start: str, rest: str = "") -> str:
     return await answer
 
 
+def test_a_read_only_data_directory_keeps_history_in_memory(
+    keys: PipeInput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("MEMCHAT_HOME", str(blocked / "home"))  # under a file: cannot exist
+    settings = load_settings()
+    assert typed(settings, keys, "hello\r") == "hello"
+
+
 async def test_tab_completes_slash_commands(keys: PipeInput) -> None:
     assert await completed(keys, "/his") == "/history"
     assert await completed(keys, "/me", " forget name") == "/memory forget name"

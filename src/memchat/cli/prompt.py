@@ -29,10 +29,13 @@ def history_of(settings: Settings) -> History:
     """
     if settings.encryption_key:
         return InMemoryHistory()
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = settings.home / HISTORY_FILE
-    # Made private before prompt_toolkit appends to it: it holds what the user typed.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Made private before prompt_toolkit appends to it: it holds what the user typed.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError:
+        return InMemoryHistory()  # a read-only data directory: chat without keeping it
     return FileHistory(path)
 
 
