@@ -16,12 +16,13 @@ $(BIN)/python:
 
 # Re-install only when the dependency list changes. llama-cpp-python builds from source
 # the first time (3-5 minutes on 2 cores); pip keeps the wheel in its cache, so later
-# installs take seconds. Its build log is filtered down to cmake's progress lines.
+# installs take seconds. Its build log is shown as one line of progress with the elapsed
+# time (tools/build_progress.py), and kept whole in .venv/llama-cpp-build.log.
 $(STAMP): pyproject.toml | $(BIN)/python
 	@if ! $(BIN)/python -c 'import llama_cpp' 2>/dev/null; then \
 	  echo "Building llama-cpp-python 0.3.36 for the embedded model (once; 3-5 minutes on 2 cores)..."; \
 	  $(BIN)/python -m pip install -v 'llama-cpp-python==0.3.36' 2>&1 \
-	    | grep --line-buffered -E '^ *\[ *[0-9]+%\]|Successfully|Using cached|ERROR|error:' || true; \
+	    | $(BIN)/python tools/build_progress.py --log $(VENV)/llama-cpp-build.log || true; \
 	fi
 	$(BIN)/python -m pip install --quiet -e '.[dev,local,server,postgres,encrypt]'
 	touch $@
@@ -32,8 +33,8 @@ chat: setup
 	$(BIN)/memchat chat
 
 lint: setup
-	$(BIN)/ruff check src tests bench conformance
-	$(BIN)/ruff format --check src tests bench conformance
+	$(BIN)/ruff check src tests bench conformance tools
+	$(BIN)/ruff format --check src tests bench conformance tools
 
 typecheck: setup
 	$(BIN)/mypy
@@ -75,6 +76,7 @@ bench: setup
 	-$(BIN)/python bench/server.py
 	-$(BIN)/python bench/local_model.py
 	-$(BIN)/python bench/hostile.py
+	-$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -271,6 +271,18 @@ def test_memory_commands(memchat: Harness) -> None:
     assert "Sara" not in ok(memchat("memory", "list", "-u", "sara"))
 
 
+def test_chat_memory_command_lists_and_forgets(memchat: Harness) -> None:
+    script = "Hi, my name is Sara.\n/memory\n/memory forget name\n/memory\n/memory drop\n"
+    out = ok(memchat("chat", "-u", "sara", input=script, replies=("Hi",)))
+    learned = out.index("(remembered name: Sara)") + len("(remembered name: Sara)")
+    forgot = out.index("forgot name: Sara (1 message no longer recalled)")
+    assert "name: Sara" in out[learned:forgot]  # /memory listed it
+    assert "nothing remembered about you yet" in out[forgot:]
+    assert "usage: /memory, or /memory forget KEY" in out
+    with SQLiteStore(Path("home/memchat.db")) as store:
+        assert store.list_facts("sara") == []
+
+
 def test_chat_context_command_shows_parts(memchat: Harness) -> None:
     out = ok(
         memchat(
@@ -287,7 +299,7 @@ def test_prune_and_user_delete_with_vacuum(memchat: Harness) -> None:
     ok(memchat("ask", "-u", "ali", "hello", replies=("hi",)))
     assert "pruned 0 turns" in ok(memchat("prune", "--older-than", "1d", "--yes"))
     out = ok(memchat("prune", "--older-than", "0h", "--user", "sara", "--vacuum", "--yes"))
-    assert "pruned 1 turns, 1 empty sessions and vacuumed" in out
+    assert "pruned 1 turn, 1 empty session and vacuumed" in out
     assert json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json"))) == []
     assert len(json.loads(ok(memchat("sessions", "list", "-u", "ali", "--json")))) == 1
     assert "invalid age '90 days'" in fails(memchat("prune", "--older-than", "90 days", "--yes"))
@@ -301,6 +313,30 @@ def test_chat_retry_after_failure_stores_turn_once(memchat: Harness) -> None:
     sessions = json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json")))
     shown = json.loads(ok(memchat("sessions", "show", sessions[0]["id"], "-u", "sara", "--json")))
     assert [texts_of(t["items"]) for t in shown["turns"]] == [["hello", "hi"]]
+
+
+def test_chat_over_limit_message_is_not_offered_for_retry(
+    memchat: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMCHAT_MAX_INPUT_CHARS", "1000")
+    out = ok(memchat("chat", "-u", "sara", input="x" * 5000 + "\n/retry\n"))
+    assert "limit is 1,000" in out
+    # A retry would fail the same way: it is not suggested, and there is nothing to retry.
+    assert "/retry" not in out.split("limit is 1,000")[1].splitlines()[0]
+    assert "nothing to retry" in out
+    assert memchat.model.calls == ()
+
+
+def test_chat_counts_turns_in_words(memchat: Harness) -> None:
+    out = ok(memchat("chat", "-u", "sara", input="hello\n", replies=("hi",)))
+    assert "(0 turns)" in out
+    out = ok(memchat("chat", "-u", "sara", input="/new\n/switch " + _current(memchat) + "\n"))
+    assert "(1 turn)." in out and "(1 turn):" in out and "(0 turns):" in out
+
+
+def _current(memchat: Harness) -> str:
+    """The id of sara's most recent session."""
+    return str(json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json")))[0]["id"])
 
 
 def test_config_shows_sources(
@@ -318,11 +354,46 @@ def test_config_shows_sources(
     assert settings["model"]["source"].endswith(".env")
     assert settings["api_key"]["value"] == "sk-…1234"
     assert data["model"] == "llama3.2 via http://localhost:11434/v1"
+    # Unset, the budget and recall's cap show what is in force, not "None".
+    assert settings["context_tokens"]["value"] == "16000 (for llama3.2)"
+    assert settings["recall_k"]["value"] == "as many as the budget holds"
+    assert settings["context_tokens"]["source"] == settings["recall_k"]["source"] == "default"
     assert data["memory"] == (
         "16,000-token context, earlier messages: all that fit, else excerpts around what"
         " recall finds, summaries by llama3.2,"
         " memory tools: remember, forget, search_history"
     )
+
+
+def test_config_shows_settings_given(memchat: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMCHAT_CONTEXT_TOKENS", "4000")
+    monkeypatch.setenv("MEMCHAT_RECALL_K", "7")
+    data = json.loads(ok(memchat("config", "--json")))
+    settings = {row["name"].split()[0]: row for row in data["settings"]}
+    assert (settings["context_tokens"]["value"], settings["recall_k"]["value"]) == ("4000", "7")
+    assert data["memory"].startswith("4,000-token context, up to 7 recalled passages")
+
+
+def test_db_in_a_missing_folder_is_an_error(
+    memchat: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    out = fails(memchat("--db", str(missing / "x.db"), "sessions", "list"))
+    assert f"the folder {missing} does not exist" in out
+    # The same as a sqlite:/// URL, and through MEMCHAT_DB.
+    assert "does not exist" in fails(memchat("--db", f"sqlite:///{missing}/x.db", "users", "list"))
+    monkeypatch.setenv("MEMCHAT_DB", str(missing / "x.db"))
+    assert "does not exist" in fails(memchat("users", "list"))
+    assert not missing.parent.exists()
+    # A new file in a folder that exists is made.
+    ok(memchat("--db", str(tmp_path / "x.db"), "users", "list"))
+    assert (tmp_path / "x.db").is_file()
+
+
+def test_default_data_directory_is_created(memchat: Harness, memchat_env: Path) -> None:
+    assert not memchat_env.exists()
+    ok(memchat("users", "list"))
+    assert (memchat_env / "memchat.db").is_file()
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:

@@ -12,10 +12,32 @@ await Runner.run(agent, "What's my name?", session=session, run_config=session.r
 
 from __future__ import annotations
 
-from .chat import Chat
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import MemchatError
-from .memory.session import MemorySession, memory_session
-from .store import MemchatSession, SQLiteStore, Store, open_store
+from .store import SQLiteStore, Store, open_store
+
+if TYPE_CHECKING:
+    from .chat import Chat
+    from .memory.session import MemorySession, memory_session
+    from .store import MemchatSession
+
+# What needs the Agents SDK, and where it lives: imported when first used, since the SDK
+# takes about a second to import and the command line's other commands never need it.
+_WITH_THE_SDK = {
+    "Chat": ".chat",
+    "MemchatSession": ".store",
+    "MemorySession": ".memory.session",
+    "memory_session": ".memory.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WITH_THE_SDK:
+        return getattr(importlib.import_module(_WITH_THE_SDK[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Chat",

@@ -210,14 +210,20 @@ class Settings:
         sources = dict(self.sources) | {k: "command line" for k in given}
         return replace(self, **given, sources=sources)
 
-    def describe(self) -> list[tuple[str, str, str]]:
-        """(setting, value shown, source) rows for ``memchat config``; secrets masked."""
+    def describe(self, in_force: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+        """(setting, value shown, source) rows for ``memchat config``; secrets masked.
+
+        ``in_force`` gives what an unset (None) setting amounts to, shown in its place: the
+        token budget of the chosen model, say, rather than "None".
+        """
         rows = []
         for f in fields(self):
             if f.name == "sources":
                 continue
             value = getattr(self, f.name)
             shown = _mask(value) if f.metadata.get("secret") and value else str(value)
+            if value is None and in_force and f.name in in_force:
+                shown = in_force[f.name]
             # A database URL may carry a password (postgresql://user:secret@host/db).
             shown = _URL_PASSWORD.sub(r"\1****@", shown)
             rows.append((f"{f.name} ({f.metadata['env']})", shown, self.sources[f.name]))

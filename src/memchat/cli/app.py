@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from ..chat import Chat
 from ..config import Settings, load_settings
-from ..models import ModelChoice, resolve_model
-from ..store import Quotas, Store, open_store
+from ..errors import StoreError
+from ..store import POSTGRES_SCHEMES, Quotas, Store, open_store
 
-ModelFactory = Callable[[Settings], ModelChoice]
+if TYPE_CHECKING:
+    from ..chat import Chat
+    from ..models import ModelChoice
+
+ModelFactory = Callable[[Settings], "ModelChoice"]
+
+
+def resolve_model(settings: Settings) -> ModelChoice:
+    """The model the settings select (see models.resolve_model)."""
+    # Imported here: the Agents SDK and openai take about a second to import, which only
+    # the commands that run a model should pay (`memchat --help` should not).
+    from ..models import resolve_model
+
+    return resolve_model(settings)
 
 
 @dataclass
@@ -30,12 +43,29 @@ class App:
         """The store, opened (and migrated) the first time it is needed."""
         if self._store is None:
             self._store = open_store(
-                self.settings.db,
+                self.db,
                 encryption_key=self.settings.encryption_key,
                 encrypted_search=self.settings.encrypted_search,
                 quotas=Quotas(self.settings.max_sessions, self.settings.max_facts),
             )
         return self._store
+
+    @property
+    def db(self) -> str:
+        """The database location, checked: a named SQLite file's folder must exist.
+
+        Only the default data directory is created; a mistyped ``--db`` or ``MEMCHAT_DB``
+        would otherwise leave a new, empty database somewhere unexpected.
+        """
+        location = self.settings.db
+        if self.settings.sources.get("db", "default") == "default":
+            return location
+        if location == ":memory:" or location.startswith(POSTGRES_SCHEMES):
+            return location
+        folder = Path(location.removeprefix("sqlite:///")).expanduser().parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open {location}: the folder {folder} does not exist")
+        return location
 
     @property
     def model(self) -> ModelChoice:
@@ -48,6 +78,8 @@ class App:
         """The configured model, loaded, with a spinner on stderr while that takes time."""
         choice = self.model
         if choice.prepare is not None:
+            from rich.console import Console
+
             with Console(stderr=True).status(f"loading {choice.name}..."):
                 choice.prepare()
             choice = self._model = replace(choice, prepare=None)
@@ -55,6 +87,8 @@ class App:
 
     def chat(self) -> Chat:
         """The chat agent for the configured model, loaded and ready."""
+        from ..chat import Chat
+
         return Chat.from_settings(self.settings, self.ready_model(), self.store)
 
     def close(self) -> None:

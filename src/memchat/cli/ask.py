@@ -7,9 +7,7 @@ import sys
 
 import click
 
-from ..chat import check_message
 from ..errors import MemchatError
-from ..store import MemchatSession
 from .app import App, pass_app, user_of, user_option
 from .render import show_stream
 
@@ -30,6 +28,10 @@ def ask(app: App, message: str, user: str | None, session_id: str | None, new: b
             message = sys.stdin.read()
         except UnicodeDecodeError as exc:
             raise MemchatError(f"stdin is not valid UTF-8 text ({exc.reason})") from exc
+    # Imported here: they bring the Agents SDK, which `memchat --help` should not load.
+    from ..chat import check_message
+    from ..store.session import MemchatSession
+
     name = user_of(app, user)
     check_message(message, app.settings.max_input_chars)
     info = app.store.open_session(name, session_id, new=new)

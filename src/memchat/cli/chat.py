@@ -5,37 +5,55 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import click
 
-from ..chat import Chat
+from ..config import Settings
 from ..errors import MemchatError
-from ..store import MemchatSession, Store
+from ..memory.forget import forget_fact
+from ..store import SessionInfo, Store
 from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
 from .app import App, pass_app, user_of, user_option
-from .render import console, escape, print_history, print_sessions, show_stream
+from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
+
+if TYPE_CHECKING:
+    from ..chat import Chat
+    from ..store import MemchatSession
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
 # /search shows this many matches.
 SEARCH_LIMIT = 10
 
-HELP = """\
-/help              this help
-/new               start a new session
-/sessions          list your sessions
-/switch ID         continue another session
-/rename TITLE      rename this session
-/history           show this session's messages
-/search QUERY      search all your sessions' messages
-/undo              drop the last turn
-/retry             send the last message again (replacing its reply, if it got one)
-/clear             delete every message of this session
-/context           what the model was given last turn, with token counts
-/user NAME         chat as another user
-/exit              leave (also: exit, quit, Ctrl-D)"""
+# Each slash command: what it takes, and what it does (for /help and Tab completion).
+COMMANDS = {
+    "/help": ("", "this help"),
+    "/new": ("", "start a new session"),
+    "/sessions": ("", "list your sessions"),
+    "/switch": ("ID", "continue another session"),
+    "/rename": ("TITLE", "rename this session"),
+    "/history": ("", "show this session's messages"),
+    "/search": ("QUERY", "search all your sessions' messages"),
+    "/memory": ("[forget KEY]", "what memchat remembers about you; forget a fact"),
+    "/undo": ("", "drop the last turn"),
+    "/retry": ("", "send the last message again (replacing its reply, if it got one)"),
+    "/clear": ("", "delete every message of this session"),
+    "/context": ("", "what the model was given last turn, with token counts"),
+    "/user": ("NAME", "chat as another user"),
+    "/exit": ("", "leave (also: exit, quit, Ctrl-D)"),
+}
+HELP = "\n".join(f"{f'{name} {args}':<21} {does}" for name, (args, does) in COMMANDS.items())
+HELP += "\nAlt+Enter starts a new line; Up and Down recall what you typed before."
+
+
+def _session(store: Store, info: SessionInfo) -> MemchatSession:
+    # Imported here: it brings the Agents SDK, which `memchat --help` should not load.
+    from ..store.session import MemchatSession
+
+    return MemchatSession(store, info)
 
 
 class Repl:
@@ -45,7 +63,7 @@ class Repl:
         self.store = store
         self.chat = chat
         self.user = user
-        self.session = MemchatSession(store, store.open_session(user, session_id, new=new))
+        self.session = _session(store, store.open_session(user, session_id, new=new))
         # The text of a turn that failed, so /retry can send it again.
         self.failed_text: str | None = None
         self.commands: dict[str, Callable[[str], None]] = {
@@ -61,6 +79,7 @@ class Repl:
             "/search": self.cmd_search,
             "/user": self.cmd_user,
             "/context": self.cmd_context,
+            "/memory": self.cmd_memory,
         }
 
     @property
@@ -72,12 +91,10 @@ class Repl:
 
     def use(self, session_id: str | None, *, new: bool = False) -> None:
         info = self.store.open_session(self.user, session_id, new=new)
-        self.session = MemchatSession(self.store, info)
+        self.session = _session(self.store, info)
         self.failed_text = None
-        turns = info.turn_count
-        console.print(
-            f"[dim]session {self.info} ({turns} turns): {escape(info.display_title)}[/dim]"
-        )
+        turns = counted(info.turn_count, "turn")
+        console.print(f"[dim]session {self.info} ({turns}): {escape(info.display_title)}[/dim]")
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -104,6 +121,9 @@ class Repl:
         command(arg.strip())
 
     def send(self, text: str, *, replace_last: bool = False) -> None:
+        # A message that cannot be sent (too long, empty) would fail the same way again:
+        # refused here, it is no turn for /retry to send.
+        self.chat.check_input(text)
         self.failed_text = text
         try:
             asyncio.run(
@@ -181,6 +201,24 @@ class Repl:
             console.print(escape(part.text), highlight=False)
         console.print(f"[bold]total[/bold] {context.tokens} of {context.budget} tokens")
 
+    def cmd_memory(self, arg: str) -> None:
+        verb, _, key = arg.partition(" ")
+        if verb == "forget" and key.strip():
+            forgotten = forget_fact(self.store, self.user, key.strip())
+            fact = forgotten.fact
+            console.print(
+                f"[dim]forgot {escape(fact.key)}: {escape(fact.value)} "
+                f"({counted(forgotten.messages, 'message')} no longer recalled)[/dim]"
+            )
+            return
+        if arg:
+            raise MemchatError("usage: /memory, or /memory forget KEY")
+        facts = self.store.list_facts(self.user)
+        if not facts:
+            console.print("[dim]nothing remembered about you yet[/dim]")
+        for fact in facts:
+            console.print(f"[bold]{escape(fact.key)}[/bold]: {escape(fact.value)}")
+
     def cmd_user(self, arg: str) -> None:
         if not arg:
             console.print(f"[dim]you are {escape(self.user)}[/dim]")
@@ -190,18 +228,13 @@ class Repl:
         self.use(None)
 
 
-def _prompt_lines(repl: Repl) -> Iterator[str]:
-    """Lines typed at an interactive prompt; ends on Ctrl-D."""
-    from prompt_toolkit import PromptSession
+def _prompt_lines(repl: Repl, settings: Settings) -> Iterator[str]:
+    """What is typed at an interactive prompt; ends on Ctrl-D."""
+    from .prompt import history_of, prompt_lines, prompt_session
 
-    prompt: PromptSession[str] = PromptSession()
-    while True:
-        try:
-            yield prompt.prompt(f"{repl.info}> ")
-        except KeyboardInterrupt:
-            continue
-        except EOFError:
-            return
+    commands = {name: does for name, (_, does) in COMMANDS.items()}
+    session = prompt_session(history_of(settings), commands)
+    return prompt_lines(session, lambda: f"{repl.info}> ")
 
 
 def _stdin_lines() -> Iterator[str]:
@@ -219,8 +252,8 @@ def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
     repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new)
     console.print(
         f"[bold]memchat[/bold] [dim]{escape(app.model.description)}; "
-        f"session {escape(repl.info)} ({repl.session.info.turn_count} turns). "
+        f"session {escape(repl.info)} ({counted(repl.session.info.turn_count, 'turn')}). "
         "/help for commands, exit to leave.[/dim]"
     )
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    repl.run(_prompt_lines(repl) if interactive else _stdin_lines())
+    repl.run(_prompt_lines(repl, app.settings) if interactive else _stdin_lines())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..chat import MemoryPlan
 from ..errors import ModelNotConfigured
 from .app import App, json_option, pass_app
 from .render import console, print_json
@@ -16,12 +15,17 @@ from .render import console, print_json
 @pass_app
 def config(app: App, as_json: bool) -> None:
     """Show the configuration and the model it selects."""
-    rows = app.settings.describe()
+    from ..chat import MemoryPlan  # with the SDK, which other commands do not load
+
+    in_force = {"recall_k": "as many as the budget holds"}
     try:
         model = app.model.description
-        memory = str(MemoryPlan.of(app.settings, app.model))
+        plan = MemoryPlan.of(app.settings, app.model)
+        memory = str(plan)
+        in_force["context_tokens"] = f"{plan.budget} (for {app.model.name})"
     except ModelNotConfigured as exc:
         model, memory = f"none: {exc}", "none (no model)"
+    rows = app.settings.describe(in_force)
     if as_json:
         print_json(
             {

@@ -93,7 +93,7 @@ def rekey(app: App, yes: bool) -> None:
 def _reseal(app: App, keys: str, verb: str) -> ResealReport:
     """Reseal the configured store under ``keys``' first key, with a progress bar."""
     store = open_store(
-        app.settings.db,
+        app.db,
         encryption_key=keys,
         encrypted_search=app.settings.encrypted_search,
         check_sealed=False,

@@ -9,6 +9,7 @@ import click
 
 from ..errors import MemchatError
 from .app import App, pass_app
+from .render import counted
 
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
@@ -41,7 +42,7 @@ def prune(app: App, age: str, user: str | None, facts: bool, vacuum: bool, yes: 
     if vacuum:
         app.store.vacuum()
     click.echo(
-        f"pruned {report.turns} turns, {report.sessions} empty sessions"
-        + (f", {report.facts} facts" if facts else "")
+        f"pruned {counted(report.turns, 'turn')}, {counted(report.sessions, 'empty session')}"
+        + (f", {counted(report.facts, 'fact')}" if facts else "")
         + (" and vacuumed" if vacuum else "")
     )

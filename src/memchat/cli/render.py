@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
 from rich.table import Table
 
 from ..store import SessionInfo, Turn
@@ -23,27 +22,74 @@ console = Console()
 async def show_stream(chunks: AsyncIterator[str], *, markdown: bool) -> str:
     """Print a streamed reply as it arrives and return its whole text.
 
-    On a terminal the reply is rendered as Markdown, re-rendered as it grows; otherwise
-    (a pipe, a file) the raw text is written unchanged.
+    On a terminal the reply is rendered as Markdown, re-rendered as it grows, after a
+    "Thinking..." spinner until its first piece; otherwise (a pipe, a file) the raw text
+    is written unchanged.
     """
-    parts: list[str] = []
     if markdown and console.is_terminal:
-        with Live(Markdown(""), console=console, refresh_per_second=12, transient=False) as live:
-            async for chunk in chunks:
-                parts.append(chunk)
-                live.update(Markdown("".join(parts)))
-    else:
-        completed = False
+        return await _show_live(chunks)
+    parts: list[str] = []
+    completed = False
+    try:
+        async for chunk in chunks:
+            parts.append(chunk)
+            click.echo(chunk, nl=False)
+        completed = True
+    finally:
+        # An error after part of the reply must start on a line of its own.
+        if parts or completed:
+            click.echo()
+    return "".join(parts)
+
+
+async def _show_live(chunks: AsyncIterator[str]) -> str:
+    # Imported here: rich's Markdown brings markdown-it and Pygments, slow to import.
+    from rich.live import Live
+    from rich.markdown import Markdown
+    from rich.spinner import Spinner
+    from rich.text import Text
+
+    parts: list[str] = []
+    thinking = Spinner("dots", Text("Thinking...", style="dim"), style="dim")
+    with quiet_keyboard(), Live(thinking, console=console, refresh_per_second=12) as live:
         try:
             async for chunk in chunks:
                 parts.append(chunk)
-                click.echo(chunk, nl=False)
-            completed = True
+                live.update(Markdown("".join(parts)))
         finally:
-            # An error after part of the reply must start on a line of its own.
-            if parts or completed:
-                click.echo()
+            # Stopped before the first piece (an error, Ctrl-C): leave no spinner behind.
+            if not parts:
+                live.update(Text(""))
     return "".join(parts)
+
+
+@contextlib.contextmanager
+def quiet_keyboard() -> Iterator[None]:
+    """Keep the terminal from echoing keys (and Ctrl-C's ``^C``) while a reply streams.
+
+    The live display redraws itself by moving the cursor up as many lines as it drew; an
+    echoed ``^C`` at the end of a full-width line wraps the cursor onto a new one, and the
+    redraw then starts a line too low, printing the reply's first line twice. Keys typed
+    meanwhile stay in the input buffer for the next prompt; Ctrl-C still interrupts.
+    """
+    try:
+        import termios
+    except ImportError:  # not a POSIX terminal (Windows)
+        yield
+        return
+    fd = sys.stdin.fileno() if sys.stdin.isatty() else -1
+    try:
+        saved = termios.tcgetattr(fd)
+    except (termios.error, ValueError, OSError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def print_json(value: Any) -> None:
@@ -93,6 +139,11 @@ def print_history(turns: Sequence[Turn]) -> None:
                 console.print(f"[dim]{role}: {escape(item_text(item))}[/dim]")
             else:
                 console.print(f"[dim]  ({item.get('type', 'item')})[/dim]")
+
+
+def counted(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural unless it is one: "1 turn", "3 turns"."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def escape(text: str) -> str:

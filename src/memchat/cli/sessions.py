@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from .app import App, json_option, pass_app, user_of, user_option
-from .render import console, escape, print_history, print_json, print_sessions, session_json
+from .render import (
+    console,
+    counted,
+    escape,
+    print_history,
+    print_json,
+    print_sessions,
+    session_json,
+)
 
 
 @click.group()
@@ -83,6 +91,7 @@ def clear(app: App, session_id: str, user: str | None, yes: bool) -> None:
     name = user_of(app, user)
     info = app.store.get_session(name, session_id)
     if not yes:
-        click.confirm(f"delete all {info.turn_count} turns of session {session_id}?", abort=True)
+        turns = counted(info.turn_count, "turn")
+        click.confirm(f"delete the {turns} of session {session_id}?", abort=True)
     app.store.clear_session(info)
     click.echo(f"cleared {session_id}")

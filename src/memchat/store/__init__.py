@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from . import sealing
@@ -10,10 +11,22 @@ from .base import Item, SessionInfo, Store, Turn, User
 from .blind import BlindTerms
 from .crypto import Cipher
 from .quotas import Quotas
-from .session import MemchatSession
 from .sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from .session import MemchatSession
+
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def __getattr__(name: str) -> Any:
+    # MemchatSession brings the Agents SDK (about a second to import): loaded when first
+    # used, so that commands that never run a model start fast.
+    if name == "MemchatSession":
+        from .session import MemchatSession
+
+        return MemchatSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(

@@ -15,18 +15,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from agents import TResponseInputItem
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import InvalidName, LastAdmin, MemchatError, SessionExists, SessionNotFound
 from .quotas import Quotas
 from .rates import RateLimit
 
 if TYPE_CHECKING:
+    from agents import TResponseInputItem
+
     from .session import MemchatSession
 
-Item = TResponseInputItem
+    Item: TypeAlias = TResponseInputItem
+else:
+    # Only a name at run time: importing the Agents SDK takes about a second, which
+    # commands that never run a model (`memchat sessions list`) should not pay.
+    Item = dict
 
 _NAME = re.compile(r"[\w.@+-]{1,64}")
 
