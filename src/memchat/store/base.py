@@ -9,11 +9,12 @@ so readers see all of it or none of it.
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,42 @@ def check_name(kind: str, name: str) -> str:
             f"invalid {kind} {shown}: use 1-64 letters, digits or . _ @ + - (no spaces or slashes)"
         )
     return name
+
+
+def check_limit(limit: int | None) -> int | None:
+    """Return ``limit`` if it is None or a whole number >= 0, else raise ValueError.
+
+    SQLite reads a negative LIMIT as "no limit" and PostgreSQL refuses it: the store
+    accepts neither, so that both backends answer the same.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be None or a whole number >= 0, got {limit!r}")
+    return limit
+
+
+def clean_text(text: str) -> str:
+    """``text`` as every backend stores it: without NUL characters.
+
+    PostgreSQL's text cannot hold NUL, so titles and facts drop it on every backend
+    rather than differ (SQLite would keep it).
+    """
+    return text.replace("\x00", "")
+
+
+def clean_records(
+    records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+) -> tuple[list[SessionRecord], list[FactRecord]]:
+    """Records to import, checked (``check_records``) and with their text cleaned."""
+    check_records(records, facts)
+    return (
+        [replace(r, title=None if r.title is None else clean_text(r.title)) for r in records],
+        [
+            replace(
+                f, key=clean_text(f.key), value=clean_text(f.value), source=clean_text(f.source)
+            )
+            for f in facts
+        ],
+    )
 
 
 def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()) -> None:
@@ -312,60 +349,92 @@ class Store(ABC):
     # Per-user caps on sessions and facts, checked by every method that adds them.
     quotas: Quotas = Quotas()
 
+    # The public methods below check and normalize their arguments once, here, then call
+    # the backend's hook of the same name with a leading underscore: a backend cannot
+    # drift on what a valid name, session id, limit or stored text is.
+
     # -- users ---------------------------------------------------------------------------
 
-    @abstractmethod
     def ensure_user(self, name: str) -> User:
         """Return the user, creating it if needed."""
+        return self._ensure_user(check_name("user name", name))
 
-    @abstractmethod
     def get_user(self, name: str) -> User:
         """Return the user or raise UserNotFound."""
+        return self._get_user(check_name("user name", name))
 
     @abstractmethod
     def list_users(self) -> list[User]:
         """All users, by name."""
 
-    @abstractmethod
     def delete_user(self, name: str) -> None:
         """Delete a user and everything that belongs to them."""
+        self._delete_user(check_name("user name", name))
 
-    @abstractmethod
     def set_current_session(self, user: str, session_id: str) -> None:
         """Remember which session the user continues by default."""
+        self._set_current_session(
+            check_name("user name", user), check_name("session id", session_id)
+        )
+
+    @abstractmethod
+    def _ensure_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def _get_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def _delete_user(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _set_current_session(self, user: str, session_id: str) -> None: ...
 
     # -- authentication: API tokens and the admin role -------------------------------------
     # Tokens come from memchat.store.tokens (new_token, hash_token); only hashes are stored.
 
-    @abstractmethod
     def create_token(self, user: str) -> str:
         """Issue a new API token for an existing user and return it (raise UserNotFound)."""
+        return self._create_token(check_name("user name", user))
 
     @abstractmethod
     def user_for_token(self, token: str) -> User | None:
         """The user a token belongs to, or None if the token is unknown or revoked."""
 
-    @abstractmethod
     def revoke_tokens(self, user: str) -> int:
         """Revoke every token of the user and return how many there were."""
+        return self._revoke_tokens(check_name("user name", user))
 
-    @abstractmethod
     def set_admin(self, user: str, admin: bool) -> None:
         """Grant or withdraw the admin role (user management over HTTP)."""
+        self._set_admin(check_name("user name", user), bool(admin))
 
-    @abstractmethod
     def is_admin(self, user: str) -> bool:
         """True if the user has the admin role (False for an unknown user)."""
+        return self._is_admin(check_name("user name", user))
 
-    @abstractmethod
     def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
         """Count one model turn of ``user`` against ``limit`` (``rates.py``): 0.0 if it may
         go ahead, else the seconds until one may (and nothing is counted). ``now`` is
         seconds since the epoch (the clock, if not given). Raise UserNotFound."""
+        return self._take_turn_slot(check_name("user name", user), limit, now)
+
+    @abstractmethod
+    def _create_token(self, user: str) -> str: ...
+
+    @abstractmethod
+    def _revoke_tokens(self, user: str) -> int: ...
+
+    @abstractmethod
+    def _set_admin(self, user: str, admin: bool) -> None: ...
+
+    @abstractmethod
+    def _is_admin(self, user: str) -> bool: ...
+
+    @abstractmethod
+    def _take_turn_slot(self, user: str, limit: RateLimit, now: float | None) -> float: ...
 
     # -- sessions ------------------------------------------------------------------------
 
-    @abstractmethod
     def create_session(
         self,
         user: str,
@@ -375,26 +444,61 @@ class Store(ABC):
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
     ) -> SessionInfo:
-        """Create a session (a fresh id when none is given); raise SessionExists if taken."""
+        """Create a session (a fresh id when none is given); raise SessionExists if taken.
 
-    @abstractmethod
+        An empty ``session_id`` is an invalid one (InvalidName), not "none given".
+        """
+        check_name("user name", user)
+        key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
+        return self._create_session(
+            user,
+            key,
+            title=None if title is None else clean_text(title),
+            metadata=dict(metadata or {}),
+            created_at=created_at or now(),
+        )
+
     def find_session(self, user: str, session_id: str) -> SessionInfo | None:
         """Return the session, or None if the user has no such session."""
+        return self._find_session(
+            check_name("user name", user), check_name("session id", session_id)
+        )
 
-    @abstractmethod
     def list_sessions(
         self, user: str, *, limit: int | None = None, after: Position | None = None
     ) -> list[SessionInfo]:
         """The user's sessions, most recently updated first: at most ``limit`` of them,
         and with ``after`` (a session's ``position``) only those that come after it."""
+        return self._list_sessions(check_name("user name", user), check_limit(limit), after)
 
-    @abstractmethod
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
-        """Set a session's title."""
+        """Set a session's title (NUL characters dropped, as ``clean_text`` says)."""
+        check_name("user name", user)
+        check_name("session id", session_id)
+        return self._rename_session(user, session_id, clean_text(title))
 
-    @abstractmethod
     def delete_session(self, user: str, session_id: str) -> None:
         """Delete a session and its turns."""
+        self._delete_session(check_name("user name", user), check_name("session id", session_id))
+
+    @abstractmethod
+    def _create_session(
+        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
+    ) -> SessionInfo: ...
+
+    @abstractmethod
+    def _find_session(self, user: str, session_id: str) -> SessionInfo | None: ...
+
+    @abstractmethod
+    def _list_sessions(
+        self, user: str, limit: int | None, after: Position | None
+    ) -> list[SessionInfo]: ...
+
+    @abstractmethod
+    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo: ...
+
+    @abstractmethod
+    def _delete_session(self, user: str, session_id: str) -> None: ...
 
     @abstractmethod
     def clear_session(self, session: SessionInfo) -> None:
@@ -417,9 +521,12 @@ class Store(ABC):
         """The session's turns in order."""
         return self.turns_after(session, 0, None)
 
-    @abstractmethod
     def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
         """The first ``limit`` whole turns after ``after_seq``, oldest first (a page)."""
+        return self._list_turns(session, after_seq, check_limit(limit) or 0)
+
+    @abstractmethod
+    def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]: ...
 
     @abstractmethod
     def commit_turn(
@@ -453,7 +560,6 @@ class Store(ABC):
     def last_turn(self, session: SessionInfo) -> Turn | None:
         """The session's most recent turn, or None if it has none."""
 
-    @abstractmethod
     def import_sessions(
         self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
     ) -> None:
@@ -463,6 +569,12 @@ class Store(ABC):
         Raises SessionExists, and stores nothing, if any of the sessions is already there.
         A fact replaces a stored one of the same key only if it is newer.
         """
+        self._import_sessions(*clean_records(records, facts))
+
+    @abstractmethod
+    def _import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+    ) -> None: ...
 
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
         """The latest whole turns after ``after_seq``, oldest first, at most ``max_items`` items.
@@ -477,28 +589,44 @@ class Store(ABC):
 
     # -- memory: facts and summaries -------------------------------------------------------
 
-    @abstractmethod
     def list_facts(
         self, user: str, *, limit: int | None = None, after: Position | None = None
     ) -> list[Fact]:
         """The user's facts, most recently updated first: at most ``limit`` of them, and
         with ``after`` (a fact's ``position``) only those that come after it."""
+        return self._list_facts(check_name("user name", user), check_limit(limit), after)
 
-    @abstractmethod
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
-        """Record a fact, replacing an older value for the same key."""
+        """Record a fact, replacing an older value for the same key (raise UserNotFound)."""
+        check_name("user name", user)
+        return self._set_fact(user, clean_text(key), clean_text(value), clean_text(source))
 
-    @abstractmethod
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
-        """Delete a fact by key or id and return it; raise MemchatError if there is none."""
+        """Delete a fact by key or id and return it; raise FactNotFound if there is none."""
+        return self._forget_fact(check_name("user name", user), clean_text(key_or_id))
 
-    @abstractmethod
     def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
         """Keep these messages of the user's out of recall (they stay in the history)."""
+        self._hide_from_recall(check_name("user name", user), [int(i) for i in item_ids])
 
-    @abstractmethod
     def hidden_from_recall(self, user: str) -> set[int]:
         """The ids of the user's messages kept out of recall."""
+        return self._hidden_from_recall(check_name("user name", user))
+
+    @abstractmethod
+    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]: ...
+
+    @abstractmethod
+    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact: ...
+
+    @abstractmethod
+    def _forget_fact(self, user: str, key_or_id: str) -> Fact: ...
+
+    @abstractmethod
+    def _hide_from_recall(self, user: str, item_ids: list[int]) -> None: ...
+
+    @abstractmethod
+    def _hidden_from_recall(self, user: str) -> set[int]: ...
 
     @abstractmethod
     def get_summary(self, session: SessionInfo) -> Summary | None:

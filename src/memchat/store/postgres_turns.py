@@ -21,7 +21,6 @@ from .base import (
     SessionInfo,
     SessionRecord,
     Turn,
-    check_records,
     drop_orphan_outputs,
     hidden_ids,
     now,
@@ -112,7 +111,7 @@ class PostgresTurnsMixin:
         rows.reverse()
         return self._turns(session, rows)
 
-    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+    def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]:
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
@@ -188,10 +187,9 @@ class PostgresTurnsMixin:
 
         return self._db.write(work)
 
-    def import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    def _import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
     ) -> None:
-        check_records(records, facts)
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         index = self.cipher is None
 
@@ -334,12 +332,9 @@ def turn_params(
 
 
 def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:
-    """The title a turn gives an untitled session, sealed if there is a cipher.
-
-    PostgreSQL text cannot hold NUL, so it is dropped first.
-    """
+    """The title a turn gives an untitled session, sealed if there is a cipher."""
     title = title_from_items(items)
-    return None if title is None else seal(cipher, title.replace("\x00", ""))
+    return None if title is None else seal(cipher, title)
 
 
 def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:

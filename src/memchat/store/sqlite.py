@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import tempfile
 import threading
@@ -24,8 +23,6 @@ from .base import (
     Store,
     Turn,
     User,
-    check_name,
-    check_records,
     drop_orphan_outputs,
     hidden_ids,
     keep_an_admin,
@@ -235,8 +232,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
 
     # -- users -----------------------------------------------------------------------------
 
-    def ensure_user(self, name: str) -> User:
-        check_name("user name", name)
+    def _ensure_user(self, name: str) -> User:
         try:
             return self.get_user(name)
         except UserNotFound:
@@ -248,8 +244,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             )
         return self.get_user(name)
 
-    def get_user(self, name: str) -> User:
-        check_name("user name", name)
+    def _get_user(self, name: str) -> User:
         with self._read() as conn:
             row = conn.execute(
                 "SELECT name, created_at, current_session FROM users WHERE name = ?", (name,)
@@ -265,29 +260,22 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             ).fetchall()
         return [User(*row) for row in rows]
 
-    def delete_user(self, name: str) -> None:
+    def _delete_user(self, name: str) -> None:
         with self._write() as conn:
             keep_an_admin(name, admins(conn))
             if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
                 raise UserNotFound(f"no user {name!r}")
 
-    def set_current_session(self, user: str, session_id: str) -> None:
+    def _set_current_session(self, user: str, session_id: str) -> None:
         with self._write() as conn:
             conn.execute("UPDATE users SET current_session = ? WHERE name = ?", (session_id, user))
 
     # -- sessions --------------------------------------------------------------------------
 
-    def create_session(
-        self,
-        user: str,
-        session_id: str | None = None,
-        *,
-        title: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        created_at: str | None = None,
+    def _create_session(
+        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
     ) -> SessionInfo:
-        key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
-        stamp = created_at or now()
+        stamp = created_at
         sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
         with self._write() as conn:
@@ -296,15 +284,13 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
                     " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?",
-                    (key, sealed, stamp, stamp, json.dumps(metadata or {}), user),
+                    (key, sealed, stamp, stamp, json.dumps(metadata), user),
                 )
             except sqlite3.IntegrityError as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
         return self.get_session(user, key)
 
-    def find_session(self, user: str, session_id: str) -> SessionInfo | None:
-        check_name("user name", user)
-        check_name("session id", session_id)
+    def _find_session(self, user: str, session_id: str) -> SessionInfo | None:
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
@@ -313,8 +299,8 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             ).fetchone()
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(
-        self, user: str, *, limit: int | None = None, after: Position | None = None
+    def _list_sessions(
+        self, user: str, limit: int | None, after: Position | None
     ) -> list[SessionInfo]:
         self.get_user(user)
         at, pk = after or (None, None)
@@ -327,7 +313,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             ).fetchall()
         return [session_from_row(row, self.cipher) for row in rows]
 
-    def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
+    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
         with self._write() as conn:
             conn.execute(
@@ -336,7 +322,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             )
         return self.get_session(user, session_id)
 
-    def delete_session(self, user: str, session_id: str) -> None:
+    def _delete_session(self, user: str, session_id: str) -> None:
         session = self.get_session(user, session_id)
         with self._write() as conn:
             conn.execute("DELETE FROM sessions WHERE id = ?", (session.pk,))
@@ -402,7 +388,7 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
 
-    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+    def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq IN"
@@ -474,10 +460,9 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
         _insert_items(conn, session.pk, seq, stamp, rows)
         return seq
 
-    def import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    def _import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
     ) -> None:
-        check_records(records, facts)
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         with self._write() as conn:
             for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
