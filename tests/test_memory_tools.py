@@ -166,6 +166,22 @@ async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: 
     assert texts_of(model.last_call.input) == ["Noted.", "So, where do I live?"]
 
 
+async def test_a_fact_the_forget_tool_forgets_is_not_recalled(store: Store) -> None:
+    model = ScriptedModel(
+        [reply("Noted."), call("forget", key="home"), reply("Forgotten."), reply("?")]
+    )
+    agent: Agent[Any] = Agent(name="a", model=model, tools=list(MEMORY_TOOLS))
+    chat = Chat(agent, memory=Memory(store, 4000, recall=recall_of(store)))
+    await chat.run_turn(store.session("sara", "one"), "I live in Porto, near the river.")
+    assert [f.key for f in store.list_facts("sara")] == ["home"]
+    await chat.run_turn(store.session("sara", "two"), "Drop what you know of my home.")
+    assert tool_output(model).startswith("Forgot home")
+    await chat.run_turn(store.session("sara", "three"), "Where do I live?")
+    assert model.last_call is not None
+    assert "Porto" not in str(model.last_call.input)
+    assert texts_of(model.last_call.input)[-1] == "Where do I live?"
+
+
 def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:
     from memchat.memory.forget import forget_fact
 

@@ -446,3 +446,15 @@ async def test_the_early_check_agrees_with_memory_at_the_edge(store: Store, budg
         except InputTooLarge:
             fits = False
         assert fits == early(text) == (n <= longest), n
+
+
+def test_a_fact_deleted_over_http_is_not_recalled(api: Api) -> None:
+    """DELETE /api/facts/KEY forgets as memory does: the message that said it goes too."""
+    sids = [api.client.post("/api/sessions", json={}, headers=api.sara).json()["id"] for _ in "abc"]
+    api.send(sids[0], "I live in Porto, near the river.", "Noted.")
+    api.send(sids[1], "Where do I live?", "In Porto.")
+    assert api.model.last_call is not None and "near the river" in str(api.model.last_call.input)
+    assert api.client.delete("/api/facts/home", headers=api.sara).status_code == 204
+    api.send(sids[2], "Where do I live?", "I don't know.")
+    assert "Porto" not in str(api.model.last_call.input)
+    assert texts_of(api.model.last_call.input)[-1] == "Where do I live?"

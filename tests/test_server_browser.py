@@ -52,6 +52,15 @@ HOSTILE_REPLY = (
 
 
 @pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: these tests are about the page, not the store.
+
+    (test_server_turns runs the server on both backends.)
+    """
+    return sqlite_store
+
+
+@pytest.fixture
 def page() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

@@ -12,8 +12,8 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptData, SessionExists, SessionNotFound, StoreError, UserNotFound
-from .base import (
+from ...errors import CorruptData, SessionExists, SessionNotFound, StoreError, UserNotFound
+from ..base import (
     FactRecord,
     Item,
     Position,
@@ -28,8 +28,7 @@ from .base import (
     keep_an_admin,
     now,
 )
-from .blind import BlindTerms
-from .codec import (
+from ..codec import (
     fact_values,
     pack_item,
     seal_title,
@@ -37,16 +36,17 @@ from .codec import (
     turns_from_rows,
     unpack_item,
 )
-from .crypto import Cipher, seal
+from ..crypto import Cipher, seal
+from ..titles import title_from_items
+from .auth import SQLiteAuthMixin, admins
+from .blind import BlindTerms
+from .index import reindex_context
 from .locks import FileTurnLocks
-from .migrations import migrate
-from .sqlite_auth import SQLiteAuthMixin, admins
-from .sqlite_index import reindex_context
-from .sqlite_memory import SQLiteMemoryMixin, count_of
-from .sqlite_sealing import SQLiteSealingMixin
-from .sqlite_search import SQLiteSearchMixin
-from .sqlite_stats import MessageCounts
-from .titles import title_from_items
+from .memory import SQLiteMemoryMixin, count_of
+from .schema import migrate
+from .sealing import SQLiteSealingMixin
+from .search import SQLiteSearchMixin
+from .stats import MessageCounts
 
 _SESSION_COLUMNS = (
     "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
@@ -576,7 +576,7 @@ def _insert_items(
     """Insert a turn's items (``rows`` are their JSON).
 
     The search index is not written here: it is derived data, brought up to date in its
-    own transaction before each search (see ``sqlite_index.py``), which keeps a turn
+    own transaction before each search (see ``sqlite/index.py``), which keeps a turn
     write to one table, one index and the session row.
     """
     conn.executemany(

@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..errors import UserNotFound
-from .base import User, keep_an_admin, now
-from .rates import RateLimit
-from .tokens import hash_token, new_token
+from ...errors import UserNotFound
+from ..base import User, keep_an_admin, now
+from ..rates import RateLimit
+from ..tokens import hash_token, new_token
 
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.

@@ -1,6 +1,6 @@
 """The SQLite store's searches of its full-text index: ``search`` and recall's queries.
 
-The index itself, and how it is kept in step with the items, is ``sqlite_index.py``.
+The index itself, and how it is kept in step with the items, is ``sqlite/index.py``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MemchatError
-from .base import IndexedMessage, SearchHit, query_words
-from .crypto import SEARCH_OFF, Cipher, unseal
-from .snippets import SNIPPET_TOKENS
-from .sqlite_index import STATE, catch_up
-from .sqlite_stats import MessageCounts, idf, owner_filter, quote
-from .titles import message_text
+from ...errors import MemchatError
+from ..base import IndexedMessage, SearchHit, query_words
+from ..crypto import SEARCH_OFF, Cipher, unseal
+from ..snippets import SNIPPET_TOKENS
+from ..titles import message_text
+from .index import STATE, catch_up
+from .stats import MessageCounts, idf, owner_filter, quote
 
 if TYPE_CHECKING:
     from .blind import BlindTerms

@@ -2,7 +2,7 @@
 
 It keeps the SQLite store's tables and promises: a turn is committed in one transaction,
 turns of one session never interleave (a per-session advisory lock held for the turn, see
-``postgres_pool``), and an acknowledged turn is durable. Select it with
+``postgres/pool.py``), and an acknowledged turn is durable. Select it with
 ``MEMCHAT_DB=postgresql://user@host/db`` (needs ``pip install 'memchat[postgres]'``).
 With a ``cipher`` it seals content at rest as the SQLite store does (see ``crypto.py``).
 """
@@ -16,18 +16,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..errors import SessionExists, UserNotFound
-from .base import Position, PruneReport, SessionInfo, Store, User, keep_an_admin, now
-from .codec import seal_title, session_from_row
-from .crypto import Cipher, seal
-from .postgres_index import find_last_message, reindex_context
-from .postgres_memory import PostgresMemoryMixin, admins, count_of, locked_user
-from .postgres_pool import Connection, Database
-from .postgres_schema import TABLES
-from .postgres_sealing import PostgresSealingMixin
-from .postgres_search import PostgresSearchMixin
-from .postgres_turns import PostgresTurnsMixin
-from .postgres_url import parse_url
+from ...errors import SessionExists, UserNotFound
+from ..base import Position, PruneReport, SessionInfo, Store, User, keep_an_admin, now
+from ..codec import seal_title, session_from_row
+from ..crypto import Cipher, seal
+from .index import find_last_message, reindex_context
+from .memory import PostgresMemoryMixin, admins, count_of, locked_user
+from .pool import Connection, Database
+from .schema import TABLES
+from .sealing import PostgresSealingMixin
+from .search import PostgresSearchMixin
+from .turns import PostgresTurnsMixin
+from .url import parse_url
 
 _SESSION = (
     "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"

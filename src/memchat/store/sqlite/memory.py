@@ -7,11 +7,11 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from ..errors import FactNotFound, UserNotFound
-from .base import Fact, Position, SessionInfo, Summary, now
-from .codec import fact_from_row, summary_from_row
-from .crypto import Cipher, seal
-from .quotas import Kind, Quotas
+from ...errors import FactNotFound, UserNotFound
+from ..base import Fact, Position, SessionInfo, Summary, now
+from ..codec import fact_from_row, summary_from_row
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
 

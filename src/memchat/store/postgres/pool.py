@@ -35,9 +35,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreError
-from .postgres_schema import lock_key, migrate
-from .postgres_url import Target
+from ...errors import StoreError
+from .schema import lock_key, migrate
+from .url import Target
 
 # The pool logs each broken connection it discards as a warning; memchat retries or reports
 # those itself, so without a logging setup of the program's own they are not printed.

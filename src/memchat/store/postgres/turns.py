@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from ..errors import SessionExists, SessionNotFound
-from .base import (
+from ...errors import SessionExists, SessionNotFound
+from ..base import (
     FactRecord,
     Item,
     SessionInfo,
@@ -25,15 +25,15 @@ from .base import (
     hidden_ids,
     now,
 )
-from .codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
-from .crypto import Cipher, seal
-from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
-from .postgres_memory import count_of, locked_user
-from .quotas import Kind, Quotas
-from .titles import title_from_items
+from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
+from ..titles import title_from_items
+from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
+from .memory import count_of, locked_user
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection, Database
+    from .pool import Connection, Database
 
 # One statement writes a whole turn: the session's counters, the items and their search
 # index rows. In autocommit mode it would be a transaction by itself; it runs inside an

@@ -9,16 +9,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FactNotFound, UserNotFound
-from .base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
-from .codec import fact_from_row, summary_from_row
-from .crypto import Cipher, seal
-from .quotas import Kind, Quotas
-from .rates import RateLimit
-from .tokens import hash_token, new_token
+from ...errors import FactNotFound, UserNotFound
+from ..base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
+from ..codec import fact_from_row, summary_from_row
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
+from ..rates import RateLimit
+from ..tokens import hash_token, new_token
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection, Database
+    from .pool import Connection, Database
 
 _FACT = "id, key, value, source, updated_at"
 
