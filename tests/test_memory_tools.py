@@ -17,7 +17,7 @@ from memchat.memory.tools import MEMORY_TOOLS
 from memchat.models import resolve_model
 from memchat.store import Store
 
-from .helpers import reply, system_notes, texts_of
+from .helpers import reply, system_notes, texts_of, user_message
 
 
 def tool_chat(store: Store, *steps: Any) -> tuple[Chat, ScriptedModel]:
@@ -180,6 +180,23 @@ async def test_a_fact_the_forget_tool_forgets_is_not_recalled(store: Store) -> N
     assert model.last_call is not None
     assert "Porto" not in str(model.last_call.input)
     assert texts_of(model.last_call.input)[-1] == "Where do I live?"
+
+
+def test_a_search_failure_while_forgetting_is_reported_not_taken_for_nothing_hidden(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memchat.errors import StoreError
+    from memchat.memory.forget import forget_fact
+
+    store.commit_turn(store.ensure_session("sara", "s"), [user_message("I live in Porto")])
+    store.set_fact("sara", "home", "Porto", "s#1")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise StoreError("cannot read the database: disk I/O error")
+
+    monkeypatch.setattr(store, "search", fail)
+    with pytest.raises(StoreError, match="disk I/O error"):
+        forget_fact(store, "sara", "home")
 
 
 def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:

@@ -646,6 +646,12 @@ class Store(ABC):
 
     # -- search --------------------------------------------------------------------------
 
+    @property
+    def searchable(self) -> bool:
+        """True if the store keeps a search index: False for an encrypted store without
+        one (MEMCHAT_ENCRYPTED_SEARCH), whose search raises SearchUnavailable."""
+        return True
+
     @abstractmethod
     def search(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import MemchatError
+from ...errors import SearchUnavailable
 from ..base import IndexedMessage, SearchHit, query_words
 from ..crypto import SEARCH_OFF, Cipher
 from ..snippets import SNIPPET_TOKENS
@@ -148,7 +148,7 @@ class PostgresSearchMixin:
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
         if self.cipher is not None:
-            raise MemchatError(SEARCH_OFF)
+            raise SearchUnavailable(SEARCH_OFF)
         words = [fold(word) for word in query_words(query)]
         if not words or limit <= 0:
             return []

@@ -58,6 +58,11 @@ class PostgresStore(
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def searchable(self) -> bool:
+        # An encrypted PostgreSQL store keeps no search index (no keyed one yet).
+        return self.cipher is None
+
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._db.hold("turn", session.user, session.id)
 

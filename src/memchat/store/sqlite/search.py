@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ...errors import MemchatError
+from ...errors import SearchUnavailable
 from ..base import IndexedMessage, SearchHit, query_words
 from ..crypto import SEARCH_OFF, Cipher, unseal
 from ..snippets import SNIPPET_TOKENS
@@ -174,7 +174,9 @@ class SQLiteSearchMixin:
         """The blind index's terms if there is one; an error if the store keeps no index."""
         if self.cipher is not None and self.blind is None:
             self.sync_search_index()  # drops what an earlier mode left in the index
-            raise MemchatError(f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)")
+            raise SearchUnavailable(
+                f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)"
+            )
         return self.blind
 
     def search(

@@ -227,6 +227,10 @@ class SQLiteStore(SQLiteMemoryMixin, SQLiteAuthMixin, SQLiteSearchMixin, SQLiteS
                 " write-ahead log from being emptied: run the vacuum again"
             )
 
+    @property
+    def searchable(self) -> bool:
+        return self.cipher is None or self.blind is not None
+
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")
 
