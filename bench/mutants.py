@@ -63,7 +63,7 @@ MUTATIONS = [
         "facts may overrun their share by one token",
     ),
     Mutation(
-        STORE + "sqlite/store.py",
+        STORE + "sqlite/turns.py",
         "return items if limit is None else drop_orphan_outputs(items)",
         "return items",
         ("tests/test_session.py",),
@@ -113,14 +113,14 @@ MUTATIONS = [
     ),
     # More of the same kind, in store/, memory/ and chat.py.
     Mutation(
-        STORE + "base.py",
+        STORE + "checks.py",
         r'_NAME = re.compile(r"[\w.@+-]{1,64}")',
         r'_NAME = re.compile(r"[\w.@+-]{1,65}")',
         ("tests/test_contract.py",),
         "names of 65 characters accepted",
     ),
     Mutation(
-        STORE + "base.py",
+        STORE + "checks.py",
         'return text.replace("\\x00", "")',
         "return text",
         ("tests/test_contract.py",),
@@ -141,7 +141,7 @@ MUTATIONS = [
         "recent_turns keeps a turn cut in half",
     ),
     Mutation(
-        STORE + "base.py",
+        STORE + "checks.py",
         " or limit < 0)",
         ")",
         ("tests/test_contract.py",),
@@ -176,7 +176,7 @@ MUTATIONS = [
         "forgetting leaves the fact in summaries",
     ),
     Mutation(
-        STORE + "sqlite/store.py",
+        STORE + "sqlite/turns.py",
         '        conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?",'
         " (session.pk,))\n",
         "",

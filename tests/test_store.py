@@ -145,7 +145,7 @@ def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
     sqlite_store: SQLiteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A regenerated reply whose insert fails after the old turn's delete keeps the old."""
-    from memchat.store.sqlite import store as backend
+    from memchat.store.sqlite import turns as backend
 
     info = sqlite_store.ensure_session("sara", "s")
     sqlite_store.commit_turn(info, [user_message("old")])
