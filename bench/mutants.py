@@ -137,7 +137,7 @@ MUTATIONS = [
         STORE + "base.py",
         "            turns = turns[1:]\n",
         "            pass\n",
-        ("tests/test_memory.py", "tests/test_session.py"),
+        ("tests/test_contract.py", "tests/test_memory.py"),
         "recent_turns keeps a turn cut in half",
     ),
     Mutation(

@@ -246,6 +246,19 @@ def test_replace_append_and_windows(any_store: Store) -> None:
     assert store.get_session("sara", "default").turn_count == 0
 
 
+def test_recent_turns_are_whole_turns_within_the_item_limit(any_store: Store) -> None:
+    info = any_store.ensure_session("sara", "s")
+    first = [user_message("one"), assistant("a"), assistant("b"), assistant("c")]
+    second = [user_message("two"), assistant("d")]
+    any_store.commit_turn(info, first)
+    any_store.commit_turn(info, second)
+    # Five items would hold the second turn and the first cut short: the first is left out.
+    assert [t.items for t in any_store.recent_turns(info, 0, 5)] == [second]
+    assert [t.items for t in any_store.recent_turns(info, 0, 6)] == [first, second]
+    assert [t.items for t in any_store.recent_turns(info, 1, 6)] == [second]
+    assert any_store.recent_turns(info, 0, 1) == []
+
+
 def test_append_to_turn_goes_to_that_turn_or_a_new_one(any_store: Store) -> None:
     """A run's later steps go to its own turn, even when newer turns exist."""
     store = any_store
