@@ -163,3 +163,15 @@ def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
     with SQLiteStore(db_path) as other:
         turns = other.get_turns(other.get_session("sara", "s"))
     assert [t.items for t in turns] == [[user_message("old")], [user_message("next")]]
+
+
+def test_a_stored_item_that_is_json_but_not_an_object_is_corrupt(
+    sqlite_store: SQLiteStore, db_path: Path
+) -> None:
+    session = sqlite_store.ensure_session("sara", "default")
+    sqlite_store.commit_turn(session, [user_message("hello")])
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE items SET data = '[\"hello\"]'")
+    conn.close()
+    with pytest.raises(CorruptData, match="sara/default: item 1 is not a JSON object"):
+        sqlite_store.get_items(session)
