@@ -228,8 +228,14 @@ class Database:
         try:
             yield
         finally:
-            _held.reset(token)
-            self._release(conn, key)
+            try:
+                self._release(conn, key)
+            finally:
+                # A turn closed from another context (an async generator finalized as its
+                # event loop shuts down, after Ctrl-C) cannot reset the token there: that
+                # context is being dropped, and the lock is released all the same.
+                with suppress(ValueError):
+                    _held.reset(token)
 
     async def _locked_connection(self, key: int) -> Connection:
         """A pooled connection holding lock ``key``; waits without blocking the event loop."""
