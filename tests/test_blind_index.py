@@ -24,9 +24,9 @@ from .helpers import reply, system_notes
 from .test_search import say, with_filler
 
 pytest.importorskip("cryptography", reason="needs the encrypt extra (cryptography)")
-from memchat.store.blind import BlindTerms
 from memchat.store.crypto import generate_key
 from memchat.store.sealing import reseal, sealable
+from memchat.store.sqlite.blind import BlindTerms
 
 SECRETS = ("lisbon", "tangier", "ferry", "xylophone")
 

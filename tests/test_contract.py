@@ -102,6 +102,78 @@ def test_names_are_validated(any_store: Store) -> None:
     assert any_store.ensure_user("Zoë.o'neil".replace("'", "")).name == "Zoë.oneil"
 
 
+# The four calls the backends once answered differently (issue 15): SQLite refused the
+# name, PostgreSQL made a random session, returned None or UserNotFound, or stripped NUL.
+
+
+def test_an_empty_session_id_is_invalid_not_a_fresh_one(any_store: Store) -> None:
+    any_store.ensure_user("sara")
+    with pytest.raises(InvalidName):
+        any_store.create_session("sara", "")
+    assert any_store.list_sessions("sara") == []
+
+
+def test_finding_a_session_by_an_invalid_id_is_invalid(any_store: Store) -> None:
+    any_store.create_session("sara", "a")
+    for bad in ("a/b", "", "a b"):
+        with pytest.raises(InvalidName):
+            any_store.find_session("sara", bad)
+    with pytest.raises(InvalidName):
+        any_store.find_session("sa/ra", "a")
+
+
+def test_every_call_naming_a_user_refuses_an_invalid_name(any_store: Store) -> None:
+    any_store.ensure_user("sara")
+    calls = [
+        lambda name: any_store.get_user(name),
+        lambda name: any_store.delete_user(name),
+        lambda name: any_store.list_sessions(name),
+        lambda name: any_store.list_facts(name),
+        lambda name: any_store.set_fact(name, "k", "v", "test"),
+        lambda name: any_store.forget_fact(name, "k"),
+        lambda name: any_store.create_token(name),
+        lambda name: any_store.revoke_tokens(name),
+        lambda name: any_store.is_admin(name),
+        lambda name: any_store.set_admin(name, True),
+        lambda name: any_store.hidden_from_recall(name),
+        lambda name: any_store.hide_from_recall(name, [1]),
+        lambda name: any_store.set_current_session(name, "a"),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidName):
+            call("a b")
+    assert [u.name for u in any_store.list_users()] == ["sara"]
+    assert any_store.is_admin("sara") is False
+
+
+def test_text_is_stored_without_nul_on_every_backend(any_store: Store) -> None:
+    store = any_store
+    store.create_session("sara", "a", title="t\x00one")
+    assert store.get_session("sara", "a").title == "tone"
+    assert store.rename_session("sara", "a", "x\x00y").title == "xy"
+    assert store.get_session("sara", "a").title == "xy"
+    untitled = store.create_session("sara", "b")
+    store.commit_turn(untitled, [user_message("hi\x00 there")])
+    assert store.get_session("sara", "b").title == "hi there"
+    fact = store.set_fact("sara", "ci\x00ty", "Por\x00to", "test")
+    assert (fact.key, fact.value) == ("city", "Porto")
+    assert [(f.key, f.value) for f in store.list_facts("sara")] == [("city", "Porto")]
+    # The item itself keeps its NUL: JSON escapes it, so every backend can store it.
+    assert store.get_items(untitled)[0]["content"] == "hi\x00 there"
+
+
+def test_a_negative_limit_is_refused_alike(any_store: Store) -> None:
+    session = any_store.create_session("sara", "a")
+    for call in (
+        lambda: any_store.list_sessions("sara", limit=-1),
+        lambda: any_store.list_facts("sara", limit=-1),
+        lambda: any_store.list_turns(session, limit=-1),
+    ):
+        with pytest.raises(ValueError, match="limit"):
+            call()
+    assert any_store.list_sessions("sara", limit=0) == []
+
+
 def test_session_ids_are_unique_per_user(any_store: Store) -> None:
     any_store.create_session("sara", "work")
     any_store.create_session("ali", "work")
@@ -172,6 +244,19 @@ def test_replace_append_and_windows(any_store: Store) -> None:
     store.clear_session(info)
     assert store.get_items(info) == [] and store.last_turn(info) is None
     assert store.get_session("sara", "default").turn_count == 0
+
+
+def test_recent_turns_are_whole_turns_within_the_item_limit(any_store: Store) -> None:
+    info = any_store.ensure_session("sara", "s")
+    first = [user_message("one"), assistant("a"), assistant("b"), assistant("c")]
+    second = [user_message("two"), assistant("d")]
+    any_store.commit_turn(info, first)
+    any_store.commit_turn(info, second)
+    # Five items would hold the second turn and the first cut short: the first is left out.
+    assert [t.items for t in any_store.recent_turns(info, 0, 5)] == [second]
+    assert [t.items for t in any_store.recent_turns(info, 0, 6)] == [first, second]
+    assert [t.items for t in any_store.recent_turns(info, 1, 6)] == [second]
+    assert any_store.recent_turns(info, 0, 1) == []
 
 
 def test_append_to_turn_goes_to_that_turn_or_a_new_one(any_store: Store) -> None:

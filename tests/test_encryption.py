@@ -21,11 +21,12 @@ from memchat.errors import (
     ConfigError,
     CorruptData,
     KeyMismatch,
-    MemchatError,
+    SearchUnavailable,
     StoreError,
     UnsealedData,
 )
 from memchat.memory.context import Memory, store_recall
+from memchat.memory.forget import forget_fact
 from memchat.store import open_store
 from memchat.store.base import SessionRecord, Turn
 from memchat.store.crypto import generate_key
@@ -185,11 +186,19 @@ def test_keys_rotate(store_location: str) -> None:
 
 
 def test_search_says_it_is_off_and_recall_finds_nothing(store_location: str) -> None:
+    with open_store(store_location) as plain:
+        assert plain.searchable
     with open_store(store_location, encryption_key=generate_key()) as store:
+        assert not store.searchable
         store.commit_turn(store.ensure_session("sara", "a"), [{"role": "user", "content": "x"}])
-        with pytest.raises(MemchatError, match="encrypted"):
+        with pytest.raises(SearchUnavailable, match="encrypted"):
             store.search("sara", "x")
         assert store.match_messages("sara", ["x"], limit=5) == []
+        # Forgetting asks the store whether it searches, rather than taking an error for
+        # "no": the fact goes, and no message needs hiding, since none is recalled.
+        store.set_fact("sara", "home", "x", "test")
+        assert forget_fact(store, "sara", "home").messages == 0
+        assert store.list_facts("sara") == []
 
 
 def test_a_bad_key_is_a_config_error(store_location: str) -> None:

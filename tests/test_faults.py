@@ -174,7 +174,11 @@ def test_sigint_mid_stream_changes_nothing(store: Store) -> None:
 
 
 def test_keyboard_interrupt_while_showing_the_reply_changes_nothing(store: Store) -> None:
-    """Without asyncio.run's handler, Ctrl-C raises wherever the main thread is."""
+    """Without asyncio.run's handler, Ctrl-C raises wherever the main thread is.
+
+    On PostgreSQL the turn's lock is given back too, though the turn is closed from
+    another context as asyncio.run shuts down (the retry used to wait for ever).
+    """
     session = asyncio.run(seeded(store))
     chat = Chat(Agent(name="a", model=ScriptedModel([cut_stream(hang)])))
 

@@ -17,7 +17,7 @@ from memchat.memory.tools import MEMORY_TOOLS
 from memchat.models import resolve_model
 from memchat.store import Store
 
-from .helpers import reply, system_notes, texts_of
+from .helpers import reply, system_notes, texts_of, user_message
 
 
 def tool_chat(store: Store, *steps: Any) -> tuple[Chat, ScriptedModel]:
@@ -164,6 +164,39 @@ async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: 
     model.extend([reply("?")])
     await chat.run_turn(store.session("sara", "one"), "So, where do I live?")
     assert texts_of(model.last_call.input) == ["Noted.", "So, where do I live?"]
+
+
+async def test_a_fact_the_forget_tool_forgets_is_not_recalled(store: Store) -> None:
+    model = ScriptedModel(
+        [reply("Noted."), call("forget", key="home"), reply("Forgotten."), reply("?")]
+    )
+    agent: Agent[Any] = Agent(name="a", model=model, tools=list(MEMORY_TOOLS))
+    chat = Chat(agent, memory=Memory(store, 4000, recall=recall_of(store)))
+    await chat.run_turn(store.session("sara", "one"), "I live in Porto, near the river.")
+    assert [f.key for f in store.list_facts("sara")] == ["home"]
+    await chat.run_turn(store.session("sara", "two"), "Drop what you know of my home.")
+    assert tool_output(model).startswith("Forgot home")
+    await chat.run_turn(store.session("sara", "three"), "Where do I live?")
+    assert model.last_call is not None
+    assert "Porto" not in str(model.last_call.input)
+    assert texts_of(model.last_call.input)[-1] == "Where do I live?"
+
+
+def test_a_search_failure_while_forgetting_is_reported_not_taken_for_nothing_hidden(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memchat.errors import StoreError
+    from memchat.memory.forget import forget_fact
+
+    store.commit_turn(store.ensure_session("sara", "s"), [user_message("I live in Porto")])
+    store.set_fact("sara", "home", "Porto", "s#1")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise StoreError("cannot read the database: disk I/O error")
+
+    monkeypatch.setattr(store, "search", fail)
+    with pytest.raises(StoreError, match="disk I/O error"):
+        forget_fact(store, "sara", "home")
 
 
 def test_forgetting_takes_the_fact_out_of_summaries(store: Store) -> None:

@@ -19,7 +19,7 @@ from .pg import base_url
 psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (psycopg)")
 
 from memchat.store.postgres import PostgresStore  # noqa: E402
-from memchat.store.postgres_copy import SQLiteSource, copy_sqlite, verify  # noqa: E402
+from memchat.store.postgres.copy import SQLiteSource, copy_sqlite, verify  # noqa: E402
 
 OLD = "2020-01-01T00:00:00.000000Z"
 

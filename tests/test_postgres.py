@@ -25,8 +25,8 @@ from .pg import base_url
 psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra (psycopg)")
 
 from memchat.store.postgres import PostgresStore  # noqa: E402
-from memchat.store.postgres_schema import MIGRATIONS, migrate  # noqa: E402
-from memchat.store.postgres_url import parse_url  # noqa: E402
+from memchat.store.postgres.schema import MIGRATIONS, migrate  # noqa: E402
+from memchat.store.postgres.url import parse_url  # noqa: E402
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_migrations_match_sqlite_and_are_recorded_once(pg_url: str) -> None:
-    from memchat.store.migrations import MIGRATIONS as SQLITE_MIGRATIONS
+    from memchat.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
     assert [name for name, _ in MIGRATIONS] == [name for name, _ in SQLITE_MIGRATIONS]
     # Several processes' worth of stores opening a new schema at once.

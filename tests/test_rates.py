@@ -100,3 +100,11 @@ def test_over_the_limit_a_429_with_retry_after_and_no_model_call(
         assert sse_events(sent.text)[-1][0] == "done"
     assert len(model.calls) == 3
     assert store.get_session("sara", "s").turn_count == 2
+
+
+def test_a_turn_comes_exactly_when_the_limit_allows_and_not_a_moment_before() -> None:
+    limit = RateLimit(2, 10)  # one turn every 5 s, two at once
+    assert limit.take(None, 100.0) == (105.0, 0.0)
+    assert limit.take(105.0, 100.0) == (110.0, 0.0)  # the burst's second turn
+    assert limit.take(110.0, 104.5) == (None, 0.5)  # half a second early: refused
+    assert limit.take(110.0, 105.0) == (115.0, 0.0)  # on time

@@ -17,7 +17,7 @@ from memchat.cli.app import App
 from memchat.models import ModelChoice
 from memchat.store import SessionInfo, SQLiteStore, Store
 from memchat.store.base import SessionRecord, Turn
-from memchat.store.migrations import MIGRATIONS, migrate
+from memchat.store.sqlite.schema import MIGRATIONS, migrate
 
 from .helpers import reply, user_message
 
@@ -193,80 +193,93 @@ def test_match_messages_finds_a_reply_by_its_question(any_store: Store) -> None:
 # -- the index stays in step (SQLite: checked against the FTS table itself) ---------------
 
 
-def test_index_follows_pop_undo_replace_and_clear(store: Store, db_path: Path) -> None:
-    session = store.ensure_session("sara", "s")
-    say(store, session, "first question about otters", "otters hold hands")
-    say(store, session, "second question about beavers", "beavers build dams")
-    store.sync_search_index()  # type: ignore[attr-defined]
+def test_index_follows_pop_undo_replace_and_clear(sqlite_store: Store, db_path: Path) -> None:
+    session = sqlite_store.ensure_session("sara", "s")
+    say(sqlite_store, session, "first question about otters", "otters hold hands")
+    say(sqlite_store, session, "second question about beavers", "beavers build dams")
+    sqlite_store.sync_search_index()  # type: ignore[attr-defined]
     assert indexed_ids(db_path) == message_ids(db_path) and len(indexed_ids(db_path)) == 4
-    store.pop_item(session)
-    assert store.search("sara", "dams") == []
+    sqlite_store.pop_item(session)
+    assert sqlite_store.search("sara", "dams") == []
     assert indexed_ids(db_path) == message_ids(db_path)
-    asyncio.run(store.session("sara", "s").pop_turn())
-    assert store.search("sara", "beavers") == []
-    store.commit_turn(session, [user_message("about herons")], replace_last=True)
-    assert store.search("sara", "otters") == []
-    assert len(store.search("sara", "herons")) == 1
+    asyncio.run(sqlite_store.session("sara", "s").pop_turn())
+    assert sqlite_store.search("sara", "beavers") == []
+    sqlite_store.commit_turn(session, [user_message("about herons")], replace_last=True)
+    assert sqlite_store.search("sara", "otters") == []
+    assert len(sqlite_store.search("sara", "herons")) == 1
     assert indexed_ids(db_path) == message_ids(db_path)
-    store.clear_session(session)
+    sqlite_store.clear_session(session)
     assert indexed_ids(db_path) == set()
 
 
 def test_writes_are_indexed_before_the_next_search_even_with_reused_ids(
-    store: Store, db_path: Path
+    sqlite_store: Store, db_path: Path
 ) -> None:
-    session = store.ensure_session("sara", "s")
-    say(store, session, "otters hold hands", "they do")
+    session = sqlite_store.ensure_session("sara", "s")
+    say(sqlite_store, session, "otters hold hands", "they do")
     assert indexed_ids(db_path) == set()  # a turn write does not touch the index
-    assert [h.seq for h in store.search("sara", "otters")] == [1]
+    assert [h.seq for h in sqlite_store.search("sara", "otters")] == [1]
     assert indexed_ids(db_path) == message_ids(db_path)
     # Deleting the newest item frees its id; the next item reuses it and must be indexed.
     popped_id = max(message_ids(db_path))
-    store.pop_item(session)
-    store.commit_turn(session, [user_message("herons nest in reeds")])
+    sqlite_store.pop_item(session)
+    sqlite_store.commit_turn(session, [user_message("herons nest in reeds")])
     assert max(message_ids(db_path)) == popped_id
-    assert [h.seq for h in store.search("sara", "herons")] == [2]
+    assert [h.seq for h in sqlite_store.search("sara", "herons")] == [2]
     assert indexed_ids(db_path) == message_ids(db_path)
 
 
-def test_deleting_a_session_or_user_cascades_into_the_index(store: Store, db_path: Path) -> None:
-    say(store, store.ensure_session("sara", "a"), "penguins waddle")
-    say(store, store.ensure_session("sara", "b"), "penguins swim")
-    say(store, store.ensure_session("ali", "a"), "penguins slide")
-    store.sync_search_index()  # type: ignore[attr-defined]
-    store.delete_session("sara", "a")
-    assert [h.session_id for h in store.search("sara", "penguins")] == ["b"]
+def test_deleting_a_session_or_user_cascades_into_the_index(
+    sqlite_store: Store, db_path: Path
+) -> None:
+    say(sqlite_store, sqlite_store.ensure_session("sara", "a"), "penguins waddle")
+    say(sqlite_store, sqlite_store.ensure_session("sara", "b"), "penguins swim")
+    say(sqlite_store, sqlite_store.ensure_session("ali", "a"), "penguins slide")
+    sqlite_store.sync_search_index()  # type: ignore[attr-defined]
+    sqlite_store.delete_session("sara", "a")
+    assert [h.session_id for h in sqlite_store.search("sara", "penguins")] == ["b"]
     assert len(indexed_ids(db_path)) == 2
     # Items go by ON DELETE CASCADE from users to sessions to items: the trigger still fires.
-    store.delete_user("sara")
+    sqlite_store.delete_user("sara")
     assert indexed_ids(db_path) == message_ids(db_path) and len(indexed_ids(db_path)) == 1
-    assert len(store.search("ali", "penguins")) == 1
+    assert len(sqlite_store.search("ali", "penguins")) == 1
 
 
-def test_prune_leaves_no_pruned_text_as_context(store: Store, db_path: Path) -> None:
-    session = store.ensure_session("sara", "s")
-    say(store, session, "old secret: the vault code", created_at="2020-01-01T00:00:00.000000Z")
-    say(store, session, "new topic: kites", "kites fly", created_at="2030-01-01T00:00:00.000000Z")
-    store.prune("2021-01-01T00:00:00.000000Z", user="sara")
-    assert store.match_messages("sara", ["vault"], limit=10) == []
+def test_prune_leaves_no_pruned_text_as_context(sqlite_store: Store, db_path: Path) -> None:
+    session = sqlite_store.ensure_session("sara", "s")
+    say(
+        sqlite_store,
+        session,
+        "old secret: the vault code",
+        created_at="2020-01-01T00:00:00.000000Z",
+    )
+    say(
+        sqlite_store,
+        session,
+        "new topic: kites",
+        "kites fly",
+        created_at="2030-01-01T00:00:00.000000Z",
+    )
+    sqlite_store.prune("2021-01-01T00:00:00.000000Z", user="sara")
+    assert sqlite_store.match_messages("sara", ["vault"], limit=10) == []
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute("SELECT text, context1, context2 FROM items_fts").fetchall()
     assert rows == [("new topic: kites", "", ""), ("kites fly", "new topic: kites", "")]
-    store.vacuum()
-    assert len(store.search("sara", "kites")) == 2
+    sqlite_store.vacuum()
+    assert len(sqlite_store.search("sara", "kites")) == 2
 
 
-def test_appends_and_imports_are_indexed(store: Store, db_path: Path) -> None:
-    session = store.ensure_session("sara", "s")
-    say(store, session, "plan the picnic")
-    store.append_to_last_turn(session, [assistant("bring lemonade")])
+def test_appends_and_imports_are_indexed(sqlite_store: Store, db_path: Path) -> None:
+    session = sqlite_store.ensure_session("sara", "s")
+    say(sqlite_store, session, "plan the picnic")
+    sqlite_store.append_to_last_turn(session, [assistant("bring lemonade")])
     imported = Turn(1, "2023-05-08T13:56:00Z", [user_message("imported hello"), assistant("hi")])
-    store.import_sessions(
+    sqlite_store.import_sessions(
         [SessionRecord("ali", "old", None, "2023-05-08T13:56:00Z", {}, [imported])]
     )
-    [lemonade] = store.search("sara", "lemonade")
+    [lemonade] = sqlite_store.search("sara", "lemonade")
     assert lemonade.role == "assistant" and lemonade.seq == 1
-    [hello] = store.search("ali", "imported")
+    [hello] = sqlite_store.search("ali", "imported")
     assert hello.created_at == "2023-05-08T13:56:00Z"
     assert indexed_ids(db_path) == message_ids(db_path)
 

@@ -47,6 +47,14 @@ def api(store: Store) -> Iterator[Api]:
         yield harness
 
 
+@pytest.fixture
+def sqlite_api(sqlite_store: Store) -> Iterator[Api]:
+    """The API over a SQLite store, for the tests about its file."""
+    harness = Api(sqlite_store)
+    with harness.client:
+        yield harness
+
+
 def test_a_conversation_over_http_remembers(api: Api) -> None:
     created = api.client.post("/api/sessions", json={}, headers=api.sara)
     assert created.status_code == 201
@@ -160,24 +168,26 @@ def test_users_are_managed_by_admins(api: Api) -> None:
 
 
 def test_deleting_a_user_with_vacuum_leaves_no_copy_in_the_file_or_its_wal(
-    api: Api, db_path: Path
+    sqlite_api: Api, db_path: Path
 ) -> None:
     """The server keeps its connection open, so its WAL outlives the delete: ``vacuum=true``
     checkpoints and truncates it, as ``memchat users delete --vacuum`` does."""
-    boss = add_user(api.store, "boss", admin=True)
+    boss = add_user(sqlite_api.store, "boss", admin=True)
     for n in range(3):
-        api.client.post("/api/sessions", json={"id": f"s{n}"}, headers=api.sara)
-        api.send(f"s{n}", f"my locker code is quokka-{n}-731", f"Noted, quokka-{n}-731.")
-    api.store.set_fact("sara", "locker", "quokka-731", "manual")
-    assert api.client.get("/api/search?q=quokka", headers=api.sara).json()  # index it too
-    deleted = api.client.delete("/api/users/sara?vacuum=true", headers=boss)
+        sqlite_api.client.post("/api/sessions", json={"id": f"s{n}"}, headers=sqlite_api.sara)
+        sqlite_api.send(f"s{n}", f"my locker code is quokka-{n}-731", f"Noted, quokka-{n}-731.")
+    sqlite_api.store.set_fact("sara", "locker", "quokka-731", "manual")
+    assert sqlite_api.client.get(
+        "/api/search?q=quokka", headers=sqlite_api.sara
+    ).json()  # index it too
+    deleted = sqlite_api.client.delete("/api/users/sara?vacuum=true", headers=boss)
     assert deleted.status_code == 204, deleted.text
     copies = {
         path.name: path.read_bytes().lower().count(b"quokka")
         for path in db_path.parent.glob(db_path.name + "*")
     }
     assert set(copies) >= {db_path.name} and not any(copies.values()), copies
-    assert api.client.get("/api/users", headers=boss).json()[0]["name"] == "boss"
+    assert sqlite_api.client.get("/api/users", headers=boss).json()[0]["name"] == "boss"
 
 
 @pytest.mark.parametrize(
@@ -351,17 +361,17 @@ def test_head_over_a_real_socket_sends_no_body(store: Store) -> None:
 
 
 def test_database_errors_name_no_file_to_callers(
-    api: Api, db_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_api: Api, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The caller gets a generic 503; the path goes to the server's log alone."""
-    c, h = api.client, api.sara
+    c, h = sqlite_api.client, sqlite_api.sara
     c.post("/api/sessions", json={"id": "s"}, headers=h)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise StoreError(f"cannot write {db_path}: disk I/O error")
 
-    api.store.commit_turn = broken  # type: ignore[method-assign]
-    events = api.send("s", "hello", "hi")
+    sqlite_api.store.commit_turn = broken  # type: ignore[method-assign]
+    events = sqlite_api.send("s", "hello", "hi")
     assert events[-1] == (
         "error",
         {
@@ -371,7 +381,7 @@ def test_database_errors_name_no_file_to_callers(
             }
         },
     )
-    api.store.close()  # every read now fails, naming the file
+    sqlite_api.store.close()  # every read now fails, naming the file
     answer = c.get("/api/sessions", headers=h)
     assert answer.status_code == 503
     assert answer.json()["error"]["message"] == (
@@ -448,3 +458,15 @@ async def test_the_early_check_agrees_with_memory_at_the_edge(store: Store, budg
         except InputTooLarge:
             fits = False
         assert fits == early(text) == (n <= longest), n
+
+
+def test_a_fact_deleted_over_http_is_not_recalled(api: Api) -> None:
+    """DELETE /api/facts/KEY forgets as memory does: the message that said it goes too."""
+    sids = [api.client.post("/api/sessions", json={}, headers=api.sara).json()["id"] for _ in "abc"]
+    api.send(sids[0], "I live in Porto, near the river.", "Noted.")
+    api.send(sids[1], "Where do I live?", "In Porto.")
+    assert api.model.last_call is not None and "near the river" in str(api.model.last_call.input)
+    assert api.client.delete("/api/facts/home", headers=api.sara).status_code == 204
+    api.send(sids[2], "Where do I live?", "I don't know.")
+    assert "Porto" not in str(api.model.last_call.input)
+    assert texts_of(api.model.last_call.input)[-1] == "Where do I live?"

@@ -32,6 +32,15 @@ HOSTILE_REPLY = (
 
 
 @pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: these tests are about the page, not the store.
+
+    (test_server_turns runs the server on both backends.)
+    """
+    return sqlite_store
+
+
+@pytest.fixture
 def page() -> Iterator[Any]:
     yield from browser_page(sync_api, viewport=DESKTOP)
 

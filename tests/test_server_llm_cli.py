@@ -24,6 +24,15 @@ from .server_harness import LiveServer, add_user, scripted_app
 LLM_VENV = Path(__file__).parents[1] / ".venv" / "llm-cli" / "bin" / "llm"
 
 
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: this test is about the llm client, not the store.
+
+    (test_server_turns runs the server on both backends.)
+    """
+    return sqlite_store
+
+
 def llm_command() -> str:
     if LLM_VENV.exists():
         return str(LLM_VENV)

@@ -290,3 +290,52 @@ async def test_an_approval_resumed_on_a_reopened_session_completes_its_own_turn(
         ["delete a.txt", "call:D", "out:D", "Done."],
         ["what time is it?", "It is noon."],
     ]
+
+
+# A window cut by ``limit`` can start between a call and its output. Both the store and the
+# session leave such an output out, each for the items it has: the store for a window of
+# stored items, the session for its buffered items and where they meet the stored ones.
+
+
+def call_item(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": "f", "arguments": "{}"}
+
+
+def output_item(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": "42"}
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "type": "message", "content": text}
+
+
+def test_a_stored_window_never_starts_with_an_orphan_output(store: Store) -> None:
+    info = store.ensure_session("sara", "s")
+    store.commit_turn(info, [user_message("q"), call_item("c1"), output_item("c1"), answer("a")])
+    assert store.get_items(info, 2) == [answer("a")]
+    assert store.get_items(info, 3) == [call_item("c1"), output_item("c1"), answer("a")]
+
+
+async def test_a_buffered_window_never_starts_with_an_orphan_output(store: Store) -> None:
+    session = store.session("sara", "s")
+    async with session.turn():
+        await session.add_items([user_message("q"), call_item("c1"), output_item("c1")])
+        await session.add_items([answer("a")])
+        assert await session.get_items(2) == [answer("a")]
+        assert await session.get_items(3) == [call_item("c1"), output_item("c1"), answer("a")]
+
+
+async def test_an_output_buffered_for_a_call_stored_outside_the_window_is_left_out(
+    store: Store,
+) -> None:
+    # A resumed run (an approval) answers a call the stored turn ended with.
+    session = store.session("sara", "s")
+    store.commit_turn(session.info, [user_message("q"), call_item("c1"), answer("approve?")])
+    async with session.turn():
+        await session.add_items([output_item("c1")])
+        assert await session.get_items(2) == [answer("approve?")]
+        assert await session.get_items(3) == [
+            call_item("c1"),
+            answer("approve?"),
+            output_item("c1"),
+        ]

@@ -12,7 +12,7 @@ import pytest
 
 from memchat.errors import CorruptData, StoreError
 from memchat.store import SQLiteStore, Store, open_store
-from memchat.store.migrations import MIGRATIONS, migrate
+from memchat.store.sqlite.schema import MIGRATIONS, migrate
 
 from .helpers import user_message
 
@@ -25,8 +25,8 @@ def test_open_store_accepts_a_sqlite_url(tmp_path: Path) -> None:
         assert [u.name for u in store.list_users()] == ["sara"]
 
 
-def test_wal_and_full_sync(store: SQLiteStore) -> None:
-    conn = store._conn
+def test_wal_and_full_sync(sqlite_store: SQLiteStore) -> None:
+    conn = sqlite_store._conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
@@ -66,15 +66,15 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         SQLiteStore(path)
 
 
-def test_corrupt_item_is_an_error_not_a_skip(store: Store, db_path: Path) -> None:
-    session = store.ensure_session("sara", "default")
-    store.commit_turn(session, [user_message("hello")])
+def test_corrupt_item_is_an_error_not_a_skip(sqlite_store: Store, db_path: Path) -> None:
+    session = sqlite_store.ensure_session("sara", "default")
+    sqlite_store.commit_turn(session, [user_message("hello")])
     conn = sqlite3.connect(db_path)
     conn.execute("UPDATE items SET data = '{broken'")
     conn.commit()
     conn.close()
     with pytest.raises(CorruptData, match="sara/default: item 1 is corrupt"):
-        store.get_items(session)
+        sqlite_store.get_items(session)
 
 
 def test_deleted_user_leaves_no_trace_in_the_file(db_path: Path) -> None:
@@ -139,3 +139,39 @@ def test_a_vacuum_whose_log_a_reader_pins_says_so(db_path: Path) -> None:
         reader.execute("COMMIT")
         store.vacuum()
         reader.close()
+
+
+def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
+    sqlite_store: SQLiteStore, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regenerated reply whose insert fails after the old turn's delete keeps the old."""
+    from memchat.store.sqlite import turns as backend
+
+    info = sqlite_store.ensure_session("sara", "s")
+    sqlite_store.commit_turn(info, [user_message("old")])
+
+    def fail(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "_insert_items", fail)
+        with pytest.raises(StoreError, match="disk I/O error"):
+            sqlite_store.commit_turn(info, [user_message("new")], replace_last=True)
+    # This connection (not only another one) sees the old turn: the delete was undone.
+    assert [t.items for t in sqlite_store.get_turns(info)] == [[user_message("old")]]
+    sqlite_store.commit_turn(info, [user_message("next")])
+    with SQLiteStore(db_path) as other:
+        turns = other.get_turns(other.get_session("sara", "s"))
+    assert [t.items for t in turns] == [[user_message("old")], [user_message("next")]]
+
+
+def test_a_stored_item_that_is_json_but_not_an_object_is_corrupt(
+    sqlite_store: SQLiteStore, db_path: Path
+) -> None:
+    session = sqlite_store.ensure_session("sara", "default")
+    sqlite_store.commit_turn(session, [user_message("hello")])
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE items SET data = '[\"hello\"]'")
+    conn.close()
+    with pytest.raises(CorruptData, match="sara/default: item 1 is not a JSON object"):
+        sqlite_store.get_items(session)

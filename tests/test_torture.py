@@ -67,20 +67,22 @@ def test_sigkilled_writers_lose_nothing(tmp_path: Path) -> None:
     assert report["acknowledged"] > 0 and report["turns"] >= report["acknowledged"], where
 
 
-def test_the_kill_check_catches_loss_and_half_turns(store: SQLiteStore, db_path: Path) -> None:
+def test_the_kill_check_catches_loss_and_half_turns(
+    sqlite_store: SQLiteStore, db_path: Path
+) -> None:
     user, tag = "torture", "r0w0"
-    info = store.ensure_session(user, "solo-1")
+    info = sqlite_store.ensure_session(user, "solo-1")
     for n in range(3):
-        store.commit_turn(info, torture.turn_items(tag, n))
+        sqlite_store.commit_turn(info, torture.turn_items(tag, n))
     acks = {(tag, n): ("solo-1", n + 1) for n in range(3)}
     assert torture.check(str(db_path), user, acks).problems == []
 
     acks[tag, 3] = ("solo-1", 4)  # acknowledged, never stored
-    store.commit_turn(info, torture.turn_items(tag, 4)[:1])  # a half turn
+    sqlite_store.commit_turn(info, torture.turn_items(tag, 4)[:1])  # a half turn
     altered = torture.turn_items(tag, 5)
     altered[1]["content"][0]["text"] += "!"  # a reply changed by a byte
-    store.commit_turn(info, altered)
-    store.commit_turn(info, torture.turn_items(tag, 0))  # a turn stored twice
+    sqlite_store.commit_turn(info, altered)
+    sqlite_store.commit_turn(info, torture.turn_items(tag, 0))  # a turn stored twice
     found = torture.check(str(db_path), user, acks)
     assert found.lost == 1
     assert found.corrupt >= 3

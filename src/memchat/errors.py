@@ -81,3 +81,7 @@ class ModelCallFailed(MemchatError):
 
 class IncompleteAnswer(ModelCallFailed):
     """The model's answer was cut off or empty; the turn was not stored."""
+
+
+class SearchUnavailable(MemchatError):
+    """This store keeps no search index (encrypted, without MEMCHAT_ENCRYPTED_SEARCH)."""

@@ -37,7 +37,7 @@ def migrate(app: App, source: str | None, target: str) -> None:
     try:
         # Imported once the store is open: open_store reports a missing driver clearly.
         from ..store.postgres import PostgresStore
-        from ..store.postgres_copy import SQLiteSource, copy_sqlite, verify
+        from ..store.postgres.copy import SQLiteSource, copy_sqlite, verify
 
         assert isinstance(store, PostgresStore)
         copied = SQLiteSource(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import MemchatError
 from ..store import Store
 from ..store.base import Fact
 
@@ -42,10 +41,11 @@ def forget_fact(store: Store, user: str, key_or_id: str) -> Forgotten:
 
 def hide_mentions(store: Store, user: str, value: str) -> int:
     """Keep the user's messages that contain ``value`` out of recall; return how many."""
-    try:
-        hits = store.search(user, value, limit=MAX_MENTIONS)
-    except MemchatError:
-        return 0  # an encrypted store without an index recalls nothing anyway
+    if not store.searchable:
+        # An encrypted store without a search index recalls nothing: nothing to hide.
+        # Any other failure is the caller's to report: the fact is already gone.
+        return 0
+    hits = store.search(user, value, limit=MAX_MENTIONS)
     wanted = value.casefold()
     messages = store.get_messages(user, [hit.item_id for hit in hits])
     mentions = [m.item_id for m in messages if wanted in m.text.casefold()]

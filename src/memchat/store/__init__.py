@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from . import sealing
 from .base import Item, SessionInfo, Store, Turn, User
-from .blind import BlindTerms
 from .crypto import Cipher
 from .quotas import Quotas
 from .sqlite import SQLiteStore
+from .sqlite.blind import BlindTerms
 
 if TYPE_CHECKING:
     from .session import MemchatSession
@@ -42,7 +42,7 @@ def open_store(
     ``sqlite:///path``, a plain path or ``:memory:`` open the SQLite store;
     ``postgresql://...`` (or ``postgres://...``) the PostgreSQL store. With an
     ``encryption_key`` (Fernet), either store encrypts content at rest; with
-    ``encrypted_search`` too, the SQLite store keeps a keyed search index (``blind.py``).
+    ``encrypted_search`` too, the SQLite store keeps a keyed search index (``sqlite/blind.py``).
 
     A store that an ``encryption_key`` meets with plaintext in it, or with rows sealed
     under a key it lacks, is refused (UnsealedData, KeyMismatch; see ``sealing.py``),

@@ -1,308 +1,87 @@
 """The Store interface: users, sessions and turns, independent of the database.
 
-A *turn* is what one user message produced: the user's input item followed by every item
-the agent added for it (reasoning, tool calls and their outputs, the reply). Items are the
-Agents SDK's input items, kept as JSON, in order. A turn is committed in one transaction,
-so readers see all of it or none of it.
+A turn is committed in one transaction, so readers see all of it or none of it. The
+public methods check and normalize their arguments (``checks.py``), then call the
+backend's hooks; the records they return are in ``records.py``.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidName, LastAdmin, MemchatError, SessionExists, SessionNotFound
+from ..errors import SessionExists, SessionNotFound
+from .checks import (
+    check_limit,
+    check_name,
+    check_records,
+    clean_records,
+    clean_text,
+    hidden_ids,
+    keep_an_admin,
+)
 from .quotas import Quotas
 from .rates import RateLimit
+from .records import (
+    MAX_QUERY_WORDS,
+    Fact,
+    FactRecord,
+    IndexedMessage,
+    Item,
+    Position,
+    PruneReport,
+    SearchHit,
+    SessionInfo,
+    SessionRecord,
+    Summary,
+    Turn,
+    User,
+    call_id_of_call,
+    call_id_of_output,
+    drop_orphan_outputs,
+    group_into_turns,
+    is_user_message,
+    now,
+    query_words,
+)
 
 if TYPE_CHECKING:
-    from agents import TResponseInputItem
-
     from .session import MemchatSession
 
-    Item: TypeAlias = TResponseInputItem
-else:
-    # Only a name at run time: importing the Agents SDK takes about a second, which
-    # commands that never run a model (`memchat sessions list`) should not pay.
-    Item = dict
-
-_NAME = re.compile(r"[\w.@+-]{1,64}")
-
-
-def check_name(kind: str, name: str) -> str:
-    """Return ``name`` if it is a valid user name or session id, else raise InvalidName."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        shown = repr(name) if len(str(name)) <= 80 else repr(str(name)[:80]) + "..."
-        raise InvalidName(
-            f"invalid {kind} {shown}: use 1-64 letters, digits or . _ @ + - (no spaces or slashes)"
-        )
-    return name
-
-
-def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()) -> None:
-    """Raise InvalidName if any record to import names an unacceptable user or session,
-    MemchatError if a summary covers turns its session does not have."""
-    for record in records:
-        check_name("user name", record.user)
-        check_name("session id", record.id)
-        sizes = {turn.seq: len(turn.items) for turn in record.turns}
-        if any(not 0 <= index < sizes.get(seq, 0) for seq, index in record.hidden):
-            raise MemchatError(f"session {record.user}/{record.id}: a hidden item it lacks")
-        if record.summary is not None and not 1 <= record.summary.through_seq <= len(record.turns):
-            raise MemchatError(
-                f"session {record.user}/{record.id}: its summary covers turns up to"
-                f" {record.summary.through_seq}, but it has {len(record.turns)}"
-            )
-    for fact in facts:
-        check_name("user name", fact.user)
-
-
-def keep_an_admin(user: str, admins: Sequence[str]) -> None:
-    """Raise LastAdmin if ``user`` is the only one of ``admins`` (every admin there is).
-
-    Backends call it in the transaction that would delete the user or withdraw the role,
-    having read (and on PostgreSQL locked) the admins, so two admins removed at once
-    cannot both see the other still there.
-    """
-    if list(admins) == [user]:
-        raise LastAdmin(
-            f"{user!r} is the only admin: make another admin first"
-            " (memchat users add NAME --admin), so that somebody can still manage users"
-        )
-
-
-def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list[int]:
-    """The ids of ``record``'s hidden items among its ``stored`` (seq, id) rows, in order."""
-    by_turn: dict[int, list[int]] = {}
-    for seq, item_id in stored:
-        by_turn.setdefault(seq, []).append(item_id)
-    return [by_turn[seq][index] for seq, index in record.hidden]
-
-
-def now() -> str:
-    """The current time as the ISO 8601 UTC text the store keeps."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-# Where a session or fact stands in its list, newest first: (updated_at, row id). Lists
-# are read from a position on (keyset pagination), so a page costs the same at any depth.
-Position = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class User:
-    """A person with their own sessions and memory."""
-
-    name: str
-    created_at: str
-    current_session: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """One conversation of one user (its items are read separately)."""
-
-    pk: int
-    user: str
-    id: str
-    title: str | None
-    created_at: str
-    updated_at: str
-    turn_count: int
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def display_title(self) -> str:
-        """The title, or a placeholder for an untitled session."""
-        return self.title or "(untitled)"
-
-    @property
-    def position(self) -> Position:
-        """Where it stands in ``Store.list_sessions``."""
-        return (self.updated_at, self.pk)
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One committed turn: the user's input and what the agent added for it."""
-
-    seq: int
-    created_at: str
-    items: list[Item]
-    # The stored items' ids, in the same order (empty for a turn not read from a store).
-    item_ids: list[int] = field(default_factory=list, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Fact:
-    """Something durable the user said about themselves ("name" -> "Sara")."""
-
-    id: int
-    key: str
-    value: str
-    source: str
-    updated_at: str
-
-    @property
-    def position(self) -> Position:
-        """Where it stands in ``Store.list_facts``."""
-        return (self.updated_at, self.id)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """A session's running summary of every turn up to and including ``through_seq``."""
-
-    through_seq: int
-    text: str
-    updated_at: str
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    """What ``Store.prune`` deleted."""
-
-    turns: int
-    sessions: int
-    facts: int
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One message found by ``Store.search``, with where and when it was said."""
-
-    session_id: str
-    session_title: str | None
-    seq: int
-    item_id: int
-    role: str
-    created_at: str
-    snippet: str
-    # Relevance: the negated FTS5 bm25 rank, so a higher score is a better match.
-    score: float
-
-
-@dataclass(frozen=True)
-class IndexedMessage:
-    """A message as the search index keeps it, with the messages said just before it."""
-
-    item_id: int
-    session_id: str
-    seq: int
-    role: str
-    created_at: str
-    text: str
-    # Item ids of the one or two messages before this one in its session, nearest first.
-    previous: tuple[int, ...]
-    # Relevance to the query that found it (higher is better); 0.0 when fetched by id.
-    score: float
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """A whole session as export writes it and import reads it."""
-
-    user: str
-    id: str
-    title: str | None
-    created_at: str
-    metadata: dict[str, Any]
-    turns: list[Turn]
-    # Its running summary, if the window has moved past some turns (see memory/).
-    summary: Summary | None = None
-    # The items kept out of recall (memory/forget.py), as (turn seq, index in the turn).
-    hidden: tuple[tuple[int, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class FactRecord:
-    """A user's fact as export writes it and import reads it."""
-
-    user: str
-    key: str
-    value: str
-    source: str
-    updated_at: str
-
-
-def is_user_message(item: Item) -> bool:
-    """True for a user message item (the start of a turn)."""
-    return (
-        isinstance(item, dict)
-        and item.get("role") == "user"
-        and item.get("type")
-        in (
-            None,
-            "message",
-        )
-    )
-
-
-_OUTPUT_SUFFIX = "_output"
-
-
-def call_id_of_output(item: Item) -> str | None:
-    """The call id a tool output item answers, or None for any other item."""
-    if not isinstance(item, dict):
-        return None
-    kind = item.get("type")
-    call_id = item.get("call_id")
-    if isinstance(kind, str) and kind.endswith(_OUTPUT_SUFFIX) and isinstance(call_id, str):
-        return call_id
-    return None
-
-
-def call_id_of_call(item: Item) -> str | None:
-    """The call id of a tool call item, or None for any other item."""
-    if not isinstance(item, dict):
-        return None
-    kind = item.get("type")
-    call_id = item.get("call_id")
-    if isinstance(kind, str) and kind.endswith("_call") and isinstance(call_id, str):
-        return call_id
-    return None
-
-
-def drop_orphan_outputs(items: list[Item]) -> list[Item]:
-    """Drop tool outputs whose call is not in ``items``.
-
-    A window cut by ``limit`` can start between a call and its output; models reject an
-    output without its call (SDK issues #4322 and #4827), so such outputs are left out.
-    """
-    calls = {cid for item in items if (cid := call_id_of_call(item)) is not None}
-    return [item for item in items if (cid := call_id_of_output(item)) is None or cid in calls]
-
-
-def group_into_turns(items: Sequence[Item]) -> Iterator[list[Item]]:
-    """Split a flat item list into turns, each starting at a user message."""
-    turn: list[Item] = []
-    for item in items:
-        if is_user_message(item) and turn:
-            yield turn
-            turn = []
-        turn.append(item)
-    if turn:
-        yield turn
-
-
-_QUERY_WORD = re.compile(r"[^\W_]+")
-MAX_QUERY_WORDS = 32
-
-
-def query_words(text: str) -> list[str]:
-    """The distinct words of a query, lower-cased, in order of appearance (at most 32).
-
-    A word is a run of letters and digits, the unit the full-text index is built from, so
-    every word can be matched as a quoted term: no query text is ever query syntax.
-    """
-    found = _QUERY_WORD.findall(unicodedata.normalize("NFKC", text).lower())
-    return list(dict.fromkeys(found))[:MAX_QUERY_WORDS]
+# The records and checks, re-exported: ``from memchat.store.base import SessionInfo`` works.
+__all__ = [
+    "MAX_QUERY_WORDS",
+    "Fact",
+    "FactRecord",
+    "IndexedMessage",
+    "Item",
+    "Position",
+    "PruneReport",
+    "SearchHit",
+    "SessionInfo",
+    "SessionRecord",
+    "Store",
+    "Summary",
+    "Turn",
+    "User",
+    "call_id_of_call",
+    "call_id_of_output",
+    "check_limit",
+    "check_name",
+    "check_records",
+    "clean_records",
+    "clean_text",
+    "drop_orphan_outputs",
+    "group_into_turns",
+    "hidden_ids",
+    "is_user_message",
+    "keep_an_admin",
+    "now",
+    "query_words",
+]
 
 
 class Store(ABC):
@@ -316,60 +95,92 @@ class Store(ABC):
     # Per-user caps on sessions and facts, checked by every method that adds them.
     quotas: Quotas = Quotas()
 
+    # The public methods below check and normalize their arguments once, here, then call
+    # the backend's hook of the same name with a leading underscore: a backend cannot
+    # drift on what a valid name, session id, limit or stored text is.
+
     # -- users ---------------------------------------------------------------------------
 
-    @abstractmethod
     def ensure_user(self, name: str) -> User:
         """Return the user, creating it if needed."""
+        return self._ensure_user(check_name("user name", name))
 
-    @abstractmethod
     def get_user(self, name: str) -> User:
         """Return the user or raise UserNotFound."""
+        return self._get_user(check_name("user name", name))
 
     @abstractmethod
     def list_users(self) -> list[User]:
         """All users, by name."""
 
-    @abstractmethod
     def delete_user(self, name: str) -> None:
         """Delete a user and everything that belongs to them."""
+        self._delete_user(check_name("user name", name))
 
-    @abstractmethod
     def set_current_session(self, user: str, session_id: str) -> None:
         """Remember which session the user continues by default."""
+        self._set_current_session(
+            check_name("user name", user), check_name("session id", session_id)
+        )
+
+    @abstractmethod
+    def _ensure_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def _get_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def _delete_user(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _set_current_session(self, user: str, session_id: str) -> None: ...
 
     # -- authentication: API tokens and the admin role -------------------------------------
     # Tokens come from memchat.store.tokens (new_token, hash_token); only hashes are stored.
 
-    @abstractmethod
     def create_token(self, user: str) -> str:
         """Issue a new API token for an existing user and return it (raise UserNotFound)."""
+        return self._create_token(check_name("user name", user))
 
     @abstractmethod
     def user_for_token(self, token: str) -> User | None:
         """The user a token belongs to, or None if the token is unknown or revoked."""
 
-    @abstractmethod
     def revoke_tokens(self, user: str) -> int:
         """Revoke every token of the user and return how many there were."""
+        return self._revoke_tokens(check_name("user name", user))
 
-    @abstractmethod
     def set_admin(self, user: str, admin: bool) -> None:
         """Grant or withdraw the admin role (user management over HTTP)."""
+        self._set_admin(check_name("user name", user), bool(admin))
 
-    @abstractmethod
     def is_admin(self, user: str) -> bool:
         """True if the user has the admin role (False for an unknown user)."""
+        return self._is_admin(check_name("user name", user))
 
-    @abstractmethod
     def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
         """Count one model turn of ``user`` against ``limit`` (``rates.py``): 0.0 if it may
         go ahead, else the seconds until one may (and nothing is counted). ``now`` is
         seconds since the epoch (the clock, if not given). Raise UserNotFound."""
+        return self._take_turn_slot(check_name("user name", user), limit, now)
+
+    @abstractmethod
+    def _create_token(self, user: str) -> str: ...
+
+    @abstractmethod
+    def _revoke_tokens(self, user: str) -> int: ...
+
+    @abstractmethod
+    def _set_admin(self, user: str, admin: bool) -> None: ...
+
+    @abstractmethod
+    def _is_admin(self, user: str) -> bool: ...
+
+    @abstractmethod
+    def _take_turn_slot(self, user: str, limit: RateLimit, now: float | None) -> float: ...
 
     # -- sessions ------------------------------------------------------------------------
 
-    @abstractmethod
     def create_session(
         self,
         user: str,
@@ -379,26 +190,61 @@ class Store(ABC):
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
     ) -> SessionInfo:
-        """Create a session (a fresh id when none is given); raise SessionExists if taken."""
+        """Create a session (a fresh id when none is given); raise SessionExists if taken.
 
-    @abstractmethod
+        An empty ``session_id`` is an invalid one (InvalidName), not "none given".
+        """
+        check_name("user name", user)
+        key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
+        return self._create_session(
+            user,
+            key,
+            title=None if title is None else clean_text(title),
+            metadata=dict(metadata or {}),
+            created_at=created_at or now(),
+        )
+
     def find_session(self, user: str, session_id: str) -> SessionInfo | None:
         """Return the session, or None if the user has no such session."""
+        return self._find_session(
+            check_name("user name", user), check_name("session id", session_id)
+        )
 
-    @abstractmethod
     def list_sessions(
         self, user: str, *, limit: int | None = None, after: Position | None = None
     ) -> list[SessionInfo]:
         """The user's sessions, most recently updated first: at most ``limit`` of them,
         and with ``after`` (a session's ``position``) only those that come after it."""
+        return self._list_sessions(check_name("user name", user), check_limit(limit), after)
 
-    @abstractmethod
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
-        """Set a session's title."""
+        """Set a session's title (NUL characters dropped, as ``clean_text`` says)."""
+        check_name("user name", user)
+        check_name("session id", session_id)
+        return self._rename_session(user, session_id, clean_text(title))
 
-    @abstractmethod
     def delete_session(self, user: str, session_id: str) -> None:
         """Delete a session and its turns."""
+        self._delete_session(check_name("user name", user), check_name("session id", session_id))
+
+    @abstractmethod
+    def _create_session(
+        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
+    ) -> SessionInfo: ...
+
+    @abstractmethod
+    def _find_session(self, user: str, session_id: str) -> SessionInfo | None: ...
+
+    @abstractmethod
+    def _list_sessions(
+        self, user: str, limit: int | None, after: Position | None
+    ) -> list[SessionInfo]: ...
+
+    @abstractmethod
+    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo: ...
+
+    @abstractmethod
+    def _delete_session(self, user: str, session_id: str) -> None: ...
 
     @abstractmethod
     def clear_session(self, session: SessionInfo) -> None:
@@ -421,9 +267,12 @@ class Store(ABC):
         """The session's turns in order."""
         return self.turns_after(session, 0, None)
 
-    @abstractmethod
     def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
         """The first ``limit`` whole turns after ``after_seq``, oldest first (a page)."""
+        return self._list_turns(session, after_seq, check_limit(limit) or 0)
+
+    @abstractmethod
+    def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]: ...
 
     @abstractmethod
     def commit_turn(
@@ -457,7 +306,6 @@ class Store(ABC):
     def last_turn(self, session: SessionInfo) -> Turn | None:
         """The session's most recent turn, or None if it has none."""
 
-    @abstractmethod
     def import_sessions(
         self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
     ) -> None:
@@ -467,6 +315,12 @@ class Store(ABC):
         Raises SessionExists, and stores nothing, if any of the sessions is already there.
         A fact replaces a stored one of the same key only if it is newer.
         """
+        self._import_sessions(*clean_records(records, facts))
+
+    @abstractmethod
+    def _import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+    ) -> None: ...
 
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
         """The latest whole turns after ``after_seq``, oldest first, at most ``max_items`` items.
@@ -481,28 +335,44 @@ class Store(ABC):
 
     # -- memory: facts and summaries -------------------------------------------------------
 
-    @abstractmethod
     def list_facts(
         self, user: str, *, limit: int | None = None, after: Position | None = None
     ) -> list[Fact]:
         """The user's facts, most recently updated first: at most ``limit`` of them, and
         with ``after`` (a fact's ``position``) only those that come after it."""
+        return self._list_facts(check_name("user name", user), check_limit(limit), after)
 
-    @abstractmethod
     def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
-        """Record a fact, replacing an older value for the same key."""
+        """Record a fact, replacing an older value for the same key (raise UserNotFound)."""
+        check_name("user name", user)
+        return self._set_fact(user, clean_text(key), clean_text(value), clean_text(source))
 
-    @abstractmethod
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
-        """Delete a fact by key or id and return it; raise MemchatError if there is none."""
+        """Delete a fact by key or id and return it; raise FactNotFound if there is none."""
+        return self._forget_fact(check_name("user name", user), clean_text(key_or_id))
 
-    @abstractmethod
     def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
         """Keep these messages of the user's out of recall (they stay in the history)."""
+        self._hide_from_recall(check_name("user name", user), [int(i) for i in item_ids])
 
-    @abstractmethod
     def hidden_from_recall(self, user: str) -> set[int]:
         """The ids of the user's messages kept out of recall."""
+        return self._hidden_from_recall(check_name("user name", user))
+
+    @abstractmethod
+    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]: ...
+
+    @abstractmethod
+    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact: ...
+
+    @abstractmethod
+    def _forget_fact(self, user: str, key_or_id: str) -> Fact: ...
+
+    @abstractmethod
+    def _hide_from_recall(self, user: str, item_ids: list[int]) -> None: ...
+
+    @abstractmethod
+    def _hidden_from_recall(self, user: str) -> set[int]: ...
 
     @abstractmethod
     def get_summary(self, session: SessionInfo) -> Summary | None:
@@ -521,6 +391,12 @@ class Store(ABC):
         """Delete and return the session's most recent turn."""
 
     # -- search --------------------------------------------------------------------------
+
+    @property
+    def searchable(self) -> bool:
+        """True if the store keeps a search index: False for an encrypted store without
+        one (MEMCHAT_ENCRYPTED_SEARCH), whose search raises SearchUnavailable."""
+        return True
 
     @abstractmethod
     def search(

@@ -10,7 +10,7 @@ can be rotated; ``memchat rekey`` then re-seals the old rows under the first key
 What stays readable: user names, session ids, fact keys ("name"), timestamps and counts.
 Full-text search needs the words, so an encrypted store keeps no search index;
 ``memchat search`` says so and recall is off (facts and summaries still work), unless
-``MEMCHAT_ENCRYPTED_SEARCH`` gives an encrypted SQLite store a keyed one (``blind.py``).
+``MEMCHAT_ENCRYPTED_SEARCH`` gives an encrypted SQLite store a keyed one (``sqlite/blind.py``).
 """
 
 from __future__ import annotations

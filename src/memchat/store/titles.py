@@ -26,7 +26,8 @@ def title_from_items(items: Sequence[Item]) -> str | None:
     """A short title from the first user message, or None if there is none."""
     for item in items:
         if is_user_message(item):
-            text = " ".join(item_text(item).split())
+            # NUL dropped, as in every title (base.clean_text): PostgreSQL cannot keep it.
+            text = " ".join(item_text(item).replace("\x00", "").split())
             if text:
                 return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
     return None

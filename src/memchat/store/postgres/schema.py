@@ -1,6 +1,6 @@
 """Versioned, transactional schema migrations for the PostgreSQL store.
 
-The same migrations, by the same names, as the SQLite store's (``migrations.py``), in
+The same migrations, by the same names, as the SQLite store's (``sqlite/schema.py``), in
 PostgreSQL's dialect. Each one runs in one transaction together with the row that records
 it in ``memchat_migrations``; PostgreSQL's DDL is transactional, so a failed migration
 leaves nothing behind. Every migration transaction first takes a transaction-scoped
@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 
-from ..errors import StoreError
-from .postgres_index import SEARCH_SCHEMA
+from ...errors import StoreError
+from .index import SEARCH_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 

@@ -25,7 +25,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from .sqlite_index import TOKENIZER
+from .index import TOKENIZER
 
 # A word as the index splits text: a run of letters and digits.
 _WORD = re.compile(r"[^\W_]+")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 POOL_SIZE_ENV = "MEMCHAT_PG_POOL_SIZE"
 DEFAULT_POOL_SIZE = 10

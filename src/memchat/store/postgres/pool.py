@@ -35,9 +35,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreError
-from .postgres_schema import lock_key, migrate
-from .postgres_url import Target
+from ...errors import StoreError
+from .schema import lock_key, migrate
+from .url import Target
 
 # The pool logs each broken connection it discards as a warning; memchat retries or reports
 # those itself, so without a logging setup of the program's own they are not printed.
@@ -228,8 +228,14 @@ class Database:
         try:
             yield
         finally:
-            _held.reset(token)
-            self._release(conn, key)
+            try:
+                self._release(conn, key)
+            finally:
+                # A turn closed from another context (an async generator finalized as its
+                # event loop shuts down, after Ctrl-C) cannot reset the token there: that
+                # context is being dropped, and the lock is released all the same.
+                with suppress(ValueError):
+                    _held.reset(token)
 
     async def _locked_connection(self, key: int) -> Connection:
         """A pooled connection holding lock ``key``; waits without blocking the event loop."""

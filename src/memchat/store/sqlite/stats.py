@@ -4,7 +4,7 @@ FTS5's ``bm25()`` weighs a word by how rare it is in the whole table, so on a sh
 database one user who writes "passport" a thousand times would make it a common word
 for everybody, and another user's "My passport number is XK42QZ" would stop being
 recalled. Recall therefore asks FTS5 one word at a time, inside the user's own rows
-(``owner``, see ``sqlite_index.py``): a one-word bm25 is that word's inverse document
+(``owner``, see ``sqlite/index.py``): a one-word bm25 is that word's inverse document
 frequency times its weight in the message, so replacing the table's frequency with the
 user's gives bm25 over the user's messages alone:
 
@@ -13,7 +13,7 @@ user's gives bm25 over the user's messages alone:
 with idf(w) = ln((N - n + 0.5) / (n + 0.5)) as FTS5 computes it (at least 1e-6), N the
 messages and n those holding w. Only the average message length, which scales the
 weight, stays the table's: it moves every message of a user alike. The PostgreSQL
-backend computes the same bm25 in SQL (``postgres_search.py``).
+backend computes the same bm25 in SQL (``postgres/search.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .sqlite_index import TOKENIZER, owner_token
+from .index import TOKENIZER, owner_token
 
 # Counts are kept and redone only once the index has grown by this share of them.
 RECOUNT_GROWTH = 0.05

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from .sealing import (
+from ..sealing import (
     SEALED_COLUMNS,
     SealedColumn,
     SealingState,
@@ -26,7 +26,7 @@ from .sealing import (
 )
 
 if TYPE_CHECKING:
-    from .crypto import Cipher
+    from ..crypto import Cipher
 
 _STATE = "SELECT key_ids, checked_through, (SELECT coalesce(max(id), 0) FROM items) FROM sealing"
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
-from .sealing import (
+from ..sealing import (
     SEALED_COLUMNS,
     SealedColumn,
     SealingState,
@@ -25,8 +25,8 @@ from .sealing import (
 )
 
 if TYPE_CHECKING:
-    from .crypto import Cipher
-    from .postgres_pool import Connection, Database
+    from ..crypto import Cipher
+    from .pool import Connection, Database
 
 _STATE = "SELECT key_ids, checked_through, (SELECT coalesce(max(id), 0) FROM items) FROM sealing"
 

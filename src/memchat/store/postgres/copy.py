@@ -25,15 +25,15 @@ from typing import Any
 
 from psycopg import sql
 
-from ..errors import StoreError, UnsealedData
-from .base import Item
-from .codec import session_from_row, unpack_item
-from .crypto import Cipher, unseal
-from .postgres import PostgresStore
-from .postgres_pool import Connection
-from .postgres_turns import ADD_TO_TURN, turn_params
-from .sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
-from .sqlite import SQLiteStore
+from ...errors import StoreError, UnsealedData
+from ..base import Item
+from ..codec import session_from_row, unpack_item
+from ..crypto import Cipher, unseal
+from ..sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
+from ..sqlite.store import SQLiteStore
+from .pool import Connection
+from .store import PostgresStore
+from .turns import ADD_TO_TURN, turn_params
 
 # What is counted on both sides; items and messages follow from the sessions.
 COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens", "recall_hidden")

@@ -12,7 +12,7 @@ b = 0.75 as in FTS5. Unlike FTS5, whose statistics (N, avgD, and the documents h
 each term) span the whole table, they span the user's own messages here: one user's
 history never changes how another's ranks. Snippets come from ``ts_headline``.
 
-An encrypted store indexes nothing (``postgres_index.py``): search says it is off, and
+An encrypted store indexes nothing (``postgres/index.py``): search says it is off, and
 recall finds nothing, as on SQLite.
 """
 
@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MemchatError
-from .base import IndexedMessage, SearchHit, query_words
-from .crypto import SEARCH_OFF, Cipher
-from .postgres_index import CONFIG, fold
-from .snippets import SNIPPET_TOKENS
+from ...errors import SearchUnavailable
+from ..base import IndexedMessage, SearchHit, query_words
+from ..crypto import SEARCH_OFF, Cipher
+from ..snippets import SNIPPET_TOKENS
+from .index import CONFIG, fold
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection, Database
+    from .pool import Connection, Database
 
 # Marks ts_headline puts around matches, swapped for the caller's highlight in Python, so
 # no caller text ever becomes part of ts_headline's option syntax.
@@ -148,7 +148,7 @@ class PostgresSearchMixin:
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
         if self.cipher is not None:
-            raise MemchatError(SEARCH_OFF)
+            raise SearchUnavailable(SEARCH_OFF)
         words = [fold(word) for word in query_words(query)]
         if not words or limit <= 0:
             return []

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ..errors import StoreError
-from .sqlite_index import OWNED_SCHEMA, SEARCH_SCHEMA
+from ...errors import StoreError
+from .index import OWNED_SCHEMA, SEARCH_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 

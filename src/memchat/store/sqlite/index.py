@@ -17,8 +17,8 @@ went, since SQLite then reuses their ids. Every delete path removes a session's 
 items or all of them, so no message keeps a deleted one's text as context; ``prune``,
 which removes the earliest, calls ``reindex_context`` for the sessions it touched.
 
-An encrypted store indexes keyed hashes of the words instead (``blind.py``), or nothing;
-``search_state.mode`` says which, and ``sqlite_search.py`` rebuilds the index when the
+An encrypted store indexes keyed hashes of the words instead (``sqlite/blind.py``), or nothing;
+``search_state.mode`` says which, and ``sqlite/search.py`` rebuilds the index when the
 store is opened in another mode.
 """
 
@@ -28,9 +28,9 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 
-from ..errors import CorruptData
-from .base import Item
-from .titles import message_text
+from ...errors import CorruptData
+from ..base import Item
+from ..titles import message_text
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -45,7 +45,7 @@ SEARCH_SCHEMA = (
     )
     """,
     # How many messages hold each (stemmed) term, for leaving out terms too common to
-    # be worth their cost (see ``sqlite_search``).
+    # be worth their cost (see ``sqlite/search.py``).
     "CREATE VIRTUAL TABLE items_fts_terms USING fts5vocab(items_fts, 'row')",
     "CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER)",
     "INSERT INTO search_state (id, indexed_through) VALUES (1, 0)",
@@ -59,7 +59,7 @@ SEARCH_SCHEMA = (
 )
 # Each row also names its user (``owner``: "u" and the user's id, an indexed column no
 # query weighs), so a search matches the user's own messages inside FTS5, and recall can
-# count how many of them hold a word (``sqlite_stats.py``): what one user writes never
+# count how many of them hold a word (``sqlite/stats.py``): what one user writes never
 # changes what another's recall finds. The next search indexes every item anew.
 OWNED_SCHEMA = (
     "DROP TRIGGER items_fts_delete",

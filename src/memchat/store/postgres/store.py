@@ -2,7 +2,7 @@
 
 It keeps the SQLite store's tables and promises: a turn is committed in one transaction,
 turns of one session never interleave (a per-session advisory lock held for the turn, see
-``postgres_pool``), and an acknowledged turn is durable. Select it with
+``postgres/pool.py``), and an acknowledged turn is durable. Select it with
 ``MEMCHAT_DB=postgresql://user@host/db`` (needs ``pip install 'memchat[postgres]'``).
 With a ``cipher`` it seals content at rest as the SQLite store does (see ``crypto.py``).
 """
@@ -10,25 +10,24 @@ With a ``cipher`` it seals content at rest as the SQLite store does (see ``crypt
 from __future__ import annotations
 
 import json
-import secrets
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ..errors import SessionExists, UserNotFound
-from .base import Position, PruneReport, SessionInfo, Store, User, check_name, keep_an_admin, now
-from .codec import seal_title, session_from_row
-from .crypto import Cipher, seal
-from .postgres_index import find_last_message, reindex_context
-from .postgres_memory import PostgresMemoryMixin, admins, count_of, locked_user
-from .postgres_pool import Connection, Database
-from .postgres_schema import TABLES
-from .postgres_sealing import PostgresSealingMixin
-from .postgres_search import PostgresSearchMixin
-from .postgres_turns import PostgresTurnsMixin
-from .postgres_url import parse_url
+from ...errors import SessionExists, UserNotFound
+from ..base import Position, PruneReport, SessionInfo, Store, User, keep_an_admin, now
+from ..codec import seal_title, session_from_row
+from ..crypto import Cipher, seal
+from .index import find_last_message, reindex_context
+from .memory import PostgresMemoryMixin, admins, count_of, locked_user
+from .pool import Connection, Database
+from .schema import TABLES
+from .sealing import PostgresSealingMixin
+from .search import PostgresSearchMixin
+from .turns import PostgresTurnsMixin
+from .url import parse_url
 
 _SESSION = (
     "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
@@ -59,14 +58,17 @@ class PostgresStore(
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def searchable(self) -> bool:
+        # An encrypted PostgreSQL store keeps no search index (no keyed one yet).
+        return self.cipher is None
+
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._db.hold("turn", session.user, session.id)
 
     # -- users -----------------------------------------------------------------------------
 
-    def ensure_user(self, name: str) -> User:
-        check_name("user name", name)
-
+    def _ensure_user(self, name: str) -> User:
         def work(conn: Connection) -> User:
             conn.execute(
                 "INSERT INTO users (name, created_at) VALUES (%s, %s)"
@@ -80,14 +82,14 @@ class PostgresStore(
         except UserNotFound:
             return self._db.write(work)
 
-    def get_user(self, name: str) -> User:
+    def _get_user(self, name: str) -> User:
         return self._db.read(lambda conn: _one_user(conn, name))
 
     def list_users(self) -> list[User]:
         rows = self._db.read(lambda conn: conn.execute(f"{_USER} ORDER BY name").fetchall())
         return [User(*row) for row in rows]
 
-    def delete_user(self, name: str) -> None:
+    def _delete_user(self, name: str) -> None:
         def work(conn: Connection) -> int:
             keep_an_admin(name, admins(conn))
             return conn.execute("DELETE FROM users WHERE name = %s", (name,)).rowcount
@@ -95,7 +97,7 @@ class PostgresStore(
         if self._db.write(work) == 0:
             raise UserNotFound(f"no user {name!r}")
 
-    def set_current_session(self, user: str, session_id: str) -> None:
+    def _set_current_session(self, user: str, session_id: str) -> None:
         self._db.write(
             lambda conn: conn.execute(
                 "UPDATE users SET current_session = %s WHERE name = %s", (session_id, user)
@@ -104,17 +106,10 @@ class PostgresStore(
 
     # -- sessions --------------------------------------------------------------------------
 
-    def create_session(
-        self,
-        user: str,
-        session_id: str | None = None,
-        *,
-        title: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        created_at: str | None = None,
+    def _create_session(
+        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
     ) -> SessionInfo:
-        key = check_name("session id", session_id) if session_id else secrets.token_hex(4)
-        stamp = created_at or now()
+        stamp = created_at
         sealed = seal_title(self.cipher, title)
         self.ensure_user(user)
 
@@ -127,7 +122,7 @@ class PostgresStore(
                 conn.execute(
                     "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
                     " VALUES (%s, %s, %s, %s, %s, %s)",
-                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata or {})),
+                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata)),
                 )
             except psycopg.errors.UniqueViolation as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
@@ -135,7 +130,7 @@ class PostgresStore(
         self._db.write(work)
         return self.get_session(user, key)
 
-    def find_session(self, user: str, session_id: str) -> SessionInfo | None:
+    def _find_session(self, user: str, session_id: str) -> SessionInfo | None:
         row = self._db.read(
             lambda conn: conn.execute(
                 f"{_SESSION} WHERE u.name = %s AND s.key = %s", (user, session_id)
@@ -143,8 +138,8 @@ class PostgresStore(
         )
         return None if row is None else session_from_row(row, self.cipher)
 
-    def list_sessions(
-        self, user: str, *, limit: int | None = None, after: Position | None = None
+    def _list_sessions(
+        self, user: str, limit: int | None, after: Position | None
     ) -> list[SessionInfo]:
         self.get_user(user)
         at, pk = after or (None, None)
@@ -158,17 +153,17 @@ class PostgresStore(
         )
         return [session_from_row(row, self.cipher) for row in rows]
 
-    def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
+    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         session = self.get_session(user, session_id)
         self._db.write(
             lambda conn: conn.execute(
                 "UPDATE sessions SET title = %s WHERE id = %s",
-                (seal(self.cipher, title.replace("\x00", "")), session.pk),
+                (seal(self.cipher, title), session.pk),
             )
         )
         return self.get_session(user, session_id)
 
-    def delete_session(self, user: str, session_id: str) -> None:
+    def _delete_session(self, user: str, session_id: str) -> None:
         session = self.get_session(user, session_id)
 
         def work(conn: Connection) -> None:

@@ -1,10 +1,10 @@
 """The PostgreSQL store's full-text index of messages, written with every turn.
 
-It mirrors the SQLite index (``sqlite_index.py``): one ``messages`` row per user or
+It mirrors the SQLite index (``sqlite/index.py``): one ``messages`` row per user or
 assistant message, keyed by its item id, with its text, the texts of the two messages
 before it and their ids. ``doc`` is a ``tsvector`` (GIN-indexed) whose lexemes are
 weighted A for the message's own words and B and C for the two messages before it;
-``len`` is its number of tokens, which bm25 needs (``postgres_search.py``). Rows go in
+``len`` is its number of tokens, which bm25 needs (``postgres/search.py``). Rows go in
 the same statement as their items, and go with them by ``ON DELETE CASCADE``.
 
 Words are stemmed (Snowball English) but no stop word is dropped, and accents are folded
@@ -20,11 +20,11 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .base import Item
-from .titles import message_text
+from ..base import Item
+from ..titles import message_text
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection
+    from .pool import Connection
 
 SEARCH_SCHEMA = (
     "CREATE TEXT SEARCH DICTIONARY memchat_stem (TEMPLATE = pg_catalog.snowball,"

@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..errors import UserNotFound
-from .base import User, keep_an_admin, now
-from .rates import RateLimit
-from .tokens import hash_token, new_token
+from ...errors import UserNotFound
+from ..base import User, keep_an_admin, now
+from ..rates import RateLimit
+from ..tokens import hash_token, new_token
 
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
@@ -31,7 +31,7 @@ class SQLiteAuthMixin:
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def create_token(self, user: str) -> str:
+    def _create_token(self, user: str) -> str:
         token = new_token()
         with self._write() as conn:
             inserted = conn.execute(
@@ -60,14 +60,14 @@ class SQLiteAuthMixin:
                 conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (stamp, token_id))
         return User(name, created_at, current)
 
-    def revoke_tokens(self, user: str) -> int:
+    def _revoke_tokens(self, user: str) -> int:
         with self._write() as conn:
             found = conn.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
             if found is None:
                 raise UserNotFound(f"no user {user!r}")
             return conn.execute("DELETE FROM tokens WHERE user_id = ?", (found[0],)).rowcount
 
-    def set_admin(self, user: str, admin: bool) -> None:
+    def _set_admin(self, user: str, admin: bool) -> None:
         with self._write() as conn:
             if not admin:
                 keep_an_admin(user, admins(conn))
@@ -77,12 +77,12 @@ class SQLiteAuthMixin:
         if not changed:
             raise UserNotFound(f"no user {user!r}")
 
-    def is_admin(self, user: str) -> bool:
+    def _is_admin(self, user: str) -> bool:
         with self._read() as conn:
             row = conn.execute("SELECT is_admin FROM users WHERE name = ?", (user,)).fetchone()
         return bool(row and row[0])
 
-    def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
+    def _take_turn_slot(self, user: str, limit: RateLimit, now: float | None) -> float:
         moment = time.time() if now is None else now
         with self._write() as conn:
             row = conn.execute(

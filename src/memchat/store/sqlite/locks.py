@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ..errors import StoreError
+from ...errors import StoreError
 
 # How long to sleep between attempts; waiting by polling keeps the wait cancellable
 # (a thread blocked in flock() could not be interrupted by Ctrl-C).

@@ -1,6 +1,6 @@
 """The SQLite store's searches of its full-text index: ``search`` and recall's queries.
 
-The index itself, and how it is kept in step with the items, is ``sqlite_index.py``.
+The index itself, and how it is kept in step with the items, is ``sqlite/index.py``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MemchatError
-from .base import IndexedMessage, SearchHit, query_words
-from .crypto import SEARCH_OFF, Cipher, unseal
-from .snippets import SNIPPET_TOKENS
-from .sqlite_index import STATE, catch_up
-from .sqlite_stats import MessageCounts, idf, owner_filter, quote
-from .titles import message_text
+from ...errors import SearchUnavailable
+from ..base import IndexedMessage, SearchHit, query_words
+from ..crypto import SEARCH_OFF, Cipher, unseal
+from ..snippets import SNIPPET_TOKENS
+from ..titles import message_text
+from .index import STATE, catch_up
+from .stats import MessageCounts, idf, owner_filter, quote
 
 if TYPE_CHECKING:
     from .blind import BlindTerms
@@ -174,7 +174,9 @@ class SQLiteSearchMixin:
         """The blind index's terms if there is one; an error if the store keeps no index."""
         if self.cipher is not None and self.blind is None:
             self.sync_search_index()  # drops what an earlier mode left in the index
-            raise MemchatError(f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)")
+            raise SearchUnavailable(
+                f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)"
+            )
         return self.blind
 
     def search(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from ..errors import FactNotFound, UserNotFound
-from .base import Fact, Position, SessionInfo, Summary, now
-from .codec import fact_from_row, summary_from_row
-from .crypto import Cipher, seal
-from .quotas import Kind, Quotas
+from ...errors import FactNotFound, UserNotFound
+from ..base import Fact, Position, SessionInfo, Summary, now
+from ..codec import fact_from_row, summary_from_row
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
 
@@ -37,9 +36,7 @@ class SQLiteMemoryMixin:
         def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def list_facts(
-        self, user: str, *, limit: int | None = None, after: Position | None = None
-    ) -> list[Fact]:
+    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]:
         at, fact_id = after or (None, None)
         with self._read() as conn:
             rows = conn.execute(
@@ -50,7 +47,7 @@ class SQLiteMemoryMixin:
             ).fetchall()
         return [fact_from_row(row, self.cipher) for row in rows]
 
-    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
         with self._write() as conn:
             if not conn.execute(
@@ -71,7 +68,7 @@ class SQLiteMemoryMixin:
             raise UserNotFound(f"no user {user!r}")
         return fact_from_row(row, self.cipher)
 
-    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+    def _forget_fact(self, user: str, key_or_id: str) -> Fact:
         with self._write() as conn:
             # One fact: the one with that key, else the one with that id (a fact's key
             # may look like another fact's id, and forgetting must not take both).
@@ -86,7 +83,7 @@ class SQLiteMemoryMixin:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)
 
-    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+    def _hide_from_recall(self, user: str, item_ids: list[int]) -> None:
         with self._write() as conn:
             # Only the user's own items: an id of somebody else's is ignored.
             conn.execute(
@@ -97,7 +94,7 @@ class SQLiteMemoryMixin:
                 (json.dumps([int(i) for i in item_ids]), user),
             )
 
-    def hidden_from_recall(self, user: str) -> set[int]:
+    def _hidden_from_recall(self, user: str) -> set[int]:
         with self._read() as conn:
             # CROSS JOIN keeps the (small) hidden table as the outer loop: a plain JOIN let
             # SQLite walk all of the user's items, 20 ms a turn at 100,000 turns.

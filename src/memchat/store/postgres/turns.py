@@ -14,27 +14,26 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from ..errors import SessionExists, SessionNotFound
-from .base import (
+from ...errors import SessionExists, SessionNotFound
+from ..base import (
     FactRecord,
     Item,
     SessionInfo,
     SessionRecord,
     Turn,
-    check_records,
     drop_orphan_outputs,
     hidden_ids,
     now,
 )
-from .codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
-from .crypto import Cipher, seal
-from .postgres_index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
-from .postgres_memory import count_of, locked_user
-from .quotas import Kind, Quotas
-from .titles import title_from_items
+from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
+from ..titles import title_from_items
+from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
+from .memory import count_of, locked_user
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection, Database
+    from .pool import Connection, Database
 
 # One statement writes a whole turn: the session's counters, the items and their search
 # index rows. In autocommit mode it would be a transaction by itself; it runs inside an
@@ -112,7 +111,7 @@ class PostgresTurnsMixin:
         rows.reverse()
         return self._turns(session, rows)
 
-    def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
+    def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]:
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
@@ -188,10 +187,9 @@ class PostgresTurnsMixin:
 
         return self._db.write(work)
 
-    def import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+    def _import_sessions(
+        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
     ) -> None:
-        check_records(records, facts)
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         index = self.cipher is None
 
@@ -334,12 +332,9 @@ def turn_params(
 
 
 def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:
-    """The title a turn gives an untitled session, sealed if there is a cipher.
-
-    PostgreSQL text cannot hold NUL, so it is dropped first.
-    """
+    """The title a turn gives an untitled session, sealed if there is a cipher."""
     title = title_from_items(items)
-    return None if title is None else seal(cipher, title.replace("\x00", ""))
+    return None if title is None else seal(cipher, title)
 
 
 def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:

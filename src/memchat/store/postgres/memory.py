@@ -6,20 +6,19 @@ With a cipher, fact values and summaries are sealed (see ``crypto.py``).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FactNotFound, UserNotFound
-from .base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
-from .codec import fact_from_row, summary_from_row
-from .crypto import Cipher, seal
-from .quotas import Kind, Quotas
-from .rates import RateLimit
-from .tokens import hash_token, new_token
+from ...errors import FactNotFound, UserNotFound
+from ..base import Fact, Position, SessionInfo, Summary, User, keep_an_admin, now
+from ..codec import fact_from_row, summary_from_row
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
+from ..rates import RateLimit
+from ..tokens import hash_token, new_token
 
 if TYPE_CHECKING:
-    from .postgres_pool import Connection, Database
+    from .pool import Connection, Database
 
 _FACT = "id, key, value, source, updated_at"
 
@@ -63,9 +62,7 @@ class PostgresMemoryMixin:
 
     # -- facts and summaries ---------------------------------------------------------------
 
-    def list_facts(
-        self, user: str, *, limit: int | None = None, after: Position | None = None
-    ) -> list[Fact]:
+    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]:
         at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
@@ -78,7 +75,7 @@ class PostgresMemoryMixin:
         )
         return [fact_from_row(row, self.cipher) for row in rows]
 
-    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
 
         def work(conn: Connection) -> tuple[Any, ...] | None:
@@ -102,7 +99,7 @@ class PostgresMemoryMixin:
             raise UserNotFound(f"no user {user!r}")
         return fact_from_row(row, self.cipher)
 
-    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+    def _forget_fact(self, user: str, key_or_id: str) -> Fact:
         row = self._db.write(
             lambda conn: conn.execute(
                 # One fact: the one with that key, else the one with that id.
@@ -117,7 +114,7 @@ class PostgresMemoryMixin:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)
 
-    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+    def _hide_from_recall(self, user: str, item_ids: list[int]) -> None:
         ids = [int(i) for i in item_ids]
         # Only the user's own items: an id of somebody else's is ignored.
         self._db.write(
@@ -129,7 +126,7 @@ class PostgresMemoryMixin:
             )
         )
 
-    def hidden_from_recall(self, user: str) -> set[int]:
+    def _hidden_from_recall(self, user: str) -> set[int]:
         rows = self._db.read(
             lambda conn: conn.execute(
                 "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
@@ -162,7 +159,7 @@ class PostgresMemoryMixin:
 
     # -- API tokens and admins -------------------------------------------------------------
 
-    def create_token(self, user: str) -> str:
+    def _create_token(self, user: str) -> str:
         token = new_token()
         inserted = self._db.write(
             lambda conn: (
@@ -177,7 +174,7 @@ class PostgresMemoryMixin:
             raise UserNotFound(f"no user {user!r}")
         return token
 
-    def take_turn_slot(self, user: str, limit: RateLimit, now: float | None = None) -> float:
+    def _take_turn_slot(self, user: str, limit: RateLimit, now: float | None) -> float:
         moment = time.time() if now is None else now
 
         def work(conn: Any) -> float:
@@ -220,7 +217,7 @@ class PostgresMemoryMixin:
             )
         return User(name, created_at, current)
 
-    def revoke_tokens(self, user: str) -> int:
+    def _revoke_tokens(self, user: str) -> int:
         def work(conn: Connection) -> int:
             found = conn.execute("SELECT id FROM users WHERE name = %s", (user,)).fetchone()
             if found is None:
@@ -229,7 +226,7 @@ class PostgresMemoryMixin:
 
         return self._db.write(work)
 
-    def set_admin(self, user: str, admin: bool) -> None:
+    def _set_admin(self, user: str, admin: bool) -> None:
         def work(conn: Connection) -> int:
             if not admin:
                 keep_an_admin(user, admins(conn))
@@ -240,7 +237,7 @@ class PostgresMemoryMixin:
         if not self._db.write(work):
             raise UserNotFound(f"no user {user!r}")
 
-    def is_admin(self, user: str) -> bool:
+    def _is_admin(self, user: str) -> bool:
         row: tuple[Any, ...] | None = self._db.read(
             lambda conn: conn.execute(
                 "SELECT is_admin FROM users WHERE name = %s", (user,)

@@ -1,0 +1,244 @@
+"""The records every store reads and writes: users, sessions, turns, facts, search hits.
+
+A *turn* is what one user message produced: the user's input item followed by every item
+the agent added for it (reasoning, tool calls and their outputs, the reply). Items are the
+Agents SDK's input items, kept as JSON, in order.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from agents import TResponseInputItem
+
+    Item: TypeAlias = TResponseInputItem
+else:
+    # Only a name at run time: importing the Agents SDK takes about a second, which
+    # commands that never run a model (`memchat sessions list`) should not pay.
+    Item = dict
+
+
+def now() -> str:
+    """The current time as the ISO 8601 UTC text the store keeps."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# Where a session or fact stands in its list, newest first: (updated_at, row id). Lists
+# are read from a position on (keyset pagination), so a page costs the same at any depth.
+Position = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class User:
+    """A person with their own sessions and memory."""
+
+    name: str
+    created_at: str
+    current_session: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One conversation of one user (its items are read separately)."""
+
+    pk: int
+    user: str
+    id: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    turn_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        """The title, or a placeholder for an untitled session."""
+        return self.title or "(untitled)"
+
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_sessions``."""
+        return (self.updated_at, self.pk)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One committed turn: the user's input and what the agent added for it."""
+
+    seq: int
+    created_at: str
+    items: list[Item]
+    # The stored items' ids, in the same order (empty for a turn not read from a store).
+    item_ids: list[int] = field(default_factory=list, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something durable the user said about themselves ("name" -> "Sara")."""
+
+    id: int
+    key: str
+    value: str
+    source: str
+    updated_at: str
+
+    @property
+    def position(self) -> Position:
+        """Where it stands in ``Store.list_facts``."""
+        return (self.updated_at, self.id)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A session's running summary of every turn up to and including ``through_seq``."""
+
+    through_seq: int
+    text: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What ``Store.prune`` deleted."""
+
+    turns: int
+    sessions: int
+    facts: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message found by ``Store.search``, with where and when it was said."""
+
+    session_id: str
+    session_title: str | None
+    seq: int
+    item_id: int
+    role: str
+    created_at: str
+    snippet: str
+    # Relevance: the negated FTS5 bm25 rank, so a higher score is a better match.
+    score: float
+
+
+@dataclass(frozen=True)
+class IndexedMessage:
+    """A message as the search index keeps it, with the messages said just before it."""
+
+    item_id: int
+    session_id: str
+    seq: int
+    role: str
+    created_at: str
+    text: str
+    # Item ids of the one or two messages before this one in its session, nearest first.
+    previous: tuple[int, ...]
+    # Relevance to the query that found it (higher is better); 0.0 when fetched by id.
+    score: float
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A whole session as export writes it and import reads it."""
+
+    user: str
+    id: str
+    title: str | None
+    created_at: str
+    metadata: dict[str, Any]
+    turns: list[Turn]
+    # Its running summary, if the window has moved past some turns (see memory/).
+    summary: Summary | None = None
+    # The items kept out of recall (memory/forget.py), as (turn seq, index in the turn).
+    hidden: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class FactRecord:
+    """A user's fact as export writes it and import reads it."""
+
+    user: str
+    key: str
+    value: str
+    source: str
+    updated_at: str
+
+
+def is_user_message(item: Item) -> bool:
+    """True for a user message item (the start of a turn)."""
+    return (
+        isinstance(item, dict)
+        and item.get("role") == "user"
+        and item.get("type")
+        in (
+            None,
+            "message",
+        )
+    )
+
+
+_OUTPUT_SUFFIX = "_output"
+
+
+def call_id_of_output(item: Item) -> str | None:
+    """The call id a tool output item answers, or None for any other item."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    call_id = item.get("call_id")
+    if isinstance(kind, str) and kind.endswith(_OUTPUT_SUFFIX) and isinstance(call_id, str):
+        return call_id
+    return None
+
+
+def call_id_of_call(item: Item) -> str | None:
+    """The call id of a tool call item, or None for any other item."""
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    call_id = item.get("call_id")
+    if isinstance(kind, str) and kind.endswith("_call") and isinstance(call_id, str):
+        return call_id
+    return None
+
+
+def drop_orphan_outputs(items: list[Item]) -> list[Item]:
+    """Drop tool outputs whose call is not in ``items``.
+
+    A window cut by ``limit`` can start between a call and its output; models reject an
+    output without its call (SDK issues #4322 and #4827), so such outputs are left out.
+    """
+    calls = {cid for item in items if (cid := call_id_of_call(item)) is not None}
+    return [item for item in items if (cid := call_id_of_output(item)) is None or cid in calls]
+
+
+def group_into_turns(items: Sequence[Item]) -> Iterator[list[Item]]:
+    """Split a flat item list into turns, each starting at a user message."""
+    turn: list[Item] = []
+    for item in items:
+        if is_user_message(item) and turn:
+            yield turn
+            turn = []
+        turn.append(item)
+    if turn:
+        yield turn
+
+
+_QUERY_WORD = re.compile(r"[^\W_]+")
+MAX_QUERY_WORDS = 32
+
+
+def query_words(text: str) -> list[str]:
+    """The distinct words of a query, lower-cased, in order of appearance (at most 32).
+
+    A word is a run of letters and digits, the unit the full-text index is built from, so
+    every word can be matched as a quoted term: no query text is ever query syntax.
+    """
+    found = _QUERY_WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    return list(dict.fromkeys(found))[:MAX_QUERY_WORDS]
