@@ -16,7 +16,8 @@ from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
-from memchat.models.local import LocalModel, _without_repacking, cpu_has_amx, to_chat_messages
+from memchat.models.local import LocalModel, to_chat_messages
+from memchat.models.runtime import _without_repacking, cpu_has_amx
 from memchat.store import SQLiteStore
 
 

@@ -7,47 +7,32 @@ llama.cpp keeps the KV cache of the last prompt, so the next turn of the same ch
 to evaluate the new messages. Turns of different chats interleaved on one process evict each
 other's cache and pay for the whole prompt.
 
-``llama_cpp`` is imported lazily, so this module imports without the ``local`` extra.
+``llama_cpp`` is imported lazily (``runtime.py``), so this module imports without the
+``local`` extra.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import ModelResponse, TResponseInputItem, TResponseStreamEvent
 from agents.model_settings import ModelSettings
-from agents.models.fake_id import FAKE_RESPONSES_ID
 from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.tracing import generation_span
 from agents.usage import Usage
-from openai.types.responses import (
-    Response,
-    ResponseCompletedEvent,
-    ResponseContentPartAddedEvent,
-    ResponseContentPartDoneEvent,
-    ResponseCreatedEvent,
-    ResponseOutputItemAddedEvent,
-    ResponseOutputItemDoneEvent,
-    ResponseOutputMessage,
-    ResponseOutputText,
-    ResponseTextDeltaEvent,
-    ResponseTextDoneEvent,
-    ResponseUsage,
-)
+from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
-from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
-from ..errors import MemchatError
+from .events import Counts, EventBuilder
+from .runtime import DEFAULT_N_CTX, LocalModelError, LocalModelUnavailable, load_llama, load_model
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -64,108 +49,17 @@ __all__ = [
     "to_chat_messages",
 ]
 
-DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 512
 # Low but not zero: a 0.5B model loops on greedy decoding, and chat answers should be stable.
 DEFAULT_TEMPERATURE = 0.2
-INSTALL_HINT = "pip install 'memchat[local]'"
 # Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
 _EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
 
 ChatMessage = dict[str, str]
 
 
-class LocalModelError(MemchatError):
-    """The embedded model cannot run this request."""
-
-
-class LocalModelUnavailable(LocalModelError):
-    """llama-cpp-python is not installed."""
-
-
 class PromptTooLong(LocalModelError):
     """The conversation does not fit the model's context window."""
-
-
-@dataclass
-class _Loaded:
-    """One loaded model and the lock that serialises generation on it."""
-
-    llama: Llama
-    # A Llama holds one KV cache and one sampling state, so two generations at once would
-    # corrupt each other; tokenising only reads the vocabulary and needs no lock.
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_LOADED: dict[tuple[str, int, int], _Loaded] = {}
-_LOADING = threading.Lock()
-
-
-def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int = 2) -> Llama:
-    """Return the process-wide ``Llama`` for ``path``, loading it on first use."""
-    return _load(path, n_ctx, n_threads).llama
-
-
-def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
-    key = (str(path.resolve()), n_ctx, n_threads)
-    with _LOADING:
-        loaded = _LOADED.get(key)
-        if loaded is None:
-            try:
-                from llama_cpp import Llama
-                from llama_cpp import llama_cpp as capi
-            except ImportError as exc:
-                raise LocalModelUnavailable(
-                    f"The local model needs llama-cpp-python; install it with: {INSTALL_HINT}"
-                ) from exc
-            if not path.is_file():
-                raise LocalModelError(f"Model file {path} does not exist.")
-            with _without_repacking(capi, when=cpu_has_amx()):
-                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-            # Freed at exit while the interpreter still works: left to the garbage
-            # collector at shutdown, llama.cpp's destructor fails on half-torn-down modules.
-            atexit.register(llama.close)
-            loaded = _LOADED[key] = _Loaded(llama)
-        return loaded
-
-
-def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU offers Intel AMX (Sapphire Rapids and later); False where unknown."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False
-    return any(
-        line.startswith("flags") and "amx_int8" in line.split() for line in text.splitlines()
-    )
-
-
-@contextmanager
-def _without_repacking(capi: Any, *, when: bool) -> Iterator[None]:
-    """Load without llama.cpp's weight repacking ``when`` the CPU has AMX.
-
-    llama.cpp repacks weights for AMX when the CPU has it, and its AMX matrix product then
-    crashes the process on the first prompt on some machines with Q4_K_M models like ours
-    (ggml-org/llama.cpp#20824, unfixed; seen here as SIGSEGV in ggml_backend_amx_mul_mat).
-    ``Llama`` takes no option for it, so the default model parameters it starts from
-    (``capi``: the ``llama_cpp.llama_cpp`` bindings) are swapped for the duration of the
-    load (under ``_LOADING``, so no other load sees them).
-    """
-    if not when:
-        yield
-        return
-    default = capi.llama_model_default_params
-
-    def without_repacking() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
-    capi.llama_model_default_params = without_repacking
-    try:
-        yield
-    finally:
-        capi.llama_model_default_params = default
 
 
 def to_chat_messages(
@@ -210,14 +104,6 @@ def _content_text(content: object) -> str:
     return "\n".join(texts)
 
 
-@dataclass
-class _Counts:
-    """Token counts of one generation, filled in once it ends."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
 class LocalModel(Model):
     """A chat model run in-process by llama.cpp, for use as an Agents SDK ``Model``.
 
@@ -246,11 +132,11 @@ class LocalModel(Model):
 
     def load(self) -> None:
         """Load the weights now rather than on the first request."""
-        _load(self.model_path, self.n_ctx, self.n_threads)
+        load_model(self.model_path, self.n_ctx, self.n_threads)
 
     def count_tokens(self, text: str) -> int:
         """Return how many tokens ``text`` takes in this model's vocabulary."""
-        llama = _load(self.model_path, self.n_ctx, self.n_threads).llama
+        llama = load_model(self.model_path, self.n_ctx, self.n_threads).llama
         return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def get_response(
@@ -320,8 +206,8 @@ class LocalModel(Model):
         ) as span:
             if tracing.include_data():
                 span.span_data.input = messages
-            counts = _Counts()
-            events = _EventBuilder(self.name)
+            counts = Counts()
+            events = EventBuilder(self.name)
             yield events.created()
             yield events.item_added()
             yield events.part_added()
@@ -354,14 +240,14 @@ class LocalModel(Model):
         return params
 
     async def _deltas(
-        self, messages: list[ChatMessage], params: dict[str, Any], counts: _Counts
+        self, messages: list[ChatMessage], params: dict[str, Any], counts: Counts
     ) -> AsyncIterator[str]:
         """Yield text pieces as llama.cpp produces them on a worker thread.
 
         Generation blocks for seconds, so it runs off the event loop; pieces cross back through
         a queue. Closing this iterator early stops generation at the next token.
         """
-        loaded = await asyncio.to_thread(_load, self.model_path, self.n_ctx, self.n_threads)
+        loaded = await asyncio.to_thread(load_model, self.model_path, self.n_ctx, self.n_threads)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -397,7 +283,7 @@ def _generate(
     llama: Llama,
     messages: list[ChatMessage],
     params: dict[str, Any],
-    counts: _Counts,
+    counts: Counts,
     stop: threading.Event,
 ) -> Iterator[str]:
     """Run one chat completion on ``llama`` and yield its text pieces."""
@@ -432,123 +318,3 @@ def _generate(
     reply = "".join(text)
     counts.output_tokens = len(llama.tokenize(reply.encode("utf-8"), add_bos=False))
     counts.input_tokens = max(0, llama.n_tokens - counts.output_tokens)
-
-
-class _EventBuilder:
-    """Builds the Responses stream events of one single-message reply, numbering them."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.text = ""
-        self._sequence = 0
-
-    def _next(self) -> int:
-        number = self._sequence
-        self._sequence += 1
-        return number
-
-    def _message(self, status: Literal["in_progress", "completed"]) -> ResponseOutputMessage:
-        content = [] if status == "in_progress" else [self._part(self.text)]
-        return ResponseOutputMessage(
-            id=FAKE_RESPONSES_ID,
-            type="message",
-            role="assistant",
-            status=status,
-            content=cast(Any, content),
-        )
-
-    @staticmethod
-    def _part(text: str) -> ResponseOutputText:
-        return ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])
-
-    def _response(self, counts: _Counts | None) -> Response:
-        usage = None
-        if counts is not None:
-            usage = ResponseUsage(
-                input_tokens=counts.input_tokens,
-                output_tokens=counts.output_tokens,
-                total_tokens=counts.input_tokens + counts.output_tokens,
-                input_tokens_details=InputTokensDetails(cached_tokens=0, cache_write_tokens=0),
-                output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
-            )
-        return Response(
-            id=FAKE_RESPONSES_ID,
-            created_at=0,
-            model=self.model,
-            object="response",
-            output=[self._message("completed")] if counts is not None else [],
-            tool_choice="none",
-            tools=[],
-            top_p=None,
-            parallel_tool_calls=False,
-            status="completed" if counts is not None else "in_progress",
-            usage=usage,
-        )
-
-    def created(self) -> TResponseStreamEvent:
-        return ResponseCreatedEvent(
-            type="response.created", response=self._response(None), sequence_number=self._next()
-        )
-
-    def item_added(self) -> TResponseStreamEvent:
-        return ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=self._message("in_progress"),
-            output_index=0,
-            sequence_number=self._next(),
-        )
-
-    def part_added(self) -> TResponseStreamEvent:
-        return ResponseContentPartAddedEvent(
-            type="response.content_part.added",
-            item_id=FAKE_RESPONSES_ID,
-            output_index=0,
-            content_index=0,
-            part=self._part(""),
-            sequence_number=self._next(),
-        )
-
-    def delta(self, text: str) -> TResponseStreamEvent:
-        self.text += text
-        return ResponseTextDeltaEvent(
-            type="response.output_text.delta",
-            item_id=FAKE_RESPONSES_ID,
-            output_index=0,
-            content_index=0,
-            delta=text,
-            logprobs=[],
-            sequence_number=self._next(),
-        )
-
-    def finish(self, counts: _Counts) -> list[TResponseStreamEvent]:
-        """Return the done events and the completed response, in order."""
-        return [
-            ResponseTextDoneEvent(
-                type="response.output_text.done",
-                item_id=FAKE_RESPONSES_ID,
-                output_index=0,
-                content_index=0,
-                text=self.text,
-                logprobs=[],
-                sequence_number=self._next(),
-            ),
-            ResponseContentPartDoneEvent(
-                type="response.content_part.done",
-                item_id=FAKE_RESPONSES_ID,
-                output_index=0,
-                content_index=0,
-                part=self._part(self.text),
-                sequence_number=self._next(),
-            ),
-            ResponseOutputItemDoneEvent(
-                type="response.output_item.done",
-                item=self._message("completed"),
-                output_index=0,
-                sequence_number=self._next(),
-            ),
-            ResponseCompletedEvent(
-                type="response.completed",
-                response=self._response(counts),
-                sequence_number=self._next(),
-            ),
-        ]
