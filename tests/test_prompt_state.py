@@ -204,6 +204,14 @@ def test_sessions_and_users_have_their_own_files_without_their_names(tmp_path: P
     assert not any("sara" in str(p) or "s1" in p.name for p in paths)
 
 
+def test_only_its_owner_can_read_a_state(tmp_path: Path) -> None:
+    states = saved(tmp_path / "states")
+    path = states.path("sara", "s1")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert states.directory.stat().st_mode & 0o777 == 0o700
+
+
 def test_forget_a_session_or_a_user(tmp_path: Path) -> None:
     states = PromptStates(tmp_path, "m1")
     llama = FakeLlama()

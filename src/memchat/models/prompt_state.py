@@ -12,7 +12,7 @@ computed by, and a checksum. Only the part of it whose tokens equal the new prom
 is kept (the rest is removed from the cache before generation), so a file is never used
 for another prompt; a file that fails any check is ignored and deleted. The directory
 keeps at most ``max_bytes`` (least recently used files go first), and
-:meth:`PromptStates.forget` removes a user's or a session's files.
+:func:`forget_prompt_states` removes a user's or a session's files.
 
 The session a model call belongs to reaches the model through :func:`prompt_session`, a
 context variable the chat sets around its run (the SDK's ``Model`` interface has no place
@@ -39,7 +39,14 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["MAX_BYTES", "MIN_TOKENS", "PromptStates", "current_session", "prompt_session"]
+__all__ = [
+    "MAX_BYTES",
+    "MIN_TOKENS",
+    "PromptStates",
+    "current_session",
+    "forget_prompt_states",
+    "prompt_session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,21 @@ def current_session() -> tuple[str, str] | None:
     return _SESSION.get()
 
 
+def forget_prompt_states(directory: Path, user: str, session_id: str | None = None) -> None:
+    """Delete the saved prompt state of one session of ``user``, or of all their sessions.
+
+    For whoever deletes sessions and users (``directory`` is ``$MEMCHAT_HOME/prompt-states``).
+    """
+    folder = directory / _digest(user)
+    if session_id is not None:
+        (folder / f"{_digest(session_id)}{_SUFFIX}").unlink(missing_ok=True)
+        return
+    for path in folder.glob("*") if folder.is_dir() else ():
+        path.unlink(missing_ok=True)
+    with suppress(OSError):
+        folder.rmdir()
+
+
 def _digest(text: str) -> str:
     # Names of users and sessions do not appear on disk, only their hashes.
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -108,14 +130,7 @@ class PromptStates:
 
     def forget(self, user: str, session_id: str | None = None) -> None:
         """Delete the state of one session of ``user``, or of all their sessions."""
-        if session_id is not None:
-            self.path(user, session_id).unlink(missing_ok=True)
-            return
-        folder = self.directory / _digest(user)
-        for path in folder.glob("*") if folder.is_dir() else ():
-            path.unlink(missing_ok=True)
-        with suppress(OSError):
-            folder.rmdir()
+        forget_prompt_states(self.directory, user, session_id)
 
     # -- saving ------------------------------------------------------------------------
 
@@ -136,7 +151,10 @@ class PromptStates:
             }
         ).encode()
         target = self.path(user, session_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # The state holds the conversation's tokens: its owner alone may read it (mkstemp
+        # makes the file 0600).
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         # Written aside and renamed into place, so a reader never sees half a file.
         fd, temp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         try:
