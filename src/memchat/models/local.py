@@ -67,20 +67,22 @@ class PromptTooLong(LocalModelError):
 
 
 def to_chat_messages(
-    system_instructions: str | None, input: str | list[TResponseInputItem]
+    system_instructions: str | None,
+    input: str | list[TResponseInputItem],
+    reminder: str | None = None,
 ) -> list[ChatMessage]:
     """Convert SDK input items into chat-completion messages with plain string content.
 
     Only messages are kept: with no tools offered, tool calls and their outputs can only come
     from a history made with another model, and reasoning items mean nothing to this one.
-    Images and files are dropped because the model reads text only.
+    Images and files are dropped because the model reads text only. A ``reminder`` follows
+    the user's new message as a system message.
     """
     messages: list[ChatMessage] = []
     if system_instructions:
         messages.append({"role": "system", "content": system_instructions})
     if isinstance(input, str):
-        messages.append({"role": "user", "content": input})
-        return messages
+        input = [{"role": "user", "content": input}]
     for item in input:
         data = cast(Mapping[str, Any], item)
         if data.get("type", "message") != "message":
@@ -90,6 +92,8 @@ def to_chat_messages(
             role = "system"
         if role in ("system", "user", "assistant"):
             messages.append({"role": role, "content": _content_text(data.get("content"))})
+    if reminder and messages and messages[-1]["role"] == "user":
+        messages.append({"role": "system", "content": reminder})
     return messages
 
 
@@ -116,7 +120,9 @@ class LocalModel(Model):
     ``top_k``, ``min_p`` and ``repeat_penalty``. Tools, handoffs, server-side conversation
     state and stored prompts are ignored; structured output is refused.
 
-    With ``prompt_states`` (a directory), the prompt state of each turn made inside
+    A ``reminder`` is read right after the user's message, where a small model heeds it
+    more than the system prompt hundreds of tokens back. With ``prompt_states`` (a
+    directory), the prompt state of each turn made inside
     :func:`~memchat.models.prompt_state.prompt_session` is kept there, so the session's
     next turn in a new process need not read its whole context again.
     """
@@ -130,6 +136,7 @@ class LocalModel(Model):
         n_threads: int = 2,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
+        reminder: str | None = None,
         prompt_states: Path | None = None,
         prompt_states_bytes: int = MAX_BYTES,
     ) -> None:
@@ -139,6 +146,7 @@ class LocalModel(Model):
         self.n_threads = n_threads
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.reminder = reminder
         self.prompt_states_dir = prompt_states
         self.prompt_states_bytes = prompt_states_bytes
         self._states: PromptStates | None = None
@@ -232,7 +240,7 @@ class LocalModel(Model):
         """Stream a reply as Responses events: created, item/part added, deltas, done, completed."""
         if output_schema is not None and not output_schema.is_plain_text():
             raise LocalModelError("The local model does not support structured output.")
-        messages = to_chat_messages(system_instructions, input)
+        messages = to_chat_messages(system_instructions, input, self.reminder)
         params = self._sampling(model_settings)
         with generation_span(
             model=self.name, model_config=dict(params), disabled=tracing.is_disabled()
