@@ -16,7 +16,7 @@ from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
-from memchat.models.local import LocalModel, to_chat_messages
+from memchat.models.local import REMINDER_QUOTE_CHARS, LocalModel, to_chat_messages
 from memchat.models.resolve import LOCAL_REMINDER
 from memchat.models.runtime import _without_repacking, cpu_has_amx
 from memchat.store import SQLiteStore
@@ -104,20 +104,26 @@ def test_the_embedded_model_is_reminded_who_it_is_after_the_users_message() -> N
     choice = choose(MEMCHAT_MODEL="local")
     assert isinstance(choice.model, LocalModel)
     assert choice.model.reminder == LOCAL_REMINDER and '"you"' in LOCAL_REMINDER
-    reminder = {"role": "system", "content": "be you"}
     items = [
         {"role": "system", "content": "What you know about the user:\n- name: Sara"},
         {"role": "user", "content": "What's my name?"},
     ]
-    assert to_chat_messages("be brief", items, "be you") == [  # type: ignore[arg-type]
+    reminder = 'Answer "{message}" as you.'
+    assert to_chat_messages("be brief", items, reminder) == [  # type: ignore[arg-type]
         {"role": "system", "content": "be brief"},
         *items,
-        reminder,
+        {"role": "system", "content": 'Answer "What\'s my name?" as you.'},
     ]
-    assert to_chat_messages(None, "hi", "be you") == [{"role": "user", "content": "hi"}, reminder]
+    assert to_chat_messages(None, "hi", "be you") == [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "be you"},
+    ]
+    # A long paste is quoted in part only.
+    quoted = to_chat_messages(None, "x" * 5000, reminder)[-1]["content"]
+    assert quoted == f'Answer "{"x" * REMINDER_QUOTE_CHARS}…" as you.'
     # No new message from the user (a run resumed after a tool call, say): no reminder.
     answered = [*items, {"role": "assistant", "content": "Sara."}]
-    assert to_chat_messages(None, answered, "be you")[-1]["role"] == "assistant"  # type: ignore[arg-type]
+    assert to_chat_messages(None, answered, reminder)[-1]["role"] == "assistant"  # type: ignore[arg-type]
 
 
 def test_local_model_file_must_exist(tmp_path: Path) -> None:

@@ -59,6 +59,9 @@ DEFAULT_TEMPERATURE = 0.2
 # Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
 _EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
 
+# The most of the user's message a reminder quotes: a long paste is read once, not twice.
+REMINDER_QUOTE_CHARS = 300
+
 ChatMessage = dict[str, str]
 
 
@@ -76,7 +79,8 @@ def to_chat_messages(
     Only messages are kept: with no tools offered, tool calls and their outputs can only come
     from a history made with another model, and reasoning items mean nothing to this one.
     Images and files are dropped because the model reads text only. A ``reminder`` follows
-    the user's new message as a system message.
+    the user's new message as a system message, with ``{message}`` in it replaced by that
+    message (its first ``REMINDER_QUOTE_CHARS`` characters).
     """
     messages: list[ChatMessage] = []
     if system_instructions:
@@ -93,7 +97,10 @@ def to_chat_messages(
         if role in ("system", "user", "assistant"):
             messages.append({"role": role, "content": _content_text(data.get("content"))})
     if reminder and messages and messages[-1]["role"] == "user":
-        messages.append({"role": "system", "content": reminder})
+        asked = messages[-1]["content"]
+        if len(asked) > REMINDER_QUOTE_CHARS:
+            asked = asked[:REMINDER_QUOTE_CHARS] + "…"
+        messages.append({"role": "system", "content": reminder.replace("{message}", asked)})
     return messages
 
 

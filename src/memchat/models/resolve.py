@@ -27,10 +27,14 @@ MODEL_RETRIES = 1
 LOCAL = "local"
 # Small: every token of context costs a 2-core CPU about 3 ms to read (310 tokens/s).
 LOCAL_CONTEXT_TOKENS = 1536
-# Read by the embedded model right after the user's message (LocalModel.reminder): from
-# the system prompt alone, 16-17 of 20 of its answers to questions about the user were
-# the user's own words ("What's my name?" -> "My name is Xavier"; bench/first_person.py).
-LOCAL_REMINDER = 'Answer as the assistant, about the user: say "you" and "your", not "I" and "my".'
+# Read by the embedded model right after the user's message (LocalModel.reminder), with
+# the message quoted. From the system prompt alone, 16-17 of its 20 answers to questions
+# about the user were the user's own words ("What's my name?" -> "My name is Xavier");
+# bench/first_person.py, bench/README.md.
+LOCAL_REMINDER = (
+    'The user asks: "{message}" Answer that question, calling the user "you" (their things'
+    ' are "your ..."), never "I" or "my".'
+)
 # The embedded model's saved prompt states, in the data directory.
 PROMPT_STATES_DIR = "prompt-states"
 
