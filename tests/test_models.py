@@ -16,7 +16,8 @@ from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
-from memchat.models.local import REMINDER_QUOTE_CHARS, LocalModel, to_chat_messages
+from memchat.models.local import LocalModel
+from memchat.models.messages import REMINDER_QUOTE_CHARS, to_chat_messages
 from memchat.models.resolve import LOCAL_REMINDER
 from memchat.models.runtime import _without_repacking, cpu_has_amx
 from memchat.store import SQLiteStore
