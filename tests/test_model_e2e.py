@@ -6,6 +6,7 @@ Slow (each ``memchat ask`` is a new process that loads the model), so marked ``m
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib.util
 import os
@@ -138,3 +139,63 @@ async def test_a_context_counted_by_the_model_fits_its_window(embedded: Any) -> 
         # Checked against llama.cpp's own count of each message, not the memory's sums.
         real = sum(embedded.count_tokens(str(item.get("content"))) for item in context.items)
         assert real <= context.tokens
+
+
+def test_a_new_process_continues_from_the_saved_prompt_state(
+    embedded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state a turn saved, loaded into an emptied model (as a new process has), gives
+    the next turn the reply the process that kept its cache in memory gives."""
+    from agents import ModelSettings
+    from agents.models.interface import ModelTracing
+
+    from memchat.models.local import LocalModel, load_llama
+    from memchat.models.prompt_state import PromptStates, prompt_session
+
+    model = LocalModel(embedded.model_path, temperature=0.0, prompt_states=tmp_path)
+    restored: list[int] = []
+    restore = PromptStates.restore
+
+    def spy(self: PromptStates, *args: Any) -> int:
+        restored.append(restore(self, *args))
+        return restored[-1]
+
+    monkeypatch.setattr(PromptStates, "restore", spy)
+
+    def reply(history: list[Any]) -> str:
+        with prompt_session("sara", "s1"):
+            call = model.get_response(
+                "Be brief.",
+                history,
+                ModelSettings(max_tokens=12),
+                [],
+                None,
+                [],
+                ModelTracing.DISABLED,
+                previous_response_id=None,
+                conversation_id=None,
+                prompt=None,
+            )
+            response = asyncio.run(call)
+        return str(response.output[0].content[0].text)  # type: ignore[union-attr]
+
+    history: list[Any] = [
+        {"role": "user", "content": f"Note {n}: {text}"}
+        for n, text in enumerate([*SAMPLES[:2], SAMPLES[2][:1500], *SAMPLES[4:7]])
+    ]
+    history += [{"role": "user", "content": "I'm Sara; I keep bees in Lisbon."}]
+    first = reply(history)
+    state = next(tmp_path.rglob("*.kv"))
+    saved = state.read_bytes()
+    history += [
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "Where do I keep bees?"},
+    ]
+    in_memory = reply(history)
+    assert restored[-1] == 0  # the process held more than the file
+
+    load_llama(embedded.model_path).reset()  # a new process's empty cache
+    state.write_bytes(saved)
+    from_file = reply(history)
+    assert restored[-1] > 300  # the whole first turn came from the file
+    assert from_file == in_memory

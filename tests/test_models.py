@@ -16,7 +16,10 @@ from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE
 from memchat.memory.summarize import ExtractiveSummarizer, ModelSummarizer
 from memchat.memory.tokens import estimate_tokens
 from memchat.models import resolve_model
-from memchat.models.local import LocalModel, _without_repacking, cpu_has_amx, to_chat_messages
+from memchat.models.local import LocalModel
+from memchat.models.messages import REMINDER_QUOTE_CHARS, to_chat_messages
+from memchat.models.resolve import LOCAL_REMINDER
+from memchat.models.runtime import _without_repacking, cpu_has_amx
 from memchat.store import SQLiteStore
 
 
@@ -87,6 +90,42 @@ def test_memory_counts_with_the_models_own_tokenizer_where_it_has_one() -> None:
 
         budget = load_settings(env={**env, "MEMCHAT_CONTEXT_TOKENS": "900"})
         assert Chat.from_settings(budget, local, store).memory.budget == 900  # type: ignore[union-attr]
+
+
+def test_the_embedded_model_keeps_prompt_states_in_the_data_dir_unless_encrypted() -> None:
+    choice = choose(MEMCHAT_MODEL="local")
+    assert isinstance(choice.model, LocalModel)
+    assert choice.model.prompt_states_dir == Path("/tmp/memchat-test-home/prompt-states")
+    key = "8UKFqPCHRgp8hztC57BFwK5F1iIoCnSiao1NEj_Za-U="
+    sealed = choose(MEMCHAT_MODEL="local", MEMCHAT_ENCRYPTION_KEY=key)
+    assert isinstance(sealed.model, LocalModel)
+    assert sealed.model.prompt_states_dir is None and sealed.model.prompt_states() is None
+
+
+def test_the_embedded_model_is_reminded_who_it_is_after_the_users_message() -> None:
+    choice = choose(MEMCHAT_MODEL="local")
+    assert isinstance(choice.model, LocalModel)
+    assert choice.model.reminder == LOCAL_REMINDER and '"you"' in LOCAL_REMINDER
+    items = [
+        {"role": "system", "content": "What you know about the user:\n- name: Sara"},
+        {"role": "user", "content": "What's my name?"},
+    ]
+    reminder = 'Answer "{message}" as you.'
+    assert to_chat_messages("be brief", items, reminder) == [  # type: ignore[arg-type]
+        {"role": "system", "content": "be brief"},
+        *items,
+        {"role": "system", "content": 'Answer "What\'s my name?" as you.'},
+    ]
+    assert to_chat_messages(None, "hi", "be you") == [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "be you"},
+    ]
+    # A long paste is quoted in part only.
+    quoted = to_chat_messages(None, "x" * 5000, reminder)[-1]["content"]
+    assert quoted == f'Answer "{"x" * REMINDER_QUOTE_CHARS}…" as you.'
+    # No new message from the user (a run resumed after a tool call, say): no reminder.
+    answered = [*items, {"role": "assistant", "content": "Sara."}]
+    assert to_chat_messages(None, answered, reminder)[-1]["role"] == "assistant"  # type: ignore[arg-type]
 
 
 def test_local_model_file_must_exist(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from .memory.facts import MemoryChanges
 from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for
 from .memory.tools import MEMORY_TOOLS, TurnMemory
-from .models import ModelChoice, resolve_model
+from .models import ModelChoice, prompt_session, resolve_model
 from .store import MemchatSession, Store
 
 
@@ -168,13 +168,15 @@ class Chat:
                 )
                 turn.context = context.items
                 self.last_context = context
-            result = Runner.run_streamed(
-                self.agent,
-                text if input_items is None else input_items,
-                session=session,
-                run_config=run_config,
-                context=tools_memory,
-            )
+            # The embedded model keeps this session's prompt state for its next turn.
+            with prompt_session(session.info.user, session.info.id):
+                result = Runner.run_streamed(
+                    self.agent,
+                    text if input_items is None else input_items,
+                    session=session,
+                    run_config=run_config,
+                    context=tools_memory,
+                )
             try:
                 async for event in result.stream_events():
                     if event.type == "raw_response_event" and isinstance(

@@ -24,9 +24,10 @@ from .errors import ConfigError
 # own ("I live in Porto"): with it the embedded model answered 7 of 7 questions about
 # stated facts and spoke as the user once, without it 6 of 7 and three times.
 DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful assistant that remembers the conversation. "
-    "Answer concisely and use what the user told you earlier. "
-    'What the user told you is about them: speak to them as "you".'
+    "You are a helpful assistant talking with a user. You remember what the user told you"
+    " about themselves and use it. You are not the user: when you tell the user about"
+    ' themselves, say "you" and "your" (for example "Your name is ..."), never "I" or "my".'
+    " Answer concisely."
 )
 
 

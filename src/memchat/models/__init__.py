@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .prompt_state import prompt_session
 from .resolve import ModelChoice, resolve_model
 
-__all__ = ["ModelChoice", "resolve_model"]
+__all__ = ["ModelChoice", "prompt_session", "resolve_model"]

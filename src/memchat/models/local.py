@@ -7,47 +7,35 @@ llama.cpp keeps the KV cache of the last prompt, so the next turn of the same ch
 to evaluate the new messages. Turns of different chats interleaved on one process evict each
 other's cache and pay for the whole prompt.
 
-``llama_cpp`` is imported lazily, so this module imports without the ``local`` extra.
+``llama_cpp`` is imported lazily (``runtime.py``), so this module imports without the
+``local`` extra.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
+import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import ModelResponse, TResponseInputItem, TResponseStreamEvent
 from agents.model_settings import ModelSettings
-from agents.models.fake_id import FAKE_RESPONSES_ID
 from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.tracing import generation_span
 from agents.usage import Usage
-from openai.types.responses import (
-    Response,
-    ResponseCompletedEvent,
-    ResponseContentPartAddedEvent,
-    ResponseContentPartDoneEvent,
-    ResponseCreatedEvent,
-    ResponseOutputItemAddedEvent,
-    ResponseOutputItemDoneEvent,
-    ResponseOutputMessage,
-    ResponseOutputText,
-    ResponseTextDeltaEvent,
-    ResponseTextDoneEvent,
-    ResponseUsage,
-)
+from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
-from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
-from ..errors import MemchatError
+from .events import Counts, EventBuilder
+from .messages import ChatMessage, to_chat_messages
+from .prompt_state import MAX_BYTES, PromptStates, current_session
+from .runtime import DEFAULT_N_CTX, LocalModelError, LocalModelUnavailable, load_llama, load_model
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -64,158 +52,17 @@ __all__ = [
     "to_chat_messages",
 ]
 
-DEFAULT_N_CTX = 4096
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_TOKENS = 512
 # Low but not zero: a 0.5B model loops on greedy decoding, and chat answers should be stable.
 DEFAULT_TEMPERATURE = 0.2
-INSTALL_HINT = "pip install 'memchat[local]'"
 # Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
 _EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
-
-ChatMessage = dict[str, str]
-
-
-class LocalModelError(MemchatError):
-    """The embedded model cannot run this request."""
-
-
-class LocalModelUnavailable(LocalModelError):
-    """llama-cpp-python is not installed."""
 
 
 class PromptTooLong(LocalModelError):
     """The conversation does not fit the model's context window."""
-
-
-@dataclass
-class _Loaded:
-    """One loaded model and the lock that serialises generation on it."""
-
-    llama: Llama
-    # A Llama holds one KV cache and one sampling state, so two generations at once would
-    # corrupt each other; tokenising only reads the vocabulary and needs no lock.
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_LOADED: dict[tuple[str, int, int], _Loaded] = {}
-_LOADING = threading.Lock()
-
-
-def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int = 2) -> Llama:
-    """Return the process-wide ``Llama`` for ``path``, loading it on first use."""
-    return _load(path, n_ctx, n_threads).llama
-
-
-def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
-    key = (str(path.resolve()), n_ctx, n_threads)
-    with _LOADING:
-        loaded = _LOADED.get(key)
-        if loaded is None:
-            try:
-                from llama_cpp import Llama
-                from llama_cpp import llama_cpp as capi
-            except ImportError as exc:
-                raise LocalModelUnavailable(
-                    f"The local model needs llama-cpp-python; install it with: {INSTALL_HINT}"
-                ) from exc
-            if not path.is_file():
-                raise LocalModelError(f"Model file {path} does not exist.")
-            with _without_repacking(capi, when=cpu_has_amx()):
-                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-            # Freed at exit while the interpreter still works: left to the garbage
-            # collector at shutdown, llama.cpp's destructor fails on half-torn-down modules.
-            atexit.register(llama.close)
-            loaded = _LOADED[key] = _Loaded(llama)
-        return loaded
-
-
-def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU offers Intel AMX (Sapphire Rapids and later); False where unknown."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False
-    return any(
-        line.startswith("flags") and "amx_int8" in line.split() for line in text.splitlines()
-    )
-
-
-@contextmanager
-def _without_repacking(capi: Any, *, when: bool) -> Iterator[None]:
-    """Load without llama.cpp's weight repacking ``when`` the CPU has AMX.
-
-    llama.cpp repacks weights for AMX when the CPU has it, and its AMX matrix product then
-    crashes the process on the first prompt on some machines with Q4_K_M models like ours
-    (ggml-org/llama.cpp#20824, unfixed; seen here as SIGSEGV in ggml_backend_amx_mul_mat).
-    ``Llama`` takes no option for it, so the default model parameters it starts from
-    (``capi``: the ``llama_cpp.llama_cpp`` bindings) are swapped for the duration of the
-    load (under ``_LOADING``, so no other load sees them).
-    """
-    if not when:
-        yield
-        return
-    default = capi.llama_model_default_params
-
-    def without_repacking() -> Any:
-        params = default()
-        params.use_extra_bufts = False
-        return params
-
-    capi.llama_model_default_params = without_repacking
-    try:
-        yield
-    finally:
-        capi.llama_model_default_params = default
-
-
-def to_chat_messages(
-    system_instructions: str | None, input: str | list[TResponseInputItem]
-) -> list[ChatMessage]:
-    """Convert SDK input items into chat-completion messages with plain string content.
-
-    Only messages are kept: with no tools offered, tool calls and their outputs can only come
-    from a history made with another model, and reasoning items mean nothing to this one.
-    Images and files are dropped because the model reads text only.
-    """
-    messages: list[ChatMessage] = []
-    if system_instructions:
-        messages.append({"role": "system", "content": system_instructions})
-    if isinstance(input, str):
-        messages.append({"role": "user", "content": input})
-        return messages
-    for item in input:
-        data = cast(Mapping[str, Any], item)
-        if data.get("type", "message") != "message":
-            continue
-        role = data.get("role")
-        if role == "developer":
-            role = "system"
-        if role in ("system", "user", "assistant"):
-            messages.append({"role": role, "content": _content_text(data.get("content"))})
-    return messages
-
-
-def _content_text(content: object) -> str:
-    """Flatten a message's content (a string or a list of parts) into text."""
-    if isinstance(content, str):
-        return content
-    texts: list[str] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") in ("input_text", "output_text", "text"):
-            texts.append(str(part.get("text", "")))
-        elif part.get("type") == "refusal":
-            texts.append(str(part.get("refusal", "")))
-    return "\n".join(texts)
-
-
-@dataclass
-class _Counts:
-    """Token counts of one generation, filled in once it ends."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class LocalModel(Model):
@@ -225,6 +72,12 @@ class LocalModel(Model):
     ``presence_penalty`` override the defaults given here; ``extra_args`` may carry ``seed``,
     ``top_k``, ``min_p`` and ``repeat_penalty``. Tools, handoffs, server-side conversation
     state and stored prompts are ignored; structured output is refused.
+
+    A ``reminder`` is read right after the user's message, where a small model heeds it
+    more than the system prompt hundreds of tokens back. With ``prompt_states`` (a
+    directory), the prompt state of each turn made inside
+    :func:`~memchat.models.prompt_state.prompt_session` is kept there, so the session's
+    next turn in a new process need not read its whole context again.
     """
 
     def __init__(
@@ -236,6 +89,9 @@ class LocalModel(Model):
         n_threads: int = 2,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
+        reminder: str | None = None,
+        prompt_states: Path | None = None,
+        prompt_states_bytes: int = MAX_BYTES,
     ) -> None:
         self.model_path = model_path
         self.name = name
@@ -243,14 +99,38 @@ class LocalModel(Model):
         self.n_threads = n_threads
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.reminder = reminder
+        self.prompt_states_dir = prompt_states
+        self.prompt_states_bytes = prompt_states_bytes
+        self._states: PromptStates | None = None
+
+    def prompt_states(self) -> PromptStates | None:
+        """Where this model keeps each session's prompt state, if anywhere."""
+        if self.prompt_states_dir is None:
+            return None
+        if self._states is None:
+            self._states = PromptStates(
+                self.prompt_states_dir, self._identity(), max_bytes=self.prompt_states_bytes
+            )
+        return self._states
+
+    def _identity(self) -> str:
+        """What a saved KV cache depends on: the weights, llama.cpp's version, the window."""
+        from llama_cpp import __version__
+
+        stat = self.model_path.stat()
+        return (
+            f"llama-cpp-python {__version__}, {self.model_path.name}, {stat.st_size} bytes,"
+            f" modified {stat.st_mtime_ns}, n_ctx {self.n_ctx}"
+        )
 
     def load(self) -> None:
         """Load the weights now rather than on the first request."""
-        _load(self.model_path, self.n_ctx, self.n_threads)
+        load_model(self.model_path, self.n_ctx, self.n_threads)
 
     def count_tokens(self, text: str) -> int:
         """Return how many tokens ``text`` takes in this model's vocabulary."""
-        llama = _load(self.model_path, self.n_ctx, self.n_threads).llama
+        llama = load_model(self.model_path, self.n_ctx, self.n_threads).llama
         return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def get_response(
@@ -313,15 +193,15 @@ class LocalModel(Model):
         """Stream a reply as Responses events: created, item/part added, deltas, done, completed."""
         if output_schema is not None and not output_schema.is_plain_text():
             raise LocalModelError("The local model does not support structured output.")
-        messages = to_chat_messages(system_instructions, input)
+        messages = to_chat_messages(system_instructions, input, self.reminder)
         params = self._sampling(model_settings)
         with generation_span(
             model=self.name, model_config=dict(params), disabled=tracing.is_disabled()
         ) as span:
             if tracing.include_data():
                 span.span_data.input = messages
-            counts = _Counts()
-            events = _EventBuilder(self.name)
+            counts = Counts()
+            events = EventBuilder(self.name)
             yield events.created()
             yield events.item_added()
             yield events.part_added()
@@ -354,14 +234,16 @@ class LocalModel(Model):
         return params
 
     async def _deltas(
-        self, messages: list[ChatMessage], params: dict[str, Any], counts: _Counts
+        self, messages: list[ChatMessage], params: dict[str, Any], counts: Counts
     ) -> AsyncIterator[str]:
         """Yield text pieces as llama.cpp produces them on a worker thread.
 
         Generation blocks for seconds, so it runs off the event loop; pieces cross back through
         a queue. Closing this iterator early stops generation at the next token.
         """
-        loaded = await asyncio.to_thread(_load, self.model_path, self.n_ctx, self.n_threads)
+        loaded = await asyncio.to_thread(load_model, self.model_path, self.n_ctx, self.n_threads)
+        session = current_session()
+        states = self.prompt_states() if session is not None else None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -371,11 +253,18 @@ class LocalModel(Model):
             with suppress(RuntimeError):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        def restore(prompt: Sequence[int]) -> None:
+            assert states is not None and session is not None
+            states.restore(loaded.llama, *session, prompt)
+
         def produce() -> None:
             try:
                 with loaded.lock:
-                    for piece in _generate(loaded.llama, messages, params, counts, stop):
-                        send(piece)
+                    with loaded.before_prompt(restore if states is not None else None):
+                        for piece in _generate(loaded.llama, messages, params, counts, stop):
+                            send(piece)
+                    if states is not None and session is not None and not stop.is_set():
+                        _save(states, loaded.llama, session)
             except BaseException as exc:
                 send(exc)
             else:
@@ -393,11 +282,19 @@ class LocalModel(Model):
             await asyncio.shield(worker)
 
 
+def _save(states: PromptStates, llama: Llama, session: tuple[str, str]) -> None:
+    """Keep the session's prompt state; a full disk costs the next process time, not a turn."""
+    try:
+        states.save(llama, *session)
+    except OSError as exc:
+        log.warning("could not keep the prompt state of this session: %s", exc)
+
+
 def _generate(
     llama: Llama,
     messages: list[ChatMessage],
     params: dict[str, Any],
-    counts: _Counts,
+    counts: Counts,
     stop: threading.Event,
 ) -> Iterator[str]:
     """Run one chat completion on ``llama`` and yield its text pieces."""
@@ -432,123 +329,3 @@ def _generate(
     reply = "".join(text)
     counts.output_tokens = len(llama.tokenize(reply.encode("utf-8"), add_bos=False))
     counts.input_tokens = max(0, llama.n_tokens - counts.output_tokens)
-
-
-class _EventBuilder:
-    """Builds the Responses stream events of one single-message reply, numbering them."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.text = ""
-        self._sequence = 0
-
-    def _next(self) -> int:
-        number = self._sequence
-        self._sequence += 1
-        return number
-
-    def _message(self, status: Literal["in_progress", "completed"]) -> ResponseOutputMessage:
-        content = [] if status == "in_progress" else [self._part(self.text)]
-        return ResponseOutputMessage(
-            id=FAKE_RESPONSES_ID,
-            type="message",
-            role="assistant",
-            status=status,
-            content=cast(Any, content),
-        )
-
-    @staticmethod
-    def _part(text: str) -> ResponseOutputText:
-        return ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])
-
-    def _response(self, counts: _Counts | None) -> Response:
-        usage = None
-        if counts is not None:
-            usage = ResponseUsage(
-                input_tokens=counts.input_tokens,
-                output_tokens=counts.output_tokens,
-                total_tokens=counts.input_tokens + counts.output_tokens,
-                input_tokens_details=InputTokensDetails(cached_tokens=0, cache_write_tokens=0),
-                output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
-            )
-        return Response(
-            id=FAKE_RESPONSES_ID,
-            created_at=0,
-            model=self.model,
-            object="response",
-            output=[self._message("completed")] if counts is not None else [],
-            tool_choice="none",
-            tools=[],
-            top_p=None,
-            parallel_tool_calls=False,
-            status="completed" if counts is not None else "in_progress",
-            usage=usage,
-        )
-
-    def created(self) -> TResponseStreamEvent:
-        return ResponseCreatedEvent(
-            type="response.created", response=self._response(None), sequence_number=self._next()
-        )
-
-    def item_added(self) -> TResponseStreamEvent:
-        return ResponseOutputItemAddedEvent(
-            type="response.output_item.added",
-            item=self._message("in_progress"),
-            output_index=0,
-            sequence_number=self._next(),
-        )
-
-    def part_added(self) -> TResponseStreamEvent:
-        return ResponseContentPartAddedEvent(
-            type="response.content_part.added",
-            item_id=FAKE_RESPONSES_ID,
-            output_index=0,
-            content_index=0,
-            part=self._part(""),
-            sequence_number=self._next(),
-        )
-
-    def delta(self, text: str) -> TResponseStreamEvent:
-        self.text += text
-        return ResponseTextDeltaEvent(
-            type="response.output_text.delta",
-            item_id=FAKE_RESPONSES_ID,
-            output_index=0,
-            content_index=0,
-            delta=text,
-            logprobs=[],
-            sequence_number=self._next(),
-        )
-
-    def finish(self, counts: _Counts) -> list[TResponseStreamEvent]:
-        """Return the done events and the completed response, in order."""
-        return [
-            ResponseTextDoneEvent(
-                type="response.output_text.done",
-                item_id=FAKE_RESPONSES_ID,
-                output_index=0,
-                content_index=0,
-                text=self.text,
-                logprobs=[],
-                sequence_number=self._next(),
-            ),
-            ResponseContentPartDoneEvent(
-                type="response.content_part.done",
-                item_id=FAKE_RESPONSES_ID,
-                output_index=0,
-                content_index=0,
-                part=self._part(self.text),
-                sequence_number=self._next(),
-            ),
-            ResponseOutputItemDoneEvent(
-                type="response.output_item.done",
-                item=self._message("completed"),
-                output_index=0,
-                sequence_number=self._next(),
-            ),
-            ResponseCompletedEvent(
-                type="response.completed",
-                response=self._response(counts),
-                sequence_number=self._next(),
-            ),
-        ]

