@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from ..config import Settings
+from ..derived import forget_beside_store
 from ..errors import MemchatError
 from ..memory.forget import forget_fact
 from ..store import SessionInfo, Store
@@ -59,8 +61,18 @@ def _session(store: Store, info: SessionInfo) -> MemchatSession:
 class Repl:
     """One terminal chat: the current user and session, and the slash commands."""
 
-    def __init__(self, store: Store, chat: Chat, user: str, session_id: str | None, new: bool):
+    def __init__(
+        self,
+        store: Store,
+        chat: Chat,
+        user: str,
+        session_id: str | None,
+        new: bool,
+        home: Path | None = None,
+    ):
         self.store = store
+        # The data directory, where what is kept beside the store lives (derived.py).
+        self.home = home
         self.chat = chat
         self.user = user
         self.session = _session(store, store.open_session(user, session_id, new=new))
@@ -183,6 +195,8 @@ class Repl:
 
     def cmd_clear(self, _: str) -> None:
         asyncio.run(self.session.clear_session())
+        if self.home is not None:
+            forget_beside_store(self.home, self.user, self.session.info.id)
         self.refresh()
         console.print("[dim]session cleared[/dim]")
 
@@ -249,7 +263,7 @@ def _stdin_lines() -> Iterator[str]:
 @pass_app
 def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
     """Chat in the terminal (the default command); /help lists the slash commands."""
-    repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new)
+    repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new, app.settings.home)
     console.print(
         f"[bold]memchat[/bold] [dim]{escape(app.model.description)}; "
         f"session {escape(repl.info)} ({counted(repl.session.info.turn_count, 'turn')}). "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..derived import forget_beside_store
 from .app import App, json_option, pass_app, user_of, user_option
 from .render import (
     console,
@@ -78,6 +79,7 @@ def delete(app: App, session_id: str, user: str | None, yes: bool) -> None:
     if not yes:
         click.confirm(f"delete session {session_id} of {name}?", abort=True)
     app.store.delete_session(name, session_id)
+    forget_beside_store(app.settings.home, name, session_id)
     click.echo(f"deleted {session_id}")
 
 
@@ -94,4 +96,5 @@ def clear(app: App, session_id: str, user: str | None, yes: bool) -> None:
         turns = counted(info.turn_count, "turn")
         click.confirm(f"delete the {turns} of session {session_id}?", abort=True)
     app.store.clear_session(info)
+    forget_beside_store(app.settings.home, name, session_id)
     click.echo(f"cleared {session_id}")

@@ -7,6 +7,7 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
+from ..derived import forget_beside_store
 from ..errors import MemchatError, UserNotFound
 from .app import App, json_option, pass_app
 from .render import console, print_json
@@ -51,6 +52,7 @@ def delete(app: App, name: str, vacuum: bool, yes: bool) -> None:
     if not yes:
         click.confirm(f"delete user {name} and all their conversations?", abort=True)
     app.store.delete_user(name)
+    forget_beside_store(app.settings.home, name)
     if vacuum:
         app.store.vacuum()
     click.echo(f"deleted user {name}" + (" and vacuumed" if vacuum else ""))

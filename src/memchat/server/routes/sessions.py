@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from ...derived import forget_beside_store
 from ...errors import InvalidName
 from ...store import SessionInfo, Store
 from ...store.base import check_name
@@ -79,6 +80,7 @@ async def delete_session(state: State, user: CurrentUser, session_id: SessionId)
     """Delete a session and all its messages."""
     own_session(state.store, user.name, session_id)
     state.store.delete_session(user.name, session_id)
+    forget_beside_store(state.settings.home, user.name, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -90,6 +92,7 @@ async def clear_session(state: State, user: CurrentUser, session_id: SessionId) 
         # Under the turn lock: a reply streaming in this session commits before or after
         # the clear, never half on each side.
         state.store.clear_session(info)
+        forget_beside_store(state.settings.home, user.name, session_id)
     return SessionOut.of(own_session(state.store, user.name, session_id))
 
 

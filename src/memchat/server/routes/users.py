@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from ...derived import forget_beside_store
 from ...errors import InvalidName, UserNotFound
 from ...store import Store
 from ...store.base import check_name
@@ -82,6 +83,7 @@ async def delete_user(
             f"{name!r} is an admin: admins are deleted with `memchat users delete {name}`",
         )
     state.store.delete_user(name)
+    forget_beside_store(state.settings.home, name)
     if vacuum:
         # Rewriting the database takes a while: off the event loop, so other requests that
         # do not need the store are still served.

@@ -1,0 +1,21 @@
+"""What memchat keeps beside the store that is derived from conversations.
+
+Today that is the embedded model's saved prompt state of each session
+(``models/prompt_state.py``: the conversation's tokens and the model's cache of them, in
+``$MEMCHAT_HOME/prompt-states``). Whoever deletes or clears a session, or deletes a user,
+calls :func:`forget_beside_store` too, so no copy of what was deleted stays on disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def forget_beside_store(home: Path, user: str, session_id: str | None = None) -> None:
+    """Delete what was kept beside the store for ``user``'s session, or all their sessions."""
+    # Imported here: the models package imports the Agents SDK, which commands that delete
+    # nothing should not pay for at start-up.
+    from .models.prompt_state import forget_prompt_states
+    from .models.resolve import PROMPT_STATES_DIR
+
+    forget_prompt_states(home / PROMPT_STATES_DIR, user, session_id)
