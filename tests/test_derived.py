@@ -47,3 +47,14 @@ def test_the_api_that_deletes_also_deletes_saved_prompt_states(
         assert api.client.post("/api/sessions/a/clear", headers=api.sara).status_code == 200
         assert api.client.delete("/api/sessions/b", headers=api.sara).status_code == 204
         assert not a.exists() and not b.exists()
+
+
+def test_pruning_old_turns_deletes_saved_prompt_states(memchat_env: Path) -> None:
+    memchat = Harness()
+    with open_store(memchat_env / "memchat.db") as store:
+        store.commit_turn(store.ensure_session("sara", "a"), [user_message("hi")])
+    state = plant(memchat_env, "sara", "a")
+    ok(memchat("prune", "--older-than", "1h", "--yes"))  # nothing that old: kept
+    assert state.exists()
+    ok(memchat("prune", "--older-than", "0h", "--yes"))
+    assert not state.exists()

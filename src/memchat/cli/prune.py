@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from ..derived import forget_beside_store
 from ..errors import MemchatError
 from .app import App, pass_app
 from .render import counted
@@ -39,6 +40,9 @@ def prune(app: App, age: str, user: str | None, facts: bool, vacuum: bool, yes: 
         who = user or "every user"
         click.confirm(f"delete everything of {who} older than {stamp[:19]}?", abort=True)
     report = app.store.prune(stamp, user=user, facts=facts)
+    if report.turns:
+        # The saved prompt states of the sessions it touched hold the pruned turns' tokens.
+        forget_beside_store(app.settings.home, user)
     if vacuum:
         app.store.vacuum()
     click.echo(
