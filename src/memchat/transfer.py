@@ -391,10 +391,7 @@ def import_file(
     archive = read_import(path, user, progress)
     if not archive.sessions and not archive.facts:
         raise ImportFormatError(f"{path} holds no sessions")
-    if any(
-        "imported_from" in r.metadata and r.metadata["imported_from"] in foreign.SOURCES
-        for r in archive.sessions
-    ):
+    if any(r.metadata.get("imported_from") in foreign.SOURCES for r in archive.sessions):
         new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
         archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
     if learn:

@@ -65,12 +65,17 @@ def iso(stamp: object) -> str | None:
 
 def to_records(conversation: Conversation, user: str) -> list[SessionRecord]:
     """The conversation as sessions of ``user``: its current branch, then each other one."""
-    by_id = _kept(conversation.messages)
+    every = {m.id: m for m in conversation.messages}
+    by_id = {
+        m.id: replace(m, parent=_nearest_kept(every, m.parent))
+        for m in conversation.messages
+        if _has_text(m)
+    }
     children: dict[str | None, list[Message]] = {}
     for message in by_id.values():
         children.setdefault(message.parent, []).append(message)
     leaves = [m for m in by_id.values() if m.id not in children]
-    current = by_id.get(_kept_ancestor(conversation, conversation.current) or "")
+    current = by_id.get(_nearest_kept(every, conversation.current) or "")
     current = current or (leaves[-1] if leaves else None)
     if current is None:
         return []
@@ -80,7 +85,7 @@ def to_records(conversation: Conversation, user: str) -> list[SessionRecord]:
     base = check_name("session id", f"{conversation.source}-{conversation.id}"[:60])
     main = _path(current, by_id)
     records = [_record(conversation, user, base, main, {})]
-    shown = {m.id: index for index, m in enumerate(main)}
+    shown = {m.id for m in main}
     number = 1
     for leaf in (m for m in leaves if m.id not in shown):
         path = _path(leaf, by_id)
@@ -89,34 +94,14 @@ def to_records(conversation: Conversation, user: str) -> list[SessionRecord]:
         number += 1
         extra = {"branch_of": base, "shared_messages": start}
         records.append(_record(conversation, user, f"{base}-b{number}", suffix, extra))
-        shown.update((m.id, 0) for m in suffix)
+        shown.update(m.id for m in suffix)
     return [record for record in records if record.turns]
 
 
-def _kept(messages: Sequence[Message]) -> dict[str, Message]:
-    """The messages with text, each under its nearest ancestor with text, in order."""
-    every = {m.id: m for m in messages}
-    kept: dict[str, Message] = {}
-    for message in messages:
-        if not _has_text(message):
-            continue
-        parent, seen = message.parent, {message.id}
-        while parent in every and parent not in seen:
-            above = every[parent]
-            if _has_text(above):
-                break
-            seen.add(parent)
-            parent = above.parent
-        found = parent is not None and parent in every and _has_text(every[parent])
-        kept[message.id] = replace(message, parent=parent if found else None)
-    return kept
-
-
-def _kept_ancestor(conversation: Conversation, node: str | None) -> str | None:
-    """``node`` or, if it is left out, its nearest ancestor that is kept."""
-    every = {m.id: m for m in conversation.messages}
+def _nearest_kept(every: Mapping[str, Message], node: str | None) -> str | None:
+    """``node`` or, if it is left out (no text), its nearest ancestor that is kept."""
     seen: set[str] = set()
-    while node in every and node not in seen:
+    while node is not None and node in every and node not in seen:
         message = every[node]
         if _has_text(message):
             return node
