@@ -141,6 +141,7 @@ class Chat:
         text: str,
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         input_items: list[Any] | None = None,
     ) -> AsyncIterator[str]:
         """Run one turn, yielding the reply's text as it streams.
@@ -148,7 +149,8 @@ class Chat:
         The turn is committed when the iteration completes. If the model fails or gives
         no answer (IncompleteAnswer), the caller stops iterating, or the task is cancelled
         (Ctrl-C), nothing is stored.
-        With ``replace_last`` the new turn replaces the session's last one. With
+        With ``replace_last`` the new turn replaces the session's last one, with
+        ``edit_seq`` the turn ``edit_seq`` (the replaced turns stay, as a branch). With
         ``input_items`` the turn starts from those items (``text`` as a user message, then
         tool calls and their results a client made) instead of ``text`` alone.
         """
@@ -157,7 +159,7 @@ class Chat:
         cross_session = self.memory is None or self.memory.cross_session
         scope = None if cross_session else session.info.id
         tools_memory = TurnMemory(session.store, session.info.user, scope)
-        async with session.turn(replace_last=replace_last) as turn:
+        async with session.turn(replace_last=replace_last, edit_seq=edit_seq) as turn:
             if self.memory is not None:
                 instructions = self.agent.instructions
                 context = await self.memory.assemble(
@@ -165,6 +167,7 @@ class Chat:
                     text,
                     instructions if isinstance(instructions, str) else "",
                     replace_last=replace_last,
+                    edit_seq=edit_seq,
                 )
                 turn.context = context.items
                 self.last_context = context

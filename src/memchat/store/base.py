@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SessionExists, SessionNotFound
+from .branches import Branches, Labels, flatten
 from .checks import (
     check_limit,
     check_name,
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 
-class Store(ABC):
+class Store(Branches, ABC):
     """Durable conversations: users, sessions and their turns.
 
     Implementations are synchronous and cheap per call; the async SDK adapter
@@ -281,12 +282,16 @@ class Store(ABC):
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
     ) -> int:
         """Store ``items`` as one new turn in one transaction and return its sequence number.
 
-        With ``replace_last`` the session's last turn is deleted in the same transaction
-        (a regenerated reply replaces the old one).
+        With ``edit_seq`` the active line's turn ``edit_seq`` and every later one move to
+        a new branch in the same transaction (``tree.py``), and the new turn continues
+        from the turn before it (raise TurnNotFound if the line has no turn ``edit_seq``).
+        ``replace_last`` is an edit of the last turn (a regenerated reply: the old one
+        stays, as a branch).
         """
 
     @abstractmethod
@@ -315,12 +320,23 @@ class Store(ABC):
         Raises SessionExists, and stores nothing, if any of the sessions is already there.
         A fact replaces a stored one of the same key only if it is newer.
         """
-        self._import_sessions(*clean_records(records, facts))
+        cleaned, kept_facts = clean_records(records, facts)
+        flat = [flatten(record) for record in cleaned]
+        self._import_sessions(
+            [record for record, _, _ in flat],
+            kept_facts,
+            [(labels, seqs) for _, labels, seqs in flat],
+        )
 
     @abstractmethod
     def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
-    ) -> None: ...
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord],
+        branches: Sequence[tuple[Labels, dict[int, list[int]]]],
+    ) -> None:
+        """Write ``records`` (every turn on the active line), then put each record's
+        ``branches`` (``tree.label_branches``'s arguments) on their branches."""
 
     def recent_turns(self, session: SessionInfo, after_seq: int, max_items: int) -> list[Turn]:
         """The latest whole turns after ``after_seq``, oldest first, at most ``max_items`` items.

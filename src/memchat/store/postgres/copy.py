@@ -26,17 +26,28 @@ from typing import Any
 from psycopg import sql
 
 from ...errors import StoreError, UnsealedData
+from .. import tree
 from ..base import Item
 from ..codec import session_from_row, unpack_item
 from ..crypto import Cipher, unseal
 from ..sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
 from ..sqlite.store import SQLiteStore
+from .index import find_last_message
 from .pool import Connection
 from .store import PostgresStore
 from .turns import ADD_TO_TURN, turn_params
 
 # What is counted on both sides; items and messages follow from the sessions.
-COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens", "recall_hidden")
+COUNTED = (
+    "users",
+    "sessions",
+    "items",
+    "branches",
+    "facts",
+    "summaries",
+    "tokens",
+    "recall_hidden",
+)
 
 Progress = Callable[[int], None]
 
@@ -127,8 +138,12 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
     )
     for pk, user, key, *fields in sessions:
         items = source.rows(
-            "SELECT seq, created_at, id, data FROM items WHERE session_id = ? ORDER BY seq, id",
+            "SELECT seq, created_at, id, data, branch FROM items WHERE session_id = ?"
+            " ORDER BY seq, id",
             (pk,),
+        )
+        branches = source.rows(
+            "SELECT id, parent, fork_seq, created_at FROM branches WHERE session_id = ?", (pk,)
         )
         summary = source.rows(
             "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?", (pk,)
@@ -150,6 +165,7 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
             items=items,
             summary=summary,
             hidden=hidden,
+            branches=branches,
         )
         if db.write(copy):
             report.copied += 1
@@ -199,6 +215,7 @@ def _copy_session(
     items: list[tuple[Any, ...]],
     summary: list[tuple[Any, ...]],
     hidden: set[int],
+    branches: list[tuple[Any, ...]],
 ) -> bool:
     """Copy one session with its turns and summary; False if the target already has it.
 
@@ -217,7 +234,10 @@ def _copy_session(
         return False
     info = session_from_row((row[0], user, key, *fields[:4], metadata), cipher)
     turns: dict[tuple[int, str], tuple[list[Item], list[str]]] = {}
-    for seq, stamp, item_id, data in items:
+    on_branch: dict[int, list[int]] = {}
+    for seq, stamp, item_id, data, branch in items:
+        if branch and (seq, stamp) not in turns:
+            on_branch.setdefault(int(branch), []).append(int(seq))
         decoded, texts = turns.setdefault((seq, stamp), ([], []))
         decoded.append(unpack_item(cipher, info, item_id, data))
         texts.append(data)
@@ -229,6 +249,10 @@ def _copy_session(
                 for (seq, stamp), (decoded, texts) in turns.items()
             ],
         )
+    if branches:
+        # Written on the active line above, then put on their branches (store/tree.py).
+        tree.label_branches(conn, row[0], [tuple(b) for b in branches], on_branch)
+        find_last_message(conn, row[0])
     for through_seq, text, stamp in summary:
         conn.execute(
             "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
@@ -289,8 +313,10 @@ _SESSION_FIELDS = (
 )
 _SQLITE_SESSIONS = f"SELECT {_SESSION_FIELDS}"
 _PG_SESSIONS = f"SELECT {_SESSION_FIELDS}"
-_SQLITE_ROWS = "SELECT seq, created_at, data FROM items WHERE session_id = ? ORDER BY seq, id"
-_PG_ROWS = "SELECT seq, created_at, data FROM items WHERE session_id = %s ORDER BY seq, id"
+_SQLITE_ROWS = (
+    "SELECT seq, created_at, data, branch FROM items WHERE session_id = ? ORDER BY seq, id"
+)
+_PG_ROWS = "SELECT seq, created_at, data, branch FROM items WHERE session_id = %s ORDER BY seq, id"
 
 
 def _checksums(

@@ -152,6 +152,25 @@ MIGRATIONS: list[Migration] = [
     # SQLite's index rows learned their user, for recall's per-user statistics; PostgreSQL
     # computes them per user already. The name keeps both schemas at the same version.
     ("0009_search_owner", ()),
+    # Branches (store/tree.py), as in SQLite's 0011.
+    (
+        "0011_branches",
+        (
+            "ALTER TABLE items ADD COLUMN branch integer NOT NULL DEFAULT 0",
+            "DROP INDEX items_by_turn",
+            "CREATE INDEX items_by_turn ON items (session_id, branch, seq, id)",
+            """
+            CREATE TABLE branches (
+                session_id bigint NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                id integer NOT NULL,
+                parent integer NOT NULL,
+                fork_seq integer NOT NULL,
+                created_at text NOT NULL,
+                PRIMARY KEY (session_id, id)
+            )
+            """,
+        ),
+    ),
 ]
 
 # Every table the migrations create, parents before children.
@@ -159,6 +178,7 @@ TABLES = (
     "users",
     "sessions",
     "items",
+    "branches",
     "messages",
     "facts",
     "summaries",

@@ -17,9 +17,11 @@ import psycopg
 from psycopg import sql
 
 from ...errors import SessionExists, UserNotFound
+from .. import tree
 from ..base import Position, PruneReport, SessionInfo, Store, User, keep_an_admin, now
 from ..codec import seal_title, session_from_row
 from ..crypto import Cipher, seal
+from .branches import PostgresBranchesMixin
 from .index import find_last_message, reindex_context
 from .memory import PostgresMemoryMixin, admins, count_of, locked_user
 from .pool import Connection, Database
@@ -37,7 +39,12 @@ _USER = "SELECT name, created_at, current_session FROM users"
 
 
 class PostgresStore(
-    PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin, PostgresSealingMixin, Store
+    PostgresTurnsMixin,
+    PostgresBranchesMixin,
+    PostgresMemoryMixin,
+    PostgresSearchMixin,
+    PostgresSealingMixin,
+    Store,
 ):
     """Conversations in a PostgreSQL database (optionally in one schema of it).
 
@@ -178,6 +185,7 @@ class PostgresStore(
     def clear_session(self, session: SessionInfo) -> None:
         def work(conn: Connection) -> None:
             conn.execute("DELETE FROM items WHERE session_id = %s", (session.pk,))
+            conn.execute("DELETE FROM branches WHERE session_id = %s", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = %s", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = %s, last_message = NULL"
@@ -210,11 +218,8 @@ class PostgresStore(
                 # The first messages left may still carry pruned ones' text as context.
                 reindex_context(conn, pk)
                 find_last_message(conn, pk)
-                conn.execute(
-                    "UPDATE sessions SET turn_count = (SELECT count(DISTINCT seq) FROM items"
-                    " WHERE session_id = %s) WHERE id = %s",
-                    (pk, pk),
-                )
+                tree.line_changed(conn, pk, 0)
+                tree.drop_empty(conn, pk)
             sessions = conn.execute(
                 "DELETE FROM sessions s USING users u WHERE u.id = s.user_id"
                 " AND (%s::text IS NULL OR u.name = %s) AND s.turn_count = 0"

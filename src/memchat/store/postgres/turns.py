@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ...errors import SessionExists, SessionNotFound
+from .. import tree
 from ..base import (
     FactRecord,
     Item,
@@ -25,6 +26,7 @@ from ..base import (
     hidden_ids,
     now,
 )
+from ..branches import Labels
 from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
@@ -50,7 +52,7 @@ ADD_TO_TURN = insert_items_sql(
     f"UPDATE sessions SET updated_at = %(updated)s, {SET_LAST_MESSAGE} WHERE id = %(pk)s"
     " RETURNING id AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
 )
-_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
+_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s AND branch = 0"
 
 
 # A fact imported replaces the stored one of its key only if it is newer.
@@ -74,11 +76,12 @@ class PostgresTurnsMixin:
         def work(conn: Connection) -> list[tuple[Any, ...]]:
             if limit is None:
                 return conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = %s ORDER BY seq, id",
+                    "SELECT id, data FROM items WHERE session_id = %s AND branch = 0"
+                    " ORDER BY seq, id",
                     (session.pk,),
                 ).fetchall()
             rows = conn.execute(
-                "SELECT id, data FROM items WHERE session_id = %s"
+                "SELECT id, data FROM items WHERE session_id = %s AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT %s",
                 (session.pk, max(limit, 0)),
             ).fetchall()
@@ -92,8 +95,8 @@ class PostgresTurnsMixin:
     def last_turn(self, session: SessionInfo) -> Turn | None:
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = %s)"
-                " ORDER BY id",
+                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = %s"
+                " AND branch = 0) ORDER BY id",
                 (session.pk, session.pk),
             ).fetchall()
         )
@@ -115,7 +118,7 @@ class PostgresTurnsMixin:
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
-                " AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
+                " AND branch = 0 AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
                 (session.pk, session.pk, after_seq, limit),
             ).fetchall()
         )
@@ -127,18 +130,24 @@ class PostgresTurnsMixin:
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
     ) -> int:
+        stamp = created_at or now()
         params = {
             "pk": session.pk,
-            "stamp": created_at or now(),
+            "stamp": stamp,
             "title": _title(self.cipher, items),
             **self._rows(items),
         }
 
         def work(conn: Connection) -> int:
-            if replace_last:
-                _delete_last_turn(conn, session)
+            edit = edit_seq
+            if replace_last and edit is None:
+                edit = tree.last_seq(conn, session.pk) or None
+            if edit is not None:
+                tree.move_aside(conn, session.pk, edit, stamp)
+                find_last_message(conn, session.pk)
             row = conn.execute(_COMMIT_TURN, params).fetchone()
             if row is None:
                 raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
@@ -151,7 +160,7 @@ class PostgresTurnsMixin:
 
         def work(conn: Connection) -> None:
             last = conn.execute(
-                "SELECT seq, created_at FROM items WHERE session_id = %s"
+                "SELECT seq, created_at FROM items WHERE session_id = %s AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -172,7 +181,8 @@ class PostgresTurnsMixin:
 
         def work(conn: Connection) -> int:
             found = conn.execute(
-                "SELECT created_at FROM items WHERE session_id = %s AND seq = %s LIMIT 1",
+                "SELECT created_at FROM items WHERE session_id = %s AND branch = 0"
+                " AND seq = %s LIMIT 1",
                 (session.pk, seq),
             ).fetchone()
             if found is None:
@@ -188,7 +198,10 @@ class PostgresTurnsMixin:
         return self._db.write(work)
 
     def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord],
+        branches: Sequence[tuple[Labels, dict[int, list[int]]]],
     ) -> None:
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         index = self.cipher is None
@@ -207,7 +220,7 @@ class PostgresTurnsMixin:
                 ids[user] = user_id
             for fact in facts:
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for record, turns in zip(records, encoded, strict=True):
+            for record, turns, labels in zip(records, encoded, branches, strict=True):
                 updated = record.turns[-1].created_at if record.turns else record.created_at
                 try:
                     row = conn.execute(
@@ -242,6 +255,9 @@ class PostgresTurnsMixin:
                             )
                         ],
                     )
+                if labels[0]:
+                    tree.label_branches(conn, row[0], *labels)
+                    find_last_message(conn, row[0])
                 if record.hidden:
                     stored = conn.execute(
                         "SELECT seq, id FROM items WHERE session_id = %s ORDER BY seq, id",
@@ -278,13 +294,14 @@ class PostgresTurnsMixin:
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(
                 "DELETE FROM items WHERE id = (SELECT id FROM items WHERE session_id = %s"
-                " ORDER BY seq DESC, id DESC LIMIT 1) RETURNING id, seq, data",
+                " AND branch = 0 ORDER BY seq DESC, id DESC LIMIT 1) RETURNING id, seq, data",
                 (session.pk,),
             ).fetchone()
             if (
                 row is not None
                 and not conn.execute(
-                    "SELECT 1 FROM items WHERE session_id = %s AND seq = %s", (session.pk, row[1])
+                    "SELECT 1 FROM items WHERE session_id = %s AND branch = 0 AND seq = %s",
+                    (session.pk, row[1]),
                 ).fetchone()
             ):
                 _turn_deleted(conn, session)
@@ -339,8 +356,8 @@ def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:
 
 def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
     deleted = conn.execute(
-        "DELETE FROM items WHERE session_id = %s AND seq ="
-        " (SELECT max(seq) FROM items WHERE session_id = %s)",
+        "DELETE FROM items WHERE session_id = %s AND branch = 0 AND seq ="
+        " (SELECT max(seq) FROM items WHERE session_id = %s AND branch = 0)",
         (session.pk, session.pk),
     ).rowcount
     if deleted:
@@ -349,10 +366,6 @@ def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
 
 
 def _turn_deleted(conn: Connection, session: SessionInfo) -> None:
-    conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = %s", (session.pk,))
-    # A summary that covered the deleted turn would keep remembering it.
-    conn.execute(
-        "DELETE FROM summaries WHERE session_id = %s AND through_seq >="
-        " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = %s)",
-        (session.pk, session.pk),
-    )
+    # The turn count, and no summary that would keep remembering the deleted turn.
+    tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
+    tree.drop_orphans(conn, session.pk)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptData, SessionExists, StoreError, UserNotFound
+from .. import tree
 from ..base import (
     Position,
     PruneReport,
@@ -29,6 +30,7 @@ from ..codec import (
 from ..crypto import Cipher, seal
 from .auth import SQLiteAuthMixin, admins
 from .blind import BlindTerms
+from .branches import SQLiteBranchesMixin
 from .index import reindex_context
 from .locks import FileTurnLocks
 from .memory import SQLiteMemoryMixin, count_of
@@ -45,6 +47,7 @@ _SESSION_COLUMNS = (
 
 class SQLiteStore(
     SQLiteTurnsMixin,
+    SQLiteBranchesMixin,
     SQLiteMemoryMixin,
     SQLiteAuthMixin,
     SQLiteSearchMixin,
@@ -176,11 +179,8 @@ class SQLiteStore(
                 conn.execute("DELETE FROM summaries WHERE session_id = ?", (pk,))
                 # The first messages left may still carry pruned ones' text as context.
                 reindex_context(conn, pk)
-                conn.execute(
-                    "UPDATE sessions SET turn_count ="
-                    " (SELECT count(DISTINCT seq) FROM items WHERE session_id = ?) WHERE id = ?",
-                    (pk, pk),
-                )
+                tree.line_changed(conn, pk, 0)
+                tree.drop_empty(conn, pk)
             sessions = conn.execute(
                 f"DELETE FROM sessions WHERE id IN ({scope}) AND turn_count = 0 AND updated_at < ?",
                 (*scope_args, older_than),
@@ -325,6 +325,7 @@ class SQLiteStore(
     def clear_session(self, session: SessionInfo) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM items WHERE session_id = ?", (session.pk,))
+            conn.execute("DELETE FROM branches WHERE session_id = ?", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = ?", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",

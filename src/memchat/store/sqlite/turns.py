@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ...errors import SessionExists, SessionNotFound
+from .. import tree
 from ..base import (
     FactRecord,
     Item,
@@ -24,6 +25,7 @@ from ..base import (
     hidden_ids,
     now,
 )
+from ..branches import Labels
 from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
 from ..crypto import Cipher, seal
 from ..quotas import Quotas
@@ -54,12 +56,13 @@ class SQLiteTurnsMixin:
         with self._read() as conn:
             if limit is None:
                 rows = conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY seq, id",
+                    "SELECT id, data FROM items WHERE session_id = ? AND branch = 0"
+                    " ORDER BY seq, id",
                     (session.pk,),
                 ).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = ?"
+                    "SELECT id, data FROM items WHERE session_id = ? AND branch = 0"
                     " ORDER BY seq DESC, id DESC LIMIT ?",
                     (session.pk, max(limit, 0)),
                 ).fetchall()
@@ -70,8 +73,9 @@ class SQLiteTurnsMixin:
     def last_turn(self, session: SessionInfo) -> Turn | None:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq ="
-                " (SELECT max(seq) FROM items WHERE session_id = ?) ORDER BY id",
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
+                " AND seq = (SELECT max(seq) FROM items WHERE session_id = ? AND branch = 0)"
+                " ORDER BY id",
                 (session.pk, session.pk),
             ).fetchall()
         turns = turns_from_rows(
@@ -83,8 +87,8 @@ class SQLiteTurnsMixin:
         """Turns after ``after_seq``, oldest first; with ``limit``, the newest ``limit`` items."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq > ?"
-                " ORDER BY seq DESC, id DESC LIMIT ?",
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
+                " AND seq > ? ORDER BY seq DESC, id DESC LIMIT ?",
                 (session.pk, after_seq, -1 if limit is None else limit),
             ).fetchall()
         rows.reverse()
@@ -95,9 +99,9 @@ class SQLiteTurnsMixin:
     def _list_turns(self, session: SessionInfo, after_seq: int, limit: int) -> list[Turn]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND seq IN"
-                " (SELECT DISTINCT seq FROM items WHERE session_id = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?) ORDER BY seq, id",
+                "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
+                " AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = ? AND branch = 0"
+                " AND seq > ? ORDER BY seq LIMIT ?) ORDER BY seq, id",
                 (session.pk, session.pk, after_seq, limit),
             ).fetchall()
         return turns_from_rows(
@@ -110,19 +114,23 @@ class SQLiteTurnsMixin:
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
     ) -> int:
         rows = [pack_item(self.cipher, item) for item in items]
+        stamp = created_at or now()
         with self._write() as conn:
-            if replace_last:
-                self._delete_last_turn(conn, session)
-            return self._insert_turn(conn, session, items, rows, created_at or now())
+            if replace_last and edit_seq is None:
+                edit_seq = tree.last_seq(conn, session.pk) or None
+            if edit_seq is not None:
+                tree.move_aside(conn, session.pk, edit_seq, stamp)
+            return self._insert_turn(conn, session, items, rows, stamp)
 
     def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
         rows = [pack_item(self.cipher, item) for item in items]
         with self._write() as conn:
             last = conn.execute(
-                "SELECT seq, created_at FROM items WHERE session_id = ?"
+                "SELECT seq, created_at FROM items WHERE session_id = ? AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -136,7 +144,8 @@ class SQLiteTurnsMixin:
         rows = [pack_item(self.cipher, item) for item in items]
         with self._write() as conn:
             found = conn.execute(
-                "SELECT created_at FROM items WHERE session_id = ? AND seq = ? LIMIT 1",
+                "SELECT created_at FROM items WHERE session_id = ? AND branch = 0 AND seq = ?"
+                " LIMIT 1",
                 (session.pk, seq),
             ).fetchone()
             if found is None:
@@ -165,7 +174,10 @@ class SQLiteTurnsMixin:
         return seq
 
     def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord],
+        branches: Sequence[tuple[Labels, dict[int, list[int]]]],
     ) -> None:
         encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
         with self._write() as conn:
@@ -177,7 +189,7 @@ class SQLiteTurnsMixin:
                 )
             for fact in facts:
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for record, turns in zip(records, encoded, strict=True):
+            for record, turns, labels in zip(records, encoded, branches, strict=True):
                 updated = record.turns[-1].created_at if record.turns else record.created_at
                 try:
                     pk = conn.execute(
@@ -201,6 +213,7 @@ class SQLiteTurnsMixin:
                     ) from exc
                 for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
                     _insert_items(conn, pk, seq, turn.created_at, rows)
+                tree.label_branches(conn, pk, *labels)
                 if record.hidden:
                     stored = conn.execute(
                         "SELECT seq, id FROM items WHERE session_id = ? ORDER BY seq, id", (pk,)
@@ -230,7 +243,7 @@ class SQLiteTurnsMixin:
     def pop_item(self, session: SessionInfo) -> Item | None:
         with self._write() as conn:
             row = conn.execute(
-                "SELECT id, seq, data FROM items WHERE session_id = ?"
+                "SELECT id, seq, data FROM items WHERE session_id = ? AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -239,7 +252,8 @@ class SQLiteTurnsMixin:
             item_id, seq, data = row
             conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
             if not conn.execute(
-                "SELECT 1 FROM items WHERE session_id = ? AND seq = ?", (session.pk, seq)
+                "SELECT 1 FROM items WHERE session_id = ? AND branch = 0 AND seq = ?",
+                (session.pk, seq),
             ).fetchone():
                 self._turn_deleted(conn, session)
         return unpack_item(self.cipher, session, item_id, data)
@@ -253,21 +267,17 @@ class SQLiteTurnsMixin:
 
     def _delete_last_turn(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
         deleted = conn.execute(
-            "DELETE FROM items WHERE session_id = ? AND seq ="
-            " (SELECT max(seq) FROM items WHERE session_id = ?)",
+            "DELETE FROM items WHERE session_id = ? AND branch = 0 AND seq ="
+            " (SELECT max(seq) FROM items WHERE session_id = ? AND branch = 0)",
             (session.pk, session.pk),
         ).rowcount
         if deleted:
             self._turn_deleted(conn, session)
 
     def _turn_deleted(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
-        conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,))
-        # A summary that covered the deleted turn would keep remembering it.
-        conn.execute(
-            "DELETE FROM summaries WHERE session_id = ? AND through_seq >="
-            " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = ?)",
-            (session.pk, session.pk),
-        )
+        # The turn count, and no summary that would keep remembering the deleted turn.
+        tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
+        tree.drop_orphans(conn, session.pk)
 
 
 def _insert_items(
