@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memchat.errors import BranchNotFound, TurnNotFound
+from memchat.errors import BranchNotFound, ImportFormatError, TurnNotFound
 from memchat.store import Store, tree
 from memchat.store.base import SessionInfo
+from memchat.transfer import import_file, session_records, write_jsonl
 
 from .helpers import texts_of, user_message
 
@@ -270,3 +273,57 @@ def test_any_sequence_keeps_the_active_path_and_every_branch(
             assert all(t.items == turn(text[t.seq]) for t in turns)
             held += [t.seq for t in turns]
         assert sorted(held) == sorted(parent)
+
+
+# -- export and import ---------------------------------------------------------------------
+
+
+def shape(store: Store, info: SessionInfo) -> tuple[Any, ...]:
+    """What a session's tree holds, whatever its turns' seqs: the active line's items, and
+    each branch's id, parent, place of its fork among all turns, and items."""
+    branches = store.list_branches(info)
+    own = {b.id: store.branch_turns(info, b.id) for b in branches}
+    seqs = sorted(
+        [t.seq for t in store.get_turns(info)] + [t.seq for ts in own.values() for t in ts]
+    )
+    place = {seq: n for n, seq in enumerate(seqs, 1)} | {0: 0}
+    return (
+        store.get_items(info),
+        [(b.id, b.parent, place[b.fork_seq], [t.items for t in own[b.id]]) for b in branches],
+    )
+
+
+def test_export_keeps_the_branches_and_import_reads_them_back(store: Store, tmp_path: Path) -> None:
+    info, (_, two, three) = chat(store, "one", "two", "three")
+    store.commit_turn(info, turn("THREE"), edit_seq=three)
+    edited = store.commit_turn(info, turn("TWO"), edit_seq=two)
+    store.commit_turn(info, turn("four"))
+    store.set_summary(info, edited, "about one and TWO")
+    before = shape(store, info)
+    path = tmp_path / "export.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        write_jsonl(session_records(store, [info]), out)
+    assert '"branch": 2' in path.read_text()
+    store.delete_session("sara", "s")
+    import_file(store, path, None)
+    back = store.get_session("sara", "s")
+    assert shape(store, back) == before
+    summary = store.get_summary(back)
+    assert summary is not None and summary.text == "about one and TWO"
+    assert [t.seq for t in store.get_turns(back)][-2] == summary.through_seq
+    assert back.turn_count == 3
+
+
+def test_an_import_with_a_misplaced_branch_imports_nothing(store: Store, tmp_path: Path) -> None:
+    lines = [
+        {"type": "memchat-export", "version": 2},
+        {"type": "session", "user": "sara", "id": "b", "created_at": "2025-01-01T00:00:00Z"},
+        {"type": "turn", "created_at": "2025-01-01T00:00:00Z", "items": turn("one")},
+        {"type": "turn", "created_at": "2025-01-01T00:00:00Z", "items": turn("x"), "branch": 1},
+        {"type": "end", "sessions": 1, "turns": 2, "facts": 0},
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=r"bad.jsonl:5: turns on branch 1"):
+        import_file(store, path, None)
+    assert store.find_session("sara", "b") is None

@@ -28,6 +28,8 @@ from .quotas import Quotas
 from .rates import RateLimit
 from .records import (
     MAX_QUERY_WORDS,
+    BranchInfo,
+    BranchRecord,
     Fact,
     FactRecord,
     IndexedMessage,
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 # The records and checks, re-exported: ``from memchat.store.base import SessionInfo`` works.
 __all__ = [
     "MAX_QUERY_WORDS",
+    "BranchInfo",
+    "BranchRecord",
     "Fact",
     "FactRecord",
     "IndexedMessage",
