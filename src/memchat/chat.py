@@ -216,8 +216,11 @@ class Chat:
         text: str,
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         input_items: list[Any] | None = None,
     ) -> str:
         """Run one turn and return the whole reply."""
-        turn = self.stream_turn(session, text, replace_last=replace_last, input_items=input_items)
+        turn = self.stream_turn(
+            session, text, replace_last=replace_last, edit_seq=edit_seq, input_items=input_items
+        )
         return "".join([part async for part in turn])
