@@ -98,6 +98,10 @@ class SQLiteStore(
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreError(f"cannot open database {self.location}: {exc}") from exc
+        except UnicodeError as exc:
+            # A damaged file can hold bytes where SQLite expects text (its own settings).
+            self._conn.close()
+            raise CorruptData(f"cannot open database {self.location}: it is damaged") from exc
 
     def _configure(self) -> None:
         conn = self._conn
