@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from long_chat import SYSTEM, TOPICS, percentile, reply, synthetic_turns, user
-
 from memchat.memory.context import Memory, store_recall
 from memchat.store import Store, Turn, open_store
 from memchat.store.base import BranchRecord, SessionRecord, now
@@ -115,7 +114,7 @@ async def main() -> int:
             store.close()
 
     print(f"Context assembly, {TURNS:,} turns, budget {args.budget}, {args.rounds} rounds:\n")
-    print("| session | branches | p50 ms | p95 ms | max ms | over budget | branch text in context |")
+    print("| session | branches | p50 ms | p95 ms | max ms | over budget | branch text seen |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
