@@ -2,14 +2,15 @@
 
     python bench/branches.py [--budget 1536] [--rounds 200] [--db URL] [--json]
 
-Imports two sessions of 1,000 turns (as ``bench/long_chat.py`` builds them): one plain,
-one with 50 inactive branches of 5 turns each, forking every 20 turns, whose messages
-hold a marker word. Then plays ``--rounds`` chat rounds on each, as long_chat.py does:
-assemble the context for a new message (timed), commit the turn; every tenth round on the
-branched session also edits its last turn (a new branch) and switches to a branch and back
-(timed). Checks every context against the budget and that no inactive branch's text
-reaches one. ``--db`` runs on another store (a PostgreSQL URL); a temporary SQLite file
-otherwise. No LLM is used.
+Imports two sessions of 1,000 turns (as ``bench/long_chat.py`` builds them), each of its
+own user so that neither's recall searches the other's: one plain, one with 50 inactive
+branches of 5 turns each, forking every 20 turns, whose messages hold a marker word.
+Then plays ``--rounds`` chat rounds on each, as long_chat.py does: assemble the context
+for a new message (timed), commit the turn; every tenth round on the branched session
+also edits its last turn (a new branch) and switches back to the line it had (timed).
+Checks every context against the budget and that no inactive branch's text reaches one.
+``--db`` runs on another store (a PostgreSQL URL); a temporary SQLite file otherwise. No
+LLM is used.
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ def branched(session_id: str) -> SessionRecord:
             turns.append(Turn(seq, stamp, [user(text), reply(f"{MARKER} answer {n}.{k}")]))
         branches.append(BranchRecord(n + 1, 0, fork, stamp, turns))
     turns = synthetic_turns(TURNS)
-    return SessionRecord("sara", session_id, None, stamp, {}, turns, branches=tuple(branches))
+    return SessionRecord(session_id, session_id, None, stamp, {}, turns, branches=tuple(branches))
 
 
 async def measure(store: Store, session_id: str, budget: int, rounds: int) -> dict[str, Any]:
-    info = store.get_session("sara", session_id)
+    info = store.get_session(session_id, session_id)
     memory = Memory(store, budget=budget, recall=store_recall(store))
     timings: list[float] = []
     edits: list[float] = []
@@ -101,7 +102,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(args.db or str(Path(tmp) / "branches.db"))
         try:
-            plain = SessionRecord("sara", "plain", None, now(), {}, synthetic_turns(TURNS))
+            plain = SessionRecord("plain", "plain", None, now(), {}, synthetic_turns(TURNS))
             store.import_sessions([plain, branched("branched")])
             rows = [
                 await measure(store, name, args.budget, args.rounds)
@@ -109,8 +110,8 @@ async def main() -> int:
             ]
         finally:
             for name in ("plain", "branched"):
-                if store.find_session("sara", name) is not None:
-                    store.delete_session("sara", name)
+                if store.find_session(name, name) is not None:
+                    store.delete_user(name)
             store.close()
 
     print(f"Context assembly, {TURNS:,} turns, budget {args.budget}, {args.rounds} rounds:\n")

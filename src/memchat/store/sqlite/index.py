@@ -93,10 +93,16 @@ STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) 
 
 # CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
 # finding a session's last messages never scans the whole full-text table.
+# The last two on the active line and on the branch, each read backwards along the index
+# (session_id, branch, seq, id), whose newest two are the messages before.
+_LAST_ON = (
+    "SELECT * FROM (SELECT items_fts.rowid, items_fts.text, items.seq, items.id FROM items"
+    " CROSS JOIN items_fts ON items_fts.rowid = items.id WHERE items.session_id = ?"
+    " AND items.branch = ? AND items.seq < ? ORDER BY items.seq DESC, items.id DESC LIMIT 2)"
+)
 _LAST_MESSAGES = (
-    "SELECT items_fts.rowid, items_fts.text FROM items CROSS JOIN items_fts"
-    " ON items_fts.rowid = items.id WHERE items.session_id = ? AND items.branch IN (0, ?)"
-    " AND items.seq < ? ORDER BY items.seq DESC, items.id DESC LIMIT 2"
+    f"SELECT rowid, text FROM ({_LAST_ON} UNION ALL {_LAST_ON})"
+    " ORDER BY seq DESC, id DESC LIMIT 2"
 )
 _SESSION_MESSAGES = (
     "SELECT items_fts.rowid, items_fts.text, items_fts.prev1, items_fts.prev2"
@@ -131,7 +137,12 @@ def index_messages(
     docs = [(item_id, found) for item_id, item in rows if (found := message_text(item))]
     if not docs:
         return
-    before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk, *line)).fetchall()
+    branch, first = line
+    # On the active line, the second half finds nothing: no branch is -1.
+    other = branch or -1
+    before: list[tuple[int, str]] = conn.execute(
+        _LAST_MESSAGES, (session_pk, 0, first, session_pk, other, first)
+    ).fetchall()
     (user_id,) = conn.execute("SELECT user_id FROM sessions WHERE id = ?", (session_pk,)).fetchone()
     owner = owner_token(user_id)
     values = []
