@@ -101,8 +101,7 @@ _LAST_ON = (
     " AND items.branch = ? AND items.seq < ? ORDER BY items.seq DESC, items.id DESC LIMIT 2)"
 )
 _LAST_MESSAGES = (
-    f"SELECT rowid, text FROM ({_LAST_ON} UNION ALL {_LAST_ON})"
-    " ORDER BY seq DESC, id DESC LIMIT 2"
+    f"SELECT rowid, text FROM ({_LAST_ON} UNION ALL {_LAST_ON}) ORDER BY seq DESC, id DESC LIMIT 2"
 )
 _SESSION_MESSAGES = (
     "SELECT items_fts.rowid, items_fts.text, items_fts.prev1, items_fts.prev2"
