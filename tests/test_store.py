@@ -154,7 +154,7 @@ def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
         raise sqlite3.OperationalError("disk I/O error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(backend, "_insert_items", fail)
+        patch.setattr(backend, "insert_items", fail)
         with pytest.raises(StoreError, match="disk I/O error"):
             sqlite_store.commit_turn(info, [user_message("new")], replace_last=True)
     # This connection (not only another one) sees the old turn: the delete was undone.

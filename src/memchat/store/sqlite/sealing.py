@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..sealing import (
     SEALED_COLUMNS,
@@ -27,27 +26,26 @@ from ..sealing import (
 
 if TYPE_CHECKING:
     from ..crypto import Cipher
+    from .database import Database
 
 _STATE = "SELECT key_ids, checked_through, (SELECT coalesce(max(id), 0) FROM items) FROM sealing"
 
 
 class SQLiteSealingMixin:
-    """Sealing's hooks, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+    """Sealing's hooks, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
-    if TYPE_CHECKING:
-        location: str
-        cipher: Cipher | None
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    _db: Database
+    location: str
+    cipher: Cipher | None
 
     def sealing_state(self) -> SealingState:
-        with self._read() as conn:
-            key_ids, checked_through, newest = conn.execute(_STATE).fetchone()
+        key_ids, checked_through, newest = self._db.read(
+            lambda conn: conn.execute(_STATE).fetchone()
+        )
         return SealingState(parse_key_ids(key_ids), checked_through, newest)
 
     def record_sealing(self, key_ids: Collection[str], checked_through: int) -> None:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE sealing SET key_ids = ?", (json.dumps(sorted(key_ids)),))
             # Only over items that are still there: were the newest deleted since they were
             # checked, their ids could come back on new items, which nobody checked.
@@ -57,8 +55,10 @@ class SQLiteSealingMixin:
                 (checked_through, checked_through),
             )
 
+        self._db.write(work)
+
     def unsealed_columns(self, after_item: int, through_item: int) -> list[SealedColumn]:
-        with self._read() as conn:
+        def work(conn: sqlite3.Connection) -> list[SealedColumn]:
             return [
                 column
                 for column in SEALED_COLUMNS
@@ -67,20 +67,30 @@ class SQLiteSealingMixin:
                 ).fetchone()
             ]
 
+        return self._db.read(work)
+
     def sealed_samples(self) -> list[str]:
-        with self._read() as conn:
-            found = [conn.execute(sample_sql(column)).fetchone() for column in SEALED_COLUMNS]
+        found = self._db.read(
+            lambda conn: [conn.execute(sample_sql(column)).fetchone() for column in SEALED_COLUMNS]
+        )
         return [row[0] for row in found if row is not None]
 
     def sealed_count(self) -> int:
-        with self._read() as conn:
-            return sum(conn.execute(count_sql(column)).fetchone()[0] for column in SEALED_COLUMNS)
+        return self._db.read(
+            lambda conn: sum(
+                int(conn.execute(count_sql(column)).fetchone()[0]) for column in SEALED_COLUMNS
+            )
+        )
 
     def reseal_batch(
         self, column: SealedColumn, after: int, limit: int, reseal: Callable[[str], str | None]
     ) -> tuple[int, int] | None:
         select, update = batch_sql(column, "?")
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
             rows = conn.execute(select, (after, limit)).fetchall()
             conn.executemany(update, resealed_rows(column, rows, reseal))
+            return rows
+
+        rows = self._db.write(work)
         return (int(rows[-1][0]), len(rows)) if rows else None
