@@ -1,4 +1,4 @@
-"""What the store checks and normalizes, once, for every backend (see ``base.Store``).
+"""What the store checks and normalizes, once, for every backend (see ``contract/``).
 
 Names and ids, limits, and text that PostgreSQL cannot keep (NUL) are settled here, so
 that the two backends cannot answer the same call differently.

@@ -57,7 +57,7 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX items_by_turn ON items (session_id, seq, id)",
         ),
     ),
-    # The full-text index of messages (see sqlite_index.py); the first search fills it.
+    # The full-text index of messages (see sqlite/index.py); the first search fills it.
     ("0002_search", SEARCH_SCHEMA),
     (
         "0003_memory",
@@ -102,7 +102,7 @@ MIGRATIONS: list[Migration] = [
         ),
     ),
     # What the search index holds: "plain" words, "blind:<key>" hashes (an encrypted store
-    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite_index.py.
+    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite/index.py.
     (
         "0005_search_mode",
         ("ALTER TABLE search_state ADD COLUMN mode TEXT NOT NULL DEFAULT 'plain'",),

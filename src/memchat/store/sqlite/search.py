@@ -28,7 +28,7 @@ MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
 
 # The user (and session) filters are bound values; NULL for the session means any. Recall's
-# MATCH expression may also hold the user's ``owner`` filter (sqlite_stats.py).
+# MATCH expression may also hold the user's ``owner`` filter (sqlite/stats.py).
 _SCOPE = (
     " JOIN items i ON i.id = items_fts.rowid JOIN sessions s ON s.id = i.session_id"
     " JOIN users u ON u.id = s.user_id"
@@ -181,7 +181,7 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
             kept = _affordable(terms, mine, keep_rarest=keep_rarest)
             if not kept:
                 return []
-            # bm25 with the user's own statistics (sqlite_stats.py): one query per word.
+            # bm25 with the user's own statistics (sqlite/stats.py): one query per word.
             table = self._counts.table_words(conn, kept, mark)
             table_rows = self._counts.table(conn, mark)
             user_rows = self._counts.user(conn, owner, mark)

@@ -34,7 +34,7 @@ _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = ?"
 
 
 class SQLiteTurnsMixin:
-    """Items and turns, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+    """Items and turns, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
     _db: Database
     cipher: Cipher | None
