@@ -30,7 +30,8 @@ from psycopg import sql
 
 from ...errors import StoreError, UnsealedData
 from ..crypto import Cipher, unseal
-from ..sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
+from ..sealed_rows import WHOLE, plaintext_sql, sample_sql
+from ..sealing import SEALED_COLUMNS
 from ..sqlite.sessions import read_sessions
 from ..sqlite.store import SQLiteStore
 from ..stored import StoredSession

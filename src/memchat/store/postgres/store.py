@@ -59,6 +59,9 @@ class PostgresStore(
     def close(self) -> None:
         self._db.close()
 
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        return self._db.read(work)
+
     def _write(self, work: Callable[[Connection], T]) -> T:
         return self._db.write(work)
 

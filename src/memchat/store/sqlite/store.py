@@ -105,6 +105,9 @@ class SQLiteStore(
     def close(self) -> None:
         self._db.close()
 
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._db.read(work)
+
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return self._db.write(work)
 
