@@ -125,7 +125,6 @@ async def chat_completions(
         if explicit is not None
         else ContinuedSession(state.store, info)
     )
-    turn = _Turn(session, text, input_items, agent)
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     headers = {SESSION_HEADER: info.id}
@@ -134,7 +133,7 @@ async def chat_completions(
         stream = EventStream(
             _chunks(
                 chat,
-                turn,
+                _Turn(session, text, input_items, agent),
                 completion_id,
                 created,
                 body.model,
