@@ -45,6 +45,7 @@ class Mutation:
 
 STORE = "src/memchat/store/"
 MEMORY = "src/memchat/memory/"
+CHAT = "src/memchat/chat.py"
 
 MUTATIONS = [
     # The six that survived the hand-made check of issue 15.
@@ -189,6 +190,45 @@ MUTATIONS = [
         "    if False:\n        raise CorruptData(",
         ("tests/test_store.py", "tests/test_postgres.py", "tests/test_fuzz.py"),
         "a stored item that is not an object read as one",
+    ),
+    # The turn's result (chat.py's TurnResult): what each turn did comes back with it.
+    Mutation(
+        CHAT,
+        "changes = self.memory.learn(session.info, text, turn.seq)",
+        "self.memory.learn(session.info, text, turn.seq)",
+        ("tests/test_turn_result.py",),
+        "the facts a message stated are missing from its result",
+    ),
+    Mutation(
+        CHAT,
+        'changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")',
+        'tools_memory.apply(f"{session.info.id}#{turn.seq}")',
+        ("tests/test_turn_result.py",),
+        "what the memory tools changed is missing from the result",
+    ),
+    Mutation(
+        CHAT,
+        "reply_tokens=count(reply),",
+        "reply_tokens=count(text),",
+        ("tests/test_turn_result.py",),
+        "the reply's tokens counted from the message",
+    ),
+    Mutation(
+        CHAT,
+        "items=tuple(turn.items),",
+        "items=tuple(turn.items[:1]),",
+        ("tests/test_turn_result.py",),
+        "the result's stored turn holds only the user's message",
+    ),
+    Mutation(
+        CHAT,
+        "                turn.context = context.items\n",
+        "                turn.context = context.items\n"
+        '                self.memory.__dict__["last"] = context\n'
+        '                await __import__("asyncio").sleep(0)\n'
+        '                context = self.memory.__dict__["last"]\n',
+        ("tests/test_turn_result.py",),
+        "the context kept in one slot shared by the chat's turns (the last one wins)",
     ),
 ]
 
