@@ -205,7 +205,7 @@ class Chat:
             # Memory changes only once the turn is stored: a failed turn changes nothing.
             if self.memory is not None:
                 self.last_changes = self.memory.learn(session.info, text, turn.seq)
-            self.last_changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
+            self.last_changes += tools_memory.apply(session.info, turn.seq)
 
     async def run_turn(
         self,

@@ -8,17 +8,23 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ...errors import FactNotFound, UserNotFound
-from ..base import Fact, Position, SessionInfo, Summary, now
+from ..base import Fact, FactSource, FactVersion, Position, SessionInfo, Summary, now
 from ..codec import fact_from_row, summary_from_row
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
+from .provenance import forget_history, history_of, record_fact, sources_of, turn_item
 
-_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
+_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at, f.valid_from"
 
 _COUNT = {
     kind: f"SELECT count(*) FROM {kind} WHERE user_id = (SELECT id FROM users WHERE name = ?)"
     for kind in ("sessions", "facts")
 }
+
+
+def _turn(taught_by: tuple[SessionInfo, int]) -> tuple[int, int]:
+    session, seq = taught_by
+    return session.pk, seq
 
 
 def count_of(conn: sqlite3.Connection, kind: Kind, user: str) -> int:
@@ -47,26 +53,34 @@ class SQLiteMemoryMixin:
             ).fetchall()
         return [fact_from_row(row, self.cipher) for row in rows]
 
-    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+    def _set_fact(
+        self,
+        user: str,
+        key: str,
+        value: str,
+        source: str,
+        taught_by: tuple[SessionInfo, int] | None,
+    ) -> Fact:
         stamp = now()
         with self._write() as conn:
+            row = conn.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
+            if row is None:
+                raise UserNotFound(f"no user {user!r}")
+            user_id = row[0]
             if not conn.execute(
-                "SELECT 1 FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
-                " AND key = ?",
-                (user, key),
+                "SELECT 1 FROM facts WHERE user_id = ? AND key = ?", (user_id, key)
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
-            row = conn.execute(
-                "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-                " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-                " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
-                " source = excluded.source, updated_at = excluded.updated_at"
-                " RETURNING id, key, value, source, updated_at",
-                (key, seal(self.cipher, value), source, stamp, stamp, user),
-            ).fetchone()
-        if row is None:
-            raise UserNotFound(f"no user {user!r}")
-        return fact_from_row(row, self.cipher)
+            item_id = None if taught_by is None else turn_item(conn, *_turn(taught_by))
+            return record_fact(conn, self.cipher, user_id, key, value, source, item_id, stamp)
+
+    def _fact_sources(self, user: str) -> dict[int, list[FactSource]]:
+        with self._read() as conn:
+            return sources_of(conn, user)
+
+    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]:
+        with self._read() as conn:
+            return history_of(conn, self.cipher, user, key)
 
     def _forget_fact(self, user: str, key_or_id: str) -> Fact:
         with self._write() as conn:
@@ -76,9 +90,12 @@ class SQLiteMemoryMixin:
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = ?)"
                 " AND (key = ? OR CAST(id AS TEXT) = ?) ORDER BY key = ? DESC LIMIT 1)"
-                " RETURNING id, key, value, source, updated_at",
+                " RETURNING id, key, value, source, updated_at, valid_from, user_id",
                 (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
+            if row is not None:
+                forget_history(conn, row[-1], row[1])
+                row = row[:-1]
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ...errors import StoreError
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
+from .provenance import PROVENANCE_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -155,6 +156,9 @@ MIGRATIONS: list[Migration] = [
     ),
     # Index rows name their user, so recall's statistics are the user's own.
     ("0009_search_owner", OWNED_SCHEMA),
+    # Where each fact came from and what it was before; forgetting cascades from messages
+    # to facts and summaries (see provenance.py).
+    ("0010_fact_provenance", PROVENANCE_SCHEMA),
 ]
 
 _BOOKKEEPING = """
