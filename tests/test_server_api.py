@@ -294,6 +294,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/sessions/{session_id}/messages",
         "/api/facts",
         "/api/facts/{key_or_id}",
+        "/api/facts/{key}/history",
         "/api/search",
         "/api/export",
         "/api/me",
