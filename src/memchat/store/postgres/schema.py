@@ -22,6 +22,7 @@ import psycopg
 from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import SEARCH_SCHEMA
+from .provenance import PROVENANCE_SCHEMA
 
 MIGRATIONS: list[Migration] = [
     (
@@ -152,6 +153,9 @@ MIGRATIONS: list[Migration] = [
     # SQLite's index rows learned their user, for recall's per-user statistics; PostgreSQL
     # computes them per user already. The name keeps both schemas at the same version.
     ("0009_search_owner", ()),
+    # Where each fact came from and what it was before; forgetting cascades from messages
+    # to facts and summaries (see provenance.py).
+    ("0010_fact_provenance", PROVENANCE_SCHEMA),
 ]
 
 # Every table the migrations create, parents before children.
@@ -166,6 +170,9 @@ TABLES = (
     "rate_limits",
     "recall_hidden",
     "sealing",
+    "fact_sources",
+    "fact_history",
+    "fact_history_sources",
 )
 
 _BOOKKEEPING = """
