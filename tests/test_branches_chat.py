@@ -35,7 +35,8 @@ async def test_an_edited_turn_is_answered_from_the_turns_before_it(store: Store)
     await chat.run_turn(session, "I like the colour blue, aquamarine especially")
     await chat.run_turn(session, "Remember that")
     (_, second, _) = store.get_turns(session.info)
-    assert await chat.run_turn(session, "I like green", edit_seq=second.seq) == "Green is nice"
+    result = await chat.run_turn(session, "I like green", edit_seq=second.seq)
+    assert result.reply == "Green is nice"
     assert model.last_call is not None
     # The model saw the turn before the edited one, and nothing of the replaced turns, not
     # even through recall.

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .records import Summary
 
 
-class Branches(ABC):
+class BranchesRole(ABC):
     """Branches of a session, mixed into :class:`memchat.store.base.Store`."""
 
     if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class Branches(ABC):
     def _activate_branch(self, session: SessionInfo, branch: int) -> None: ...
 
 
-def branch_records(store: Branches, session: SessionInfo) -> tuple[BranchRecord, ...]:
+def branch_records(store: BranchesRole, session: SessionInfo) -> tuple[BranchRecord, ...]:
     """The session's inactive branches with their turns, for an export."""
     return tuple(
         BranchRecord(b.id, b.parent, b.fork_seq, b.created_at, store.branch_turns(session, b.id))

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CorruptData, StoreError
-from .base import Fact, FactRecord, Item, SessionInfo, Summary, Turn
 from .crypto import Cipher, seal, unseal
+from .records import Fact, FactRecord, Item, SessionInfo, Summary, Turn
 
 
 def encode_item(item: Item) -> str:
@@ -74,9 +74,10 @@ def session_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> SessionInfo
 
 
 def fact_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Fact:
-    """A Fact from (id, key, value, source, updated_at); only the value is sealed."""
-    fact_id, key, value, source, updated_at = row
-    return Fact(fact_id, key, unseal(cipher, value), source, updated_at)
+    """A Fact from (id, key, value, source, updated_at[, valid_from]); only the value is
+    sealed."""
+    fact_id, key, value, source, updated_at, *since = row
+    return Fact(fact_id, key, unseal(cipher, value), source, updated_at, *since)
 
 
 def summary_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Summary:

@@ -51,6 +51,7 @@ SEALED_COLUMNS = (
     SealedColumn("items", "id", "data", "messages"),
     SealedColumn("sessions", "id", "title", "session titles"),
     SealedColumn("facts", "id", "value", "fact values"),
+    SealedColumn("fact_history", "id", "value", "earlier fact values"),
     SealedColumn("summaries", "session_id", "text", "summaries"),
 )
 
@@ -223,71 +224,3 @@ def _mismatch(location: str) -> KeyMismatch:
 def _listed(names: Sequence[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-
-
-# -- SQL shared by the backends (``mark`` is the driver's placeholder) ------------------------
-#
-# The identifiers come from SEALED_COLUMNS, never from input; they are quoted all the same.
-
-
-def plaintext_sql(column: SealedColumn, mark: str) -> str:
-    """Whether ``column`` has a plaintext value with its key in a range (two marks)."""
-    table, key, value = column.table, column.key, column.column
-    return (
-        f'SELECT 1 FROM "{table}" WHERE "{key}" > {mark} AND "{key}" <= {mark}'
-        f" AND substr(\"{value}\", 1, {len(SEALED)}) <> '{SEALED}' LIMIT 1"
-    )
-
-
-def sample_sql(column: SealedColumn) -> str:
-    """One sealed value of ``column``, the newest one."""
-    table, key, value = column.table, column.key, column.column
-    return (
-        f'SELECT "{value}" FROM "{table}" WHERE substr("{value}", 1, {len(SEALED)})'
-        f" = '{SEALED}' ORDER BY \"{key}\" DESC LIMIT 1"
-    )
-
-
-def count_sql(column: SealedColumn) -> str:
-    """How many values ``column`` holds."""
-    return f'SELECT count("{column.column}") FROM "{column.table}"'
-
-
-def batch_sql(column: SealedColumn, mark: str) -> tuple[str, str]:
-    """The values of a batch (after a key, at most a limit), and the update of one."""
-    table, key, value = column.table, column.key, column.column
-    select = (
-        f'SELECT "{key}", "{value}" FROM "{table}" WHERE "{key}" > {mark}'
-        f' AND "{value}" IS NOT NULL ORDER BY "{key}" LIMIT {mark}'
-    )
-    return select, f'UPDATE "{table}" SET "{value}" = {mark} WHERE "{key}" = {mark}'
-
-
-# Every key range: the items are checked from a mark, the other columns whole.
-WHOLE = (0, 2**63 - 1)
-
-
-def check_range(column: SealedColumn, after_item: int, through_item: int) -> tuple[int, int]:
-    """The key range of ``column`` whose values ``unsealed_columns`` checks."""
-    return (after_item, through_item) if column.table == "items" else WHOLE
-
-
-def resealed_rows(
-    column: SealedColumn, rows: Sequence[tuple[int, object]], reseal: Callable[[str], str | None]
-) -> list[tuple[str, int]]:
-    """(new value, key) of the ``rows`` that ``reseal`` changes; a non-text value is corrupt."""
-    changed = []
-    for key, value in rows:
-        if not isinstance(value, str):
-            raise CorruptData(f"{column.table} row {key}: its {column.column} is not text")
-        try:
-            new = reseal(value)
-        except CorruptData:
-            raise KeyMismatch(
-                f"{column.table} row {key} is sealed under none of the keys given (the batches"
-                " before it are done): give the key that sealed it, as MEMCHAT_OLD_ENCRYPTION_KEY"
-                " to `memchat rekey`, and run again"
-            ) from None
-        if new is not None:
-            changed.append((new, key))
-    return changed

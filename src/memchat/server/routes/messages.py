@@ -11,12 +11,12 @@ import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter
 
-from ...chat import Chat
-from ...errors import InputTooLarge, MemchatError
+from ...chat import Chat, TurnResult
+from ...errors import InputTooLarge, MemchatError, TurnError
 from ...memory.context import SAFETY_MARGIN
 from ...memory.tokens import MESSAGE_OVERHEAD
 from ...store import MemchatSession, SessionInfo, Store
@@ -78,7 +78,7 @@ async def send_message(
             check_edit(state.store, info, body.edit_seq)
     elif body.edit_seq is not None:
         raise ApiError(400, "bad_request", "a new session has no turn to replace")
-    chat = state.chat()
+    chat = state.chat
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
     check_context_room(chat, body.text)
@@ -161,12 +161,12 @@ def check_context_room(chat: Chat, text: str) -> None:
 
 
 async def _kept_if_stored(
-    store: Store, info: SessionInfo, events: AsyncIterator[str]
-) -> AsyncIterator[str]:
+    store: Store, info: SessionInfo, events: AsyncGenerator[str, None]
+) -> AsyncGenerator[str, None]:
     """The events of a session's first turn; the session goes if the turn is not stored
     (it failed, or the client left), so no empty session is left behind."""
     try:
-        async with aclosing(cast(AsyncGenerator[str, None], events)) as inner:
+        async with aclosing(events) as inner:
             async for item in inner:
                 yield item
     finally:
@@ -183,19 +183,21 @@ async def _turn_events(
     *,
     replace_last: bool,
     edit_seq: int | None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The events of one turn; closing this generator early abandons the turn."""
+    result: TurnResult | None = None
     try:
         # aclosing: if the client leaves, the turn is rolled back (and its session lock
         # released) as soon as this generator is closed, not whenever it is collected.
-        # (stream_turn is an async generator; its signature promises only an iterator.)
-        stream = cast(
-            AsyncGenerator[str, None],
-            chat.stream_turn(session, text, replace_last=replace_last, edit_seq=edit_seq),
-        )
-        async with aclosing(stream) as deltas:
-            async for delta in deltas:
-                yield event("delta", DeltaEvent(text=delta).model_dump())
+        stream = chat.stream_turn(session, text, replace_last=replace_last, edit_seq=edit_seq)
+        async with aclosing(stream) as turn:
+            async for piece in turn:
+                if isinstance(piece, TurnResult):
+                    result = piece
+                else:
+                    yield event("delta", DeltaEvent(text=piece).model_dump())
+        if result is None:
+            raise TurnError("the turn ended without a result")
     except MemchatError as exc:
         _, code, message = public_error(exc, f"turn in {session.session_id}")
         yield event("error", error_body(code, message))
@@ -205,5 +207,5 @@ async def _turn_events(
         yield event("error", error_body("internal_error", "internal server error"))
         return
     info = store.find_session(session.info.user, session.info.id) or session.info
-    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(chat.last_changes))
+    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(result.changes))
     yield event("done", done.model_dump())

@@ -315,7 +315,7 @@ $("search-form").addEventListener("submit", guarded(async () => {
   await search($("search-input").value, guarded(openHit));
 }));
 $("search-clear").addEventListener("click", clearSearch);
-$("memory").addEventListener("click", guarded(openMemory));
+$("memory").addEventListener("click", guarded(() => openMemory(guarded(openHit))));
 
 $("rename").addEventListener("click", () => {
   $("rename-input").value = $("title").textContent;

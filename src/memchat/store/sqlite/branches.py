@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
 
 from .. import tree
 from ..codec import turns_from_rows, unpack_item
 from ..crypto import Cipher
 from ..records import BranchInfo, SessionInfo, Turn, now
+from .database import Database
 
 
 class SQLiteBranchesMixin:
-    """Branches, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+    """Branches, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
-    if TYPE_CHECKING:
-        cipher: Cipher | None
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    _db: Database
+    cipher: Cipher | None
 
     def _list_branches(self, session: SessionInfo) -> list[BranchInfo]:
-        with self._read() as conn:
-            rows = tree.branch_rows(conn, session.pk)
+        rows = self._db.read(lambda conn: tree.branch_rows(conn, session.pk))
         return [
             BranchInfo(
                 int(branch),
@@ -37,13 +32,14 @@ class SQLiteBranchesMixin:
         ]
 
     def _branch_turns(self, session: SessionInfo, branch: int) -> list[Turn]:
-        with self._read() as conn:
-            rows = tree.branch_item_rows(conn, session.pk, branch)
+        rows = self._db.read(lambda conn: tree.branch_item_rows(conn, session.pk, branch))
         return turns_from_rows(
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
 
     def _activate_branch(self, session: SessionInfo, branch: int) -> None:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> None:
             tree.activate(conn, session.pk, branch)
             conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now(), session.pk))
+
+        self._db.write(work)
