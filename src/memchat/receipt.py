@@ -6,18 +6,21 @@ rows before and after, scrubs the store (``store/sqlite/scrub.py``,
 log or dead rows), and looks for the distinctive words of the forgotten text
 (``store/residue.py``: words of at least eight letters or digits, ignoring case):
 
-- in everything the store still holds, read through the store as any caller would
-  (decrypted, on an encrypted store): each user's name, facts, session titles, summaries
-  and messages; a word found there is also in text that was kept, and the receipt says
-  where;
-- in the raw bytes on disk: the SQLite file with its free pages, write-ahead log and
-  rollback journal; PostgreSQL's table and index files, when the server is local and they
-  are readable, else its derived data through SQL (and the receipt says so).
+1. in everything the store still holds, read through the store as any caller would
+   (decrypted, on an encrypted store): user names, facts, session titles, summaries and
+   messages. A word found there was also said in text that is kept (the same word in
+   another session, the message that stated a forgotten fact): the receipt lists where,
+   and does not count it, since no scan of bytes can tell its copies from the kept ones;
+2. every other word in the raw bytes on disk: the SQLite file with its free pages,
+   write-ahead log and rollback journal; PostgreSQL's table and index files when the
+   server is local and they are readable, and its derived data (the search index's copies
+   of messages, the planner's statistics) through SQL. Each copy found there is a
+   remaining copy of forgotten text, placed by file, offset, page and table.
 
 An encrypted store never writes the plaintext: the byte scan finds no copy by
-construction (it still runs, and would find a plaintext one), and copies in kept text are
-found by the first scan, which reads it decrypted. What the receipt cannot see is said in
-its notes.
+construction (it still runs, and would find a plaintext one), and kept copies are found
+by the first scan, which reads them decrypted. What the receipt could not look at is said
+in its notes.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ _STRUCTURE = frozenset({"type", "role", "status", "id", "call_id"})
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a deletion removed (rows per table) and every copy of its text that remains."""
+    """What a deletion removed (rows per table), every copy of its text that remains, and
+    where its words are also in text that was kept."""
 
     forgot: str
     removed: dict[str, int]
     needles: list[str]
     copies: list[Copy] = field(default_factory=list)
+    kept: list[Copy] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -56,20 +61,26 @@ class Receipt:
     def lines(self) -> list[str]:
         """The receipt as lines of text, for a terminal."""
         removed = ", ".join(f"{table} {count}" for table, count in self.removed.items())
-        words = len(self.needles)
+        kept_words = {copy.needle for copy in self.kept}
+        words = len(self.needles) - len(kept_words)
         out = [
             f"receipt: {self.forgot}",
             f"  removed: {removed or 'nothing'}",
-            f"  looked for {words} distinctive word{'s' * (words != 1)} in: kept data"
-            + "".join(f"; {place}" for place in self.scanned),
+            f"  looked for {words} distinctive word{'s' * (words != 1)} in: "
+            + "; ".join(["kept data", *self.scanned]),
         ]
+        if self.kept:
+            out.append(
+                f"  also in kept text, so not looked for on disk: {len(kept_words)}"
+                f" word{'s' * (len(kept_words) != 1)}"
+            )
+            out += [f"    {copy.needle!r} in {copy.where}" for copy in self.kept]
         out += [f"  note: {note}" for note in self.notes]
-        if self.clean:
+        count = len(self.copies)
+        if not count:
             out.append("  0 remaining copies")
         else:
-            out.append(
-                f"  {len(self.copies)} remaining cop{'y' if len(self.copies) == 1 else 'ies'}:"
-            )
+            out.append(f"  {count} remaining cop{'y' if count == 1 else 'ies'}:")
             out += [f"    {copy.needle!r} in {copy.where}" for copy in self.copies]
         return out
 
@@ -84,9 +95,11 @@ def forget_with_receipt(store: Store, forgot: str, delete: Callable[[], Iterable
     after = backend.row_counts()
     removed = {table: before[table] - after.get(table, 0) for table in before}
     needles = needles_of(texts)
-    copies = in_kept_data(store, needles)
-    pattern = pattern_of(needles)
-    found, scanned, unread = ([], [], []) if pattern is None else backend.scan(needles, pattern)
+    kept = in_kept_data(store, needles)
+    kept_words = {copy.needle for copy in kept}
+    looked_for = [needle for needle in needles if needle not in kept_words]
+    pattern = pattern_of(looked_for)
+    found, scanned, unread = backend.scan(looked_for, pattern) if pattern else ([], [], [])
     if getattr(store, "cipher", None) is not None:
         notes.append(
             "an encrypted store: its files hold sealed text only, which no scan can match;"
@@ -96,7 +109,8 @@ def forget_with_receipt(store: Store, forgot: str, delete: Callable[[], Iterable
         forgot=forgot,
         removed={table: count for table, count in removed.items() if count > 0},
         needles=needles,
-        copies=copies + found,
+        copies=found,
+        kept=kept,
         scanned=scanned,
         notes=notes + unread,
     )
