@@ -236,6 +236,38 @@ def test_an_encrypted_store_holds_no_plaintext_and_kept_words_are_found(
         assert delete_session_verified(sealed, "bob", "b1").clean
 
 
+def test_a_postgres_transaction_that_still_sees_a_row_keeps_it_and_is_named(
+    pg_url: str,
+) -> None:
+    import psycopg
+
+    from memchat.store.postgres import PostgresStore
+    from memchat.store.postgres import scrub as pg_scrub
+
+    from .pg import base_url
+
+    word = plant()
+    with open_store(pg_url) as store, psycopg.connect(base_url(pg_url)) as reader:
+        assert isinstance(store, PostgresStore)
+        converse(store, "sara", "s1", word)
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT 1").fetchone()  # its snapshot sees the session
+        store.delete_session("sara", "s1")
+        notes = pg_scrub.scrub(store, wait=0.3)
+        pid = reader.info.backend_pid
+        assert notes == [
+            f"transactions begun before the delete were still open (server pids {pid}):"
+            " VACUUM keeps the rows they may see; run again when they end"
+        ]
+        needles = needles_of([word])
+        pattern = pattern_of(needles)
+        assert pattern is not None
+        assert any(c.where.startswith("items (") for c in pg_scrub.scan(store, needles, pattern)[0])
+        reader.rollback()
+        assert pg_scrub.scrub(store, wait=5) == []
+        assert pg_scrub.scan(store, needles, pattern)[0] == []
+
+
 def test_postgres_without_readable_files_scans_through_sql(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

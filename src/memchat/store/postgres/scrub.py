@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,18 @@ ORDER BY c.relname
 """
 
 
+# Transactions of this database, other than ours, that hold a snapshot older than a time.
+# Only a superuser or pg_read_all_stats sees other roles' transactions here.
+_OLDER = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+AND backend_type = 'client backend' AND backend_xmin IS NOT NULL AND xact_start < %s
+ORDER BY pid
+"""
+# How long ``scrub`` waits for them: a turn's transaction lasts milliseconds.
+WAIT = 30.0
+
+
 def row_counts(store: PostgresStore) -> dict[str, int]:
     """How many rows each of the store's tables holds."""
 
@@ -63,17 +76,42 @@ def row_counts(store: PostgresStore) -> dict[str, int]:
     return store._db.read(count)
 
 
-def scrub(store: PostgresStore) -> list[str]:
+def scrub(store: PostgresStore, *, wait: float = WAIT) -> list[str]:
     """Rewrite the tables with live rows only and flush them; return what could not be
     done, in words."""
+    notes = _wait_for_older_transactions(store, wait)
     store.vacuum()
     try:
         store._db.read(lambda conn: conn.execute("CHECKPOINT"))
-    except Exception:
+    except psycopg.Error:
         # CHECKPOINT needs a superuser or pg_checkpoint: without it the rewritten files
         # reach the disk at the server's next checkpoint, holding no deleted row either.
-        return ["no CHECKPOINT (it needs the pg_checkpoint role): files read as last flushed"]
-    return []
+        notes.append("no CHECKPOINT (it needs the pg_checkpoint role): files read as flushed")
+    return notes
+
+
+def _wait_for_older_transactions(store: PostgresStore, wait: float) -> list[str]:
+    """Wait up to ``wait`` seconds for the transactions of this database that began before
+    now to end; return a note naming those that did not.
+
+    VACUUM keeps a deleted row while a transaction that may still see it is open (one
+    that began before the delete committed): it would stay in the rewritten file.
+    """
+    started = store._db.read(lambda conn: conn.execute("SELECT clock_timestamp()").fetchone())
+    deadline = time.monotonic() + wait
+    while True:
+        rows = store._db.read(
+            lambda conn: conn.execute(_OLDER, (started[0] if started else None,)).fetchall()
+        )
+        if not rows:
+            return []
+        if time.monotonic() >= deadline:
+            pids = ", ".join(str(row[0]) for row in rows)
+            return [
+                f"transactions begun before the delete were still open (server pids {pids}):"
+                " VACUUM keeps the rows they may see; run again when they end"
+            ]
+        time.sleep(0.1)
 
 
 def scan(
