@@ -391,3 +391,42 @@ def test_verify_on_the_command_line(memchat_env: Path) -> None:
     assert result.exit_code == 0 and "0 remaining copies" in result.output, result.output
     assert "deleted user sara and vacuumed" in result.output
     assert "looked for 2 distinctive words" in result.output  # anotherplanted, sara's s2 title
+
+
+def test_a_copy_left_on_the_command_line_is_placed_and_exits_1(
+    memchat_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    word = plant()
+    with open_store(memchat_env / "memchat.db") as store:
+        converse(store, "sara", "s1", word)
+        converse(store, "sara", "s2", "anotherplanted")
+    monkeypatch.setattr(scrub, "scrub", lambda store: [])  # as if nothing were scrubbed
+    result = memchat("sessions", "delete", "s1", "--user", "sara", "--yes", "--verify")
+    assert result.exit_code == 1, result.output
+    assert "remaining copies:" in result.output
+    assert f"    {word!r} in memchat.db-wal, offset " in result.output
+
+
+def test_a_sqlite_reader_that_keeps_the_log_is_said_and_its_copies_found(
+    sqlite_store: Store, db_path: Path
+) -> None:
+    import sqlite3
+
+    assert isinstance(sqlite_store, SQLiteStore)
+    word = plant()
+    converse(sqlite_store, "sara", "s1", word)
+    sqlite_store._conn.execute("PRAGMA busy_timeout = 100")
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM items").fetchone()  # holds its snapshot
+        receipt = delete_session_verified(sqlite_store, "sara", "s1")
+    finally:
+        reader.close()
+    assert receipt.notes == [
+        "another process reading the database kept its write-ahead log from being"
+        " emptied: what it holds is scanned below; run again when it is done"
+    ]
+    assert receipt.copies and all(".db-wal, offset" in c.where for c in receipt.copies)
+    sqlite_store._conn.execute("PRAGMA busy_timeout = 30000")
+    assert scrub.scrub(sqlite_store) == []
