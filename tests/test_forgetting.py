@@ -254,11 +254,11 @@ def test_a_postgres_transaction_that_still_sees_a_row_keeps_it_and_is_named(
         reader.execute("SELECT 1").fetchone()  # its snapshot sees the session
         store.delete_session("sara", "s1")
         notes = pg_scrub.scrub(store, wait=0.3)
-        pid = reader.info.backend_pid
-        assert notes == [
-            f"transactions begun before the delete were still open (server pids {pid}):"
-            " VACUUM keeps the rows they may see; run again when they end"
-        ]
+        # Other clients of a shared server may be named too.
+        (note,) = notes
+        assert note.startswith("transactions begun before the delete were still open")
+        assert str(reader.info.backend_pid) in note.split("(server pids ")[1].split(")")[0]
+        assert note.endswith("VACUUM keeps the rows they may see; run again when they end")
         needles = needles_of([word])
         pattern = pattern_of(needles)
         assert pattern is not None

@@ -51,12 +51,16 @@ ORDER BY c.relname
 """
 
 
-# Transactions of this database, other than ours, that hold a snapshot older than a time.
-# Only a superuser or pg_read_all_stats sees other roles' transactions here.
+# The transaction id the server will give next, as a 32-bit xid (what pg_stat_activity
+# shows): every transaction that committed before it was read is older.
+_NEXT_XID = "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text"
+# Backends of this database, other than ours, whose snapshot or own transaction is older
+# than that xid: VACUUM keeps every row deleted after their horizon. age() compares xids
+# across wraparound. Only a superuser or pg_read_all_stats sees other roles' backends.
 _OLDER = """
 SELECT pid FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid()
-AND backend_type = 'client backend' AND backend_xmin IS NOT NULL AND xact_start < %s
+AND (age(backend_xmin) > age(%(xid)s::xid) OR age(backend_xid) > age(%(xid)s::xid))
 ORDER BY pid
 """
 # How long ``scrub`` waits for them: a turn's transaction lasts milliseconds.
@@ -91,18 +95,18 @@ def scrub(store: PostgresStore, *, wait: float = WAIT) -> list[str]:
 
 
 def _wait_for_older_transactions(store: PostgresStore, wait: float) -> list[str]:
-    """Wait up to ``wait`` seconds for the transactions of this database that began before
-    now to end; return a note naming those that did not.
+    """Wait up to ``wait`` seconds for the transactions of this database that may still
+    see what was deleted to end; return a note naming those that did not.
 
-    VACUUM keeps a deleted row while a transaction that may still see it is open (one
-    that began before the delete committed): it would stay in the rewritten file.
+    VACUUM keeps a deleted row while a snapshot older than the delete is open, and a
+    snapshot taken later is as old as the oldest transaction running then: so it waits
+    for every snapshot and transaction older than the next transaction id, as read now.
     """
-    started = store._db.read(lambda conn: conn.execute("SELECT clock_timestamp()").fetchone())
+    row = store._db.read(lambda conn: conn.execute(_NEXT_XID).fetchone())
+    after = {"xid": row[0] if row else "0"}
     deadline = time.monotonic() + wait
     while True:
-        rows = store._db.read(
-            lambda conn: conn.execute(_OLDER, (started[0] if started else None,)).fetchall()
-        )
+        rows = store._db.read(lambda conn: conn.execute(_OLDER, after).fetchall())
         if not rows:
             return []
         if time.monotonic() >= deadline:
