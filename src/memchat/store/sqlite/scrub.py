@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 import sqlite3
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import StoreError
 from ..residue import Copy, file_size, scan_file
@@ -40,17 +41,31 @@ TABLES = (
     "tokens",
     "rate_limits",
 )
+T = TypeVar("T")
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
 
 
 def row_counts(store: SQLiteStore) -> dict[str, int]:
     """How many rows each of :data:`TABLES` holds."""
-    with store._read() as conn:
-        return {
+    return _query(
+        store,
+        lambda conn: {
             table: int(conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
             for table in TABLES
-        }
+        },
+    )
+
+
+def _query(store: SQLiteStore, work: Callable[[sqlite3.Connection], T]) -> T:
+    """``work`` on the store's connection, under its lock."""
+    # The lock and the connection, not the store's own read helper: this module reads
+    # what any version of the store keeps there.
+    with store._lock:
+        try:
+            return work(store._conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {store.location}: {exc}") from exc
 
 
 def scrub(store: SQLiteStore) -> list[str]:
@@ -107,8 +122,7 @@ class _Pages:
         self._store = store
         self._owners: dict[int, str] | None = None
         self._free: set[int] = set()
-        with store._read() as conn:
-            self.size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        self.size = _query(store, lambda conn: int(conn.execute("PRAGMA page_size").fetchone()[0]))
 
     def in_database(self, offset: int) -> str:
         page = offset // self.size + 1
@@ -125,12 +139,12 @@ class _Pages:
 
     def _owner(self, page: int) -> str:
         if self._owners is None:
-            self._owners = {}
-            with self._store._read() as conn:
-                # dbstat walks every b-tree; only read when something was found.
-                for name, pageno in conn.execute("SELECT name, pageno FROM dbstat"):
-                    self._owners[int(pageno)] = str(name)
-                self._free = set(_free_pages(Path(self._store.location).expanduser(), self.size))
+            # dbstat walks every b-tree; only read when something was found.
+            rows = _query(
+                self._store, lambda conn: conn.execute("SELECT name, pageno FROM dbstat").fetchall()
+            )
+            self._owners = {int(pageno): str(name) for name, pageno in rows}
+            self._free = set(_free_pages(Path(self._store.location).expanduser(), self.size))
         if page in self._free:
             return "a free page"
         return self._owners.get(page, "a page of no table")
