@@ -394,7 +394,7 @@ def test_database_errors_name_no_file_to_callers(
     def broken(*args: object, **kwargs: object) -> None:
         raise StoreError(f"cannot write {db_path}: disk I/O error")
 
-    sqlite_api.store.commit_turn = broken  # type: ignore[method-assign]
+    sqlite_api.store.commit_turn = broken  # type: ignore[method-assign,assignment]
     events = sqlite_api.send("s", "hello", "hi")
     assert events[-1] == (
         "error",

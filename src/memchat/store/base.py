@@ -9,7 +9,7 @@ search), plus what spans them. The public methods check and normalize their argu
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from ..errors import SessionExists
 from .branches import BranchesRole
@@ -166,7 +166,7 @@ class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, Search
 
         return MemchatSession(self, self.ensure_session(user, session_id))
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
