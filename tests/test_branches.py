@@ -19,7 +19,7 @@ from memchat.transfer import import_file, session_records, write_jsonl
 from .helpers import texts_of, user_message
 
 
-def turn(text: str) -> list[dict[str, Any]]:
+def turn(text: str) -> list[Any]:
     """A turn: the user's message and a reply naming it."""
     return [user_message(text), {"role": "assistant", "content": f"re: {text}"}]
 
