@@ -85,7 +85,7 @@ def test_a_branch_of_a_branch_is_reached_through_its_parent(store: Store) -> Non
     assert said(store, info) == ["one", "two", "three"]
     assert sorted(
         [
-            t.items[0]["content"]
+            str(t.items[0]["content"])
             for b in store.list_branches(info)
             for t in store.branch_turns(info, b.id)
         ]
