@@ -22,6 +22,7 @@ from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for
 from .memory.tools import MEMORY_TOOLS, TurnMemory
 from .models import ModelChoice, prompt_session, resolve_model
+from .models.metering import TurnClock, model_label
 from .store import MemchatSession, Store
 
 
@@ -158,6 +159,7 @@ class Chat:
         scope = None if cross_session else session.info.id
         tools_memory = TurnMemory(session.store, session.info.user, scope)
         async with session.turn(replace_last=replace_last) as turn:
+            clock = TurnClock()
             if self.memory is not None:
                 instructions = self.agent.instructions
                 context = await self.memory.assemble(
@@ -182,6 +184,7 @@ class Chat:
                     if event.type == "raw_response_event" and isinstance(
                         event.data, ResponseTextDeltaEvent
                     ):
+                        clock.text()
                         yield event.data.delta
             except MemchatError:
                 result.cancel()
@@ -200,6 +203,8 @@ class Chat:
             # answer: raised inside the turn block, so nothing of the turn is stored.
             if not result.raw_responses or not result.raw_responses[-1].output:
                 raise IncompleteAnswer("the model gave no answer; nothing was saved, try again")
+            # Stored with the turn, in its transaction.
+            turn.usage = clock.usage(result.context_wrapper.usage, model_label(self.agent.model))
         self.last_changes = MemoryChanges()
         if turn.seq is not None:
             # Memory changes only once the turn is stored: a failed turn changes nothing.

@@ -47,6 +47,7 @@ from .records import (
     now,
     query_words,
 )
+from .usage import TurnUsage, UsageRole
 
 if TYPE_CHECKING:
     from .session import MemchatSession
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 
-class Store(ABC):
+class Store(UsageRole, ABC):
     """Durable conversations: users, sessions and their turns.
 
     Implementations are synchronous and cheap per call; the async SDK adapter
@@ -282,11 +283,13 @@ class Store(ABC):
         *,
         replace_last: bool = False,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         """Store ``items`` as one new turn in one transaction and return its sequence number.
 
         With ``replace_last`` the session's last turn is deleted in the same transaction
-        (a regenerated reply replaces the old one).
+        (a regenerated reply replaces the old one). ``usage`` (what the turn cost) is
+        stored with it, in the same transaction.
         """
 
     @abstractmethod

@@ -48,6 +48,7 @@ from .base import (
     drop_orphan_outputs,
     is_user_message,
 )
+from .usage import TurnUsage
 
 
 @dataclass
@@ -64,6 +65,8 @@ class _OpenTurn:
     closed: bool = False
     # The committed turn's sequence number, once committed.
     seq: int | None = None
+    # What the turn cost, if the block sets it: stored with the turn, in its transaction.
+    usage: TurnUsage | None = None
 
 
 # How far back a resumed run looks for the turn that holds the calls it answers.
@@ -224,7 +227,9 @@ class MemchatSession:
                 turn.closed = True
                 _open_turn.reset(token)
             if turn.items:
-                turn.seq = self.store.commit_turn(self.info, turn.items, replace_last=replace_last)
+                turn.seq = self.store.commit_turn(
+                    self.info, turn.items, replace_last=replace_last, usage=turn.usage
+                )
 
     async def pop_turn(self) -> list[Item]:
         """Remove the most recent turn and return its items ([] if there is none)."""

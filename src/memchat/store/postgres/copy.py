@@ -31,12 +31,23 @@ from ..codec import session_from_row, unpack_item
 from ..crypto import Cipher, unseal
 from ..sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
 from ..sqlite.store import SQLiteStore
+from ..usage import TURN_USAGE_COLUMNS, TurnUsage, turn_usage_of
 from .pool import Connection
 from .store import PostgresStore
 from .turns import ADD_TO_TURN, turn_params
+from .usage import insert_usage
 
 # What is counted on both sides; items and messages follow from the sessions.
-COUNTED = ("users", "sessions", "items", "facts", "summaries", "tokens", "recall_hidden")
+COUNTED = (
+    "users",
+    "sessions",
+    "items",
+    "facts",
+    "summaries",
+    "tokens",
+    "recall_hidden",
+    "turn_usage",
+)
 
 Progress = Callable[[int], None]
 
@@ -141,6 +152,13 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
                 (pk,),
             )
         }
+        usage = turn_usage_of(
+            source.rows(
+                f"SELECT {TURN_USAGE_COLUMNS} FROM turn_usage u JOIN items i ON i.id = u.item_id"
+                " WHERE i.session_id = ?",
+                (pk,),
+            )
+        )
         copy = partial(
             _copy_session,
             cipher=target.cipher,
@@ -150,6 +168,7 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
             items=items,
             summary=summary,
             hidden=hidden,
+            usage=usage,
         )
         if db.write(copy):
             report.copied += 1
@@ -199,12 +218,14 @@ def _copy_session(
     items: list[tuple[Any, ...]],
     summary: list[tuple[Any, ...]],
     hidden: set[int],
+    usage: dict[int, TurnUsage],
 ) -> bool:
     """Copy one session with its turns and summary; False if the target already has it.
 
     Each item is opened (with ``cipher``, if sealed) to check it, and to index it unless
     the target is encrypted; its stored text is copied as it is. The items that were kept
-    out of recall (``hidden``, source ids) are kept out in the target too.
+    out of recall (``hidden``, source ids) are kept out in the target too, and each turn's
+    ``usage`` (by seq) goes with it.
     """
     title, created_at, updated_at, turn_count, last_seq, metadata = fields
     row = conn.execute(
@@ -229,6 +250,8 @@ def _copy_session(
                 for (seq, stamp), (decoded, texts) in turns.items()
             ],
         )
+    for seq, cost in usage.items():
+        insert_usage(conn, row[0], seq, cost)
     for through_seq, text, stamp in summary:
         conn.execute(
             "INSERT INTO summaries (session_id, through_seq, text, updated_at)"

@@ -20,6 +20,7 @@ import psycopg
 
 from ...errors import StoreError
 from .index import SEARCH_SCHEMA
+from .usage import USAGE_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -152,6 +153,8 @@ MIGRATIONS: list[Migration] = [
     # SQLite's index rows learned their user, for recall's per-user statistics; PostgreSQL
     # computes them per user already. The name keeps both schemas at the same version.
     ("0009_search_owner", ()),
+    # What each turn cost: its model, tokens and times (see usage.py).
+    ("0012_usage", USAGE_SCHEMA),
 ]
 
 # Every table the migrations create, parents before children.
@@ -166,6 +169,7 @@ TABLES = (
     "rate_limits",
     "recall_hidden",
     "sealing",
+    "turn_usage",
 )
 
 _BOOKKEEPING = """

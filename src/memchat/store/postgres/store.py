@@ -28,6 +28,7 @@ from .sealing import PostgresSealingMixin
 from .search import PostgresSearchMixin
 from .turns import PostgresTurnsMixin
 from .url import parse_url
+from .usage import PostgresUsageMixin
 
 _SESSION = (
     "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
@@ -37,7 +38,12 @@ _USER = "SELECT name, created_at, current_session FROM users"
 
 
 class PostgresStore(
-    PostgresTurnsMixin, PostgresMemoryMixin, PostgresSearchMixin, PostgresSealingMixin, Store
+    PostgresTurnsMixin,
+    PostgresMemoryMixin,
+    PostgresSearchMixin,
+    PostgresSealingMixin,
+    PostgresUsageMixin,
+    Store,
 ):
     """Conversations in a PostgreSQL database (optionally in one schema of it).
 

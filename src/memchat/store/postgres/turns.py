@@ -29,8 +29,10 @@ from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
 from ..titles import title_from_items
+from ..usage import TurnUsage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
+from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
@@ -128,6 +130,7 @@ class PostgresTurnsMixin:
         *,
         replace_last: bool = False,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         params = {
             "pk": session.pk,
@@ -142,6 +145,8 @@ class PostgresTurnsMixin:
             row = conn.execute(_COMMIT_TURN, params).fetchone()
             if row is None:
                 raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+            if usage is not None:
+                insert_usage(conn, session.pk, int(row[0]), usage)
             return int(row[0])
 
         return self._db.write(work)
@@ -242,6 +247,9 @@ class PostgresTurnsMixin:
                             )
                         ],
                     )
+                for seq, turn in enumerate(record.turns, 1):
+                    if turn.usage is not None:
+                        insert_usage(conn, row[0], seq, turn.usage)
                 if record.hidden:
                     stored = conn.execute(
                         "SELECT seq, id FROM items WHERE session_id = %s ORDER BY seq, id",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ...errors import StoreError
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
+from .usage import USAGE_SCHEMA
 
 Migration = tuple[str, Sequence[str]]
 
@@ -155,6 +156,8 @@ MIGRATIONS: list[Migration] = [
     ),
     # Index rows name their user, so recall's statistics are the user's own.
     ("0009_search_owner", OWNED_SCHEMA),
+    # What each turn cost: its model, tokens and times (see usage.py).
+    ("0012_usage", USAGE_SCHEMA),
 ]
 
 _BOOKKEEPING = """

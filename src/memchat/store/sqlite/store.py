@@ -37,6 +37,7 @@ from .sealing import SQLiteSealingMixin
 from .search import SQLiteSearchMixin
 from .stats import MessageCounts
 from .turns import SQLiteTurnsMixin
+from .usage import SQLiteUsageMixin
 
 _SESSION_COLUMNS = (
     "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
@@ -49,6 +50,7 @@ class SQLiteStore(
     SQLiteAuthMixin,
     SQLiteSearchMixin,
     SQLiteSealingMixin,
+    SQLiteUsageMixin,
     Store,
 ):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).

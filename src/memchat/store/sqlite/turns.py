@@ -28,7 +28,9 @@ from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_
 from ..crypto import Cipher, seal
 from ..quotas import Quotas
 from ..titles import title_from_items
+from ..usage import TurnUsage
 from .memory import count_of
+from .usage import insert_usage
 
 # A fact imported replaces the stored one of its key only if it is newer.
 _IMPORT_FACT = (
@@ -111,12 +113,16 @@ class SQLiteTurnsMixin:
         *,
         replace_last: bool = False,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         rows = [pack_item(self.cipher, item) for item in items]
         with self._write() as conn:
             if replace_last:
                 self._delete_last_turn(conn, session)
-            return self._insert_turn(conn, session, items, rows, created_at or now())
+            seq = self._insert_turn(conn, session, items, rows, created_at or now())
+            if usage is not None:
+                insert_usage(conn, session.pk, seq, usage)
+            return seq
 
     def append_to_last_turn(self, session: SessionInfo, items: Sequence[Item]) -> None:
         rows = [pack_item(self.cipher, item) for item in items]
@@ -201,6 +207,8 @@ class SQLiteTurnsMixin:
                     ) from exc
                 for seq, (turn, rows) in enumerate(zip(record.turns, turns, strict=True), 1):
                     _insert_items(conn, pk, seq, turn.created_at, rows)
+                    if turn.usage is not None:
+                        insert_usage(conn, pk, seq, turn.usage)
                 if record.hidden:
                     stored = conn.execute(
                         "SELECT seq, id FROM items WHERE session_id = ? ORDER BY seq, id", (pk,)
