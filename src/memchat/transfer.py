@@ -7,13 +7,14 @@ facts of the user whose sessions these are (a whole user's export only)::
     {"type": "memchat-export", "version": 2}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
-    {"type": "turn", "created_at": "...", "items": [...], "hidden": [0]}
+    {"type": "turn", "created_at": "...", "items": [...], "hidden": [0], "usage": {...}}
     {"type": "summary", "through_seq": 1, "text": "...", "updated_at": "..."}
     {"type": "fact", "user": "sara", "key": "name", "value": "Sara", "source": "...", ...}
     {"type": "end", "sessions": 1, "turns": 1, "facts": 1}
 
 A turn's ``hidden`` lists the indexes of its items kept out of recall (they stated a fact
-the user asked to forget, see ``memory/forget.py``). The end line, with the counts, tells
+the user asked to forget, see ``memory/forget.py``); its ``usage``, where the turn has one,
+what it cost (``store/usage.py``: model, tokens, times). The end line, with the counts, tells
 a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
 
 An import is checked whole before anything is written, then written in one transaction:
@@ -42,6 +43,7 @@ from .store.base import (
     now,
 )
 from .store.titles import item_text, title_from_items
+from .store.usage import TurnUsage
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -69,7 +71,8 @@ def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[S
     are kept out of recall), one at a time."""
     hidden_of: dict[str, set[int]] = {}
     for info in sessions:
-        turns = store.get_turns(info)
+        usage = store.turn_usage(info)
+        turns = [replace(turn, usage=usage.get(turn.seq)) for turn in store.get_turns(info)]
         summary = store.get_summary(info)
         if info.user not in hidden_of:
             hidden_of[info.user] = store.hidden_from_recall(info.user)
@@ -116,6 +119,8 @@ def write_jsonl(
             }
             if hidden := [index for seq, index in record.hidden if seq == turn.seq]:
                 line["hidden"] = hidden  # kept out of recall (memory/forget.py)
+            if turn.usage is not None:
+                line["usage"] = turn.usage.to_json()
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             turns += 1
         if record.summary is not None:
@@ -253,8 +258,13 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
                 or not all(isinstance(i, dict) for i in items)
             ):
                 raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
+            try:
+                usage = None if entry.get("usage") is None else TurnUsage.from_json(entry["usage"])
+            except MemchatError as exc:
+                raise ImportFormatError(f"{where}: {exc}") from exc
             turns = records[-1].turns
-            turns.append(Turn(len(turns) + 1, str(entry.get("created_at") or now()), items))
+            stamp = str(entry.get("created_at") or now())
+            turns.append(Turn(len(turns) + 1, stamp, items, usage=usage))
             hidden = entry.get("hidden", [])
             if not isinstance(hidden, list) or not all(
                 isinstance(i, int) and 0 <= i < len(items) for i in hidden

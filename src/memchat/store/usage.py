@@ -206,3 +206,27 @@ def usage_values(usage: TurnUsage) -> tuple[Any, ...]:
 
 
 USAGE_COLUMNS = "model, requests, input_tokens, output_tokens, first_token_ms, total_ms"
+
+
+def combined(totals: list[UsageTotal], key: str = "total") -> UsageTotal:
+    """One total of several groups; its times are averages weighted by the groups' turns."""
+
+    def average(values: list[tuple[int | None, int]]) -> int | None:
+        known = [(value, turns) for value, turns in values if value is not None]
+        weight = sum(turns for _, turns in known)
+        return round(sum(value * turns for value, turns in known) / weight) if weight else None
+
+    return UsageTotal(
+        key=key,
+        turns=sum(t.turns for t in totals),
+        requests=sum(t.requests for t in totals),
+        input_tokens=sum(t.input_tokens for t in totals),
+        output_tokens=sum(t.output_tokens for t in totals),
+        first_token_ms=average([(t.first_token_ms, t.turns) for t in totals]),
+        total_ms=average([(t.total_ms, t.turns) for t in totals]),
+    )
+
+
+def total_json(total: UsageTotal) -> dict[str, Any]:
+    """A UsageTotal as JSON, with its total tokens (what ``--json`` and the API give)."""
+    return {**asdict(total), "total_tokens": total.total_tokens}
