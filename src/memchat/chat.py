@@ -94,6 +94,8 @@ class Chat:
     tracing: bool = False
     # Without memory the model gets the whole stored history (fine for short chats).
     memory: Memory | None = None
+    # The model's name in usage records (None: as the agent's model names itself).
+    model_name: str | None = None
     # The context of the last turn, for ``/context``.
     last_context: AssembledContext | None = field(default=None, repr=False)
     # What the last turn changed in the user's facts, to show them.
@@ -130,6 +132,7 @@ class Chat:
             max_input_chars=settings.max_input_chars,
             tracing=settings.tracing,
             memory=memory,
+            model_name=choice.name,
         )
 
     def check_input(self, text: str) -> str:
@@ -204,7 +207,8 @@ class Chat:
             if not result.raw_responses or not result.raw_responses[-1].output:
                 raise IncompleteAnswer("the model gave no answer; nothing was saved, try again")
             # Stored with the turn, in its transaction.
-            turn.usage = clock.usage(result.context_wrapper.usage, model_label(self.agent.model))
+            model = self.model_name or model_label(self.agent.model)
+            turn.usage = clock.usage(result.context_wrapper.usage, model)
         self.last_changes = MemoryChanges()
         if turn.seq is not None:
             # Memory changes only once the turn is stored: a failed turn changes nothing.

@@ -50,7 +50,10 @@ class TurnUsage:
 
     @classmethod
     def from_json(cls, data: object) -> TurnUsage:
-        """The usage an export wrote; raise MemchatError naming what is wrong."""
+        """The usage an export wrote; raise MemchatError naming what is wrong.
+
+        Fields it does not know are left out, so a later version's export still imports.
+        """
         if not isinstance(data, dict):
             raise MemchatError("usage must be an object")
         model = data.get("model")
@@ -67,9 +70,6 @@ class TurnUsage:
             if type(value) is not int or not 0 <= value <= MAX_COUNT:
                 raise MemchatError(f"usage {name} must be a whole number from 0 to {MAX_COUNT}")
             counts[name] = value
-        unknown = set(data) - {"model", *counts}
-        if unknown:
-            raise MemchatError(f"usage has unknown fields: {', '.join(sorted(unknown))}")
         return cls(
             model=model,
             input_tokens=int(counts["input_tokens"] or 0),
