@@ -21,9 +21,10 @@ def print_usage(totals: list[UsageTotal], by: str) -> None:
         console.print("no usage recorded (turns are metered from this version on)")
         return
     table = Table(show_edge=False, box=None)
-    table.add_column(by)
-    for column in ("turns", "input", "output", "tokens", "first token", "time"):
-        table.add_column(column, justify="right")
+    # A long model name folds onto a second line rather than losing its end.
+    table.add_column(by, overflow="fold")
+    for column in ("turns", "in", "out", "tokens", "first token", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
     rows = [*totals, combined(totals)] if len(totals) > 1 else totals
     for total in rows:
         table.add_row(
