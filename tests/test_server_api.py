@@ -276,6 +276,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/facts",
         "/api/facts/{key_or_id}",
         "/api/search",
+        "/api/usage",
         "/api/export",
         "/api/me",
         "/api/users",
