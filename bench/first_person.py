@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,8 @@ def first_person(reply: str) -> bool:
 def chat_on(store: SQLiteStore, settings: Settings, choice: ModelChoice, seed: int) -> Chat:
     """memchat's chat on ``store``, as the settings make it, sampling with ``seed``."""
     chat = Chat.from_settings(settings, choice, store)
-    chat.agent = chat.agent.clone(model_settings=ModelSettings(extra_args={"seed": seed}))
-    return chat
+    seeded = chat.agent.clone(model_settings=ModelSettings(extra_args={"seed": seed}))
+    return replace(chat, agent=seeded)
 
 
 def build_history(path: Path, settings: Settings, choice: ModelChoice) -> None:
@@ -145,7 +146,7 @@ async def ask(
         with SQLiteStore(path) as store:
             chat = chat_on(store, settings, choice, seed)
             session = store.session(USER, "told" if where == "same" else "asked")
-            return "".join([piece async for piece in chat.stream_turn(session, question)])
+            return (await chat.run_turn(session, question)).reply
     finally:
         for suffix in ("", "-wal", "-shm"):
             with suppress(FileNotFoundError):

@@ -41,7 +41,7 @@ from typing import Any
 
 from agents import Agent, RunConfig, Runner, TResponseInputItem
 
-from memchat.chat import Chat
+from memchat.chat import Chat, TurnResult
 from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
 from memchat.models.local import LocalModel, load_llama
 from memchat.models.prompt_state import prompt_session
@@ -191,7 +191,8 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         reply = []
         async for piece in chat.stream_turn(session, spec["question"]):
             first = time.perf_counter() if first is None else first
-            reply.append(piece)
+            if isinstance(piece, str):
+                reply.append(piece)
         ttft = (first or time.perf_counter()) - start
         return {
             "load_s": load_s,
@@ -274,17 +275,20 @@ async def bench_memory(
                 new_process = in_new_process(spec, args, scratch)
             start = time.perf_counter()
             first: float | None = None
-            async for _ in chat.stream_turn(session, question(turn)):
+            context = None
+            async for piece in chat.stream_turn(session, question(turn)):
                 first = time.perf_counter() if first is None else first
-            assert chat.last_context is not None
-            prompt = json.dumps(chat.last_context.items)
+                if isinstance(piece, TurnResult):
+                    context = piece.context
+            assert context is not None
+            prompt = json.dumps(context.items)
             shared = os.path.commonprefix([prompt, previous])  # noqa: RUF071 (text, not paths)
             previous = prompt
-            parts = {part.name: part.tokens for part in chat.last_context.parts}
+            parts = {part.name: part.tokens for part in context.parts}
             rows.append(
                 {
                     "turn": turn,
-                    "context_tokens": chat.last_context.tokens,
+                    "context_tokens": context.tokens,
                     "recalled_tokens": parts.get("recalled", 0),
                     # Tokens past the prefix shared with the previous prompt (JSON-quoted
                     # text, so a slight overcount): what this turn's prefill reads anew.

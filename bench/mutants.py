@@ -45,6 +45,7 @@ class Mutation:
 
 STORE = "src/memchat/store/"
 MEMORY = "src/memchat/memory/"
+CHAT = "src/memchat/chat.py"
 
 MUTATIONS = [
     # The six that survived the hand-made check of issue 15.
@@ -105,9 +106,9 @@ MUTATIONS = [
         "the forget tool deletes the fact but hides nothing from recall",
     ),
     Mutation(
-        STORE + "sqlite/store.py",
-        "                conn.rollback()\n",
-        "                pass\n",
+        STORE + "sqlite/database.py",
+        "            conn.rollback()\n",
+        "            pass\n",
         ("tests/test_store.py", "tests/test_turn_integrity.py"),
         "a failed SQLite write is not rolled back",
     ),
@@ -127,14 +128,14 @@ MUTATIONS = [
         "NUL kept in titles and facts (PostgreSQL cannot)",
     ),
     Mutation(
-        STORE + "base.py",
+        STORE + "contract/sessions.py",
         "key = secrets.token_hex(4) if session_id is None else",
         "key = secrets.token_hex(4) if not session_id else",
         ("tests/test_contract.py",),
         'create_session(u, "") makes a random session',
     ),
     Mutation(
-        STORE + "base.py",
+        STORE + "contract/turns.py",
         "            turns = turns[1:]\n",
         "            pass\n",
         ("tests/test_contract.py", "tests/test_memory.py"),
@@ -189,6 +190,45 @@ MUTATIONS = [
         "    if False:\n        raise CorruptData(",
         ("tests/test_store.py", "tests/test_postgres.py", "tests/test_fuzz.py"),
         "a stored item that is not an object read as one",
+    ),
+    # The turn's result (chat.py's TurnResult): what each turn did comes back with it.
+    Mutation(
+        CHAT,
+        "changes = self.memory.learn(session.info, text, turn.seq)",
+        "self.memory.learn(session.info, text, turn.seq)",
+        ("tests/test_turn_result.py",),
+        "the facts a message stated are missing from its result",
+    ),
+    Mutation(
+        CHAT,
+        'changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")',
+        'tools_memory.apply(f"{session.info.id}#{turn.seq}")',
+        ("tests/test_turn_result.py",),
+        "what the memory tools changed is missing from the result",
+    ),
+    Mutation(
+        CHAT,
+        "reply_tokens=count(reply),",
+        "reply_tokens=count(text),",
+        ("tests/test_turn_result.py",),
+        "the reply's tokens counted from the message",
+    ),
+    Mutation(
+        CHAT,
+        "items=tuple(turn.items),",
+        "items=tuple(turn.items[:1]),",
+        ("tests/test_turn_result.py",),
+        "the result's stored turn holds only the user's message",
+    ),
+    Mutation(
+        CHAT,
+        "                turn.context = context.items\n",
+        "                turn.context = context.items\n"
+        '                self.memory.__dict__["last"] = context\n'
+        '                await __import__("asyncio").sleep(0)\n'
+        '                context = self.memory.__dict__["last"]\n',
+        ("tests/test_turn_result.py",),
+        "the context kept in one slot shared by the chat's turns (the last one wins)",
     ),
 ]
 

@@ -59,3 +59,32 @@ def drop_schema(url: str, schema: str) -> None:
     with psycopg.connect(base_url(url), autocommit=True) as conn:
         conn.execute("SET lock_timeout = '10s'")
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def wait_for_waiters(url: str, holder_pid: int, count: int, timeout: float = 10.0) -> None:
+    """Wait until ``count`` backends wait for a lock that the backend ``holder_pid`` holds,
+    directly or behind one another: the moment a test's concurrent calls are all under way.
+
+    Polled (with a deadline) on a connection of its own, in autocommit, since a transaction
+    sees one snapshot of ``pg_stat_activity``.
+    """
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(base_url(url), autocommit=True) as conn:
+        while True:
+            rows = conn.execute("SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity")
+            blocked = {pid: set(blockers) for pid, blockers in rows}
+            behind = {holder_pid}
+            while True:
+                more = {pid for pid, by in blocked.items() if pid not in behind and by & behind}
+                if not more:
+                    break
+                behind |= more
+            if len(behind) - 1 >= count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(behind) - 1} of {count} waiting after {timeout} s")
+            time.sleep(0.01)

@@ -426,7 +426,70 @@ def test_export_import_round_trip(any_store: Store, tmp_path: Path) -> None:
         store.get_user("bob")
 
 
+def test_records_read_from_a_store_import_whole_into_another(
+    any_store: Store, tmp_path: Path
+) -> None:
+    """Records straight from ``session_records`` (no JSONL between), whose turns are
+    numbered with a gap (a turn was undone), import with what recall skips: the import
+    numbers the turns afresh and moves the hidden items along."""
+    store = any_store
+    info = store.create_session("sara", "trip")
+    store.commit_turn(info, [user_message("dropped")])
+    store.pop_turn(info)
+    store.commit_turn(info, [user_message("pack?"), assistant("Socks.")])
+    store.commit_turn(info, [user_message("and?"), assistant("A hat.")])
+    store.hide_from_recall("sara", [hit.item_id for hit in store.search("sara", "hat")])
+    (record,) = session_records(store, [store.get_session("sara", "trip")])
+    assert [turn.seq for turn in record.turns] == [2, 3] and record.hidden == ((3, 1),)
+    with open_store(tmp_path / "other.db") as other:
+        other.import_sessions([record])
+        copied = other.get_session("sara", "trip")
+        assert [turn.seq for turn in other.get_turns(copied)] == [1, 2]
+        assert texts_of(other.get_items(copied)) == ["pack?", "Socks.", "and?", "A hat."]
+        hidden = other.get_messages("sara", sorted(other.hidden_from_recall("sara")))
+        assert [m.text for m in hidden] == ["A hat."]
+        assert other.commit_turn(copied, [user_message("next")]) == 3
+
+
 # -- search --------------------------------------------------------------------------------
+
+
+def test_bad_search_parameters_are_refused_alike(any_store: Store) -> None:
+    """Checked in the shared contract, before either backend runs its query."""
+    store = any_store
+    store.commit_turn(store.ensure_session("sara", "trip"), [user_message("Which café in Lyon?")])
+    good = {"limit": 5, "session_id": None, "highlight": ("[", "]")}
+    for user, query, change, error in [
+        ("a b", "lyon", {}, InvalidName),
+        ("sara", "lyon", {"session_id": "a/b"}, InvalidName),
+        ("sara", "lyon", {"limit": -1}, ValueError),
+        ("sara", "lyon", {"limit": None}, ValueError),
+        ("sara", "lyon", {"limit": 2.5}, ValueError),
+        ("sara", "lyon", {"limit": True}, ValueError),
+        ("sara", "lyon", {"highlight": ("[",)}, ValueError),
+        ("sara", "lyon", {"highlight": (1, 2)}, ValueError),
+        ("sara", None, {}, ValueError),
+    ]:
+        with pytest.raises(error):
+            store.search(user, query, **{**good, **change})
+    recall = {"limit": 5, "session_id": None, "context_weights": (0.5, 0.3)}
+    for user, words, change, error in [
+        ("a b", ["lyon"], {}, InvalidName),
+        ("sara", ["lyon"], {"session_id": ""}, InvalidName),
+        ("sara", "lyon", {}, ValueError),  # a string is not a list of words
+        ("sara", ["lyon", 3], {}, ValueError),
+        ("sara", ["lyon"], {"limit": -5}, ValueError),
+        ("sara", ["lyon"], {"context_weights": (0.5,)}, ValueError),
+        ("sara", ["lyon"], {"context_weights": (-1.0, 0.3)}, ValueError),
+        ("sara", ["lyon"], {"context_weights": (float("nan"), 0.3)}, ValueError),
+    ]:
+        with pytest.raises(error):
+            store.match_messages(user, words, **{**recall, **change})
+    # The same calls with good parameters find the message.
+    assert [h.session_id for h in store.search("sara", "lyon", **good)] == ["trip"]
+    found = store.match_messages("sara", ["lyon"], **recall)
+    assert [m.text for m in found] == ["Which café in Lyon?"]
+    assert store.search("sara", "lyon", limit=0) == []
 
 
 def test_search_ranks_scopes_and_highlights(any_store: Store) -> None:

@@ -80,6 +80,16 @@ async def sigint() -> None:
     await asyncio.sleep(3600)
 
 
+async def others_ended() -> None:
+    """Wait (at most 5 s) until every task of the event loop but this one has ended: an
+    abandoned run's background work too, so that a late write of it would have been made."""
+    this = asyncio.current_task()
+    async with asyncio.timeout(5):
+        # Polled: the SDK's tasks are its own, with nothing to wait on from outside.
+        while any(task is not this for task in asyncio.all_tasks()):  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+
+
 def turns_of(store: Store, session: MemchatSession) -> list[list[str]]:
     return [texts_of(turn.items) for turn in store.get_turns(session.info)]
 
@@ -140,7 +150,7 @@ async def test_timeout_changes_nothing(store: Store, keep: int) -> None:
     chat = Chat(Agent(name="a", model=ScriptedModel([cut_stream(hang, keep)])))
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(chat.run_turn(session, "hello"), 0.3)
-    await asyncio.sleep(0.05)  # nothing of the abandoned run writes late either
+    await others_ended()  # nothing of the abandoned run writes late either
     assert turns_of(store, session) == [FIRST_TURN]
     await retry_works(store, session)
 

@@ -80,6 +80,18 @@ names = st.one_of(
 )
 
 
+def valid_name(name: str) -> bool:
+    """The rule for user names and session ids as the README states it, written out here
+    rather than taken from the store: 1-64 letters, digits or . _ @ + - (a letter or digit
+    being what str.isalnum() says, in any script)."""
+    return 1 <= len(name) <= 64 and all(char.isalnum() or char in "._@+-" for char in name)
+
+
+def test_the_name_rule_sorts_the_tricky_names() -> None:
+    accepted = [name for name in TRICKY_NAMES if valid_name(name)]
+    assert accepted == [".", "..", "x" * 64, "é", "-rf", "--help", "NULL"]
+
+
 def one_line_error(result: Result) -> str:
     """The output of a command that failed with a message, checked to be one short line."""
     assert result.exit_code == 1, result.output
@@ -123,8 +135,10 @@ def test_user_names_round_trip_or_are_refused(store: Store, name: str) -> None:
     try:
         created = store.ensure_user(name)
     except InvalidName as exc:
+        assert not valid_name(name), f"the valid name {name!r} was refused"
         assert "\n" not in str(exc) and len(str(exc)) < 300
         return
+    assert valid_name(name), f"the invalid name {name!r} was accepted"
     assert created.name == name
     assert store.get_user(name).name == name
     assert name in {user.name for user in store.list_users()}
@@ -138,9 +152,11 @@ def test_session_ids_round_trip_through_the_store_and_export(
     try:
         info = store.create_session("sara", session_id)
     except InvalidName as exc:
+        assert not valid_name(session_id), f"the valid id {session_id!r} was refused"
         assert "\n" not in str(exc) and len(str(exc)) < 300
         assert session_id not in {s.id for s in store.list_sessions("sara")}
         return
+    assert valid_name(session_id), f"the invalid id {session_id!r} was accepted"
     store.commit_turn(info, [user_message("hi")])
     assert store.get_session("sara", session_id).id == session_id
     assert session_id in {s.id for s in store.list_sessions("sara")}
@@ -166,9 +182,11 @@ def names_through_the_cli(db: str, user: str, session_id: str) -> None:
     args = ("ask", f"--user={user}", f"--session={session_id}", "--new", "hi")
     result = memchat("--db", db, *args, replies=("hello",))
     if result.exit_code != 0:
+        assert not (valid_name(user) and valid_name(session_id)), result.output
         assert "invalid" in one_line_error(result)
         assert snapshot(Path(db)) == []
         return
+    assert valid_name(user) and valid_name(session_id), (user, session_id)
     shown = memchat("--db", db, "sessions", "show", f"--user={user}", "--json", "--", session_id)
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.output)
@@ -376,13 +394,16 @@ def test_a_truncated_export_imports_nothing_or_exactly_its_whole_lines(
         path, db = scratch / "cut.jsonl", scratch / "into.db"
         path.write_bytes(data)
         result = memchat("--db", str(db), "import", str(path))
+        # Only the whole file imports (perhaps without its final newline): a cut at any
+        # earlier line's end lacks the end line.
+        whole = data.rstrip(b"\n") == full.rstrip(b"\n")
         if result.exit_code != 0:
+            assert not whole, result.output
             assert str(path) in one_line_error(result)
             assert snapshot(db) == []
             return
-    # Only the whole file imports (perhaps without its final newline): a cut at any
-    # earlier line's end lacks the end line.
-    assert data.rstrip(b"\n") == full.rstrip(b"\n")
+        assert whole, f"a file cut at byte {len(data)} of {len(full)} imported"
+        assert snapshot(db) != []
 
 
 # U+2028, U+2029 and U+0085 end a line for str.splitlines(), but not in an export.

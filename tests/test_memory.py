@@ -191,7 +191,7 @@ async def test_a_history_that_fits_goes_in_whole_before_the_window(store: Store)
     await chat.run_turn(store.session("sara", "pets"), "My cat is called Miso.")
     await chat.run_turn(store.session("ali", "trip"), "My locker code is 4471.")
 
-    await chat.run_turn(store.session("sara", "new"), "Anything on the cat food?")
+    result = await chat.run_turn(store.session("sara", "new"), "Anything on the cat food?")
     assert model.last_call is not None
     first = system_notes(model.last_call.input)
     today = store.get_session("sara", "trip").created_at[:10]
@@ -200,8 +200,8 @@ async def test_a_history_that_fits_goes_in_whole_before_the_window(store: Store)
         f"assistant: Noted.\n[{today}, session pets]\nuser: My cat is called Miso." in first
     )
     assert "4471" not in str(model.last_call.input)
-    assert chat.last_context is not None
-    names = [p.name for p in chat.last_context.parts]
+    assert result.context is not None
+    names = [p.name for p in result.context.parts]
     assert names[2:] == ["earlier conversations", "recent turns", "new message"]
 
     await chat.run_turn(store.session("sara", "new"), "When does the ferry leave?")
@@ -254,7 +254,7 @@ async def test_long_chat_summarizes_and_keeps_the_originals() -> None:
     session = store.session("sara")
     await chat.run_turn(session, "My name is Sara and my dog is Rex. " + "blah " * 20)
     for n in range(29):
-        await chat.run_turn(session, f"message {n} " + "filler " * 20)
+        result = await chat.run_turn(session, f"message {n} " + "filler " * 20)
     summary = store.get_summary(session.info)
     assert summary is not None and summary.through_seq > 1
     # The summarizer was given the turns that fell out, starting with the first.
@@ -267,7 +267,7 @@ async def test_long_chat_summarizes_and_keeps_the_originals() -> None:
         model.last_call.input
     )
     assert len(store.get_turns(session.info)) == 30
-    assert chat.last_context is not None and chat.last_context.tokens <= 1000
+    assert result.context is not None and result.context_tokens <= 1000
     # The window is cut back in steps, not every turn: summaries are occasional.
     assert 1 <= len(summaries.calls) <= 8
 

@@ -45,9 +45,9 @@ async def test_a_remembered_fact_is_kept_and_reaches_the_next_chat(store: Store)
         reply("Noted: no peanuts."),
         reply("You are allergic to peanuts."),
     )
-    await chat.run_turn(store.session("sara", "food"), "I'm allergic to peanuts")
+    result = await chat.run_turn(store.session("sara", "food"), "I'm allergic to peanuts")
     assert tool_output(model) == "Remembered allergy: peanuts."
-    assert str(chat.last_changes) == "remembered allergy: peanuts"
+    assert str(result.changes) == "remembered allergy: peanuts"
     assert [(f.key, f.value, f.source) for f in store.list_facts("sara")] == [
         ("allergy", "peanuts", "food#1")
     ]
@@ -83,12 +83,12 @@ async def test_forget_removes_a_fact_and_says_what_it_knows_otherwise(store: Sto
         call("forget", call_id="c2", key="Home"),
         reply("Done, I forgot where you live."),
     )
-    await chat.run_turn(store.session("sara", "s"), "Forget where I live")
+    result = await chat.run_turn(store.session("sara", "s"), "Forget where I live")
     assert model.calls[1].input[-1]["output"] == (
         "There is no fact 'address' to forget (known: home, name)."
     )
     assert tool_output(model) == "Forgot home."
-    assert str(chat.last_changes) == "forgot home"
+    assert str(result.changes) == "forgot home"
     assert [f.key for f in store.list_facts("sara")] == ["name"]
 
 
@@ -150,8 +150,8 @@ async def test_a_forgotten_fact_is_not_recalled_but_stays_in_the_history(store: 
     await chat.run_turn(store.session("sara", "two"), "Where do I live?")
     assert model.last_call is not None and "Porto" in str(model.last_call.input)
 
-    await chat.run_turn(store.session("sara", "three"), "Please forget where I live.")
-    assert str(chat.last_changes) == "forgot home"
+    result = await chat.run_turn(store.session("sara", "three"), "Please forget where I live.")
+    assert str(result.changes) == "forgot home"
     await chat.run_turn(store.session("sara", "four"), "Where do I live? Porto?")
     # Neither the fact nor the message that said it reach the model (the question does).
     assert texts_of(model.last_call.input) == ["Where do I live? Porto?"]

@@ -57,6 +57,21 @@ def terminate(url: str) -> int:
     return len(rows)
 
 
+async def lock_waits(url: str, count: int) -> None:
+    """Wait until ``count`` connections of the URL's application wait for a lock on the
+    server (polled, for at most 10 s)."""
+    name = parse_qs(urlsplit(url).query)["application_name"][0]
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = %s AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(10):
+        with admin(url) as conn:
+            # Polled: the wait is on the server, where no event can report it.
+            while conn.execute(query, (name,)).fetchone()[0] < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+
 # -- no server needed ----------------------------------------------------------------------
 
 
@@ -181,7 +196,7 @@ async def test_turn_that_loses_its_connection_saves_nothing(
 # -- turn locks ----------------------------------------------------------------------------
 
 
-async def test_turns_in_one_event_loop_take_turns(pg: Store) -> None:
+async def test_turns_in_one_event_loop_take_turns(pg: Store, app_url: str) -> None:
     """Waiting for a session's lock never blocks the event loop its holder needs."""
     session = pg.ensure_session("sara", "default")
     order: list[str] = []
@@ -189,7 +204,8 @@ async def test_turns_in_one_event_loop_take_turns(pg: Store) -> None:
     async def turn(name: str) -> None:
         async with pg.turn_lock(session):
             order.append(f"{name} in")
-            await asyncio.sleep(0.05)
+            # Held until each turn still to come waits for the lock on the server.
+            await lock_waits(app_url, 2 - len(order) // 2)
             order.append(f"{name} out")
 
     await asyncio.gather(turn("a"), turn("b"), turn("c"))
@@ -198,7 +214,7 @@ async def test_turns_in_one_event_loop_take_turns(pg: Store) -> None:
     assert [e.split()[0] for e in order[::2]] == [e.split()[0] for e in order[1::2]]
 
 
-async def test_cancelled_wait_for_a_lock_leaves_it_free(pg: Store) -> None:
+async def test_cancelled_wait_for_a_lock_leaves_it_free(pg: Store, app_url: str) -> None:
     session = pg.ensure_session("sara", "default")
     entered = asyncio.Event()
     release = asyncio.Event()
@@ -215,7 +231,7 @@ async def test_cancelled_wait_for_a_lock_leaves_it_free(pg: Store) -> None:
     holding = asyncio.create_task(holder())
     await entered.wait()
     waiting = asyncio.create_task(waiter())
-    await asyncio.sleep(0.1)
+    await lock_waits(app_url, 1)  # the waiter is blocked on the server
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,7 @@ def test_two_adds_at_once_cannot_both_take_the_last_place(pg_url: str) -> None:
     both would count two sessions and both would add a third."""
     import psycopg
 
-    from .pg import base_url
+    from .pg import base_url, wait_for_waiters
 
     with open_store(pg_url, quotas=Quotas(sessions=3)) as store:
         store.create_session("sara", "s0")
@@ -97,7 +96,7 @@ def test_two_adds_at_once_cannot_both_take_the_last_place(pg_url: str) -> None:
             threads = [threading.Thread(target=create, args=(f"t{n}",)) for n in range(2)]
             for thread in threads:
                 thread.start()
-            time.sleep(0.5)
+            wait_for_waiters(pg_url, holder.info.backend_pid, 2)
         for thread in threads:
             thread.join(timeout=10)
         assert sorted(outcomes) == ["created", "refused"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import partial
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import agents
 import pytest
 from agents.testing import ScriptedModel
+
+from memchat.store import Store
 
 from .helpers import reply, system_notes, texts_of
 
@@ -56,3 +59,26 @@ def test_the_library_example_runs_and_remembers(
         "What's my name?",
     ]
     assert (tmp_path / "memchat.db").exists()
+
+
+async def test_the_chat_example_runs_and_ends_each_stream_with_its_result(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ``memchat.Chat`` example, given an agent and a session (its top-level awaits run
+    as a coroutine)."""
+    example = next(block for block in python_blocks() if "chat.stream_turn(" in block)
+    model = ScriptedModel([reply("Hello Sara."), reply("Once upon a time.")])
+    session = store.session("sara")
+    agent = agents.Agent(name="a", model=model)
+    namespace = {"agent": agent, "store": store, "session": session}
+    code = compile(example, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    await eval(code, namespace)
+    first, story, last = capsys.readouterr().out.splitlines()
+    assert first == "Hello Sara. (turn 1; remembered name: Sara)"
+    assert story == "Once upon a time."
+    found = re.fullmatch(r"\(turn 2: (\d+) tokens of context\)", last)
+    # The second turn's context holds the first turn and the fact it taught.
+    assert found is not None and int(found[1]) > 20
+    assert model.last_call is not None
+    assert "- name: Sara" in system_notes(model.last_call.input)
+    assert [turn.seq for turn in store.get_turns(session.info)] == [1, 2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -162,12 +163,35 @@ def test_only_user_and_assistant_text_is_indexed(any_store: Store) -> None:
 )
 def test_any_query_text_is_safe(any_store: Store, query: str) -> None:
     session = any_store.ensure_session("sara", "s")
-    say(any_store, session, "I love dumplings and NEAR things")
+    for text in SEARCHED:
+        say(any_store, session, text)
     hits = any_store.search("sara", query)
-    assert isinstance(hits, list)
-    if "dumplings" in query.lower():
-        assert len(hits) == 1
-    assert any_store.get_items(session)  # nothing was dropped
+    assert {SEARCHED[hit.seq - 1] for hit in hits} == expected_hits(query)
+    assert len(hits) == len(expected_hits(query))  # each message once
+    assert len(any_store.get_items(session)) == len(SEARCHED)  # nothing was dropped
+
+
+# The messages test_any_query_text_is_safe searches, one turn each.
+SEARCHED = ["I love dumplings and NEAR things", "Noodles or rice? Not sure."]
+
+
+def expected_hits(query: str) -> set[str]:
+    """The search rule as the README states it, written out rather than taken from the
+    store: the query is plain words (never syntax); the messages that hold all of them, or
+    if none does, those that hold any."""
+    asked = set(re.findall(r"\w+", query.lower()))
+    held = {text: set(re.findall(r"\w+", text.lower())) for text in SEARCHED}
+    every = {text for text, words in held.items() if asked and asked <= words}
+    return every or {text for text, words in held.items() if asked & words}
+
+
+def test_the_written_out_rule_tells_the_queries_apart() -> None:
+    """Some queries find the first message, some the second, some both, some neither."""
+    love, noodles = SEARCHED
+    assert expected_hits("dumplings AND") == {love}
+    assert expected_hits("OR") == {noodles}
+    assert expected_hits("NOT dumplings") == {love, noodles}
+    assert expected_hits("rank MATCH 1") == set()
 
 
 def test_match_messages_finds_a_reply_by_its_question(any_store: Store) -> None:

@@ -220,11 +220,10 @@ def test_two_admins_deleting_each_other_at_once_leave_one(pg_url: str) -> None:
     """Each delete reads the admins; on PostgreSQL it locks them too, else both would see
     the other still there and both succeed."""
     import threading
-    import time
 
     import psycopg
 
-    from .pg import base_url
+    from .pg import base_url, wait_for_waiters
 
     with open_store(pg_url) as store:
         for name in ("a", "b"):
@@ -246,7 +245,7 @@ def test_two_admins_deleting_each_other_at_once_leave_one(pg_url: str) -> None:
             threads = [threading.Thread(target=delete, args=(name,)) for name in ("a", "b")]
             for thread in threads:
                 thread.start()
-            time.sleep(0.5)
+            wait_for_waiters(pg_url, holder.info.backend_pid, 2)
         for thread in threads:
             thread.join(timeout=10)
         assert sorted(outcomes.values()) == ["deleted", "refused"], outcomes

@@ -14,6 +14,7 @@ import pytest
 from agents.testing import ModelStep, ScriptedModel, function_call
 
 from memchat.config import load_settings
+from memchat.memory.tokens import estimate_tokens
 from memchat.store import Store
 
 from .helpers import reply, system_notes, texts_of
@@ -68,7 +69,12 @@ def test_a_resent_conversation_continues_its_session_and_stores_only_the_new_tur
     answer = api.chat.completions.create(model="memchat", messages=first)  # type: ignore[arg-type]
     assert answer.choices[0].message.content == "Hello Sara!"
     assert answer.choices[0].finish_reason == "stop"
-    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    # Token counts by memchat's counter: the context the model was given, and the reply.
+    first_usage = answer.usage
+    assert first_usage is not None
+    assert first_usage.completion_tokens == estimate_tokens("Hello Sara!")
+    assert first_usage.prompt_tokens > estimate_tokens("My name is Sara and I like blue")
+    assert first_usage.total_tokens == first_usage.prompt_tokens + first_usage.completion_tokens
 
     second = [
         *first,
@@ -77,6 +83,8 @@ def test_a_resent_conversation_continues_its_session_and_stores_only_the_new_tur
     ]
     answer = api.chat.completions.create(model="test", messages=second)  # type: ignore[arg-type]
     assert answer.choices[0].message.content == "Blue, you said."
+    # The second turn's context holds the first turn as well.
+    assert answer.usage is not None and answer.usage.prompt_tokens > first_usage.total_tokens
     [session_id] = v1_sessions(store, "sara")
     assert turns_of(store, "sara", session_id) == [
         ["My name is Sara and I like blue", "Hello Sara!"],
@@ -124,7 +132,11 @@ def test_streaming_sends_chunks_a_finish_reason_usage_and_done(
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Streamed hello"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == [] and usage is not None
+    assert usage.completion_tokens == estimate_tokens("Streamed hello")
+    assert usage.prompt_tokens > estimate_tokens("Hi")
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     [session_id] = v1_sessions(store, "sara")
     assert turns_of(store, "sara", session_id) == [["Hi", "Streamed hello"]]
 

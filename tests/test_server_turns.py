@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from agents.testing import ScriptedModel
 
-from memchat.store import Store
+from memchat.store import SessionInfo, Store
 
 from .helpers import reply, texts_of
 from .server_harness import Gate, LiveServer, add_user, iter_sse, scripted_app, wait_for
@@ -74,13 +75,24 @@ def test_a_client_that_disconnects_mid_stream_leaves_no_turn(
 
 
 def test_two_tabs_on_one_session_take_turns(
-    live: LiveServer, store: Store, model: ScriptedModel
+    live: LiveServer, store: Store, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = add_user(store, "sara")
     info = store.create_session("sara", "default")
     gate = Gate("First answer")
     model.extend([gate.step(), reply("Second answer")])
     results: dict[str, list[tuple[str, Any]]] = {}
+    # Each turn's request for the session's lock, as it is made (before it is granted).
+    asked: list[str] = []
+    turn_lock = store.turn_lock
+
+    @asynccontextmanager
+    async def noted_turn_lock(session: SessionInfo) -> AsyncIterator[None]:
+        asked.append(session.id)
+        async with turn_lock(session):
+            yield
+
+    monkeypatch.setattr(store, "turn_lock", noted_turn_lock)
 
     def tab(name: str, text: str) -> None:
         results[name] = list(iter_sse(post_message(live.url, headers, text).iter_lines()))
@@ -90,8 +102,9 @@ def test_two_tabs_on_one_session_take_turns(
     assert gate.reached.wait(5)
     second = threading.Thread(target=tab, args=("second", "Question two"))
     second.start()
-    # The second tab waits for the session while the first reply is still streaming.
-    second.join(timeout=0.5)
+    # The second tab asks for the session while the first reply is still streaming, and
+    # waits: its model call comes only after the first turn is stored.
+    assert wait_for(lambda: len(asked) == 2), asked
     assert second.is_alive() and len(model.calls) == 1
     gate.open.set()
     first.join(timeout=10)

@@ -98,7 +98,7 @@ async def test_failed_turn_stores_nothing_and_retry_stores_once(store: Store) ->
         await chat.run_turn(session, "My name is Sara")
     assert store.get_items(session.info) == []
 
-    assert await chat.run_turn(session, "My name is Sara") == "Hello Sara"
+    assert (await chat.run_turn(session, "My name is Sara")).reply == "Hello Sara"
     assert texts_of(store.get_items(session.info)) == ["My name is Sara", "Hello Sara"]
     assert len(store.get_turns(session.info)) == 1
 

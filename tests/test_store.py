@@ -154,7 +154,7 @@ def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
         raise sqlite3.OperationalError("disk I/O error")
 
     with monkeypatch.context() as patch:
-        patch.setattr(backend, "_insert_items", fail)
+        patch.setattr(backend, "insert_items", fail)
         with pytest.raises(StoreError, match="disk I/O error"):
             sqlite_store.commit_turn(info, [user_message("new")], replace_last=True)
     # This connection (not only another one) sees the old turn: the delete was undone.
@@ -163,6 +163,46 @@ def test_a_write_failing_midway_is_rolled_back_and_the_store_stays_writable(
     with SQLiteStore(db_path) as other:
         turns = other.get_turns(other.get_session("sara", "s"))
     assert [t.items for t in turns] == [[user_message("old")], [user_message("next")]]
+
+
+def test_a_write_the_database_was_too_busy_for_runs_again_once(
+    sqlite_store: SQLiteStore,
+) -> None:
+    """``Database.write(work)``: a busy database (another process held the write lock
+    past busy_timeout) runs the work once more, from a rolled-back start; other errors,
+    and a second busy, are not retried."""
+    db = sqlite_store._db
+    runs: list[int] = []
+
+    def busy() -> sqlite3.OperationalError:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        return error
+
+    def work(fail: list[Exception]) -> object:
+        def run(conn: sqlite3.Connection) -> int:
+            runs.append(1)
+            conn.execute(
+                "INSERT INTO users (name, created_at) VALUES (?, ?)", ("u", "2020-01-01T00:00:00Z")
+            )
+            if fail:
+                raise fail.pop(0)
+            return len(runs)
+
+        return run
+
+    assert db.write(work([busy()])) == 2  # the first run's insert was rolled back
+    assert [u.name for u in sqlite_store.list_users()] == ["u"]
+    sqlite_store.delete_user("u")
+    runs.clear()
+    with pytest.raises(StoreError, match="database is locked"):
+        db.write(work([busy(), busy()]))
+    assert len(runs) == 2
+    runs.clear()
+    with pytest.raises(StoreError, match="disk I/O error"):
+        db.write(work([sqlite3.OperationalError("disk I/O error")]))
+    assert len(runs) == 1
+    assert sqlite_store.list_users() == []
 
 
 def test_a_stored_item_that_is_json_but_not_an_object_is_corrupt(

@@ -183,7 +183,7 @@ async def test_an_answer_that_finished_is_stored_without_done(
     """The finish_reason says the answer is whole; a stream cut before ``[DONE]`` is fine."""
     script(upstream, complete("Hi Sara", done=False))
     chat = Chat(Agent(name="a", model=resolve_model(load_settings()).model))
-    assert await chat.run_turn(store.session("sara"), "My name is Sara") == "Hi Sara"
+    assert (await chat.run_turn(store.session("sara"), "My name is Sara")).reply == "Hi Sara"
     assert stored(store, "sara") == [FIRST_TURN]
 
 
@@ -198,7 +198,7 @@ async def test_an_answer_without_output_is_no_turn(store: Store) -> None:
     with pytest.raises(IncompleteAnswer, match=r"^the model gave no answer; nothing was saved"):
         await chat.run_turn(session, "hello")
     assert stored(store, "sara") == [FIRST_TURN]
-    assert await chat.run_turn(session, "hello") == "Hello"
+    assert (await chat.run_turn(session, "hello")).reply == "Hello"
     assert stored(store, "sara") == [FIRST_TURN, ["hello", "Hello"]]
 
 
@@ -225,7 +225,7 @@ async def _failing_turn_then_a_good_one(
     # The session's lock went with the failed turn: it is free, and a turn runs at once.
     async with asyncio.timeout(1), store.turn_lock(session.info):
         pass
-    assert await asyncio.wait_for(chat.run_turn(session, "hello"), 5) == "Hello again"
+    assert (await asyncio.wait_for(chat.run_turn(session, "hello"), 5)).reply == "Hello again"
     return failed.value, took
 
 

@@ -54,11 +54,12 @@ def turn(store: Store, session: str, text: str, cost: TurnUsage | None, at: str)
 async def test_a_chat_turn_stores_what_the_model_reported(store: Store) -> None:
     model = ScriptedModel([reply("Hello Sara")], default_usage=usage(812, 23))
     session = store.session("sara", "s1")
-    await metered_chat(model).run_turn(session, "hi")
+    result = await metered_chat(model).run_turn(session, "hi")
 
     stored = store.turn_usage(session.info)
     assert list(stored) == [1]
     cost = stored[1]
+    assert result.usage == cost  # the turn's result says what was stored
     assert (cost.model, cost.input_tokens, cost.output_tokens, cost.requests) == (
         "gpt-test",
         812,

@@ -19,7 +19,7 @@ from .errors import MemchatError
 from .store import SQLiteStore, Store, open_store
 
 if TYPE_CHECKING:
-    from .chat import Chat
+    from .chat import Chat, TurnResult
     from .memory.session import MemorySession, memory_session
     from .store import MemchatSession
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # takes about a second to import and the command line's other commands never need it.
 _WITH_THE_SDK = {
     "Chat": ".chat",
+    "TurnResult": ".chat",
     "MemchatSession": ".store",
     "MemorySession": ".memory.session",
     "memory_session": ".memory.session",
@@ -46,6 +47,7 @@ __all__ = [
     "MemorySession",
     "SQLiteStore",
     "Store",
+    "TurnResult",
     "memory_session",
     "open_store",
 ]

@@ -1,29 +1,33 @@
 """One turn: the user's message -> the agent -> one atomic write of the turn.
 
-Every interface (the terminal, ``memchat ask``, the library) goes through
+Every interface (the terminal, ``memchat ask``, the HTTP server, the library) goes through
 :meth:`Chat.stream_turn`, so they share the same guarantees: a turn is stored whole or
-not at all, and turns of one session never interleave.
+not at all, and turns of one session never interleave. What a turn did comes back as its
+:class:`TurnResult`, never as state on the :class:`Chat`, so one Chat serves any number
+of turns at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from agents import Agent, RunConfig, Runner
 from openai.types.responses import ResponseTextDeltaEvent
 
 from .config import Settings
-from .errors import IncompleteAnswer, InputTooLarge, MemchatError, ModelCallFailed
+from .errors import IncompleteAnswer, InputTooLarge, MemchatError, ModelCallFailed, TurnError
 from .memory.context import SLOW_PROMPT_RECALL_SHARE, AssembledContext, Memory, store_recall
 from .memory.facts import MemoryChanges
 from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
-from .memory.tokens import counter_for
+from .memory.tokens import counter_for, estimate_tokens
 from .memory.tools import MEMORY_TOOLS, TurnMemory
 from .models import ModelChoice, prompt_session, resolve_model
 from .models.metering import TurnClock, model_label
-from .store import MemchatSession, Store
+from .store import Item, MemchatSession, Store
+from .store.usage import TurnUsage
 
 
 def check_message(text: str, max_chars: int) -> str:
@@ -84,9 +88,37 @@ class MemoryPlan:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
+class TurnResult:
+    """What one stored turn was: its reply, what the model was given, what it changed."""
+
+    user: str
+    session_id: str
+    # The stored turn's sequence number in its session (1 for the first turn).
+    seq: int
+    # The reply's text, as it streamed.
+    reply: str
+    # The turn's items as stored: the user's input, tool calls and their results, the reply.
+    items: tuple[Item, ...]
+    # What the model was given, part by part (``/context``); None for a chat without
+    # memory, whose model gets the whole stored history.
+    context: AssembledContext | None
+    # What the turn changed in the user's facts (its message and its memory tools).
+    changes: MemoryChanges
+    # The reply's tokens, by the chat's token counter.
+    reply_tokens: int
+    # What the turn cost, as stored with it: the model's reported tokens and the times.
+    usage: TurnUsage | None = None
+
+    @property
+    def context_tokens(self) -> int:
+        """The tokens of the context the model was given (0 without memory)."""
+        return self.context.tokens if self.context is not None else 0
+
+
+@dataclass(frozen=True)
 class Chat:
-    """The agent and the rules every turn follows."""
+    """The agent and the rules every turn follows; it keeps nothing from turn to turn."""
 
     # Its tools, if any, get the turn's TurnMemory as their context.
     agent: Agent[Any]
@@ -96,10 +128,6 @@ class Chat:
     memory: Memory | None = None
     # The model's name in usage records (None: as the agent's model names itself).
     model_name: str | None = None
-    # The context of the last turn, for ``/context``.
-    last_context: AssembledContext | None = field(default=None, repr=False)
-    # What the last turn changed in the user's facts, to show them.
-    last_changes: MemoryChanges = field(default_factory=MemoryChanges, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
@@ -146,25 +174,31 @@ class Chat:
         *,
         replace_last: bool = False,
         input_items: list[Any] | None = None,
-    ) -> AsyncIterator[str]:
-        """Run one turn, yielding the reply's text as it streams.
+        agent: Agent[Any] | None = None,
+    ) -> AsyncGenerator[str | TurnResult, None]:
+        """Run one turn, yielding the reply's text as it streams, then its TurnResult.
 
-        The turn is committed when the iteration completes. If the model fails or gives
-        no answer (IncompleteAnswer), the caller stops iterating, or the task is cancelled
-        (Ctrl-C), nothing is stored.
+        The turn is committed when the iteration completes: the TurnResult comes last,
+        once the turn is stored. If the model fails or gives no answer (IncompleteAnswer),
+        the caller stops iterating, or the task is cancelled (Ctrl-C), nothing is stored.
         With ``replace_last`` the new turn replaces the session's last one. With
         ``input_items`` the turn starts from those items (``text`` as a user message, then
-        tool calls and their results a client made) instead of ``text`` alone.
+        tool calls and their results a client made) instead of ``text`` alone. With
+        ``agent`` this turn runs that agent (a client's instructions and tools, say) in
+        place of the chat's.
         """
         self.check_input(text)
+        agent = self.agent if agent is None else agent
         run_config = RunConfig(tracing_disabled=not self.tracing)
         cross_session = self.memory is None or self.memory.cross_session
         scope = None if cross_session else session.info.id
         tools_memory = TurnMemory(session.store, session.info.user, scope)
+        context: AssembledContext | None = None
+        parts: list[str] = []
         async with session.turn(replace_last=replace_last) as turn:
             clock = TurnClock()
             if self.memory is not None:
-                instructions = self.agent.instructions
+                instructions = agent.instructions
                 context = await self.memory.assemble(
                     session.info,
                     text,
@@ -172,11 +206,10 @@ class Chat:
                     replace_last=replace_last,
                 )
                 turn.context = context.items
-                self.last_context = context
             # The embedded model keeps this session's prompt state for its next turn.
             with prompt_session(session.info.user, session.info.id):
                 result = Runner.run_streamed(
-                    self.agent,
+                    agent,
                     text if input_items is None else input_items,
                     session=session,
                     run_config=run_config,
@@ -188,6 +221,7 @@ class Chat:
                         event.data, ResponseTextDeltaEvent
                     ):
                         clock.text()
+                        parts.append(event.data.delta)
                         yield event.data.delta
             except MemchatError:
                 result.cancel()
@@ -207,14 +241,30 @@ class Chat:
             if not result.raw_responses or not result.raw_responses[-1].output:
                 raise IncompleteAnswer("the model gave no answer; nothing was saved, try again")
             # Stored with the turn, in its transaction.
-            model = self.model_name or model_label(self.agent.model)
+            named = self.model_name if agent is self.agent else None
+            model = named or model_label(agent.model)
             turn.usage = clock.usage(result.context_wrapper.usage, model)
-        self.last_changes = MemoryChanges()
-        if turn.seq is not None:
-            # Memory changes only once the turn is stored: a failed turn changes nothing.
-            if self.memory is not None:
-                self.last_changes = self.memory.learn(session.info, text, turn.seq)
-            self.last_changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
+        if turn.seq is None:
+            # The SDK gave the session nothing to store (a custom session may drop items).
+            raise TurnError(f"the turn in {session.name} stored nothing")
+        # Memory changes only once the turn is stored: a failed turn changes nothing.
+        changes = MemoryChanges()
+        if self.memory is not None:
+            changes = self.memory.learn(session.info, text, turn.seq)
+        changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
+        reply = "".join(parts)
+        count = self.memory.count if self.memory is not None else estimate_tokens
+        yield TurnResult(
+            user=session.info.user,
+            session_id=session.info.id,
+            seq=turn.seq,
+            reply=reply,
+            items=tuple(turn.items),
+            context=context,
+            changes=changes,
+            reply_tokens=count(reply),
+            usage=turn.usage,
+        )
 
     async def run_turn(
         self,
@@ -223,7 +273,19 @@ class Chat:
         *,
         replace_last: bool = False,
         input_items: list[Any] | None = None,
-    ) -> str:
-        """Run one turn and return the whole reply."""
-        turn = self.stream_turn(session, text, replace_last=replace_last, input_items=input_items)
-        return "".join([part async for part in turn])
+        agent: Agent[Any] | None = None,
+    ) -> TurnResult:
+        """Run one turn and return its result (the whole reply is ``result.reply``)."""
+        stream = self.stream_turn(
+            session, text, replace_last=replace_last, input_items=input_items, agent=agent
+        )
+        return await _result_of(stream)
+
+
+async def _result_of(stream: AsyncGenerator[str | TurnResult, None]) -> TurnResult:
+    """Run ``stream`` (a :meth:`Chat.stream_turn`) to its end and return its TurnResult."""
+    async with aclosing(stream) as pieces:
+        async for piece in pieces:
+            if isinstance(piece, TurnResult):
+                return piece
+    raise TurnError("the turn ended without a result")

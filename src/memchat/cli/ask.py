@@ -37,7 +37,7 @@ def ask(app: App, message: str, user: str | None, session_id: str | None, new: b
     info = app.store.open_session(name, session_id, new=new)
     chat = app.chat()
     session = MemchatSession(app.store, info)
-    asyncio.run(show_stream(chat.stream_turn(session, message), markdown=False))
-    if chat.last_changes:
+    result = asyncio.run(show_stream(chat.stream_turn(session, message), markdown=False))
+    if result.changes:
         # On stderr: stdout is the reply alone, for scripts.
-        click.echo(f"({chat.last_changes})", err=True)
+        click.echo(f"({result.changes})", err=True)

@@ -24,6 +24,7 @@ from .search import print_hits
 
 if TYPE_CHECKING:
     from ..chat import Chat
+    from ..memory.context import AssembledContext
     from ..store import MemchatSession
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
@@ -78,6 +79,8 @@ class Repl:
         self.session = _session(store, store.open_session(user, session_id, new=new))
         # The text of a turn that failed, so /retry can send it again.
         self.failed_text: str | None = None
+        # What the model was given in this chat's last turn, for /context.
+        self.last_context: AssembledContext | None = None
         self.commands: dict[str, Callable[[str], None]] = {
             "/help": lambda _: console.print(HELP),
             "/new": self.cmd_new,
@@ -138,7 +141,7 @@ class Repl:
         self.chat.check_input(text)
         self.failed_text = text
         try:
-            asyncio.run(
+            result = asyncio.run(
                 show_stream(
                     self.chat.stream_turn(self.session, text, replace_last=replace_last),
                     markdown=True,
@@ -152,8 +155,9 @@ class Repl:
         except MemchatError as exc:
             raise MemchatError(f"{exc} (/retry sends it again)") from exc
         self.failed_text = None
-        if self.chat.last_changes:
-            console.print(f"[dim]({escape(str(self.chat.last_changes))})[/dim]")
+        self.last_context = result.context
+        if result.changes:
+            console.print(f"[dim]({escape(str(result.changes))})[/dim]")
         self.refresh()
 
     # -- slash commands ------------------------------------------------------------------
@@ -206,7 +210,7 @@ class Repl:
         print_hits(self.store.search(self.user, arg, limit=SEARCH_LIMIT, highlight=HIGHLIGHT))
 
     def cmd_context(self, _: str) -> None:
-        context = self.chat.last_context
+        context = self.last_context
         if context is None:
             console.print("[dim]no turn yet in this chat[/dim]")
             return

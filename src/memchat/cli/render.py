@@ -7,42 +7,54 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import TurnError
 from ..store import SessionInfo, Turn
 from ..store.titles import item_text
+
+if TYPE_CHECKING:
+    from ..chat import TurnResult
 
 console = Console()
 
 
-async def show_stream(chunks: AsyncIterator[str], *, markdown: bool) -> str:
-    """Print a streamed reply as it arrives and return its whole text.
+async def show_stream(pieces: AsyncIterator[str | TurnResult], *, markdown: bool) -> TurnResult:
+    """Print a turn's reply as it streams (``Chat.stream_turn``) and return its result.
 
     On a terminal the reply is rendered as Markdown, re-rendered as it grows, after a
     "Thinking..." spinner until its first piece; otherwise (a pipe, a file) the raw text
     is written unchanged.
     """
     if markdown and console.is_terminal:
-        return await _show_live(chunks)
-    parts: list[str] = []
-    completed = False
+        return await _show_live(pieces)
+    shown = False
+    result: TurnResult | None = None
     try:
-        async for chunk in chunks:
-            parts.append(chunk)
-            click.echo(chunk, nl=False)
-        completed = True
+        async for piece in pieces:
+            if isinstance(piece, str):
+                shown = True
+                click.echo(piece, nl=False)
+            else:
+                result = piece
     finally:
         # An error after part of the reply must start on a line of its own.
-        if parts or completed:
+        if shown or result is not None:
             click.echo()
-    return "".join(parts)
+    return _stored(result)
 
 
-async def _show_live(chunks: AsyncIterator[str]) -> str:
+def _stored(result: TurnResult | None) -> TurnResult:
+    if result is None:
+        raise TurnError("the turn ended without a result")
+    return result
+
+
+async def _show_live(pieces: AsyncIterator[str | TurnResult]) -> TurnResult:
     # Imported here: rich's Markdown brings markdown-it and Pygments, slow to import.
     from rich.live import Live
     from rich.markdown import Markdown
@@ -50,17 +62,21 @@ async def _show_live(chunks: AsyncIterator[str]) -> str:
     from rich.text import Text
 
     parts: list[str] = []
+    result: TurnResult | None = None
     thinking = Spinner("dots", Text("Thinking...", style="dim"), style="dim")
     with quiet_keyboard(), Live(thinking, console=console, refresh_per_second=12) as live:
         try:
-            async for chunk in chunks:
-                parts.append(chunk)
-                live.update(Markdown("".join(parts)))
+            async for piece in pieces:
+                if isinstance(piece, str):
+                    parts.append(piece)
+                    live.update(Markdown("".join(parts)))
+                else:
+                    result = piece
         finally:
             # Stopped before the first piece (an error, Ctrl-C): leave no spinner behind.
             if not parts:
                 live.update(Text(""))
-    return "".join(parts)
+    return _stored(result)
 
 
 @contextlib.contextmanager

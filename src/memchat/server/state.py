@@ -1,16 +1,15 @@
-"""What every request shares: the settings, the store and the chat template."""
+"""What every request shares: the settings, the store and the chat."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from ..chat import Chat
 from ..config import Settings
-from ..memory.facts import MemoryChanges
 from ..models import ModelChoice
 from ..store import Store
 from ..store.rates import RateLimit
@@ -25,13 +24,10 @@ class ServerState:
     settings: Settings
     store: Store
     model: ModelChoice
-    chat_template: Chat
+    # One for every request: a turn's outcome is its own TurnResult, kept on no Chat.
+    chat: Chat
     # MEMCHAT_RATE_LIMIT: model turns per user, counted in the store (shared by workers).
     rate_limit: RateLimit | None = None
-
-    def chat(self) -> Chat:
-        """A chat for one request (a shallow copy, so no state leaks between users)."""
-        return replace(self.chat_template, last_context=None, last_changes=MemoryChanges())
 
 
 async def _state(request: Request) -> ServerState:

@@ -1,4 +1,4 @@
-"""What the store checks and normalizes, once, for every backend (see ``base.Store``).
+"""What the store checks and normalizes, once, for every backend (see ``contract/``).
 
 Names and ids, limits, and text that PostgreSQL cannot keep (NUL) are settled here, so
 that the two backends cannot answer the same call differently.
@@ -6,6 +6,7 @@ that the two backends cannot answer the same call differently.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -94,9 +95,53 @@ def keep_an_admin(user: str, admins: Sequence[str]) -> None:
         )
 
 
-def hidden_ids(record: SessionRecord, stored: Sequence[tuple[int, int]]) -> list[int]:
-    """The ids of ``record``'s hidden items among its ``stored`` (seq, id) rows, in order."""
-    by_turn: dict[int, list[int]] = {}
-    for seq, item_id in stored:
-        by_turn.setdefault(seq, []).append(item_id)
-    return [by_turn[seq][index] for seq, index in record.hidden]
+def check_search(
+    user: str, query: str, limit: int, session_id: str | None, highlight: tuple[str, str]
+) -> tuple[str, str]:
+    """Check ``Store.search``'s parameters and return the highlight as a pair.
+
+    InvalidName for the user or session id, ValueError for the rest; a limit of 0 is
+    allowed (it finds nothing), a limit of None is not.
+    """
+    _check_scope(user, limit, session_id)
+    if not isinstance(query, str):
+        raise ValueError(f"query must be a string, got {type(query).__name__}")
+    if (
+        not isinstance(highlight, (tuple, list))
+        or len(highlight) != 2
+        or not all(isinstance(mark, str) for mark in highlight)
+    ):
+        raise ValueError(f"highlight must be two strings, got {highlight!r}")
+    return (highlight[0], highlight[1])
+
+
+def check_match(
+    user: str,
+    words: Sequence[str],
+    limit: int,
+    session_id: str | None,
+    context_weights: tuple[float, float],
+) -> tuple[float, float]:
+    """Check ``Store.match_messages``'s parameters and return the context weights.
+
+    ``words`` is a list of words, not one string (whose letters would be searched for).
+    """
+    _check_scope(user, limit, session_id)
+    if isinstance(words, (str, bytes)) or not all(isinstance(word, str) for word in words):
+        raise ValueError(f"words must be a list of strings, got {words!r:.80}")
+    weights = tuple(context_weights) if isinstance(context_weights, (tuple, list)) else ()
+    if len(weights) != 2 or not all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < math.inf
+        for w in weights
+    ):
+        raise ValueError(f"context_weights must be two numbers >= 0, got {context_weights!r}")
+    return (float(weights[0]), float(weights[1]))
+
+
+def _check_scope(user: str, limit: int, session_id: str | None) -> None:
+    check_name("user name", user)
+    if session_id is not None:
+        check_name("session id", session_id)
+    if limit is None:
+        raise ValueError("limit must be a whole number >= 0, got None")
+    check_limit(limit)

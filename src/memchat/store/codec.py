@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CorruptData, StoreError
-from .base import Fact, FactRecord, Item, SessionInfo, Summary, Turn
 from .crypto import Cipher, seal, unseal
+from .records import Fact, FactRecord, Item, SessionInfo, Summary, Turn
 
 
 def encode_item(item: Item) -> str:

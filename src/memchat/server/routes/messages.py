@@ -11,12 +11,12 @@ import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter
 
-from ...chat import Chat
-from ...errors import InputTooLarge, MemchatError
+from ...chat import Chat, TurnResult
+from ...errors import InputTooLarge, MemchatError, TurnError
 from ...memory.context import SAFETY_MARGIN
 from ...memory.tokens import MESSAGE_OVERHEAD
 from ...store import MemchatSession, SessionInfo, Store
@@ -74,7 +74,7 @@ async def send_message(
         info = own_session(state.store, user.name, session_id)
         if body.replace_last and state.store.last_turn(info) is None:
             raise ApiError(409, "conflict", "the session has no turn to replace")
-    chat = state.chat()
+    chat = state.chat
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
     check_context_room(chat, body.text)
@@ -141,12 +141,12 @@ def check_context_room(chat: Chat, text: str) -> None:
 
 
 async def _kept_if_stored(
-    store: Store, info: SessionInfo, events: AsyncIterator[str]
-) -> AsyncIterator[str]:
+    store: Store, info: SessionInfo, events: AsyncGenerator[str, None]
+) -> AsyncGenerator[str, None]:
     """The events of a session's first turn; the session goes if the turn is not stored
     (it failed, or the client left), so no empty session is left behind."""
     try:
-        async with aclosing(cast(AsyncGenerator[str, None], events)) as inner:
+        async with aclosing(events) as inner:
             async for item in inner:
                 yield item
     finally:
@@ -157,18 +157,20 @@ async def _kept_if_stored(
 
 async def _turn_events(
     chat: Chat, store: Store, session: MemchatSession, text: str, *, replace_last: bool
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The events of one turn; closing this generator early abandons the turn."""
+    result: TurnResult | None = None
     try:
         # aclosing: if the client leaves, the turn is rolled back (and its session lock
         # released) as soon as this generator is closed, not whenever it is collected.
-        # (stream_turn is an async generator; its signature promises only an iterator.)
-        stream = cast(
-            AsyncGenerator[str, None], chat.stream_turn(session, text, replace_last=replace_last)
-        )
-        async with aclosing(stream) as deltas:
-            async for delta in deltas:
-                yield event("delta", DeltaEvent(text=delta).model_dump())
+        async with aclosing(chat.stream_turn(session, text, replace_last=replace_last)) as turn:
+            async for piece in turn:
+                if isinstance(piece, TurnResult):
+                    result = piece
+                else:
+                    yield event("delta", DeltaEvent(text=piece).model_dump())
+        if result is None:
+            raise TurnError("the turn ended without a result")
     except MemchatError as exc:
         _, code, message = public_error(exc, f"turn in {session.session_id}")
         yield event("error", error_body(code, message))
@@ -178,5 +180,5 @@ async def _turn_events(
         yield event("error", error_body("internal_error", "internal server error"))
         return
     info = store.find_session(session.info.user, session.info.id) or session.info
-    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(chat.last_changes))
+    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(result.changes))
     yield event("done", done.model_dump())

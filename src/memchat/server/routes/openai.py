@@ -14,17 +14,17 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, replace
-from typing import Annotated, Any, cast
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from agents import Agent
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from ...chat import Chat
-from ...errors import MemchatError
-from ...memory.tokens import estimate_tokens
+from ...chat import Chat, TurnResult
+from ...errors import MemchatError, TurnError
 from ...store import MemchatSession
 from ..auth import CurrentUser
 from ..errors import ApiError, status_of
@@ -112,9 +112,10 @@ async def chat_completions(
         raise ApiError(400, "invalid_request", "only text content is supported")
     text = body.messages[start].text
     input_items = turn_input(body.messages, start)
-    chat = _chat_for(state, body)
+    chat = state.chat
     # Checked before anything is stored or streamed, so a message over the limit gets a 413.
     chat.check_input(text)
+    agent = _agent_for(state, body)
     explicit = explicit_session_id(x_memchat_session, body.metadata)
     _take_turn_slot(state, user.name)
     info = choose_session(state.store, user.name, body.messages[: start + 1], explicit)
@@ -132,7 +133,7 @@ async def chat_completions(
         stream = EventStream(
             _chunks(
                 chat,
-                _Turn(session, text, input_items),
+                _Turn(session, text, input_items, agent),
                 completion_id,
                 created,
                 body.model,
@@ -141,14 +142,14 @@ async def chat_completions(
         )
         stream.headers.update(headers)
         return stream
+    result: TurnResult | None = None
     try:
-        reply = await chat.run_turn(session, text, input_items=input_items)
-        choice = Choice(message=AssistantMessage(content=reply))
+        result = await chat.run_turn(session, text, input_items=input_items, agent=agent)
+        choice = Choice(message=AssistantMessage(content=result.reply))
     except MemchatError as exc:
         called = calls_in(exc)
         if called is None:
             raise
-        reply = ""
         choice = Choice(
             message=AssistantMessage(content=None, tool_calls=called.calls),
             finish_reason="tool_calls",
@@ -158,15 +159,15 @@ async def chat_completions(
         created=created,
         model=body.model,
         choices=[choice],
-        usage=_usage(chat, reply),
+        usage=_usage(result),
     )
     return JSONResponse(completion.model_dump(), headers=headers)
 
 
-def _chat_for(state: ServerState, body: ChatCompletionRequest) -> Chat:
-    """The request's chat: memchat's instructions, then the client's system messages."""
-    chat = state.chat()
-    agent = chat.agent
+def _agent_for(state: ServerState, body: ChatCompletionRequest) -> Agent[Any]:
+    """The request's agent: memchat's instructions, then the client's system messages, and
+    the client's tools."""
+    agent = state.chat.agent
     client = [m.text for m in body.messages if m.role in ("system", "developer") and m.text]
     if client:
         own = agent.instructions
@@ -174,7 +175,7 @@ def _chat_for(state: ServerState, body: ChatCompletionRequest) -> Chat:
         agent = agent.clone(instructions=instructions)
     if body.tools and state.model.supports_tools:
         agent = agent.clone(tools=[*agent.tools, *client_tools(body.tools)])
-    return replace(chat, agent=agent)
+    return agent
 
 
 def _take_turn_slot(state: ServerState, user: str) -> None:
@@ -191,11 +192,13 @@ def _take_turn_slot(state: ServerState, user: str) -> None:
         )
 
 
-def _usage(chat: Chat, reply: str) -> Usage:
-    """Token counts by memchat's counter: the context the model got, and the reply."""
-    count = chat.memory.count if chat.memory is not None else estimate_tokens
-    prompt = chat.last_context.tokens if chat.last_context is not None else 0
-    completion = count(reply)
+def _usage(result: TurnResult | None) -> Usage:
+    """Token counts by memchat's counter: the context the model got, and the reply.
+
+    None (the model called the client's tools; no turn was stored): no counts.
+    """
+    prompt = result.context_tokens if result is not None else 0
+    completion = result.reply_tokens if result is not None else 0
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
@@ -210,6 +213,7 @@ class _Turn:
     session: MemchatSession
     text: str
     input_items: list[Any] | None
+    agent: Agent[Any]
 
 
 async def _chunks(
@@ -219,19 +223,22 @@ async def _chunks(
     created: int,
     model: str,
     include_usage: bool,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The chunks of one streamed turn; closing this generator early abandons the turn."""
-    parts: list[str] = []
+    result: TurnResult | None = None
     yield _data(chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
     try:
-        stream = cast(
-            AsyncGenerator[str, None],
-            chat.stream_turn(turn.session, turn.text, input_items=turn.input_items),
+        stream = chat.stream_turn(
+            turn.session, turn.text, input_items=turn.input_items, agent=turn.agent
         )
-        async with aclosing(stream) as deltas:
-            async for delta in deltas:
-                parts.append(delta)
-                yield _data(chunk(completion_id, created, model, {"content": delta}))
+        async with aclosing(stream) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, TurnResult):
+                    result = piece
+                else:
+                    yield _data(chunk(completion_id, created, model, {"content": piece}))
+        if result is None:
+            raise TurnError("the turn ended without a result")
     except MemchatError as exc:
         called = calls_in(exc)
         if called is None:
@@ -253,5 +260,5 @@ async def _chunks(
         finish = "stop"
     yield _data(chunk(completion_id, created, model, {}, finish_reason=finish))
     if include_usage:
-        yield _data(chunk(completion_id, created, model, None, usage=_usage(chat, "".join(parts))))
+        yield _data(chunk(completion_id, created, model, None, usage=_usage(result)))
     yield "data: [DONE]\n\n"

@@ -1,9 +1,12 @@
 """Copy a SQLite store into PostgreSQL, verified, and resumable after an interruption.
 
 Rows are matched by their natural keys (a user's name, a session's user and id), not by
-their numeric ids, so the target may already hold other users. Each session is copied in
-one transaction with its turns and summary, and a session the target already has is
-skipped: a copy that was interrupted is finished by running it again. Every item's JSON
+their numeric ids, so the target may already hold other users. A copy is an export of the
+source (``sqlite/sessions.py``'s ``read_sessions``: each session as stored) and an import
+into the target through the function every import uses (``postgres/sessions.py``'s
+``write_session``), each session in one transaction with its turns and summary; a
+session the target already has is skipped: a copy that was interrupted is finished by
+running it again. Every item's JSON
 text is copied byte for byte, turns keep their sequence numbers and sessions their
 counters; the search index is rebuilt as the items go in.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,16 +29,15 @@ from typing import Any
 from psycopg import sql
 
 from ...errors import StoreError, UnsealedData
-from ..base import Item
-from ..codec import session_from_row, unpack_item
 from ..crypto import Cipher, unseal
-from ..sealing import SEALED_COLUMNS, WHOLE, plaintext_sql, sample_sql
+from ..sealed_rows import WHOLE, plaintext_sql, sample_sql
+from ..sealing import SEALED_COLUMNS
+from ..sqlite.sessions import read_sessions
 from ..sqlite.store import SQLiteStore
-from ..usage import TURN_USAGE_COLUMNS, TurnUsage, turn_usage_of
+from ..stored import StoredSession
 from .pool import Connection
+from .sessions import write_session
 from .store import PostgresStore
-from .turns import ADD_TO_TURN, turn_params
-from .usage import insert_usage
 
 # What is counted on both sides; items and messages follow from the sessions.
 COUNTED = (
@@ -101,6 +103,19 @@ class SQLiteSource:
             if self.rows(plaintext_sql(column, "?"), WHOLE)
         ]
 
+    def sessions(self, cipher: Cipher | None) -> Iterator[StoredSession]:
+        """Every session as stored, one at a time (its items opened with ``cipher`` to
+        check them and to index them)."""
+        found = read_sessions(self.conn, cipher)
+        while True:
+            try:
+                session = next(found)
+            except StopIteration:
+                return
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the SQLite source: {exc}") from exc
+            yield session
+
     def count(self, table: str) -> int:
         """The number of rows in ``table`` (one of COUNTED)."""
         return int(self.rows(f'SELECT count(*) FROM "{table}"')[0][0])
@@ -132,50 +147,17 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
     db = target._db
     users = source.rows("SELECT name, created_at, current_session, is_admin FROM users")
     db.write(lambda conn: _copy_users(conn, source, users))
-    sessions = source.rows(
-        "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count,"
-        " s.last_seq, s.metadata FROM sessions s JOIN users u ON u.id = s.user_id ORDER BY s.id"
-    )
-    for pk, user, key, *fields in sessions:
-        items = source.rows(
-            "SELECT seq, created_at, id, data FROM items WHERE session_id = ? ORDER BY seq, id",
-            (pk,),
-        )
-        summary = source.rows(
-            "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?", (pk,)
-        )
-        hidden = {
-            item_id
-            for (item_id,) in source.rows(
-                "SELECT h.item_id FROM recall_hidden h JOIN items i ON i.id = h.item_id"
-                " WHERE i.session_id = ?",
-                (pk,),
-            )
-        }
-        usage = turn_usage_of(
-            source.rows(
-                f"SELECT {TURN_USAGE_COLUMNS} FROM turn_usage u JOIN items i ON i.id = u.item_id"
-                " WHERE i.session_id = ?",
-                (pk,),
-            )
-        )
-        copy = partial(
-            _copy_session,
-            cipher=target.cipher,
-            user=user,
-            key=key,
-            fields=fields,
-            items=items,
-            summary=summary,
-            hidden=hidden,
-            usage=usage,
-        )
-        if db.write(copy):
+    index = target.cipher is None
+    # The export of the source, session by session, as stored; each one goes in through
+    # the one function that writes a whole session, in a transaction of its own.
+    for session in source.sessions(target.cipher):
+        if db.write(partial(write_session, session=session, index=index)) is not None:
             report.copied += 1
         else:
             report.skipped += 1
-        report.items += len(items)
-        progress(len(items))
+        items = sum(len(turn.data) for turn in session.turns)
+        report.items += items
+        progress(items)
     return report
 
 
@@ -207,65 +189,6 @@ def _copy_users(conn: Connection, source: SQLiteSource, users: list[tuple[Any, .
             " SELECT id, %s, %s, %s FROM users WHERE name = %s ON CONFLICT (hash) DO NOTHING",
             [(*row[1:], row[0]) for row in tokens],
         )
-
-
-def _copy_session(
-    conn: Connection,
-    cipher: Cipher | None,
-    user: str,
-    key: str,
-    fields: list[Any],
-    items: list[tuple[Any, ...]],
-    summary: list[tuple[Any, ...]],
-    hidden: set[int],
-    usage: dict[int, TurnUsage],
-) -> bool:
-    """Copy one session with its turns and summary; False if the target already has it.
-
-    Each item is opened (with ``cipher``, if sealed) to check it, and to index it unless
-    the target is encrypted; its stored text is copied as it is. The items that were kept
-    out of recall (``hidden``, source ids) are kept out in the target too, and each turn's
-    ``usage`` (by seq) goes with it.
-    """
-    title, created_at, updated_at, turn_count, last_seq, metadata = fields
-    row = conn.execute(
-        "INSERT INTO sessions (user_id, key, title, created_at, updated_at, turn_count,"
-        " last_seq, metadata) SELECT id, %s, %s, %s, %s, %s, %s, %s FROM users WHERE name = %s"
-        " ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
-        (key, title, created_at, updated_at, turn_count, last_seq, metadata, user),
-    ).fetchone()
-    if row is None:
-        return False
-    info = session_from_row((row[0], user, key, *fields[:4], metadata), cipher)
-    turns: dict[tuple[int, str], tuple[list[Item], list[str]]] = {}
-    for seq, stamp, item_id, data in items:
-        decoded, texts = turns.setdefault((seq, stamp), ([], []))
-        decoded.append(unpack_item(cipher, info, item_id, data))
-        texts.append(data)
-    with conn.cursor() as cur:
-        cur.executemany(
-            ADD_TO_TURN,
-            [
-                turn_params(row[0], seq, stamp, updated_at, decoded, texts, index=cipher is None)
-                for (seq, stamp), (decoded, texts) in turns.items()
-            ],
-        )
-    for seq, cost in usage.items():
-        insert_usage(conn, row[0], seq, cost)
-    for through_seq, text, stamp in summary:
-        conn.execute(
-            "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
-            " VALUES (%s, %s, %s, %s)",
-            (row[0], through_seq, text, stamp),
-        )
-    if hidden:
-        # The target's ids are new; the items are in the same (seq, id) order on both sides.
-        copied = conn.execute(
-            "SELECT id FROM items WHERE session_id = %s ORDER BY seq, id", (row[0],)
-        ).fetchall()
-        marks = [new for (new,), item in zip(copied, items, strict=True) if item[2] in hidden]
-        conn.execute("INSERT INTO recall_hidden (item_id) SELECT unnest(%s::bigint[])", (marks,))
-    return True
 
 
 # -- verification ----------------------------------------------------------------------------

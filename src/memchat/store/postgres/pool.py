@@ -1,4 +1,4 @@
-"""The PostgreSQL store's connections: two pools, retries, and per-session turn locks.
+"""The PostgreSQL store's connections: two pools, retries, and the turns' connections.
 
 Reads and writes borrow a connection from a ``psycopg_pool.ConnectionPool`` for one call.
 A connection found broken (the server restarted, or an administrator terminated it) is
@@ -15,27 +15,23 @@ PostgreSQL has released the lock, so the turn's writes fail rather than retry el
 a retry could interleave with a turn that took the lock since. A transaction held open for
 the turn (``pg_advisory_xact_lock``) would also work, but would sit idle in transaction
 for the whole model call, which poolers and ``idle_in_transaction_session_timeout``
-punish, and would tie the turn's other writes (facts, summaries) to its outcome.
+punish, and would tie the turn's other writes (facts, summaries) to its outcome. The locks
+themselves are ``postgres/locks.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import CancelledError as FutureCancelled
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import StoreError
+from .locks import POOL_TIMEOUT, Connection, TurnLocks, first_line, held_by
 from .schema import lock_key, migrate
 from .url import Target
 
@@ -44,26 +40,8 @@ from .url import Target
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 T = TypeVar("T")
-Connection = psycopg.Connection[tuple[Any, ...]]
 
-# How long a call waits for a free connection before it reports the server unreachable.
-POOL_TIMEOUT = 30.0
-
-
-@dataclass
-class _Held:
-    """A turn's connection, holding its session's advisory lock."""
-
-    owner: Database
-    conn: Connection
-    # A turn's calls are sequential, but a thread started inside the turn inherits it;
-    # this keeps two of them from running statements into each other's transaction.
-    guard: threading.Lock
-
-
-# A context variable, so every call made inside a turn's block (and in tasks it starts)
-# finds the turn's connection; calls from elsewhere use the pool.
-_held: ContextVar[_Held | None] = ContextVar("memchat_pg_turn", default=None)
+__all__ = ["POOL_TIMEOUT", "Connection", "Database"]
 
 
 class _Failed(Exception):
@@ -92,7 +70,7 @@ class Database:
             first = psycopg.connect(target.conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
             raise StoreError(
-                f"cannot connect to PostgreSQL at {target.shown}: {_first_line(exc)}"
+                f"cannot connect to PostgreSQL at {target.shown}: {first_line(exc)}"
             ) from exc
         try:
             with first:
@@ -104,11 +82,14 @@ class Database:
         # a whole model call, so however many turns are open, calls never wait for one.
         self._pool = self._new_pool("calls", min_size=1)
         self._turns = self._new_pool("turns", min_size=0)
-        # Threads that wait so that the event loop does not: for a turn connection, and for
-        # a session's lock. Separate, so waits of one kind never queue behind the other's.
-        size = target.pool_size
-        self._checkouts = ThreadPoolExecutor(size, thread_name_prefix="memchat-pg-checkout")
-        self._lock_waits = ThreadPoolExecutor(size, thread_name_prefix="memchat-pg-lock")
+        self._locks = TurnLocks(
+            self,
+            self._turns,
+            schema=self.schema,
+            shown=target.shown,
+            size=target.pool_size,
+            unreachable=self._unreachable,
+        )
 
     def _new_pool(self, name: str, *, min_size: int) -> ConnectionPool[Connection]:
         """An open pool of up to ``pool_size`` autocommit connections to the schema."""
@@ -157,8 +138,11 @@ class Database:
         """Close every connection; turns still open lose their locks."""
         self._pool.close()
         self._turns.close()
-        for executor in (self._checkouts, self._lock_waits):
-            executor.shutdown(wait=False, cancel_futures=True)
+        self._locks.close()
+
+    def hold(self, *parts: str) -> AbstractAsyncContextManager[None]:
+        """Hold the advisory lock named by ``parts`` (and its connection) for the block."""
+        return self._locks.hold(*parts)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -171,8 +155,8 @@ class Database:
         return self._run(work, write=True)
 
     def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        held = _held.get()
-        if held is not None and held.owner is self:
+        held = held_by(self)
+        if held is not None:
             with held.guard:
                 try:
                     return _attempt(held.conn, work, write)
@@ -198,17 +182,17 @@ class Database:
             if write and failed.committing:
                 return StoreError(
                     f"lost the connection to PostgreSQL at {where} while committing; the"
-                    f" change may or may not have been saved ({_first_line(failed.cause)})"
+                    f" change may or may not have been saved ({first_line(failed.cause)})"
                 )
             if in_turn:
                 return StoreError(
                     f"lost the connection to PostgreSQL at {where} during the turn, and with"
                     f" it the session's lock; nothing of the turn was saved"
-                    f" ({_first_line(failed.cause)})"
+                    f" ({first_line(failed.cause)})"
                 )
-            return StoreError(f"cannot reach PostgreSQL at {where}: {_first_line(failed.cause)}")
+            return StoreError(f"cannot reach PostgreSQL at {where}: {first_line(failed.cause)}")
         verb = "write" if write else "read"
-        return StoreError(f"cannot {verb} PostgreSQL at {where}: {_first_line(failed.cause)}")
+        return StoreError(f"cannot {verb} PostgreSQL at {where}: {first_line(failed.cause)}")
 
     def _unreachable(self) -> StoreError:
         return StoreError(
@@ -216,100 +200,6 @@ class Database:
             f" {POOL_TIMEOUT:g}s (is the server up? are all {self.target.pool_size} pooled"
             " connections busy? see MEMCHAT_PG_POOL_SIZE)"
         )
-
-    # -- turn locks ------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def hold(self, *parts: str) -> AsyncIterator[None]:
-        """Hold the advisory lock named by ``parts`` (and its connection) for the block."""
-        key = lock_key(self.schema, *parts)
-        conn = await self._locked_connection(key)
-        token = _held.set(_Held(self, conn, threading.Lock()))
-        try:
-            yield
-        finally:
-            try:
-                self._release(conn, key)
-            finally:
-                # A turn closed from another context (an async generator finalized as its
-                # event loop shuts down, after Ctrl-C) cannot reset the token there: that
-                # context is being dropped, and the lock is released all the same.
-                with suppress(ValueError):
-                    _held.reset(token)
-
-    async def _locked_connection(self, key: int) -> Connection:
-        """A pooled connection holding lock ``key``; waits without blocking the event loop."""
-        for attempt in (1, 2):
-            conn = await self._checkout()
-            try:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                if not (row and row[0]):
-                    await self._wait_for_lock(conn, key)
-                return conn
-            except psycopg.Error as exc:
-                broken = conn.broken
-                self._turns.putconn(conn)
-                if attempt == 1 and broken:
-                    # The lock went with the broken connection, so asking again is safe.
-                    self._turns.check()
-                    continue
-                raise StoreError(
-                    f"cannot lock a session on PostgreSQL at {self.target.shown}:"
-                    f" {_first_line(exc)}"
-                ) from exc
-            except BaseException:
-                self._release(conn, key)
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _checkout(self) -> Connection:
-        """A connection from the pool: at once if one is idle, else waited for in a thread.
-
-        Waiting in the event loop's thread could deadlock: the connections it waits for
-        belong to turns that need this same loop to finish.
-        """
-        try:
-            return self._turns.getconn(timeout=1e-4)
-        except PoolTimeout:
-            pass
-        waiting = self._checkouts.submit(self._turns.getconn)
-        try:
-            return await asyncio.wrap_future(waiting)
-        except asyncio.CancelledError:
-            # The thread may still be handed a connection: it goes back when it is.
-            waiting.add_done_callback(self._give_back)
-            raise
-        except PoolTimeout as exc:
-            raise self._unreachable() from exc
-
-    def _give_back(self, done: Future[Connection]) -> None:
-        """Return the connection a cancelled checkout got after all, if it got one."""
-        if not done.cancelled() and done.exception() is None:
-            self._turns.putconn(done.result())
-
-    async def _wait_for_lock(self, conn: Connection, key: int) -> None:
-        """Block in ``pg_advisory_lock`` in a worker thread; cancellable."""
-        waiting = self._lock_waits.submit(conn.execute, "SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            await asyncio.wrap_future(waiting)
-        except asyncio.CancelledError:
-            # The thread is still blocked on the server: cancel the query there, then let
-            # the caller release whatever the thread ended up holding.
-            if not waiting.cancel():
-                conn.cancel_safe()
-                with suppress(psycopg.Error, FutureCancelled, TimeoutError):
-                    waiting.result(timeout=POOL_TIMEOUT)
-            raise
-
-    def _release(self, conn: Connection, key: int) -> None:
-        """Unlock ``key`` and return the connection to the pool."""
-        try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        except psycopg.Error:
-            # A connection that may still hold the lock must never go back to the pool:
-            # closing it makes the server release every lock it held.
-            conn.close()
-        self._turns.putconn(conn)
 
 
 def _attempt(conn: Connection, work: Callable[[Connection], T], write: bool) -> T:
@@ -325,8 +215,3 @@ def _attempt(conn: Connection, work: Callable[[Connection], T], write: bool) -> 
         return result
     except psycopg.Error as exc:
         raise _Failed(exc, conn, committing) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,4 +1,4 @@
-"""Versioned, transactional schema migrations for the PostgreSQL store.
+"""The PostgreSQL store's schema: its migrations, run by the shared runner (``migrations.py``).
 
 The same migrations, by the same names, as the SQLite store's (``sqlite/schema.py``), in
 PostgreSQL's dialect. Each one runs in one transaction together with the row that records
@@ -13,16 +13,16 @@ Times stay ISO 8601 text, as in SQLite: a copied database keeps every value byte
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
-from ...errors import StoreError
+from ..migrations import Migration
+from ..migrations import migrate as run
 from .index import SEARCH_SCHEMA
 from .usage import USAGE_SCHEMA
-
-Migration = tuple[str, Sequence[str]]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -187,40 +187,35 @@ def lock_key(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def applied_migrations(conn: psycopg.Connection[Any]) -> set[str]:
-    """Names of the migrations recorded in the schema."""
-    return {row[0] for row in conn.execute("SELECT name FROM memchat_migrations")}
+class _Postgres:
+    """The runner's ``Dialect`` for a PostgreSQL connection in autocommit mode."""
+
+    bookkeeping = _BOOKKEEPING
+    placeholder = "%s"
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        self.conn = conn
+        # Advisory locks are per database, not per schema: the key names the schema, so
+        # two schemas of one database migrate independently.
+        self.key = lock_key("memchat-migrate", schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.key,))
+            yield
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # Without parameters none are bound, so a "%" in a statement stays as it is.
+        cursor = self.conn.execute(statement, tuple(params) or None)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def migrate(
     conn: psycopg.Connection[Any], schema: str, migrations: Sequence[Migration] = MIGRATIONS
 ) -> list[str]:
-    """Apply the migrations ``schema`` lacks and return their names.
+    """Apply the migrations ``schema`` lacks and return their names (``migrations.py``).
 
     ``conn`` must be in autocommit mode, with ``schema`` first on its search path.
     """
-    # Advisory locks are per database, not per schema: the key names the schema, so two
-    # schemas of one database migrate independently.
-    key = lock_key("memchat-migrate", schema)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        conn.execute(_BOOKKEEPING)
-        unknown = applied_migrations(conn) - {name for name, _ in migrations}
-    if unknown:
-        raise StoreError(
-            "the database was written by a newer memchat (unknown migrations: "
-            + ", ".join(sorted(unknown))
-            + "); upgrade memchat to open it"
-        )
-    done: list[str] = []
-    for name, statements in migrations:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-            # Checked under the lock: another process may have just applied it.
-            if conn.execute("SELECT 1 FROM memchat_migrations WHERE name = %s", (name,)).fetchone():
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO memchat_migrations (name) VALUES (%s)", (name,))
-        done.append(name)
-    return done
+    return run(_Postgres(conn, schema), migrations)

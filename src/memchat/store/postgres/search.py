@@ -138,14 +138,14 @@ class PostgresSearchMixin:
     _db: Database
     cipher: Cipher | None
 
-    def search(
+    def _search(
         self,
         user: str,
         query: str,
         *,
-        limit: int = 20,
-        session_id: str | None = None,
-        highlight: tuple[str, str] = ("[", "]"),
+        limit: int,
+        session_id: str | None,
+        highlight: tuple[str, str],
     ) -> list[SearchHit]:
         if self.cipher is not None:
             raise SearchUnavailable(SEARCH_OFF)
@@ -183,15 +183,15 @@ class PostgresSearchMixin:
             hits.append(SearchHit(key, title, seq, item_id, role, created_at, snippet, score))
         return hits
 
-    def match_messages(
+    def _match_messages(
         self,
         user: str,
         words: Sequence[str],
         *,
         limit: int,
-        session_id: str | None = None,
-        context_weights: tuple[float, float] = (0.5, 0.3),
-        keep_rarest: bool = True,
+        session_id: str | None,
+        context_weights: tuple[float, float],
+        keep_rarest: bool,
     ) -> list[IndexedMessage]:
         # Every word is searched for (PostgreSQL's GIN index has no cheap per-word counts
         # to judge them by), so keep_rarest changes nothing here.

@@ -9,37 +9,34 @@ With a ``cipher`` it seals content at rest as the SQLite store does (see ``crypt
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TypeVar
 
-import psycopg
 from psycopg import sql
 
-from ...errors import SessionExists, UserNotFound
-from ..base import Position, PruneReport, SessionInfo, Store, User, keep_an_admin, now
-from ..codec import seal_title, session_from_row
-from ..crypto import Cipher, seal
+from ..base import PruneReport, SessionInfo, Store
+from ..crypto import Cipher
+from .auth import PostgresAuthMixin
 from .index import find_last_message, reindex_context
-from .memory import PostgresMemoryMixin, admins, count_of, locked_user
+from .memory import PostgresMemoryMixin
 from .pool import Connection, Database
 from .schema import TABLES
 from .sealing import PostgresSealingMixin
 from .search import PostgresSearchMixin
+from .sessions import PostgresSessionsMixin
 from .turns import PostgresTurnsMixin
 from .url import parse_url
 from .usage import PostgresUsageMixin
 
-_SESSION = (
-    "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
-    " FROM sessions s JOIN users u ON u.id = s.user_id"
-)
-_USER = "SELECT name, created_at, current_session FROM users"
+T = TypeVar("T")
 
 
 class PostgresStore(
+    PostgresSessionsMixin,
     PostgresTurnsMixin,
     PostgresMemoryMixin,
+    PostgresAuthMixin,
     PostgresSearchMixin,
     PostgresSealingMixin,
     PostgresUsageMixin,
@@ -64,6 +61,12 @@ class PostgresStore(
     def close(self) -> None:
         self._db.close()
 
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        return self._db.read(work)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        return self._db.write(work)
+
     @property
     def searchable(self) -> bool:
         # An encrypted PostgreSQL store keeps no search index (no keyed one yet).
@@ -71,127 +74,6 @@ class PostgresStore(
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._db.hold("turn", session.user, session.id)
-
-    # -- users -----------------------------------------------------------------------------
-
-    def _ensure_user(self, name: str) -> User:
-        def work(conn: Connection) -> User:
-            conn.execute(
-                "INSERT INTO users (name, created_at) VALUES (%s, %s)"
-                " ON CONFLICT (name) DO NOTHING",
-                (name, now()),
-            )
-            return _one_user(conn, name)
-
-        try:
-            return self.get_user(name)
-        except UserNotFound:
-            return self._db.write(work)
-
-    def _get_user(self, name: str) -> User:
-        return self._db.read(lambda conn: _one_user(conn, name))
-
-    def list_users(self) -> list[User]:
-        rows = self._db.read(lambda conn: conn.execute(f"{_USER} ORDER BY name").fetchall())
-        return [User(*row) for row in rows]
-
-    def _delete_user(self, name: str) -> None:
-        def work(conn: Connection) -> int:
-            keep_an_admin(name, admins(conn))
-            return conn.execute("DELETE FROM users WHERE name = %s", (name,)).rowcount
-
-        if self._db.write(work) == 0:
-            raise UserNotFound(f"no user {name!r}")
-
-    def _set_current_session(self, user: str, session_id: str) -> None:
-        self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE users SET current_session = %s WHERE name = %s", (session_id, user)
-            )
-        )
-
-    # -- sessions --------------------------------------------------------------------------
-
-    def _create_session(
-        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
-    ) -> SessionInfo:
-        stamp = created_at
-        sealed = seal_title(self.cipher, title)
-        self.ensure_user(user)
-
-        def work(conn: Connection) -> None:
-            user_id = locked_user(conn, user)
-            if user_id is None:
-                raise UserNotFound(f"no user {user!r}")  # deleted meanwhile
-            self.quotas.check("sessions", user, count_of(conn, "sessions", user_id) + 1)
-            try:
-                conn.execute(
-                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
-                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata)),
-                )
-            except psycopg.errors.UniqueViolation as exc:
-                raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
-
-        self._db.write(work)
-        return self.get_session(user, key)
-
-    def _find_session(self, user: str, session_id: str) -> SessionInfo | None:
-        row = self._db.read(
-            lambda conn: conn.execute(
-                f"{_SESSION} WHERE u.name = %s AND s.key = %s", (user, session_id)
-            ).fetchone()
-        )
-        return None if row is None else session_from_row(row, self.cipher)
-
-    def _list_sessions(
-        self, user: str, limit: int | None, after: Position | None
-    ) -> list[SessionInfo]:
-        self.get_user(user)
-        at, pk = after or (None, None)
-        rows = self._db.read(
-            lambda conn: conn.execute(
-                f"{_SESSION} WHERE u.name = %s"
-                " AND (%s::text IS NULL OR (s.updated_at, s.id) < (%s, %s))"
-                " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
-                (user, at, at, pk, limit),
-            ).fetchall()
-        )
-        return [session_from_row(row, self.cipher) for row in rows]
-
-    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
-        session = self.get_session(user, session_id)
-        self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE sessions SET title = %s WHERE id = %s",
-                (seal(self.cipher, title), session.pk),
-            )
-        )
-        return self.get_session(user, session_id)
-
-    def _delete_session(self, user: str, session_id: str) -> None:
-        session = self.get_session(user, session_id)
-
-        def work(conn: Connection) -> None:
-            conn.execute("DELETE FROM sessions WHERE id = %s", (session.pk,))
-            conn.execute(
-                "UPDATE users SET current_session = NULL WHERE name = %s AND current_session = %s",
-                (user, session_id),
-            )
-
-        self._db.write(work)
-
-    def clear_session(self, session: SessionInfo) -> None:
-        def work(conn: Connection) -> None:
-            conn.execute("DELETE FROM items WHERE session_id = %s", (session.pk,))
-            conn.execute("DELETE FROM summaries WHERE session_id = %s", (session.pk,))
-            conn.execute(
-                "UPDATE sessions SET turn_count = 0, updated_at = %s, last_message = NULL"
-                " WHERE id = %s",
-                (now(), session.pk),
-            )
-
-        self._db.write(work)
 
     # -- retention -------------------------------------------------------------------------
 
@@ -277,10 +159,3 @@ def _forget_statistics_of_empty_tables(conn: Connection) -> None:
             for column, kind in columns
         )
         conn.execute(sql.SQL("ALTER TABLE {} {}").format(name, changes))
-
-
-def _one_user(conn: Connection, name: str) -> User:
-    row = conn.execute(f"{_USER} WHERE name = %s", (name,)).fetchone()
-    if row is None:
-        raise UserNotFound(f"no user {name!r}")
-    return User(*row)

@@ -8,30 +8,28 @@ With a cipher, items and titles are sealed and no index rows are written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import psycopg
-
 from ...errors import SessionExists, SessionNotFound
-from ..base import (
+from ..codec import fact_values, pack_item, turns_from_rows, unpack_item
+from ..crypto import Cipher, seal
+from ..quotas import Kind, Quotas
+from ..records import (
     FactRecord,
     Item,
     SessionInfo,
     SessionRecord,
     Turn,
     drop_orphan_outputs,
-    hidden_ids,
     now,
 )
-from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
-from ..crypto import Cipher, seal
-from ..quotas import Kind, Quotas
+from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
+from .sessions import ADD_TO_TURN, add_user, write_session
 from .usage import insert_usage
 
 if TYPE_CHECKING:
@@ -45,12 +43,6 @@ _COMMIT_TURN = insert_items_sql(
     "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
     f" updated_at = %(stamp)s, title = coalesce(title, %(title)s), {SET_LAST_MESSAGE}"
     " WHERE id = %(pk)s RETURNING id AS pk, last_seq AS seq, %(stamp)s::text AS stamp"
-)
-# The same, into a turn that already has its (seq, created_at); ``updated`` is the
-# session's new updated_at.
-ADD_TO_TURN = insert_items_sql(
-    f"UPDATE sessions SET updated_at = %(updated)s, {SET_LAST_MESSAGE} WHERE id = %(pk)s"
-    " RETURNING id AS pk, %(seq)s::integer AS seq, %(stamp)s::text AS stamp"
 )
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
 
@@ -195,81 +187,23 @@ class PostgresTurnsMixin:
     def _import_sessions(
         self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
     ) -> None:
-        encoded = [[[pack_item(self.cipher, i) for i in t.items] for t in r.turns] for r in records]
+        sessions = [encode_record(record, self.cipher) for record in records]
         index = self.cipher is None
 
         def work(conn: Connection) -> None:
             ids: dict[str, int] = {}
             for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
-                conn.execute(
-                    "INSERT INTO users (name, created_at) VALUES (%s, %s)"
-                    " ON CONFLICT (name) DO NOTHING",
-                    (user, now()),
-                )
+                add_user(conn, user)
                 # Locked, as everything that adds to a user's quota locks it first.
                 user_id = locked_user(conn, user)
                 assert user_id is not None  # inserted just above
                 ids[user] = user_id
             for fact in facts:
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for record, turns in zip(records, encoded, strict=True):
-                updated = record.turns[-1].created_at if record.turns else record.created_at
-                try:
-                    row = conn.execute(
-                        "INSERT INTO sessions (user_id, key, title, created_at, updated_at,"
-                        " turn_count, last_seq, metadata) SELECT id, %s, %s, %s, %s, %s, %s, %s"
-                        " FROM users WHERE name = %s RETURNING id",
-                        (
-                            record.id,
-                            seal_title(self.cipher, record.title),
-                            record.created_at,
-                            updated,
-                            len(record.turns),
-                            len(record.turns),
-                            json.dumps(record.metadata),
-                            record.user,
-                        ),
-                    ).fetchone()
-                except psycopg.errors.UniqueViolation as exc:
+            for session in sessions:
+                if write_session(conn, session, index=index) is None:
                     raise SessionExists(
-                        f"user {record.user!r} already has a session {record.id!r}"
-                    ) from exc
-                assert row is not None  # the user was inserted just above
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        ADD_TO_TURN,
-                        [
-                            turn_params(
-                                row[0], seq, turn.created_at, updated, turn.items, data, index=index
-                            )
-                            for seq, (turn, data) in enumerate(
-                                zip(record.turns, turns, strict=True), 1
-                            )
-                        ],
-                    )
-                for seq, turn in enumerate(record.turns, 1):
-                    if turn.usage is not None:
-                        insert_usage(conn, row[0], seq, turn.usage)
-                if record.hidden:
-                    stored = conn.execute(
-                        "SELECT seq, id FROM items WHERE session_id = %s ORDER BY seq, id",
-                        (row[0],),
-                    ).fetchall()
-                    conn.execute(
-                        "INSERT INTO recall_hidden (item_id) SELECT unnest(%s::bigint[])",
-                        (hidden_ids(record, stored),),
-                    )
-                if record.summary is not None:
-                    summary = record.summary
-                    conn.execute(
-                        "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
-                        " VALUES (%s, %s, %s, %s)",
-                        (
-                            row[0],
-                            summary.through_seq,
-                            seal(self.cipher, summary.text),
-                            summary.updated_at,
-                        ),
+                        f"user {session.user!r} already has a session {session.id!r}"
                     )
             # Counted with everything in: over a cap, all of the import is rolled back.
             added: list[tuple[Kind, list[str]]] = [
@@ -319,24 +253,6 @@ class PostgresTurnsMixin:
             (seq, at, item_id, unpack_item(self.cipher, session, item_id, data))
             for seq, at, item_id, data in rows
         )
-
-
-def turn_params(
-    pk: int,
-    seq: int,
-    stamp: str,
-    updated: str,
-    items: Sequence[Item],
-    data: Sequence[str],
-    *,
-    index: bool,
-) -> dict[str, Any]:
-    """ADD_TO_TURN's parameters: the items (stored as ``data``) go to turn ``seq``.
-
-    ``index`` is False for an encrypted store, which writes no search index rows.
-    """
-    rows = message_params(items, data, index=index)
-    return {"pk": pk, "seq": seq, "stamp": stamp, "updated": updated, **rows}
 
 
 def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:

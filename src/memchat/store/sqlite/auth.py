@@ -1,17 +1,15 @@
-"""The SQLite store's authentication tables: API token hashes and the admin role."""
+"""The SQLite store's authentication tables: API token hashes, the admin role, rate limits."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from ...errors import UserNotFound
-from ..base import User, keep_an_admin, now
-from ..rates import RateLimit
+from ..checks import keep_an_admin
+from ..records import User, now
 from ..tokens import hash_token, new_token
+from .database import Database
 
 # last_used_at is refreshed at most this often: writing it on every request would cost
 # every API call a durable transaction.
@@ -24,79 +22,87 @@ def admins(conn: sqlite3.Connection) -> list[str]:
 
 
 class SQLiteAuthMixin:
-    """Tokens and admins, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+    """Tokens, admins and rate limits, mixed into :class:`SQLiteStore` (which provides
+    ``_db``)."""
 
-    if TYPE_CHECKING:
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    _db: Database
 
     def _create_token(self, user: str) -> str:
         token = new_token()
-        with self._write() as conn:
-            inserted = conn.execute(
-                "INSERT INTO tokens (user_id, hash, created_at) SELECT id, ?, ? FROM users"
-                " WHERE name = ?",
-                (hash_token(token), now(), user),
-            ).rowcount
+        inserted = self._db.write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO tokens (user_id, hash, created_at) SELECT id, ?, ? FROM users"
+                    " WHERE name = ?",
+                    (hash_token(token), now(), user),
+                ).rowcount
+            )
+        )
         if not inserted:
             raise UserNotFound(f"no user {user!r}")
         return token
 
     def user_for_token(self, token: str) -> User | None:
-        with self._read() as conn:
-            row = conn.execute(
+        row = self._db.read(
+            lambda conn: conn.execute(
                 "SELECT u.name, u.created_at, u.current_session, t.id, t.last_used_at"
                 " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
                 (hash_token(token),),
             ).fetchone()
+        )
         if row is None:
             return None
         name, created_at, current, token_id, last_used = row
         stamp = now()
         stale = (datetime.now(UTC) - _TOUCH_EVERY).isoformat().replace("+00:00", "Z")
         if last_used is None or last_used < stale:
-            with self._write() as conn:
-                conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (stamp, token_id))
+            self._db.write(
+                lambda conn: conn.execute(
+                    "UPDATE tokens SET last_used_at = ? WHERE id = ?", (stamp, token_id)
+                )
+            )
         return User(name, created_at, current)
 
     def _revoke_tokens(self, user: str) -> int:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> int:
             found = conn.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
             if found is None:
                 raise UserNotFound(f"no user {user!r}")
             return conn.execute("DELETE FROM tokens WHERE user_id = ?", (found[0],)).rowcount
 
+        return self._db.write(work)
+
     def _set_admin(self, user: str, admin: bool) -> None:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> int:
             if not admin:
                 keep_an_admin(user, admins(conn))
-            changed = conn.execute(
+            return conn.execute(
                 "UPDATE users SET is_admin = ? WHERE name = ?", (int(admin), user)
             ).rowcount
-        if not changed:
+
+        if not self._db.write(work):
             raise UserNotFound(f"no user {user!r}")
 
     def _is_admin(self, user: str) -> bool:
-        with self._read() as conn:
-            row = conn.execute("SELECT is_admin FROM users WHERE name = ?", (user,)).fetchone()
+        row = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT is_admin FROM users WHERE name = ?", (user,)
+            ).fetchone()
+        )
         return bool(row and row[0])
 
-    def _take_turn_slot(self, user: str, limit: RateLimit, now: float | None) -> float:
-        moment = time.time() if now is None else now
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT u.id, r.tat FROM users u LEFT JOIN rate_limits r ON r.user_id = u.id"
-                " WHERE u.name = ?",
-                (user,),
-            ).fetchone()
-            if row is None:
-                raise UserNotFound(f"no user {user!r}")
-            tat, wait = limit.take(row[1], moment)
-            if tat is not None:
-                conn.execute(
-                    "INSERT INTO rate_limits (user_id, tat) VALUES (?, ?)"
-                    " ON CONFLICT (user_id) DO UPDATE SET tat = excluded.tat",
-                    (row[0], tat),
-                )
-        return wait
+    def _lock_rate(self, conn: sqlite3.Connection, user: str) -> tuple[int, float | None] | None:
+        # A write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+        row = conn.execute(
+            "SELECT u.id, r.tat FROM users u LEFT JOIN rate_limits r ON r.user_id = u.id"
+            " WHERE u.name = ?",
+            (user,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), row[1])
+
+    def _save_rate(self, conn: sqlite3.Connection, user_id: int, tat: float) -> None:
+        conn.execute(
+            "INSERT INTO rate_limits (user_id, tat) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET tat = excluded.tat",
+            (user_id, tat),
+        )

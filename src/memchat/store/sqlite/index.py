@@ -26,11 +26,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ...errors import CorruptData
-from ..base import Item
+from ...errors import CorruptData, SearchUnavailable
+from ..crypto import SEARCH_OFF, Cipher, unseal
+from ..records import IndexedMessage, Item
 from ..titles import message_text
+
+if TYPE_CHECKING:
+    from .blind import BlindTerms
+    from .database import Database
+    from .stats import MessageCounts
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -191,3 +200,105 @@ def _load(item_id: int, data: str) -> Item:
     except ValueError as exc:
         raise CorruptData(f"item {item_id} is corrupt ({exc}); cannot index it for search") from exc
     return item  # type: ignore[no-any-return]
+
+
+# Decrypted texts kept for a blind index's recalls, of messages sealed in at most so many
+# characters: at most about 100 MB.
+MAX_OPENED_TEXTS = 20_000
+MAX_OPENED_CHARS = 4000
+_ITEM_DATA = "SELECT i.id, i.data FROM json_each(?) ids CROSS JOIN items i ON i.id = ids.value"
+
+
+class SQLiteIndexMixin:
+    """The index's upkeep, mixed into :class:`SQLiteStore`: brought up to date before a
+    search, in the mode the store was opened in, and a blind index's texts decrypted."""
+
+    _db: Database
+    _lock: threading.RLock
+    _conn: sqlite3.Connection
+    cipher: Cipher | None
+    # With a cipher: the keyed index (MEMCHAT_ENCRYPTED_SEARCH), or None for no index.
+    blind: BlindTerms | None
+    # Decrypted message texts by their sealed form (see ``_item_text``).
+    _opened_texts: dict[str, str]
+    # The table's and each user's message counts, for recall's idf.
+    _counts: MessageCounts
+
+    def index_mode(self) -> str:
+        """What the index should be: "plain", "blind:<key fingerprint>", or "off" (encrypted,
+        no index). A store opened in another mode rebuilds it at the next search."""
+        if self.cipher is None:
+            return "plain"
+        return f"blind:{self.blind.fingerprint}" if self.blind is not None else "off"
+
+    def sync_search_index(self) -> None:
+        """Index the messages written since the last search (cheap when there are none)."""
+        wanted = self.index_mode()
+        with self._lock:
+            mode, through, newest = self._db.read(lambda conn: conn.execute(STATE).fetchone())
+            if mode == wanted and (wanted == "off" or through >= newest):
+                return
+            # The index can be rebuilt from the items, so its commit need not wait for the
+            # disk: synchronous=NORMAL. A crash loses index and mark together, and the next
+            # search redoes them.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                self._db.write(lambda conn: self._catch_up(conn, wanted))
+            finally:
+                self._conn.execute("PRAGMA synchronous = FULL")
+
+    def _catch_up(self, conn: sqlite3.Connection, wanted: str) -> None:
+        mode, through, newest = conn.execute(STATE).fetchone()
+        if mode != wanted:
+            # Another mode's rows (plaintext words in a now encrypted store, hashes under
+            # another key) go; the items are indexed anew.
+            conn.execute("DELETE FROM items_fts")
+            conn.execute("UPDATE search_state SET mode = ?, indexed_through = 0", (wanted,))
+            self._counts.clear()
+            through = 0
+        if wanted != "off" and through < newest:
+            catch_up(conn, through, self._open_data, self._index_text)
+
+    def _open_data(self, data: str) -> str:
+        return unseal(self.cipher, data)
+
+    def _index_text(self, conn: sqlite3.Connection, text: str) -> str:
+        return text if self.blind is None else self.blind.index_text(conn, text)
+
+    def _searchable(self) -> BlindTerms | None:
+        """The blind index's terms if there is one; an error if the store keeps no index."""
+        if self.cipher is not None and self.blind is None:
+            self.sync_search_index()  # drops what an earlier mode left in the index
+            raise SearchUnavailable(
+                f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)"
+            )
+        return self.blind
+
+    def _with_texts(
+        self, conn: sqlite3.Connection, messages: list[IndexedMessage]
+    ) -> list[IndexedMessage]:
+        """``messages``, whose text a blind index holds as hashes, with their real text."""
+        if self.blind is None or not messages:
+            return messages
+        ids = json.dumps([m.item_id for m in messages])
+        texts = {
+            item_id: self._item_text(data) for item_id, data in conn.execute(_ITEM_DATA, (ids,))
+        }
+        return [replace(m, text=texts[m.item_id]) for m in messages]
+
+    def _item_text(self, data: str) -> str:
+        """The message text of a stored (sealed) item.
+
+        Recall reads the same few hundred messages turn after turn, and decrypting them
+        was most of its time, so texts are kept by their sealed form (unique per item:
+        Fernet seals with a random IV).
+        """
+        text = self._opened_texts.get(data)
+        if text is None:
+            found = message_text(json.loads(unseal(self.cipher, data)))
+            text = found[1] if found else ""
+            if len(data) <= MAX_OPENED_CHARS:
+                if len(self._opened_texts) >= MAX_OPENED_TEXTS:
+                    self._opened_texts.clear()
+                self._opened_texts[data] = text
+        return text

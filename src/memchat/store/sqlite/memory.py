@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ...errors import FactNotFound, UserNotFound
-from ..base import Fact, Position, SessionInfo, Summary, now
 from ..codec import fact_from_row, summary_from_row
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
+from ..records import Fact, Position, SessionInfo, Summary, now
+from .database import Database
 
 _FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
 
@@ -27,36 +27,35 @@ def count_of(conn: sqlite3.Connection, kind: Kind, user: str) -> int:
 
 
 class SQLiteMemoryMixin:
-    """Facts and summaries, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+    """Facts and summaries, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
-    if TYPE_CHECKING:
-        cipher: Cipher | None
-        quotas: Quotas
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    _db: Database
+    cipher: Cipher | None
+    quotas: Quotas
 
     def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]:
         at, fact_id = after or (None, None)
-        with self._read() as conn:
-            rows = conn.execute(
+        rows = self._db.read(
+            lambda conn: conn.execute(
                 f"SELECT {_FACT_COLUMNS} FROM facts f JOIN users u ON u.id = f.user_id"
                 " WHERE u.name = ? AND (? IS NULL OR (f.updated_at, f.id) < (?, ?))"
                 " ORDER BY f.updated_at DESC, f.id DESC LIMIT ?",
                 (user, at, at, fact_id, -1 if limit is None else limit),
             ).fetchall()
+        )
         return [fact_from_row(row, self.cipher) for row in rows]
 
     def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
         stamp = now()
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> Any:
             if not conn.execute(
                 "SELECT 1 FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
                 " AND key = ?",
                 (user, key),
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
-            row = conn.execute(
+            return conn.execute(
                 "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
                 " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
                 " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
@@ -64,62 +63,69 @@ class SQLiteMemoryMixin:
                 " RETURNING id, key, value, source, updated_at",
                 (key, seal(self.cipher, value), source, stamp, stamp, user),
             ).fetchone()
+
+        row = self._db.write(work)
         if row is None:
             raise UserNotFound(f"no user {user!r}")
         return fact_from_row(row, self.cipher)
 
     def _forget_fact(self, user: str, key_or_id: str) -> Fact:
-        with self._write() as conn:
-            # One fact: the one with that key, else the one with that id (a fact's key
-            # may look like another fact's id, and forgetting must not take both).
-            row = conn.execute(
+        # One fact: the one with that key, else the one with that id (a fact's key
+        # may look like another fact's id, and forgetting must not take both).
+        row = self._db.write(
+            lambda conn: conn.execute(
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = ?)"
                 " AND (key = ? OR CAST(id AS TEXT) = ?) ORDER BY key = ? DESC LIMIT 1)"
                 " RETURNING id, key, value, source, updated_at",
                 (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
+        )
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
         return fact_from_row(row, self.cipher)
 
     def _hide_from_recall(self, user: str, item_ids: list[int]) -> None:
-        with self._write() as conn:
-            # Only the user's own items: an id of somebody else's is ignored.
-            conn.execute(
+        # Only the user's own items: an id of somebody else's is ignored.
+        self._db.write(
+            lambda conn: conn.execute(
                 "INSERT INTO recall_hidden (item_id) SELECT i.id FROM json_each(?) ids"
                 " JOIN items i ON i.id = ids.value JOIN sessions s ON s.id = i.session_id"
                 " JOIN users u ON u.id = s.user_id WHERE u.name = ?"
                 " ON CONFLICT (item_id) DO NOTHING",
                 (json.dumps([int(i) for i in item_ids]), user),
             )
+        )
 
     def _hidden_from_recall(self, user: str) -> set[int]:
-        with self._read() as conn:
-            # CROSS JOIN keeps the (small) hidden table as the outer loop: a plain JOIN let
-            # SQLite walk all of the user's items, 20 ms a turn at 100,000 turns.
-            rows = conn.execute(
+        # CROSS JOIN keeps the (small) hidden table as the outer loop: a plain JOIN let
+        # SQLite walk all of the user's items, 20 ms a turn at 100,000 turns.
+        rows = self._db.read(
+            lambda conn: conn.execute(
                 "SELECT h.item_id FROM recall_hidden h CROSS JOIN items i ON i.id = h.item_id"
                 " CROSS JOIN sessions s ON s.id = i.session_id"
                 " CROSS JOIN users u ON u.id = s.user_id WHERE u.name = ?",
                 (user,),
             ).fetchall()
+        )
         return {item_id for (item_id,) in rows}
 
     def get_summary(self, session: SessionInfo) -> Summary | None:
-        with self._read() as conn:
-            row = conn.execute(
+        row = self._db.read(
+            lambda conn: conn.execute(
                 "SELECT through_seq, text, updated_at FROM summaries WHERE session_id = ?",
                 (session.pk,),
             ).fetchone()
+        )
         return None if row is None else summary_from_row(row, self.cipher)
 
     def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
-        with self._write() as conn:
-            conn.execute(
+        self._db.write(
+            lambda conn: conn.execute(
                 "INSERT INTO summaries (session_id, through_seq, text, updated_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
                 " through_seq = excluded.through_seq, text = excluded.text,"
                 " updated_at = excluded.updated_at",
                 (session.pk, through_seq, seal(self.cipher, text), now()),
             )
+        )

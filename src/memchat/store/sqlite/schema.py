@@ -1,4 +1,4 @@
-"""Versioned, transactional schema migrations for the SQLite store.
+"""The SQLite store's schema: its migrations, run by the shared runner (``migrations.py``).
 
 Each migration runs in one transaction together with the row that records it, so a crash
 mid-migration leaves the database as it was. Opening a store migrates it: a new and an old
@@ -8,13 +8,14 @@ database take the same path.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
-from ...errors import StoreError
+from ..migrations import Migration
+from ..migrations import migrate as run
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
 from .usage import USAGE_SCHEMA
-
-Migration = tuple[str, Sequence[str]]
 
 MIGRATIONS: list[Migration] = [
     (
@@ -57,7 +58,7 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX items_by_turn ON items (session_id, seq, id)",
         ),
     ),
-    # The full-text index of messages (see sqlite_index.py); the first search fills it.
+    # The full-text index of messages (see sqlite/index.py); the first search fills it.
     ("0002_search", SEARCH_SCHEMA),
     (
         "0003_memory",
@@ -102,7 +103,7 @@ MIGRATIONS: list[Migration] = [
         ),
     ),
     # What the search index holds: "plain" words, "blind:<key>" hashes (an encrypted store
-    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite_index.py.
+    # with MEMCHAT_ENCRYPTED_SEARCH), or "off" (encrypted, no index); see sqlite/index.py.
     (
         "0005_search_mode",
         ("ALTER TABLE search_state ADD COLUMN mode TEXT NOT NULL DEFAULT 'plain'",),
@@ -168,43 +169,36 @@ CREATE TABLE IF NOT EXISTS memchat_migrations (
 """
 
 
-def applied_migrations(conn: sqlite3.Connection) -> set[str]:
-    """Names of the migrations recorded in the database."""
-    return {row[0] for row in conn.execute("SELECT name FROM memchat_migrations")}
+class _SQLite:
+    """The runner's ``Dialect`` for a SQLite connection in autocommit mode."""
 
+    bookkeeping = _BOOKKEEPING
+    placeholder = "?"
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations the database lacks and return their names.
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration opens
-    its own ``BEGIN IMMEDIATE`` transaction, which also makes a second process that opens
-    the database at the same moment wait rather than apply a migration twice.
-    """
-    conn.execute(_BOOKKEEPING)
-    known = {name for name, _ in migrations}
-    unknown = applied_migrations(conn) - known
-    if unknown:
-        raise StoreError(
-            "the database was written by a newer memchat (unknown migrations: "
-            + ", ".join(sorted(unknown))
-            + "); upgrade memchat to open it"
-        )
-    done: list[str] = []
-    for name, statements in migrations:
-        conn.execute("BEGIN IMMEDIATE")
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the write lock at once: a second process opening the
+        # database waits here rather than apply a migration twice.
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            # Checked inside the transaction: another process may have just applied it.
-            if conn.execute("SELECT 1 FROM memchat_migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("COMMIT")
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO memchat_migrations (name) VALUES (?)", (name,))
-            conn.execute("COMMIT")
+            yield
+            self.conn.execute("COMMIT")
         except BaseException:
             # rollback() is a no-op if the error already ended the transaction, so the
             # original exception propagates.
-            conn.rollback()
+            self.conn.rollback()
             raise
-        done.append(name)
-    return done
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(statement, tuple(params)).fetchall()
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations the database lacks and return their names (``migrations.py``).
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    return run(_SQLite(conn), migrations)

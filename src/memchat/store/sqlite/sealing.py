@@ -1,53 +1,34 @@
-"""The SQLite store's side of sealing at rest: its record, its check and its batches.
+"""The SQLite store's side of sealing at rest: its record of what is sealed.
 
 The record is the one-row table ``sealing`` (migration ``0008_sealing``); see
-``sealing.py`` for what it holds and who reads it.
+``sealing.py`` for what it holds and who reads it, and ``sealed_rows.py`` for the hooks
+both backends share.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection
-from contextlib import AbstractContextManager
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from ..sealing import (
-    SEALED_COLUMNS,
-    SealedColumn,
-    SealingState,
-    batch_sql,
-    check_range,
-    count_sql,
-    parse_key_ids,
-    plaintext_sql,
-    resealed_rows,
-    sample_sql,
-)
+from ..sealed_rows import SealedRowsMixin
 
 if TYPE_CHECKING:
     from ..crypto import Cipher
+    from .database import Database
 
-_STATE = "SELECT key_ids, checked_through, (SELECT coalesce(max(id), 0) FROM items) FROM sealing"
 
+class SQLiteSealingMixin(SealedRowsMixin):
+    """Sealing's hooks, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
-class SQLiteSealingMixin:
-    """Sealing's hooks, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
-
-    if TYPE_CHECKING:
-        location: str
-        cipher: Cipher | None
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def sealing_state(self) -> SealingState:
-        with self._read() as conn:
-            key_ids, checked_through, newest = conn.execute(_STATE).fetchone()
-        return SealingState(parse_key_ids(key_ids), checked_through, newest)
+    _db: Database
+    _placeholder = "?"
+    location: str
+    cipher: Cipher | None
 
     def record_sealing(self, key_ids: Collection[str], checked_through: int) -> None:
-        with self._write() as conn:
+        def work(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE sealing SET key_ids = ?", (json.dumps(sorted(key_ids)),))
             # Only over items that are still there: were the newest deleted since they were
             # checked, their ids could come back on new items, which nobody checked.
@@ -57,30 +38,4 @@ class SQLiteSealingMixin:
                 (checked_through, checked_through),
             )
 
-    def unsealed_columns(self, after_item: int, through_item: int) -> list[SealedColumn]:
-        with self._read() as conn:
-            return [
-                column
-                for column in SEALED_COLUMNS
-                if conn.execute(
-                    plaintext_sql(column, "?"), check_range(column, after_item, through_item)
-                ).fetchone()
-            ]
-
-    def sealed_samples(self) -> list[str]:
-        with self._read() as conn:
-            found = [conn.execute(sample_sql(column)).fetchone() for column in SEALED_COLUMNS]
-        return [row[0] for row in found if row is not None]
-
-    def sealed_count(self) -> int:
-        with self._read() as conn:
-            return sum(conn.execute(count_sql(column)).fetchone()[0] for column in SEALED_COLUMNS)
-
-    def reseal_batch(
-        self, column: SealedColumn, after: int, limit: int, reseal: Callable[[str], str | None]
-    ) -> tuple[int, int] | None:
-        select, update = batch_sql(column, "?")
-        with self._write() as conn:
-            rows = conn.execute(select, (after, limit)).fetchall()
-            conn.executemany(update, resealed_rows(column, rows, reseal))
-        return (int(rows[-1][0]), len(rows)) if rows else None
+        self._db.write(work)

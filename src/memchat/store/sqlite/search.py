@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ...errors import SearchUnavailable
-from ..base import IndexedMessage, SearchHit, query_words
-from ..crypto import SEARCH_OFF, Cipher, unseal
+from ..crypto import unseal
+from ..records import IndexedMessage, SearchHit, query_words
 from ..snippets import SNIPPET_TOKENS
-from ..titles import message_text
-from .index import STATE, catch_up
-from .stats import MessageCounts, idf, owner_filter, quote
+from .index import SQLiteIndexMixin
+from .stats import idf, owner_filter, quote
 
 if TYPE_CHECKING:
     from .blind import BlindTerms
@@ -31,13 +26,9 @@ if TYPE_CHECKING:
 # query; if every word is that common, the rarest is kept if it is under the second limit.
 MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
-# Decrypted texts kept for a blind index's recalls, of messages sealed in at most so many
-# characters: at most about 100 MB.
-MAX_OPENED_TEXTS = 20_000
-MAX_OPENED_CHARS = 4000
 
 # The user (and session) filters are bound values; NULL for the session means any. Recall's
-# MATCH expression may also hold the user's ``owner`` filter (sqlite_stats.py).
+# MATCH expression may also hold the user's ``owner`` filter (sqlite/stats.py).
 _SCOPE = (
     " JOIN items i ON i.id = items_fts.rowid JOIN sessions s ON s.id = i.session_id"
     " JOIN users u ON u.id = s.user_id"
@@ -57,7 +48,6 @@ _SEARCH_BLIND = (
     f" i.data, {_SEARCH_BM25} AS score"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
-_ITEM_DATA = "SELECT i.id, i.data FROM json_each(?) ids CROSS JOIN items i ON i.id = ids.value"
 # A message's indexed columns, read straight from FTS5's own content table
 # (``items_fts_content``: id, then c0... in the order of SEARCH_SCHEMA's columns, part of
 # FTS5's file format). Looking rows up through the virtual table instead cost four times as
@@ -111,82 +101,18 @@ def match_expression(words: Sequence[str], *, all_words: bool, column: str | Non
     return f"{{{column}}} : ({expression})" if column else expression
 
 
-class SQLiteSearchMixin:
-    """Search and recall queries, mixed into :class:`SQLiteStore` (which provides the plumbing)."""
+class SQLiteSearchMixin(SQLiteIndexMixin):
+    """Search and recall queries, mixed into :class:`SQLiteStore` (the index's upkeep is
+    ``SQLiteIndexMixin``'s)."""
 
-    if TYPE_CHECKING:
-        _lock: threading.RLock
-        _conn: sqlite3.Connection
-        cipher: Cipher | None
-        # With a cipher: the keyed index (MEMCHAT_ENCRYPTED_SEARCH), or None for no index.
-        blind: BlindTerms | None
-        # Decrypted message texts by their sealed form (see ``_item_text``).
-        _opened_texts: dict[str, str]
-        # The table's and each user's message counts, for recall's idf.
-        _counts: MessageCounts
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
-
-    def index_mode(self) -> str:
-        """What the index should be: "plain", "blind:<key fingerprint>", or "off" (encrypted,
-        no index). A store opened in another mode rebuilds it at the next search."""
-        if self.cipher is None:
-            return "plain"
-        return f"blind:{self.blind.fingerprint}" if self.blind is not None else "off"
-
-    def sync_search_index(self) -> None:
-        """Index the messages written since the last search (cheap when there are none)."""
-        wanted = self.index_mode()
-        with self._lock:
-            with self._read() as conn:
-                mode, through, newest = conn.execute(STATE).fetchone()
-            if mode == wanted and (wanted == "off" or through >= newest):
-                return
-            # The index can be rebuilt from the items, so its commit need not wait for the
-            # disk: synchronous=NORMAL. A crash loses index and mark together, and the next
-            # search redoes them.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            try:
-                with self._write() as conn:
-                    mode, through, newest = conn.execute(STATE).fetchone()
-                    if mode != wanted:
-                        # Another mode's rows (plaintext words in a now encrypted store,
-                        # hashes under another key) go; the items are indexed anew.
-                        conn.execute("DELETE FROM items_fts")
-                        conn.execute(
-                            "UPDATE search_state SET mode = ?, indexed_through = 0", (wanted,)
-                        )
-                        self._counts.clear()
-                        through = 0
-                    if wanted != "off" and through < newest:
-                        catch_up(conn, through, self._open_data, self._index_text)
-            finally:
-                self._conn.execute("PRAGMA synchronous = FULL")
-
-    def _open_data(self, data: str) -> str:
-        return unseal(self.cipher, data)
-
-    def _index_text(self, conn: sqlite3.Connection, text: str) -> str:
-        return text if self.blind is None else self.blind.index_text(conn, text)
-
-    def _searchable(self) -> BlindTerms | None:
-        """The blind index's terms if there is one; an error if the store keeps no index."""
-        if self.cipher is not None and self.blind is None:
-            self.sync_search_index()  # drops what an earlier mode left in the index
-            raise SearchUnavailable(
-                f"{SEARCH_OFF} (MEMCHAT_ENCRYPTED_SEARCH=true keeps a keyed one)"
-            )
-        return self.blind
-
-    def search(
+    def _search(
         self,
         user: str,
         query: str,
         *,
-        limit: int = 20,
-        session_id: str | None = None,
-        highlight: tuple[str, str] = ("[", "]"),
+        limit: int,
+        session_id: str | None,
+        highlight: tuple[str, str],
     ) -> list[SearchHit]:
         blind = self._searchable()
         words = query_words(query)
@@ -194,7 +120,8 @@ class SQLiteSearchMixin:
             return []
         self.sync_search_index()
         scope = (user, session_id, session_id, limit)
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[SearchHit]:
             terms = words if blind is None else blind.query_words(conn, words)
             if not terms:
                 return []  # no word the index could hold
@@ -216,7 +143,9 @@ class SQLiteSearchMixin:
                         )
                 if hits:
                     return hits
-        return []
+            return []
+
+        return self._db.read(work)
 
     def _snippet(
         self,
@@ -228,37 +157,37 @@ class SQLiteSearchMixin:
     ) -> str:
         return blind.snippet(conn, self._item_text(data), words, highlight, SNIPPET_TOKENS)
 
-    def match_messages(
+    def _match_messages(
         self,
         user: str,
         words: Sequence[str],
         *,
         limit: int,
-        session_id: str | None = None,
-        context_weights: tuple[float, float] = (0.5, 0.3),
-        keep_rarest: bool = True,
+        session_id: str | None,
+        context_weights: tuple[float, float],
+        keep_rarest: bool,
     ) -> list[IndexedMessage]:
         self.sync_search_index()
         if not words or limit <= 0 or self.index_mode() == "off":
             return []
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[IndexedMessage]:
             owner = owner_filter(conn, user)
             if owner is None:
                 return []
-            if self.blind is not None:
-                words = self.blind.query_words(conn, words)
+            terms = words if self.blind is None else self.blind.query_words(conn, words)
             (mark,) = conn.execute("SELECT indexed_through FROM search_state").fetchone()
-            mine = self._counts.words(conn, owner, words, MAX_RAREST_TERM_MESSAGES, mark)
-            words = _affordable(words, mine, keep_rarest=keep_rarest)
-            if not words:
+            mine = self._counts.words(conn, owner, terms, MAX_RAREST_TERM_MESSAGES, mark)
+            kept = _affordable(terms, mine, keep_rarest=keep_rarest)
+            if not kept:
                 return []
-            # bm25 with the user's own statistics (sqlite_stats.py): one query per word.
-            table = self._counts.table_words(conn, words, mark)
+            # bm25 with the user's own statistics (sqlite/stats.py): one query per word.
+            table = self._counts.table_words(conn, kept, mark)
             table_rows = self._counts.table(conn, mark)
             user_rows = self._counts.user(conn, owner, mark)
             scores: dict[int, float] = {}
             rows: dict[int, tuple[Any, ...]] = {}
-            for word in words:
+            for word in kept:
                 scale = idf(user_rows, mine[word]) / idf(table_rows, table[word])
                 # FTS5 reads every row of each term of the expression: the word's own
                 # rows (of all users) or, through ``owner``, all of the user's rows. The
@@ -274,13 +203,18 @@ class SQLiteSearchMixin:
             found = [_message((*rows[i][:-1], scores[i])) for i in best[:limit]]
             return self._with_texts(conn, found)
 
+        return self._db.read(work)
+
     def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
         if not item_ids:
             return []
         self.sync_search_index()
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[IndexedMessage]:
             rows = conn.execute(_BY_ID, (json.dumps([int(i) for i in item_ids]), user)).fetchall()
             return self._with_texts(conn, [_message(row) for row in rows])
+
+        return self._db.read(work)
 
     def messages_near(
         self, user: str, spans: Sequence[tuple[str, int, int]]
@@ -289,15 +223,19 @@ class SQLiteSearchMixin:
             return []
         self.sync_search_index()
         wanted = json.dumps([[key, int(first), int(last)] for key, first, last in spans])
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[IndexedMessage]:
             rows = conn.execute(_NEAR, (wanted, user)).fetchall()
             return self._with_texts(conn, [_message(row) for row in rows])
+
+        return self._db.read(work)
 
     def all_messages(
         self, user: str, *, limit: int, session_id: str | None = None
     ) -> list[IndexedMessage] | None:
         self.sync_search_index()
-        with self._read() as conn:
+
+        def work(conn: sqlite3.Connection) -> list[IndexedMessage] | None:
             scope = (user, session_id, session_id)
             (count,) = conn.execute(_ITEM_COUNT, (*scope, limit + 1)).fetchone()
             if count > limit:
@@ -305,34 +243,7 @@ class SQLiteSearchMixin:
             rows = conn.execute(_ALL, scope).fetchall()
             return self._with_texts(conn, [_message(row) for row in rows])
 
-    def _with_texts(
-        self, conn: sqlite3.Connection, messages: list[IndexedMessage]
-    ) -> list[IndexedMessage]:
-        """``messages``, whose text a blind index holds as hashes, with their real text."""
-        if self.blind is None or not messages:
-            return messages
-        ids = json.dumps([m.item_id for m in messages])
-        texts = {
-            item_id: self._item_text(data) for item_id, data in conn.execute(_ITEM_DATA, (ids,))
-        }
-        return [replace(m, text=texts[m.item_id]) for m in messages]
-
-    def _item_text(self, data: str) -> str:
-        """The message text of a stored (sealed) item.
-
-        Recall reads the same few hundred messages turn after turn, and decrypting them
-        was most of its time, so texts are kept by their sealed form (unique per item:
-        Fernet seals with a random IV).
-        """
-        text = self._opened_texts.get(data)
-        if text is None:
-            found = message_text(json.loads(unseal(self.cipher, data)))
-            text = found[1] if found else ""
-            if len(data) <= MAX_OPENED_CHARS:
-                if len(self._opened_texts) >= MAX_OPENED_TEXTS:
-                    self._opened_texts.clear()
-                self._opened_texts[data] = text
-        return text
+        return self._db.read(work)
 
 
 def _affordable(words: Sequence[str], counts: dict[str, int], *, keep_rarest: bool) -> list[str]:

@@ -2,49 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from ...errors import CorruptData, SessionExists, StoreError, UserNotFound
-from ..base import (
-    Position,
-    PruneReport,
-    SessionInfo,
-    Store,
-    User,
-    keep_an_admin,
-    now,
-)
-from ..codec import (
-    seal_title,
-    session_from_row,
-)
-from ..crypto import Cipher, seal
-from .auth import SQLiteAuthMixin, admins
+from ...errors import StoreError
+from ..base import PruneReport, SessionInfo, Store
+from ..crypto import Cipher
+from .auth import SQLiteAuthMixin
 from .blind import BlindTerms
+from .database import Database
 from .index import reindex_context
 from .locks import FileTurnLocks
-from .memory import SQLiteMemoryMixin, count_of
+from .memory import SQLiteMemoryMixin
 from .schema import migrate
 from .sealing import SQLiteSealingMixin
 from .search import SQLiteSearchMixin
+from .sessions import SQLiteSessionsMixin
 from .stats import MessageCounts
 from .turns import SQLiteTurnsMixin
 from .usage import SQLiteUsageMixin
 
-_SESSION_COLUMNS = (
-    "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
-)
+T = TypeVar("T")
 
 
 class SQLiteStore(
+    SQLiteSessionsMixin,
     SQLiteTurnsMixin,
     SQLiteMemoryMixin,
     SQLiteAuthMixin,
@@ -71,7 +58,6 @@ class SQLiteStore(
         self.location = str(path)
         self.cipher = cipher
         self.blind = blind if cipher is not None else None
-        self._lock = threading.RLock()
         self._opened_texts: dict[str, str] = {}
         self._counts = MessageCounts()
         if self.location == ":memory:":
@@ -91,6 +77,9 @@ class SQLiteStore(
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.location}: {exc}") from exc
+        self._db = Database(self.location, self._conn)
+        # The connection and its lock, for the few statements outside read and write.
+        self._lock = self._db.lock
         try:
             self._configure()
             migrate(self._conn)
@@ -115,39 +104,14 @@ class SQLiteStore(
         # turns on power loss, and memchat promises that an acknowledged turn is kept.
         conn.execute("PRAGMA synchronous = FULL")
 
-    # -- plumbing --------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except (sqlite3.Error, UnicodeError) as exc:
-                raise _store_error("read", self.location, exc) from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write {self.location}: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                # rollback() is a no-op if the error already ended the transaction, so the
-                # original exception propagates.
-                conn.rollback()
-                if isinstance(exc, (sqlite3.Error, UnicodeError)):
-                    raise _store_error("write", self.location, exc) from exc
-                raise
-
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._db.read(work)
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return self._db.write(work)
 
     def prune(
         self, older_than: str, *, user: str | None = None, facts: bool = False
@@ -157,7 +121,8 @@ class SQLiteStore(
         if user is not None:
             scope += " WHERE u.name = ?"
             scope_args = (user,)
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> PruneReport:
             touched = [
                 row[0]
                 for row in conn.execute(
@@ -194,7 +159,9 @@ class SQLiteStore(
                     " (SELECT id FROM users WHERE ? IS NULL OR name = ?)",
                     (older_than, user, user),
                 ).rowcount
-        return PruneReport(turns, sessions, dropped_facts)
+            return PruneReport(turns, sessions, dropped_facts)
+
+        return self._db.write(work)
 
     def vacuum(self) -> None:
         with self._lock:
@@ -223,118 +190,7 @@ class SQLiteStore(
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(f"{session.user}/{session.id}")
 
-    # -- users -----------------------------------------------------------------------------
 
-    def _ensure_user(self, name: str) -> User:
-        try:
-            return self.get_user(name)
-        except UserNotFound:
-            pass
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                (name, now()),
-            )
-        return self.get_user(name)
-
-    def _get_user(self, name: str) -> User:
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT name, created_at, current_session FROM users WHERE name = ?", (name,)
-            ).fetchone()
-        if row is None:
-            raise UserNotFound(f"no user {name!r}")
-        return User(*row)
-
-    def list_users(self) -> list[User]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT name, created_at, current_session FROM users ORDER BY name"
-            ).fetchall()
-        return [User(*row) for row in rows]
-
-    def _delete_user(self, name: str) -> None:
-        with self._write() as conn:
-            keep_an_admin(name, admins(conn))
-            if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
-                raise UserNotFound(f"no user {name!r}")
-
-    def _set_current_session(self, user: str, session_id: str) -> None:
-        with self._write() as conn:
-            conn.execute("UPDATE users SET current_session = ? WHERE name = ?", (session_id, user))
-
-    # -- sessions --------------------------------------------------------------------------
-
-    def _create_session(
-        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
-    ) -> SessionInfo:
-        stamp = created_at
-        sealed = seal_title(self.cipher, title)
-        self.ensure_user(user)
-        with self._write() as conn:
-            self.quotas.check("sessions", user, count_of(conn, "sessions", user) + 1)
-            try:
-                conn.execute(
-                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?",
-                    (key, sealed, stamp, stamp, json.dumps(metadata), user),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
-        return self.get_session(user, key)
-
-    def _find_session(self, user: str, session_id: str) -> SessionInfo | None:
-        with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ? AND s.key = ?",
-                (user, session_id),
-            ).fetchone()
-        return None if row is None else session_from_row(row, self.cipher)
-
-    def _list_sessions(
-        self, user: str, limit: int | None, after: Position | None
-    ) -> list[SessionInfo]:
-        self.get_user(user)
-        at, pk = after or (None, None)
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ? AND (? IS NULL OR (s.updated_at, s.id) < (?, ?))"
-                " ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
-                (user, at, at, pk, -1 if limit is None else limit),
-            ).fetchall()
-        return [session_from_row(row, self.cipher) for row in rows]
-
-    def _rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
-        session = self.get_session(user, session_id)
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE sessions SET title = ? WHERE id = ?",
-                (seal(self.cipher, title), session.pk),
-            )
-        return self.get_session(user, session_id)
-
-    def _delete_session(self, user: str, session_id: str) -> None:
-        session = self.get_session(user, session_id)
-        with self._write() as conn:
-            conn.execute("DELETE FROM sessions WHERE id = ?", (session.pk,))
-            conn.execute(
-                "UPDATE users SET current_session = NULL WHERE name = ? AND current_session = ?",
-                (user, session_id),
-            )
-
-    def clear_session(self, session: SessionInfo) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM items WHERE session_id = ?", (session.pk,))
-            conn.execute("DELETE FROM summaries WHERE session_id = ?", (session.pk,))
-            conn.execute(
-                "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
-                (now(), session.pk),
-            )
-
-
-# Shared with the PostgreSQL store, so that both keep an item as the same text.
 def _create_private(db_path: Path) -> None:
     """Create an empty database file readable by its owner alone, unless it exists.
 
@@ -348,13 +204,3 @@ def _create_private(db_path: Path) -> None:
         pass
     except OSError as exc:
         raise StoreError(f"cannot create {db_path}: {exc.strerror}") from exc
-
-
-def _store_error(action: str, location: str, exc: Exception) -> StoreError:
-    """A short, clear StoreError for a database error (never the stored text itself)."""
-    if isinstance(exc, UnicodeError):
-        return StoreError(f"cannot {action} {location}: text that is not valid UTF-8")
-    if "Could not decode" in str(exc):
-        # SQLite's message quotes the whole undecodable value: conversation content.
-        return CorruptData(f"cannot {action} {location}: a stored value is not valid UTF-8")
-    return StoreError(f"cannot {action} {location}: {exc}")

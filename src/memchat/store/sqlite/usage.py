@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ..records import SessionInfo
@@ -18,6 +17,9 @@ from ..usage import (
     usage_total,
     usage_values,
 )
+
+if TYPE_CHECKING:
+    from .database import Database
 
 # Keyed by the turn's first item, so the row follows the turn and goes with it.
 USAGE_SCHEMA = (
@@ -48,11 +50,9 @@ def insert_usage(conn: sqlite3.Connection, session_pk: int, seq: int, usage: Tur
 
 
 class SQLiteUsageMixin:
-    """Reading usage, mixed into :class:`SQLiteStore` (which provides ``_read``)."""
+    """Reading usage, mixed into :class:`SQLiteStore` (which provides ``_db``)."""
 
-    if TYPE_CHECKING:
-
-        def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    _db: Database
 
     def _usage(
         self, user: str, session_id: str | None, since: str | None, by: Grouping
@@ -61,15 +61,15 @@ class SQLiteUsageMixin:
             by, session=session_id is not None, since=since is not None, param="?"
         )
         args = [user, *(v for v in (session_id, since) if v is not None)]
-        with self._read() as conn:
-            rows = conn.execute(query, args).fetchall()
+        rows = self._db.read(lambda conn: conn.execute(query, args).fetchall())
         return [usage_total(row) for row in rows]
 
     def _turn_usage(self, session: SessionInfo) -> dict[int, TurnUsage]:
-        with self._read() as conn:
-            rows = conn.execute(
+        rows = self._db.read(
+            lambda conn: conn.execute(
                 f"SELECT {TURN_USAGE_COLUMNS} FROM turn_usage u JOIN items i ON i.id = u.item_id"
                 " WHERE i.session_id = ? ORDER BY i.seq",
                 (session.pk,),
             ).fetchall()
+        )
         return turn_usage_of(rows)

@@ -1,8 +1,8 @@
-"""Export and import of conversations: memchat JSONL, Markdown, and the SDK's SQLite.
+"""memchat's JSONL export format: written from records, read back checked line by line.
 
-The JSONL format is one JSON object per line: a header, then per session a ``session``
-line followed by its ``turn`` lines and its running summary if it has one; then the
-facts of the user whose sessions these are (a whole user's export only)::
+The format is one JSON object per line: a header, then per session a ``session`` line
+followed by its ``turn`` lines and its running summary if it has one; then the facts of
+the user whose sessions these are (a whole user's export only)::
 
     {"type": "memchat-export", "version": 2}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
@@ -14,85 +14,27 @@ facts of the user whose sessions these are (a whole user's export only)::
 
 A turn's ``hidden`` lists the indexes of its items kept out of recall (they stated a fact
 the user asked to forget, see ``memory/forget.py``); its ``usage``, where the turn has one,
-what it cost (``store/usage.py``: model, tokens, times). The end line, with the counts, tells
-a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
-
-An import is checked whole before anything is written, then written in one transaction:
-a bad file imports nothing, and the error names the line.
+what it cost (``store/usage.py``: model, tokens, times). The end line, with the counts,
+tells a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import foreign
-from .errors import ImportFormatError, MemchatError
-from .store import SessionInfo, Store, Turn
-from .store.base import (
-    FactRecord,
-    SessionRecord,
-    Summary,
-    check_name,
-    group_into_turns,
-    now,
-)
-from .store.titles import item_text, title_from_items
-from .store.usage import TurnUsage
+from ..errors import ImportFormatError, MemchatError
+from ..store import Turn
+from ..store.checks import check_name
+from ..store.records import FactRecord, SessionRecord, Summary, now
+from ..store.usage import TurnUsage
+from .archive import Archive
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-
-
-@dataclass
-class Archive:
-    """What an export holds: sessions, and the facts of the user they were exported for."""
-
-    sessions: list[SessionRecord]
-    facts: list[FactRecord] = field(default_factory=list)
-    # Sessions of another app's export that an earlier import already brought in.
-    skipped: int = 0
-
-    @property
-    def turns(self) -> int:
-        return sum(len(record.turns) for record in self.sessions)
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
-    """The full records of ``sessions`` (with their summaries, and which of their items
-    are kept out of recall), one at a time."""
-    hidden_of: dict[str, set[int]] = {}
-    for info in sessions:
-        usage = store.turn_usage(info)
-        turns = [replace(turn, usage=usage.get(turn.seq)) for turn in store.get_turns(info)]
-        summary = store.get_summary(info)
-        if info.user not in hidden_of:
-            hidden_of[info.user] = store.hidden_from_recall(info.user)
-        hidden = tuple(
-            (turn.seq, index)
-            for turn in turns
-            for index, item_id in enumerate(turn.item_ids)
-            if item_id in hidden_of[info.user]
-        )
-        yield SessionRecord(
-            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary, hidden
-        )
-
-
-def user_facts(store: Store, user: str) -> list[FactRecord]:
-    """The user's facts, for an export of all their sessions."""
-    return [
-        FactRecord(user, fact.key, fact.value, fact.source, fact.updated_at)
-        for fact in store.list_facts(user)
-    ]
 
 
 def write_jsonl(
@@ -132,61 +74,6 @@ def write_jsonl(
     end = {"type": "end", "sessions": count, "turns": turns, "facts": len(facts)}
     out.write(json.dumps(end) + "\n")
     return count
-
-
-def write_markdown(
-    records: Iterable[SessionRecord], out: TextIO, facts: Sequence[FactRecord] = ()
-) -> int:
-    """Write records (after the facts) as readable Markdown; return the sessions written."""
-    if facts:
-        out.write(f"# What memchat remembers about {facts[0].user}\n\n")
-        out.writelines(f"- **{fact.key}:** {fact.value}\n" for fact in facts)
-        out.write("\n---\n\n")
-    count = 0
-    for record in records:
-        if count:
-            out.write("\n---\n\n")
-        out.write(f"# {record.title or record.id}\n\n")
-        out.write(f"*{record.user} / {record.id}, started {record.created_at}*\n\n")
-        for turn in record.turns:
-            for item in turn.items:
-                out.write(format_item_markdown(item) + "\n\n")
-        count += 1
-    return count
-
-
-def format_item_markdown(item: Any) -> str:
-    """One item as Markdown: a message with its speaker, or a tool call or its output."""
-    kind = item.get("type", "message")
-    if kind == "message" or "role" in item:
-        return f"**{item.get('role', '?')}:** {item_text(item)}"
-    if kind == "function_call":
-        return f"*tool call* `{item.get('name')}({item.get('arguments', '')})`"
-    if kind == "function_call_output":
-        return f"*tool output:* {item.get('output', '')}"
-    return f"*{kind}*"
-
-
-def read_import(path: Path, user: str | None, progress: foreign.Progress | None = None) -> Archive:
-    """Read a memchat JSONL export, an SDK SQLite database, or a ChatGPT or Claude export.
-
-    ``user`` names the owner for SDK databases and other apps' exports (which have no
-    users) and, if given, overrides the owner of JSONL sessions.
-    """
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from exc
-    if magic == _SQLITE_MAGIC:
-        if user is None:
-            raise ImportFormatError("importing an SDK database needs --user (its owner)")
-        return Archive(read_sdk_sqlite(path, user))
-    if foreign.looks_foreign(path):
-        if user is None:
-            raise ImportFormatError("importing a ChatGPT or Claude export needs --user")
-        return Archive(foreign.read(path, user, progress))
-    return read_jsonl(path, user)
 
 
 def read_jsonl(path: Path, user: str | None = None) -> Archive:
@@ -317,94 +204,3 @@ def _fact(entry: dict[str, Any], user: str | None, where: str) -> FactRecord:
         raise ImportFormatError(f"{where}: bad fact line ({exc})") from exc
     key, value, source, updated_at = (str(value or "") for value in fields)
     return FactRecord(owner, key, value, source or "import", updated_at or now())
-
-
-def read_sdk_sqlite(path: Path, user: str) -> list[SessionRecord]:
-    """Read the Agents SDK ``SQLiteSession`` tables (agent_sessions, agent_messages)."""
-    check_name("user name", user)
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise ImportFormatError(f"cannot open {path}: {exc}") from exc
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        if "agent_messages" not in tables:
-            raise ImportFormatError(
-                f"{path} has no agent_messages table: not an Agents SDK session database"
-            )
-        started = dict(conn.execute("SELECT session_id, created_at FROM agent_sessions"))
-        rows = conn.execute(
-            "SELECT id, session_id, message_data, created_at FROM agent_messages ORDER BY id"
-        ).fetchall()
-    except sqlite3.Error as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
-    finally:
-        conn.close()
-    by_session: dict[str, list[tuple[Any, str]]] = {}
-    for row_id, session_id, data, created_at in rows:
-        try:
-            item = json.loads(data)
-        except (TypeError, ValueError) as exc:
-            raise ImportFormatError(
-                f"{path}: agent_messages row {row_id} is not valid JSON ({exc})"
-            ) from exc
-        if not isinstance(item, dict):
-            raise ImportFormatError(f"{path}: agent_messages row {row_id} is not a JSON object")
-        by_session.setdefault(str(session_id), []).append((item, str(created_at)))
-    records = []
-    for session_id, entries in by_session.items():
-        items = [item for item, _ in entries]
-        stamps = iter(_iso(stamp) for _, stamp in entries)
-        turns = []
-        for seq, turn_items in enumerate(group_into_turns(items), 1):
-            stamp = next(stamps)
-            for _ in turn_items[1:]:
-                next(stamps)
-            turns.append(Turn(seq, stamp, turn_items))
-        records.append(
-            SessionRecord(
-                user,
-                _safe_session_id(session_id),
-                title_from_items(items),
-                _iso(str(started.get(session_id) or entries[0][1])),
-                {"imported_from": str(path), "sdk_session_id": session_id},
-                turns,
-            )
-        )
-    return records
-
-
-def _iso(sqlite_stamp: str) -> str:
-    """SQLite's CURRENT_TIMESTAMP text (UTC, "YYYY-MM-DD HH:MM:SS") as memchat's ISO form."""
-    return sqlite_stamp.replace(" ", "T") + "Z" if " " in sqlite_stamp else sqlite_stamp
-
-
-def _safe_session_id(raw: str) -> str:
-    cleaned = re.sub(r"[^\w.@+-]", "-", raw)[:64]
-    return cleaned or "imported"
-
-
-def import_file(
-    store: Store,
-    path: Path,
-    user: str | None,
-    *,
-    learn: bool = False,
-    progress: foreign.Progress | None = None,
-) -> Archive:
-    """Import a file into the store; all of it or (on any error) none of it.
-
-    From another app's export, conversations an earlier import brought in are skipped
-    (exports hold the whole history every time), and with ``learn`` the facts the user
-    stated in them are learned by memchat's rules.
-    """
-    archive = read_import(path, user, progress)
-    if not archive.sessions and not archive.facts:
-        raise ImportFormatError(f"{path} holds no sessions")
-    if any(r.metadata.get("imported_from") in foreign.SOURCES for r in archive.sessions):
-        new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
-        archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
-    if learn:
-        archive.facts.extend(foreign.learned_facts(archive.sessions, f"import: {path.name}"))
-    store.import_sessions(archive.sessions, archive.facts)
-    return archive

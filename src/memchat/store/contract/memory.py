@@ -1,0 +1,60 @@
+"""The memory role: a user's facts, the messages kept out of recall, session summaries."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from ..checks import check_limit, check_name, clean_text
+from ..records import Fact, Position, SessionInfo, Summary
+
+
+class MemoryRole(ABC):
+    """What memchat remembers besides the turns themselves."""
+
+    def list_facts(
+        self, user: str, *, limit: int | None = None, after: Position | None = None
+    ) -> list[Fact]:
+        """The user's facts, most recently updated first: at most ``limit`` of them, and
+        with ``after`` (a fact's ``position``) only those that come after it."""
+        return self._list_facts(check_name("user name", user), check_limit(limit), after)
+
+    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+        """Record a fact, replacing an older value for the same key (raise UserNotFound)."""
+        check_name("user name", user)
+        return self._set_fact(user, clean_text(key), clean_text(value), clean_text(source))
+
+    def forget_fact(self, user: str, key_or_id: str) -> Fact:
+        """Delete a fact by key or id and return it; raise FactNotFound if there is none."""
+        return self._forget_fact(check_name("user name", user), clean_text(key_or_id))
+
+    def hide_from_recall(self, user: str, item_ids: Sequence[int]) -> None:
+        """Keep these messages of the user's out of recall (they stay in the history)."""
+        self._hide_from_recall(check_name("user name", user), [int(i) for i in item_ids])
+
+    def hidden_from_recall(self, user: str) -> set[int]:
+        """The ids of the user's messages kept out of recall."""
+        return self._hidden_from_recall(check_name("user name", user))
+
+    @abstractmethod
+    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]: ...
+
+    @abstractmethod
+    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact: ...
+
+    @abstractmethod
+    def _forget_fact(self, user: str, key_or_id: str) -> Fact: ...
+
+    @abstractmethod
+    def _hide_from_recall(self, user: str, item_ids: list[int]) -> None: ...
+
+    @abstractmethod
+    def _hidden_from_recall(self, user: str) -> set[int]: ...
+
+    @abstractmethod
+    def get_summary(self, session: SessionInfo) -> Summary | None:
+        """The session's running summary, or None."""
+
+    @abstractmethod
+    def set_summary(self, session: SessionInfo, through_seq: int, text: str) -> None:
+        """Replace the session's running summary (the items themselves stay)."""

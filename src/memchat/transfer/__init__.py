@@ -1,0 +1,86 @@
+"""Export and import of conversations: memchat JSONL, Markdown, and the SDK's SQLite.
+
+``jsonl.py`` holds memchat's own format, ``markdown.py`` the readable one, ``sdk.py`` the
+Agents SDK's database, and ``memchat/foreign/`` the exports of other chat apps;
+``archive.py`` reads what an export holds out of a store.
+
+An import is checked whole before anything is written, then written in one transaction
+(``Store.import_sessions``): a bad file imports nothing, and the error names the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import foreign
+from ..errors import ImportFormatError
+from ..store import Store
+from .archive import Archive, session_records, user_facts
+from .jsonl import FORMAT_VERSION, READABLE_VERSIONS, read_jsonl, write_jsonl
+from .markdown import format_item_markdown, write_markdown
+from .sdk import read_sdk_sqlite
+
+__all__ = [
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "Archive",
+    "format_item_markdown",
+    "import_file",
+    "read_import",
+    "read_jsonl",
+    "read_sdk_sqlite",
+    "session_records",
+    "user_facts",
+    "write_jsonl",
+    "write_markdown",
+]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def read_import(path: Path, user: str | None, progress: foreign.Progress | None = None) -> Archive:
+    """Read a memchat JSONL export, an SDK SQLite database, or a ChatGPT or Claude export.
+
+    ``user`` names the owner for SDK databases and other apps' exports (which have no
+    users) and, if given, overrides the owner of JSONL sessions.
+    """
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from exc
+    if magic == _SQLITE_MAGIC:
+        if user is None:
+            raise ImportFormatError("importing an SDK database needs --user (its owner)")
+        return Archive(read_sdk_sqlite(path, user))
+    if foreign.looks_foreign(path):
+        if user is None:
+            raise ImportFormatError("importing a ChatGPT or Claude export needs --user")
+        return Archive(foreign.read(path, user, progress))
+    return read_jsonl(path, user)
+
+
+def import_file(
+    store: Store,
+    path: Path,
+    user: str | None,
+    *,
+    learn: bool = False,
+    progress: foreign.Progress | None = None,
+) -> Archive:
+    """Import a file into the store; all of it or (on any error) none of it.
+
+    From another app's export, conversations an earlier import brought in are skipped
+    (exports hold the whole history every time), and with ``learn`` the facts the user
+    stated in them are learned by memchat's rules.
+    """
+    archive = read_import(path, user, progress)
+    if not archive.sessions and not archive.facts:
+        raise ImportFormatError(f"{path} holds no sessions")
+    if any(r.metadata.get("imported_from") in foreign.SOURCES for r in archive.sessions):
+        new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
+        archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
+    if learn:
+        archive.facts.extend(foreign.learned_facts(archive.sessions, f"import: {path.name}"))
+    store.import_sessions(archive.sessions, archive.facts)
+    return archive

@@ -1,0 +1,53 @@
+"""What an export holds, and how it is read out of a store: sessions with their summaries,
+the items kept out of recall, and a user's facts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from ..store import SessionInfo, Store
+from ..store.records import FactRecord, SessionRecord
+
+
+@dataclass
+class Archive:
+    """What an export holds: sessions, and the facts of the user they were exported for."""
+
+    sessions: list[SessionRecord]
+    facts: list[FactRecord] = field(default_factory=list)
+    # Sessions of another app's export that an earlier import already brought in.
+    skipped: int = 0
+
+    @property
+    def turns(self) -> int:
+        return sum(len(record.turns) for record in self.sessions)
+
+
+def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
+    """The full records of ``sessions`` (with their summaries, which of their items are
+    kept out of recall, and what each turn cost), one at a time."""
+    hidden_of: dict[str, set[int]] = {}
+    for info in sessions:
+        usage = store.turn_usage(info)
+        turns = [replace(turn, usage=usage.get(turn.seq)) for turn in store.get_turns(info)]
+        summary = store.get_summary(info)
+        if info.user not in hidden_of:
+            hidden_of[info.user] = store.hidden_from_recall(info.user)
+        hidden = tuple(
+            (turn.seq, index)
+            for turn in turns
+            for index, item_id in enumerate(turn.item_ids)
+            if item_id in hidden_of[info.user]
+        )
+        yield SessionRecord(
+            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary, hidden
+        )
+
+
+def user_facts(store: Store, user: str) -> list[FactRecord]:
+    """The user's facts, for an export of all their sessions."""
+    return [
+        FactRecord(user, fact.key, fact.value, fact.source, fact.updated_at)
+        for fact in store.list_facts(user)
+    ]
