@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 from agents.testing import ModelStep, ScriptedModel
-from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+from openai.types.responses import (
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Screens of the page, kept as test artifacts (gitignored).
@@ -77,7 +81,7 @@ class Pieces:
         return ModelStep.stream(self._events)
 
     async def _events(self, call: Any) -> AsyncIterator[Any]:
-        content = [
+        content: list[ResponseOutputText | ResponseOutputRefusal] = [
             ResponseOutputText(text=part, type="output_text", annotations=[], logprobs=[])
             for part in self.parts
         ]

@@ -28,7 +28,7 @@ def gpt_conversation(
     key: str, title: str, nodes: list[tuple[str, str | None, dict[str, Any] | None]], current: str
 ) -> dict[str, Any]:
     """A conversation from (node id, parent id, message or None) triples."""
-    mapping = {
+    mapping: dict[str, dict[str, Any]] = {
         node: {"id": node, "message": message, "parent": parent, "children": []}
         for node, parent, message in nodes
     }

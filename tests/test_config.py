@@ -22,7 +22,7 @@ SAMPLES = {
 @pytest.mark.parametrize(
     "setting", [f for f in fields(Settings) if f.name != "sources"], ids=lambda f: f.name
 )
-def test_every_setting_is_read_with_its_type(setting, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_every_setting_is_read_with_its_type(setting, tmp_path: Path) -> None:
     raw, expected = SAMPLES.get(str(setting.type), ("some text", "some text"))
     settings = load_settings(env={"MEMCHAT_HOME": str(tmp_path), setting.metadata["env"]: raw})
     assert getattr(settings, setting.name) == expected

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agents import Agent
@@ -28,7 +29,7 @@ ROOT = Path(__file__).parents[1]
 OLD = "2020-01-01T00:00:00.000000Z"
 
 
-def assistant(text: str) -> dict[str, object]:
+def assistant(text: str) -> Any:
     return {
         "role": "assistant",
         "type": "message",
@@ -458,8 +459,8 @@ def test_bad_search_parameters_are_refused_alike(any_store: Store) -> None:
     """Checked in the shared contract, before either backend runs its query."""
     store = any_store
     store.commit_turn(store.ensure_session("sara", "trip"), [user_message("Which café in Lyon?")])
-    good = {"limit": 5, "session_id": None, "highlight": ("[", "]")}
-    for user, query, change, error in [
+    good: dict[str, Any] = {"limit": 5, "session_id": None, "highlight": ("[", "]")}
+    bad_searches: list[tuple[str, Any, dict[str, Any], type[Exception]]] = [
         ("a b", "lyon", {}, InvalidName),
         ("sara", "lyon", {"session_id": "a/b"}, InvalidName),
         ("sara", "lyon", {"limit": -1}, ValueError),
@@ -469,11 +470,12 @@ def test_bad_search_parameters_are_refused_alike(any_store: Store) -> None:
         ("sara", "lyon", {"highlight": ("[",)}, ValueError),
         ("sara", "lyon", {"highlight": (1, 2)}, ValueError),
         ("sara", None, {}, ValueError),
-    ]:
+    ]
+    for user, query, change, error in bad_searches:
         with pytest.raises(error):
             store.search(user, query, **{**good, **change})
-    recall = {"limit": 5, "session_id": None, "context_weights": (0.5, 0.3)}
-    for user, words, change, error in [
+    recall: dict[str, Any] = {"limit": 5, "session_id": None, "context_weights": (0.5, 0.3)}
+    bad_recalls: list[tuple[str, Any, dict[str, Any], type[Exception]]] = [
         ("a b", ["lyon"], {}, InvalidName),
         ("sara", ["lyon"], {"session_id": ""}, InvalidName),
         ("sara", "lyon", {}, ValueError),  # a string is not a list of words
@@ -482,7 +484,8 @@ def test_bad_search_parameters_are_refused_alike(any_store: Store) -> None:
         ("sara", ["lyon"], {"context_weights": (0.5,)}, ValueError),
         ("sara", ["lyon"], {"context_weights": (-1.0, 0.3)}, ValueError),
         ("sara", ["lyon"], {"context_weights": (float("nan"), 0.3)}, ValueError),
-    ]:
+    ]
+    for user, words, change, error in bad_recalls:
         with pytest.raises(error):
             store.match_messages(user, words, **{**recall, **change})
     # The same calls with good parameters find the message.

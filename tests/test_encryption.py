@@ -221,3 +221,19 @@ def test_keygen_and_the_cli_with_a_key(
     out = CliRunner().invoke(cli, ["search", "-u", "sara", "secret"], obj=App())
     assert out.exit_code == 1 and "encrypted" in out.output
     assert TRACE not in stored(store_location)
+
+
+def test_earlier_fact_values_are_sealed_and_rekeyed(store_location: str) -> None:
+    old, new = generate_key(), generate_key()
+    with open_store(store_location, encryption_key=old) as store:
+        info = store.ensure_session("sara", "a")
+        for text in ("I live in Xylophonia", "I moved to Marimbaville"):
+            seq = store.commit_turn(info, [user_message(text)])
+            Memory(store, 4000).learn(info, text, seq)
+        assert [v.value for v in store.fact_history("sara", "home")] == ["Xylophonia"]
+    assert "Xylophonia" not in stored(store_location)
+    with open_store(store_location, encryption_key=f"{new},{old}", check_sealed=False) as store:
+        report = reseal(sealable(store))
+    assert report.rekeyed >= 3  # two items, the fact and its earlier value
+    with open_store(store_location, encryption_key=new) as store:
+        assert [v.value for v in store.fact_history("sara", "home")] == ["Xylophonia"]

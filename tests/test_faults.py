@@ -37,7 +37,7 @@ def stream_events(text: str) -> list[Any]:
     """The events of a real streamed reply (the SDK's own), one text delta per word."""
     # _stream_events_for_step is how ScriptedModel streams a step; the SDK is pinned <0.25.
     step = ModelStep(output=[assistant_message(text)])
-    events = []
+    events: list[Any] = []
     for event in _stream_events_for_step(step, preserve_raw_usage=False):
         if event.type == "response.output_text.delta":
             words = re.findall(r"\S+\s*", event.delta)
@@ -138,6 +138,7 @@ async def test_stream_cut_halfway_changes_nothing(store: Store) -> None:
     shown: list[str] = []
     with pytest.raises(ModelCallFailed, match=r"ConnectionResetError: connection reset by peer"):
         async for chunk in chat.stream_turn(session, "hello"):
+            assert isinstance(chunk, str)  # the turn failed: no result comes
             shown.append(chunk)
     assert "".join(shown) == "Hello there, "  # the user saw half a reply ...
     assert turns_of(store, session) == [FIRST_TURN]  # ... and none of it was kept

@@ -595,7 +595,10 @@ def pristine_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for k in range(3):
             info = store.create_session("sara", f"s{k}", created_at=STAMP)
             for n in range(40):
-                items = [user_message(f"m{n} " + "é" * rng.randrange(3000)), reply_item("r" * 300)]
+                items: list[Any] = [
+                    user_message(f"m{n} " + "é" * rng.randrange(3000)),
+                    reply_item("r" * 300),
+                ]
                 store.commit_turn(info, items, created_at=STAMP)
     return path  # closing the last connection checkpointed the WAL into the file
 

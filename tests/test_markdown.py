@@ -105,7 +105,7 @@ def test_markup_links_and_images_stay_inert() -> None:
     assert "![i](data:image/png;base64,AA)" in html
 
 
-def test_the_render_route(store) -> None:  # type: ignore[no-untyped-def]
+def test_the_render_route(store) -> None:
     from agents.testing import ScriptedModel
 
     c = client(scripted_app(store, ScriptedModel()))

@@ -49,7 +49,7 @@ async def test_a_remembered_fact_is_kept_and_reaches_the_next_chat(store: Store)
     assert tool_output(model) == "Remembered allergy: peanuts."
     assert str(result.changes) == "remembered allergy: peanuts"
     assert [(f.key, f.value, f.source) for f in store.list_facts("sara")] == [
-        ("allergy", "peanuts", "food#1")
+        ("allergy", "peanuts", "tool: food#1")
     ]
     await chat.run_turn(store.session("sara", "later"), "What am I allergic to?")
     assert model.last_call is not None

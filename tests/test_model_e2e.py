@@ -191,7 +191,7 @@ def test_a_new_process_continues_from_the_saved_prompt_state(
                 prompt=None,
             )
             response = asyncio.run(call)
-        return str(response.output[0].content[0].text)  # type: ignore[union-attr]
+        return str(response.output[0].content[0].text)  # type: ignore[union-attr,index]
 
     history: list[Any] = [
         {"role": "user", "content": f"Note {n}: {text}"}

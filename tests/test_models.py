@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
@@ -23,7 +24,7 @@ from memchat.models.runtime import _without_repacking, cpu_has_amx
 from memchat.store import SQLiteStore
 
 
-def choose(**env: str):  # type: ignore[no-untyped-def]
+def choose(**env: str):
     return resolve_model(load_settings(env={"MEMCHAT_HOME": "/tmp/memchat-test-home", **env}))
 
 
@@ -144,7 +145,7 @@ def test_nothing_configured_falls_back_to_the_embedded_model(
 
 
 def test_sdk_items_become_chat_messages() -> None:
-    items = [
+    items: list[Any] = [
         {"role": "system", "content": "What you know about the user:\n- name: Sara"},
         {"role": "user", "content": "hi"},
         {

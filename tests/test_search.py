@@ -45,7 +45,7 @@ def assistant(text: str) -> dict[str, Any]:
 
 def say(store: Store, session: SessionInfo, *texts: str, created_at: str | None = None) -> None:
     """One turn: the first text from the user, the rest from the assistant."""
-    items = [user_message(texts[0]), *(assistant(text) for text in texts[1:])]
+    items: list[Any] = [user_message(texts[0]), *(assistant(text) for text in texts[1:])]
     store.commit_turn(session, items, created_at=created_at)
 
 

@@ -6,6 +6,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from agents.testing import ScriptedModel
@@ -127,6 +128,24 @@ def test_facts_search_and_export(api: Api) -> None:
     markdown = c.get("/api/export", params={"format": "markdown", "session": "trip"}, headers=h)
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert "**user:** We fly to Lisbon on Friday" in markdown.text
+
+
+def test_a_fact_shows_its_source_message_and_history(api: Api) -> None:
+    c, h = api.client, api.sara
+    c.post("/api/sessions", json={"id": "life"}, headers=h)
+    api.send("life", "I live in Porto", "Nice")
+    api.send("life", "I moved to Lisbon", "Exciting")
+    (fact,) = c.get("/api/facts", headers=h).json()
+    assert fact["value"] == "Lisbon" and fact["valid_from"]
+    turn = c.get("/api/sessions/life/messages", headers=h).json()["turns"][1]
+    assert fact["sources"] == [{"session_id": "life", "seq": turn["seq"], "item_id": ANY}]
+    versions = c.get("/api/facts/home/history", headers=h).json()
+    assert [(v["value"], v["sources"][0]["seq"]) for v in versions] == [("Porto", 1), ("Lisbon", 2)]
+    assert versions[0]["valid_to"] == versions[1]["valid_from"] and versions[1]["valid_to"] is None
+    assert c.get("/api/facts/pet/history", headers=h).status_code == 404
+    # Another user sees none of it.
+    other = add_user(api.store, "ali")
+    assert c.get("/api/facts/home/history", headers=other).status_code == 404
 
 
 def test_users_are_managed_by_admins(api: Api) -> None:
@@ -275,6 +294,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/sessions/{session_id}/messages",
         "/api/facts",
         "/api/facts/{key_or_id}",
+        "/api/facts/{key}/history",
         "/api/search",
         "/api/usage",
         "/api/export",
@@ -371,7 +391,7 @@ def test_database_errors_name_no_file_to_callers(
     def broken(*args: object, **kwargs: object) -> None:
         raise StoreError(f"cannot write {db_path}: disk I/O error")
 
-    sqlite_api.store.commit_turn = broken  # type: ignore[method-assign]
+    sqlite_api.store.commit_turn = broken  # type: ignore[method-assign,assignment]
     events = sqlite_api.send("s", "hello", "hi")
     assert events[-1] == (
         "error",

@@ -226,8 +226,18 @@ def test_search_and_memory_in_a_browser(store: Store, page: Any) -> None:
         p.keyboard.press("Escape")
         expect(panel).to_be_hidden()
 
+        # A fact learned in a chat links to the message it came from.
+        store.set_fact("sara", "trip", "Lisbon", "trip#1", taught_by=(trip, 1))
+        p.click("#memory")
+        expect(facts.filter(has_text="city")).to_contain_text("by hand")
+        source = facts.filter(has_text="trip").get_by_role("link", name="trip #1")
+        source.click()
+        expect(panel).to_be_hidden()
+        expect(p.locator(".msg.found")).to_have_text("We fly to Lisbon on Friday [gate]")
+        assert p.evaluate("location.hash") == "#trip"
+
     remembered = {fact.key: fact.value for fact in store.list_facts("sara")}
-    assert remembered == {"city": "Lisbon", "note": HOSTILE_FACT}
+    assert remembered == {"city": "Lisbon", "note": HOSTILE_FACT, "trip": "Lisbon"}
 
 
 def test_the_page_loads_every_page_of_a_long_list(store: Store, page: Any) -> None:

@@ -39,8 +39,12 @@ def stamp(moment: datetime) -> str:
 
 def metered(store: Store, user: str, session: str, text: str, cost: TurnUsage, n: int) -> None:
     info = store.ensure_session(user, session)
-    items = [user_message(text), {"role": "assistant", "content": f"re: {text}"}]
-    store.commit_turn(info, items, created_at=stamp(days_ago(n)), usage=cost)
+    store.commit_turn(
+        info,
+        [user_message(text), {"role": "assistant", "content": f"re: {text}"}],
+        created_at=stamp(days_ago(n)),
+        usage=cost,
+    )
 
 
 def test_the_session_figure_and_the_usage_chart(store: Store, page: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -70,11 +71,11 @@ class AdminToken:
     out or spoil it, and check the 401 that follows.
     """
 
-    def get(self, case: Case, context: AuthContext) -> str:
+    def get(self, case: Case[Any], context: AuthContext) -> str:
         return current.token
 
-    def set(self, case: Case, data: str, context: AuthContext) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+    def set(self, case: Case[Any], data: str, context: AuthContext) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}  # type: ignore[assignment,dict-item]
 
 
 @pytest.fixture
@@ -90,8 +91,8 @@ def served(store: Store) -> Iterator[None]:
 @schema.parametrize()
 # One app (and store) per operation, shared by its examples, as a fuzzed server would be.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_api_matches_its_spec(case: Case, served: None) -> None:
-    case.call_and_validate(excluded_checks=SEMANTIC)
+def test_api_matches_its_spec(case: Case[Any], served: None) -> None:
+    case.call_and_validate(excluded_checks=SEMANTIC)  # type: ignore[arg-type]
 
 
 # Generated requests rarely name a session that exists, so the streaming route gets its
@@ -110,8 +111,8 @@ in_session = {"session_id": "default"}
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     database=None,
 )
-def test_any_message_streams_or_is_refused(case: Case, served: None) -> None:
-    response = case.call_and_validate(excluded_checks=SEMANTIC)
+def test_any_message_streams_or_is_refused(case: Case[Any], served: None) -> None:
+    response = case.call_and_validate(excluded_checks=SEMANTIC)  # type: ignore[arg-type]
     allowed = {200, 400, 401, 413, 422}
     body = case.body if isinstance(case.body, dict) else {}
     if body.get("create") is True or body.get("replace_last") is True:

@@ -379,7 +379,7 @@ def test_client_tools_pass_through_and_the_turn_is_stored_once_answered(
     )
     messages: list[Any] = [{"role": "user", "content": "Weather in Porto?"}]
     if stream:
-        chunks = list(
+        chunks: list[Any] = list(
             api.chat.completions.create(
                 model="memchat", messages=messages, tools=[WEATHER], stream=True
             )

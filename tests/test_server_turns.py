@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -151,7 +151,7 @@ async def test_a_disconnect_is_heard_under_any_asgi_server(
         "server": ("testserver", 80),
     }
     first_delta = asyncio.Event()
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     requests = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> dict[str, Any]:
@@ -160,7 +160,7 @@ async def test_a_disconnect_is_heard_under_any_asgi_server(
         await first_delta.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
         if b"event: delta" in message.get("body", b""):
             first_delta.set()

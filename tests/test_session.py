@@ -33,7 +33,7 @@ async def test_protocol_behaves_like_the_sdks_sqlite_session(store: Store) -> No
     """Same calls, same answers as the SDK's own SQLiteSession."""
     ours = store.session("sara", "default")
     theirs = SQLiteSession("sara")
-    items = [
+    items: list[Any] = [
         user_message("hi"),
         {
             "role": "assistant",
@@ -107,7 +107,7 @@ async def test_cancelled_turn_stores_nothing(store: Store) -> None:
     """Ctrl-C mid-stream cancels the task: the history stays as it was."""
     started = asyncio.Event()
 
-    async def slow_stream(call):  # type: ignore[no-untyped-def]
+    async def slow_stream(call):
         from agents.testing.model import _stream_events_for_step  # noqa: F401
 
         started.set()

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def test_a_vacuum_whose_log_a_reader_pins_says_so(db_path: Path) -> None:
         reader = sqlite3.connect(db_path, isolation_level=None)
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM items").fetchone()
-        store._conn.execute("PRAGMA busy_timeout = 100")  # not 30 s
+        store._conn.execute("PRAGMA busy_timeout = 100")
         with pytest.raises(StoreError, match="run the vacuum again"):
             store.vacuum()
         reader.execute("COMMIT")
@@ -179,7 +180,7 @@ def test_a_write_the_database_was_too_busy_for_runs_again_once(
         error.sqlite_errorcode = sqlite3.SQLITE_BUSY
         return error
 
-    def work(fail: list[Exception]) -> object:
+    def work(fail: list[Exception]) -> Callable[[sqlite3.Connection], int]:
         def run(conn: sqlite3.Connection) -> int:
             runs.append(1)
             conn.execute(

@@ -212,7 +212,7 @@ def test_ensure_session_when_another_process_creates_it_meanwhile(db_path: Path)
                 raced.append(theirs.create_session(user, session_id))
             return found
 
-        ours.find_session = find_while_another_creates
+        ours.find_session = find_while_another_creates  # type: ignore[method-assign]
         try:
             info = ours.ensure_session("sara", "shared")
         except SessionExists:

@@ -23,7 +23,7 @@ from memchat.chat import Chat
 from memchat.store import MemchatSession, open_store
 
 
-def echo(call):  # type: ignore[no-untyped-def]
+def echo(call):
     last = call.input[-1]["content"] if isinstance(call.input, list) else call.input
     return [assistant_message(f"echo: {last}")]
 

@@ -251,7 +251,7 @@ class Chat:
         changes = MemoryChanges()
         if self.memory is not None:
             changes = self.memory.learn(session.info, text, turn.seq)
-        changes += tools_memory.apply(f"{session.info.id}#{turn.seq}")
+        changes += tools_memory.apply(session.info, turn.seq)
         reply = "".join(parts)
         count = self.memory.count if self.memory is not None else estimate_tokens
         yield TurnResult(

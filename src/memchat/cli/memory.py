@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..memory.facts import normalize_key
 from ..memory.forget import forget_fact
+from ..store.records import FactSource
 from .app import App, json_option, pass_app, user_of, user_option
 from .render import console, print_json
 
@@ -20,15 +21,22 @@ def memory() -> None:
 
 @memory.command("list")
 @user_option
+@click.option("--sources", is_flag=True, help="Show the messages each fact came from.")
 @json_option
 @pass_app
-def list_(app: App, user: str | None, as_json: bool) -> None:
+def list_(app: App, user: str | None, sources: bool, as_json: bool) -> None:
     """List the user's facts, most recent first."""
     name = user_of(app, user)
     app.store.get_user(name)
     facts = app.store.list_facts(name)
+    origins = app.store.fact_sources(name) if sources or as_json else {}
     if as_json:
-        print_json([asdict(fact) for fact in facts])
+        print_json(
+            [
+                asdict(fact) | {"sources": [asdict(s) for s in origins.get(fact.id, [])]}
+                for fact in facts
+            ]
+        )
         return
     if not facts:
         console.print(f"no facts about {name} yet")
@@ -36,9 +44,58 @@ def list_(app: App, user: str | None, as_json: bool) -> None:
     table = Table(show_edge=False, box=None)
     for column in ("id", "key", "value", "from", "updated"):
         table.add_column(column)
+    said = _messages(app, name, origins) if sources else {}
     for fact in facts:
         table.add_row(str(fact.id), fact.key, fact.value, fact.source, fact.updated_at[:10])
+        for origin in origins.get(fact.id, []):
+            table.add_row("", "", f"[dim]{said.get(origin.item_id, '')}[/dim]", str(origin), "")
     console.print(table)
+
+
+@memory.command()
+@click.argument("key")
+@user_option
+@json_option
+@pass_app
+def history(app: App, key: str, user: str | None, as_json: bool) -> None:
+    """Show every value the fact KEY has had, with when and where it was said."""
+    name = user_of(app, user)
+    app.store.get_user(name)
+    key = normalize_key(key)
+    earlier = app.store.fact_history(name, key)
+    current = next((f for f in app.store.list_facts(name) if f.key == key), None)
+    now_from = app.store.fact_sources(name).get(current.id, []) if current else []
+    rows: list[tuple[str, str, str | None, list[FactSource], str]] = [
+        (v.value, v.valid_from, v.valid_to, list(v.sources), v.source) for v in earlier
+    ]
+    if current is not None:
+        start = current.valid_from or current.updated_at
+        rows.append((current.value, start, None, now_from, current.source))
+    if as_json:
+        print_json(
+            [
+                {"value": value, "valid_from": start, "valid_to": end, "source": how}
+                | {"sources": [asdict(s) for s in origins]}
+                for value, start, end, origins, how in rows
+            ]
+        )
+        return
+    if not rows:
+        raise click.ClickException(f"{name} has no fact {key!r} and none in its history")
+    table = Table(show_edge=False, box=None)
+    for column in ("value", "from", "until", "said in"):
+        table.add_column(column)
+    for value, start, end, origins, how in rows:
+        said_in = ", ".join(str(s) for s in origins) or how
+        table.add_row(value, start[:10], end[:10] if end else "now", said_in)
+    console.print(table)
+
+
+def _messages(app: App, user: str, origins: dict[int, list[FactSource]]) -> dict[int, str]:
+    """The text of the source messages, cut short, by item id."""
+    ids = [s.item_id for found in origins.values() for s in found]
+    found = app.store.get_messages(user, ids) if ids and app.store.searchable else []
+    return {m.item_id: m.text if len(m.text) <= 60 else m.text[:59] + "…" for m in found}
 
 
 @memory.command()

@@ -196,7 +196,9 @@ class Memory:
         for key, value in extract_facts(message):
             # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
             with suppress(QuotaExceeded):
-                self.store.set_fact(session.user, key, value, f"{session.id}#{seq}")
+                self.store.set_fact(
+                    session.user, key, value, f"{session.id}#{seq}", taught_by=(session, seq)
+                )
                 found.append((key, value))
         return MemoryChanges(tuple(found), tuple(forgotten))
 
@@ -207,11 +209,18 @@ class Memory:
             return ""
         lines: list[str] = []
         used = 0
+        # A changed fact shows its last earlier value, for questions about the past, where
+        # the room allows: the current value comes first.
+        before = {version.key: version for version in self.store.fact_history(user)}
         for fact in self.store.list_facts(user):
             line = f"- {fact.key}: {fact.value}"
             cost = self.count(line) + 1
             if used + cost > limit:
                 break
+            if (earlier := before.get(fact.key)) is not None:
+                longer = f"{line} (until {earlier.valid_to[:10]}: {earlier.value})"
+                if used + (more := self.count(longer) + 1) <= limit:
+                    line, cost = longer, more
             lines.append(line)
             used += cost
         return "\n".join(lines)

@@ -2,9 +2,10 @@
 
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
 Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
-"I work as a nurse", "I'm a nurse in Porto", "I am 34 years old", "I'm allergic to
-peanuts", "I have a dog named Rex", "I have two cats called Miso and Tofu". A later
-statement with the same key replaces the earlier one, and "forget my address" forgets
+"I moved to Lisbon", "I work as a nurse", "I'm a nurse in Porto", "I am 34 years old",
+"I'm allergic to peanuts", "I have a dog named Rex", "I have two cats called Miso and
+Tofu". A later statement with the same key replaces the earlier one (kept as its
+history), and "forget my address" forgets
 one. Users see and edit the result with ``memchat memory``.
 """
 
@@ -56,7 +57,21 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
         ),
         "name",
     ),
-    (re.compile(r"\bI live in (?P<value>[^.!?,;\n]+?)" + _END, re.I), "home"),
+    (
+        re.compile(
+            r"\bI (?:now |currently )?live in (?P<value>[^.!?,;\n]+?)(?: now| these days)?" + _END,
+            re.I,
+        ),
+        "home",
+    ),
+    # "I moved to Lisbon", "we've just moved to New York": a new home, named as a place.
+    (
+        re.compile(
+            r"\b(?i:I|we)(?:'ve| have)? (?i:just |recently |finally )?(?i:moved|relocated) to "
+            r"(?P<value>[A-Z][\w'-]*(?: [A-Z][\w'-]*)*)" + _END
+        ),
+        "home",
+    ),
     (re.compile(r"\bI(?:'m| am) from (?P<value>[^.!?,;\n]+?)" + _END, re.I), "from"),
     (re.compile(r"\bI work (?:as|at) (?P<value>[^.!?,;\n]+?)" + _END, re.I), "work"),
     (re.compile(r"\bI(?:'m| am) (?P<value>\d{1,3}) years? old\b", re.I), "age"),

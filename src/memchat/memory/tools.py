@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from agents import FunctionTool, RunContextWrapper, function_tool
 
 from ..errors import FactNotFound, MemchatError, QuotaExceeded
-from ..store import Store
+from ..store import SessionInfo, Store
 from .facts import MAX_VALUE_CHARS, MemoryChanges, normalize_key
 from .forget import forget_fact
 
@@ -41,8 +41,10 @@ class TurnMemory:
             known.pop(key, None)
         return known | self.remembered
 
-    def apply(self, source: str) -> MemoryChanges:
-        """Make the changes (after the turn is stored); return them."""
+    def apply(self, session: SessionInfo, seq: int) -> MemoryChanges:
+        """Make the changes (after turn ``seq`` of ``session`` is stored: the facts name
+        its user message as their source); return them."""
+        source = f"tool: {session.id}#{seq}"
         forgotten = []
         for key in sorted(self.forgotten - self.remembered.keys()):
             # It may have gone meanwhile (another turn, `memchat memory forget`).
@@ -53,7 +55,7 @@ class TurnMemory:
         for key, value in self.remembered.items():
             # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
             with suppress(QuotaExceeded):
-                self.store.set_fact(self.user, key, value, source)
+                self.store.set_fact(self.user, key, value, source, taught_by=(session, seq))
                 remembered.append((key, value))
         return MemoryChanges(tuple(remembered), tuple(forgotten))
 

@@ -12,7 +12,7 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..memory.facts import MemoryChanges
-from ..store.base import Fact, SearchHit, SessionInfo, Turn, User
+from ..store.base import SearchHit, SessionInfo, Turn, User
 from ..store.snippets import bracketed, snippet_parts
 from ..store.titles import item_text
 
@@ -256,26 +256,6 @@ def event_stream_schema() -> dict[str, Any]:
 
 
 # -- memory ------------------------------------------------------------------------------
-
-
-class FactOut(BaseModel):
-    """Something the caller said about themselves, remembered across sessions."""
-
-    id: int
-    key: str
-    value: str
-    source: str
-    updated_at: str
-
-    @classmethod
-    def of(cls, fact: Fact) -> FactOut:
-        return cls(
-            id=fact.id,
-            key=fact.key,
-            value=fact.value,
-            source=fact.source,
-            updated_at=fact.updated_at,
-        )
 
 
 class FactIn(Strict):

@@ -9,7 +9,7 @@ search), plus what spans them. The public methods check and normalize their argu
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from ..errors import SessionExists
 from .checks import (
@@ -31,6 +31,8 @@ from .records import (
     MAX_QUERY_WORDS,
     Fact,
     FactRecord,
+    FactSource,
+    FactVersion,
     IndexedMessage,
     Item,
     Position,
@@ -58,6 +60,8 @@ __all__ = [
     "MAX_QUERY_WORDS",
     "Fact",
     "FactRecord",
+    "FactSource",
+    "FactVersion",
     "IndexedMessage",
     "Item",
     "Position",
@@ -158,7 +162,7 @@ class Store(UsersRole, SessionsRole, TurnsRole, MemoryRole, SearchRole, UsageRol
 
         return MemchatSession(self, self.ensure_session(user, session_id))
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -74,9 +74,10 @@ def session_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> SessionInfo
 
 
 def fact_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Fact:
-    """A Fact from (id, key, value, source, updated_at); only the value is sealed."""
-    fact_id, key, value, source, updated_at = row
-    return Fact(fact_id, key, unseal(cipher, value), source, updated_at)
+    """A Fact from (id, key, value, source, updated_at[, valid_from]); only the value is
+    sealed."""
+    fact_id, key, value, source, updated_at, *since = row
+    return Fact(fact_id, key, unseal(cipher, value), source, updated_at, *since)
 
 
 def summary_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Summary:

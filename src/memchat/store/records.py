@@ -91,11 +91,38 @@ class Fact:
     value: str
     source: str
     updated_at: str
+    # Since when the fact has had this value (None: not recorded, a fact kept before 0.x).
+    valid_from: str | None = None
 
     @property
     def position(self) -> Position:
         """Where it stands in ``Store.list_facts``."""
         return (self.updated_at, self.id)
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """A message a fact was learned from: turn ``seq`` of the user's session
+    ``session_id``, whose user message is item ``item_id``."""
+
+    session_id: str
+    seq: int
+    item_id: int
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.seq}"
+
+
+@dataclass(frozen=True)
+class FactVersion:
+    """An earlier value of the fact ``key``, from ``valid_from`` until ``valid_to``."""
+
+    key: str
+    value: str
+    source: str
+    valid_from: str
+    valid_to: str
+    sources: tuple[FactSource, ...] = ()
 
 
 @dataclass(frozen=True)

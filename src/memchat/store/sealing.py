@@ -51,6 +51,7 @@ SEALED_COLUMNS = (
     SealedColumn("items", "id", "data", "messages"),
     SealedColumn("sessions", "id", "title", "session titles"),
     SealedColumn("facts", "id", "value", "fact values"),
+    SealedColumn("fact_history", "id", "value", "earlier fact values"),
     SealedColumn("summaries", "session_id", "text", "summaries"),
 )
 

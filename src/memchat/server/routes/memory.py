@@ -11,9 +11,10 @@ from ...store.snippets import HIGHLIGHT
 from .. import pages
 from ..auth import CurrentUser
 from ..errors import not_found
+from ..fact_schemas import FactOut, FactVersionOut
 from ..pages import PAGED, Cursor
 from ..params import storable
-from ..schemas import FactIn, FactOut, SearchHitOut
+from ..schemas import FactIn, SearchHitOut
 from ..state import State
 from . import errors
 from .sessions import own_session
@@ -37,7 +38,21 @@ async def list_facts(
     after = pages.decode("facts", cursor, str, int)
     found = state.store.list_facts(user.name, limit=limit + 1, after=after)
     kept = pages.page(found, limit, request, response, "facts", lambda f: f.position)
-    return [FactOut.of(fact) for fact in kept]
+    sources = state.store.fact_sources(user.name)
+    return [FactOut.of(fact, sources.get(fact.id)) for fact in kept]
+
+
+@router.get("/facts/{key}/history", responses=errors(404))
+async def fact_history(state: State, user: CurrentUser, key: str) -> list[FactVersionOut]:
+    """Every value the caller's fact ``key`` has had, oldest first, the current one last."""
+    versions = [FactVersionOut.earlier(v) for v in state.store.fact_history(user.name, key)]
+    current = next((f for f in state.store.list_facts(user.name) if f.key == key), None)
+    if current is not None:
+        sources = state.store.fact_sources(user.name).get(current.id, [])
+        versions.append(FactVersionOut.current(current, sources))
+    if not versions:
+        raise not_found(f"you have no fact {key!r}")
+    return versions
 
 
 @router.post("/facts", responses=errors(409))

@@ -318,7 +318,7 @@ $("search-form").addEventListener("submit", guarded(async () => {
   await search($("search-input").value, guarded(openHit));
 }));
 $("search-clear").addEventListener("click", clearSearch);
-$("memory").addEventListener("click", guarded(openMemory));
+$("memory").addEventListener("click", guarded(() => openMemory(guarded(openHit))));
 $("usage").addEventListener("click", guarded(openUsage));
 
 $("rename").addEventListener("click", () => {

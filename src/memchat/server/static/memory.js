@@ -4,7 +4,11 @@ import { api, everyPage } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 
-export async function openMemory() {
+// `open(hit)` shows a message (the one a fact came from) in its session.
+let open = () => {};
+
+export async function openMemory(opener) {
+  open = opener;
   $("memory-error").textContent = "";
   await loadFacts();
   $("memory-panel").showModal();
@@ -31,8 +35,28 @@ function renderFact(fact) {
   forget.setAttribute("aria-label", `Forget ${fact.key}`);
   forget.addEventListener("click", () => guard(() => forgetFact(fact)));
   const row = document.createElement("tr");
-  row.append(cell(fact.key), cell(fact.value), cell(forget));
+  row.append(cell(fact.key), cell(fact.value), cell(sourcesOf(fact)), cell(forget));
   return row;
+}
+
+// Where a fact came from: a link to each message that said it, or how it was set.
+function sourcesOf(fact) {
+  const span = document.createElement("span");
+  span.className = "fact-sources";
+  if (!fact.sources.length) span.textContent = fact.source.startsWith("import") ? "import" : "by hand";
+  for (const source of fact.sources) {
+    const link = document.createElement("a");
+    link.href = `#${encodeURIComponent(source.session_id)}`;
+    link.textContent = `${source.session_id} #${source.seq}`;
+    link.title = `The message this came from (turn ${source.seq} of ${source.session_id})`;
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      $("memory-panel").close();
+      open({ session_id: source.session_id, seq: source.seq, role: "user" });
+    });
+    span.append(link, " ");
+  }
+  return span;
 }
 
 // Strings given to append() become text nodes, so a fact shows as written, never as HTML.

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from ..checks import check_limit, check_name, clean_text
-from ..records import Fact, Position, SessionInfo, Summary
+from ..records import Fact, FactSource, FactVersion, Position, SessionInfo, Summary
 
 
 class MemoryRole(ABC):
@@ -19,10 +19,37 @@ class MemoryRole(ABC):
         with ``after`` (a fact's ``position``) only those that come after it."""
         return self._list_facts(check_name("user name", user), check_limit(limit), after)
 
-    def set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
-        """Record a fact, replacing an older value for the same key (raise UserNotFound)."""
+    def set_fact(
+        self,
+        user: str,
+        key: str,
+        value: str,
+        source: str,
+        *,
+        taught_by: tuple[SessionInfo, int] | None = None,
+    ) -> Fact:
+        """Record a fact (raise UserNotFound). A new value for the same key replaces the
+        old one, which stays in ``fact_history``. ``taught_by`` (session, turn seq): the
+        turn whose user message stated it; the fact then goes when every message that
+        stated it is deleted (and falls back to its earlier value, if one still stands)."""
         check_name("user name", user)
-        return self._set_fact(user, clean_text(key), clean_text(value), clean_text(source))
+        if taught_by is not None and taught_by[0].user != user:
+            raise ValueError("a fact is taught by one of the same user's turns")
+        return self._set_fact(
+            user, clean_text(key), clean_text(value), clean_text(source), taught_by
+        )
+
+    def fact_sources(self, user: str) -> dict[int, list[FactSource]]:
+        """The messages each of the user's facts was learned from, by fact id (facts set
+        by hand, through the API or by import have none)."""
+        return self._fact_sources(check_name("user name", user))
+
+    def fact_history(self, user: str, key: str | None = None) -> list[FactVersion]:
+        """The earlier values of the user's fact ``key`` (None: of every fact), oldest
+        first; the current values are ``list_facts``'s."""
+        return self._fact_history(
+            check_name("user name", user), None if key is None else clean_text(key)
+        )
 
     def forget_fact(self, user: str, key_or_id: str) -> Fact:
         """Delete a fact by key or id and return it; raise FactNotFound if there is none."""
@@ -40,7 +67,20 @@ class MemoryRole(ABC):
     def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]: ...
 
     @abstractmethod
-    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact: ...
+    def _set_fact(
+        self,
+        user: str,
+        key: str,
+        value: str,
+        source: str,
+        taught_by: tuple[SessionInfo, int] | None,
+    ) -> Fact: ...
+
+    @abstractmethod
+    def _fact_sources(self, user: str) -> dict[int, list[FactSource]]: ...
+
+    @abstractmethod
+    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]: ...
 
     @abstractmethod
     def _forget_fact(self, user: str, key_or_id: str) -> Fact: ...

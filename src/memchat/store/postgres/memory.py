@@ -11,12 +11,13 @@ from ...errors import FactNotFound, UserNotFound
 from ..codec import fact_from_row, summary_from_row
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
-from ..records import Fact, Position, SessionInfo, Summary, now
+from ..records import Fact, FactSource, FactVersion, Position, SessionInfo, Summary, now
+from .provenance import forget_history, history_of, record_fact, sources_of, turn_item
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
 
-_FACT = "id, key, value, source, updated_at"
+_FACT = "id, key, value, source, updated_at, valid_from"
 
 _COUNT = {kind: f"SELECT count(*) FROM {kind} WHERE user_id = %s" for kind in ("sessions", "facts")}
 
@@ -48,7 +49,7 @@ class PostgresMemoryMixin:
         at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
-                "SELECT f.id, f.key, f.value, f.source, f.updated_at FROM facts f"
+                "SELECT f.id, f.key, f.value, f.source, f.updated_at, f.valid_from FROM facts f"
                 " JOIN users u ON u.id = f.user_id WHERE u.name = %s"
                 " AND (%s::text IS NULL OR (f.updated_at, f.id) < (%s, %s))"
                 " ORDER BY f.updated_at DESC, f.id DESC LIMIT %s",
@@ -57,10 +58,17 @@ class PostgresMemoryMixin:
         )
         return [fact_from_row(row, self.cipher) for row in rows]
 
-    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+    def _set_fact(
+        self,
+        user: str,
+        key: str,
+        value: str,
+        source: str,
+        taught_by: tuple[SessionInfo, int] | None,
+    ) -> Fact:
         stamp = now()
 
-        def work(conn: Connection) -> tuple[Any, ...] | None:
+        def work(conn: Connection) -> Fact | None:
             user_id = locked_user(conn, user)
             if user_id is None:
                 return None
@@ -68,33 +76,40 @@ class PostgresMemoryMixin:
                 "SELECT 1 FROM facts WHERE user_id = %s AND key = %s", (user_id, key)
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user_id) + 1)
-            return conn.execute(
-                "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
-                f" source = excluded.source, updated_at = excluded.updated_at RETURNING {_FACT}",
-                (user_id, key, seal(self.cipher, value), source, stamp, stamp),
-            ).fetchone()
+            item_id = None
+            if taught_by is not None:
+                item_id = turn_item(conn, taught_by[0].pk, taught_by[1])
+            return record_fact(conn, self.cipher, user_id, key, value, source, item_id, stamp)
 
-        row = self._db.write(work)
-        if row is None:
+        fact = self._db.write(work)
+        if fact is None:
             raise UserNotFound(f"no user {user!r}")
-        return fact_from_row(row, self.cipher)
+        return fact
+
+    def _fact_sources(self, user: str) -> dict[int, list[FactSource]]:
+        return self._db.read(lambda conn: sources_of(conn, user))
+
+    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]:
+        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key))
 
     def _forget_fact(self, user: str, key_or_id: str) -> Fact:
-        row = self._db.write(
-            lambda conn: conn.execute(
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            row = conn.execute(
                 # One fact: the one with that key, else the one with that id.
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = %s)"
                 " AND (key = %s OR id::text = %s) ORDER BY key = %s DESC LIMIT 1)"
-                f" RETURNING {_FACT}",
+                f" RETURNING {_FACT}, user_id",
                 (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
-        )
+            if row is not None:
+                forget_history(conn, row[-1], row[1])
+            return row
+
+        row = self._db.write(work)
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
-        return fact_from_row(row, self.cipher)
+        return fact_from_row(row[:-1], self.cipher)
 
     def _hide_from_recall(self, user: str, item_ids: list[int]) -> None:
         ids = [int(i) for i in item_ids]

@@ -22,6 +22,7 @@ import psycopg
 from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import SEARCH_SCHEMA
+from .provenance import PROVENANCE_SCHEMA
 from .usage import USAGE_SCHEMA
 
 MIGRATIONS: list[Migration] = [
@@ -153,6 +154,9 @@ MIGRATIONS: list[Migration] = [
     # SQLite's index rows learned their user, for recall's per-user statistics; PostgreSQL
     # computes them per user already. The name keeps both schemas at the same version.
     ("0009_search_owner", ()),
+    # Where each fact came from and what it was before; forgetting cascades from messages
+    # to facts and summaries (see provenance.py).
+    ("0010_fact_provenance", PROVENANCE_SCHEMA),
     # What each turn cost: its model, tokens and times (see usage.py).
     ("0012_usage", USAGE_SCHEMA),
 ]
@@ -169,6 +173,9 @@ TABLES = (
     "rate_limits",
     "recall_hidden",
     "sealing",
+    "fact_sources",
+    "fact_history",
+    "fact_history_sources",
     "turn_usage",
 )
 

@@ -10,10 +10,11 @@ from ...errors import FactNotFound, UserNotFound
 from ..codec import fact_from_row, summary_from_row
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
-from ..records import Fact, Position, SessionInfo, Summary, now
+from ..records import Fact, FactSource, FactVersion, Position, SessionInfo, Summary, now
 from .database import Database
+from .provenance import forget_history, history_of, record_fact, sources_of, turn_item
 
-_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at"
+_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at, f.valid_from"
 
 _COUNT = {
     kind: f"SELECT count(*) FROM {kind} WHERE user_id = (SELECT id FROM users WHERE name = ?)"
@@ -45,45 +46,57 @@ class SQLiteMemoryMixin:
         )
         return [fact_from_row(row, self.cipher) for row in rows]
 
-    def _set_fact(self, user: str, key: str, value: str, source: str) -> Fact:
+    def _set_fact(
+        self,
+        user: str,
+        key: str,
+        value: str,
+        source: str,
+        taught_by: tuple[SessionInfo, int] | None,
+    ) -> Fact:
         stamp = now()
 
-        def work(conn: sqlite3.Connection) -> Any:
+        def work(conn: sqlite3.Connection) -> Fact:
+            row = conn.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
+            if row is None:
+                raise UserNotFound(f"no user {user!r}")
+            user_id = row[0]
             if not conn.execute(
-                "SELECT 1 FROM facts WHERE user_id = (SELECT id FROM users WHERE name = ?)"
-                " AND key = ?",
-                (user, key),
+                "SELECT 1 FROM facts WHERE user_id = ? AND key = ?", (user_id, key)
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
-            return conn.execute(
-                "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-                " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-                " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
-                " source = excluded.source, updated_at = excluded.updated_at"
-                " RETURNING id, key, value, source, updated_at",
-                (key, seal(self.cipher, value), source, stamp, stamp, user),
-            ).fetchone()
+            item_id = None
+            if taught_by is not None:
+                item_id = turn_item(conn, taught_by[0].pk, taught_by[1])
+            return record_fact(conn, self.cipher, user_id, key, value, source, item_id, stamp)
 
-        row = self._db.write(work)
-        if row is None:
-            raise UserNotFound(f"no user {user!r}")
-        return fact_from_row(row, self.cipher)
+        return self._db.write(work)
+
+    def _fact_sources(self, user: str) -> dict[int, list[FactSource]]:
+        return self._db.read(lambda conn: sources_of(conn, user))
+
+    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]:
+        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key))
 
     def _forget_fact(self, user: str, key_or_id: str) -> Fact:
-        # One fact: the one with that key, else the one with that id (a fact's key
-        # may look like another fact's id, and forgetting must not take both).
-        row = self._db.write(
-            lambda conn: conn.execute(
+        def work(conn: sqlite3.Connection) -> Any:
+            # One fact: the one with that key, else the one with that id (a fact's key
+            # may look like another fact's id, and forgetting must not take both).
+            row = conn.execute(
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = ?)"
                 " AND (key = ? OR CAST(id AS TEXT) = ?) ORDER BY key = ? DESC LIMIT 1)"
-                " RETURNING id, key, value, source, updated_at",
+                " RETURNING id, key, value, source, updated_at, valid_from, user_id",
                 (user, key_or_id, key_or_id, key_or_id),
             ).fetchone()
-        )
+            if row is not None:
+                forget_history(conn, row[-1], row[1])
+            return row
+
+        row = self._db.write(work)
         if row is None:
             raise FactNotFound(f"{user!r} has no fact {key_or_id!r} (see `memchat memory list`)")
-        return fact_from_row(row, self.cipher)
+        return fact_from_row(row[:-1], self.cipher)
 
     def _hide_from_recall(self, user: str, item_ids: list[int]) -> None:
         # Only the user's own items: an id of somebody else's is ignored.

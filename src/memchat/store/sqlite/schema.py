@@ -15,6 +15,7 @@ from typing import Any
 from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
+from .provenance import PROVENANCE_SCHEMA
 from .usage import USAGE_SCHEMA
 
 MIGRATIONS: list[Migration] = [
@@ -157,6 +158,9 @@ MIGRATIONS: list[Migration] = [
     ),
     # Index rows name their user, so recall's statistics are the user's own.
     ("0009_search_owner", OWNED_SCHEMA),
+    # Where each fact came from and what it was before; forgetting cascades from messages
+    # to facts and summaries (see provenance.py).
+    ("0010_fact_provenance", PROVENANCE_SCHEMA),
     # What each turn cost: its model, tokens and times (see usage.py).
     ("0012_usage", USAGE_SCHEMA),
 ]
