@@ -103,6 +103,12 @@ user_option = click.option(
     "--user", "-u", metavar="NAME", help="Whose conversations (default: MEMCHAT_USER or login)."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+verify_option = click.option(
+    "--verify",
+    is_flag=True,
+    help="Then scan the database for the forgotten text and print a receipt (exit 1 if"
+    " a copy remains).",
+)
 
 
 def user_of(app: App, user: str | None) -> str:

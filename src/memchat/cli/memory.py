@@ -7,11 +7,12 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
+from ..forgetting import forget_fact_verified
 from ..memory.facts import normalize_key
 from ..memory.forget import forget_fact
 from ..store.records import FactSource
-from .app import App, json_option, pass_app, user_of, user_option
-from .render import console, print_json
+from .app import App, json_option, pass_app, user_of, user_option, verify_option
+from .render import console, print_json, print_receipt
 
 
 @click.group()
@@ -114,9 +115,16 @@ def add(app: App, key: str, value: str, user: str | None) -> None:
 @memory.command()
 @click.argument("key_or_id")
 @user_option
+@verify_option
 @pass_app
-def forget(app: App, key_or_id: str, user: str | None) -> None:
+def forget(app: App, key_or_id: str, user: str | None, verify: bool) -> None:
     """Forget the fact with KEY_OR_ID (see `memchat memory list`)."""
-    forgotten = forget_fact(app.store, user_of(app, user), key_or_id)
+    name = user_of(app, user)
+    if verify:
+        forgotten, receipt = forget_fact_verified(app.store, name, key_or_id)
+    else:
+        forgotten, receipt = forget_fact(app.store, name, key_or_id), None
     fact, messages = forgotten.fact, forgotten.messages
     click.echo(f"forgot {fact.key}: {fact.value} ({messages} message(s) no longer recalled)")
+    if receipt is not None:
+        print_receipt(receipt)

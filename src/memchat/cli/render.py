@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import TurnError
+from ..receipt import Receipt
 from ..store import SessionInfo, Turn
 from ..store.titles import item_text
 
@@ -167,3 +168,11 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+def print_receipt(receipt: Receipt) -> None:
+    """Print a forgetting's receipt; exit with status 1 if a copy of the text remains."""
+    for line in receipt.lines():
+        click.echo(line)
+    if not receipt.clean:
+        raise click.exceptions.Exit(1)

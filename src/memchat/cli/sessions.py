@@ -5,13 +5,15 @@ from __future__ import annotations
 import click
 
 from ..derived import forget_beside_store
-from .app import App, json_option, pass_app, user_of, user_option
+from ..forgetting import delete_session_verified
+from .app import App, json_option, pass_app, user_of, user_option, verify_option
 from .render import (
     console,
     counted,
     escape,
     print_history,
     print_json,
+    print_receipt,
     print_sessions,
     session_json,
 )
@@ -71,16 +73,23 @@ def rename(app: App, session_id: str, title: str, user: str | None) -> None:
 @click.argument("session_id", metavar="ID")
 @user_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@verify_option
 @pass_app
-def delete(app: App, session_id: str, user: str | None, yes: bool) -> None:
+def delete(app: App, session_id: str, user: str | None, yes: bool, verify: bool) -> None:
     """Delete session ID and all its messages."""
     name = user_of(app, user)
     app.store.get_session(name, session_id)
     if not yes:
         click.confirm(f"delete session {session_id} of {name}?", abort=True)
-    app.store.delete_session(name, session_id)
+    receipt = None
+    if verify:
+        receipt = delete_session_verified(app.store, name, session_id)
+    else:
+        app.store.delete_session(name, session_id)
     forget_beside_store(app.settings.home, name, session_id)
     click.echo(f"deleted {session_id}")
+    if receipt is not None:
+        print_receipt(receipt)
 
 
 @sessions.command()

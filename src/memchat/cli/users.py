@@ -9,8 +9,9 @@ from rich.table import Table
 
 from ..derived import forget_beside_store
 from ..errors import MemchatError, UserNotFound
-from .app import App, json_option, pass_app
-from .render import console, print_json
+from ..forgetting import delete_user_verified
+from .app import App, json_option, pass_app, verify_option
+from .render import console, print_json, print_receipt
 
 
 @click.group()
@@ -45,17 +46,24 @@ def list_(app: App, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--vacuum", is_flag=True, help="Then rewrite the database file.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@verify_option
 @pass_app
-def delete(app: App, name: str, vacuum: bool, yes: bool) -> None:
+def delete(app: App, name: str, vacuum: bool, yes: bool, verify: bool) -> None:
     """Delete user NAME and every trace of them: sessions, messages, summaries, facts."""
     app.store.get_user(name)
     if not yes:
         click.confirm(f"delete user {name} and all their conversations?", abort=True)
-    app.store.delete_user(name)
+    receipt = None
+    if verify:
+        receipt = delete_user_verified(app.store, name, vacuum=vacuum)
+    else:
+        app.store.delete_user(name)
+        if vacuum:
+            app.store.vacuum()
     forget_beside_store(app.settings.home, name)
-    if vacuum:
-        app.store.vacuum()
     click.echo(f"deleted user {name}" + (" and vacuumed" if vacuum else ""))
+    if receipt is not None:
+        print_receipt(receipt)
 
 
 @users.command()

@@ -28,6 +28,7 @@ from ..errors import FactNotFound, InputTooLarge, QuotaExceeded
 from ..store import Item, SessionInfo, Store, Turn
 from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
+from .factsheet import fact_sheet
 from .forget import forget_fact
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
@@ -205,25 +206,7 @@ class Memory:
     # -- the parts -------------------------------------------------------------------------
 
     def _facts_text(self, user: str, limit: int) -> str:
-        if not self.cross_session:
-            return ""
-        lines: list[str] = []
-        used = 0
-        # A changed fact shows its last earlier value, for questions about the past, where
-        # the room allows: the current value comes first.
-        before = {version.key: version for version in self.store.fact_history(user)}
-        for fact in self.store.list_facts(user):
-            line = f"- {fact.key}: {fact.value}"
-            cost = self.count(line) + 1
-            if used + cost > limit:
-                break
-            if (earlier := before.get(fact.key)) is not None:
-                longer = f"{line} (until {earlier.valid_to[:10]}: {earlier.value})"
-                if used + (more := self.count(longer) + 1) <= limit:
-                    line, cost = longer, more
-            lines.append(line)
-            used += cost
-        return "\n".join(lines)
+        return fact_sheet(self.store, user, limit, self.count) if self.cross_session else ""
 
     async def _window(
         self,
