@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser llm chat test lint typecheck pytest conformance bench clean
+.PHONY: setup browser llm chat test lint typecheck pytest conformance bench clean chartjs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,17 @@ test: lint typecheck pytest
 # unpacked into .venv/conformance; fails on a failure not in conformance/expected.toml.
 conformance: setup
 	$(BIN)/python conformance/run.py --cache $(VENV)/conformance
+
+# The web page's chart library, committed as released (static/chart.umd.min.js, see NOTICE):
+# this fetches the same file from the npm registry again and checks it, to verify or update.
+CHARTJS_VERSION := 4.6.1
+CHARTJS_SHA256 := 87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2
+chartjs:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent chart.js@$(CHARTJS_VERSION) >/dev/null \
+	  && tar xzf chart.js-$(CHARTJS_VERSION).tgz package/dist/chart.umd.min.js \
+	  && echo "$(CHARTJS_SHA256)  package/dist/chart.umd.min.js" | sha256sum --check --quiet \
+	  && cp package/dist/chart.umd.min.js $(CURDIR)/src/memchat/server/static/chart.umd.min.js \
+	  && rm -rf $$tmp && echo "chart.js $(CHARTJS_VERSION): checked and in place"
 
 # Each benchmark exits non-zero when it misses a goal; the leading "-" runs the rest anyway.
 bench: setup

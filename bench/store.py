@@ -5,6 +5,8 @@ into its own fresh database:
 
 * memchat: ``async with session.turn()`` around two ``add_items`` calls, as the chat does;
 * memchat commit_turn: ``SQLiteStore.commit_turn`` alone, without the session or its lock;
+* memchat commit_turn, no usage: the same without the turn's usage row (the chat always
+  writes one: this column shows what it costs);
 * SDK SQLiteSession: two ``add_items`` calls, as the SDK's Runner writes one turn;
 * plain sqlite3: one transaction inserting the same two rows, the physical limit.
 
@@ -46,8 +48,11 @@ from agents import SQLiteSession
 
 from memchat.store import MemchatSession, SQLiteStore, Turn
 from memchat.store.base import Item, SessionRecord, now
+from memchat.store.usage import TurnUsage
 
 USER = "bench"
+# What the chat stores with each turn (store/usage.py).
+USAGE = TurnUsage("gpt-4.1-mini", 812, 64, 1, 420, 1900)
 SESSION = "s1"
 READ_LIMIT = 20
 READ_LEVELS = (100, 1_000, 10_000, 100_000)
@@ -179,9 +184,10 @@ class MemchatTurn(Column):
         return cls(path)
 
     async def write_turn(self, user: Item, reply: Item) -> None:
-        async with self.session.turn():
+        async with self.session.turn() as turn:
             await self.session.add_items([user])
             await self.session.add_items([reply])
+            turn.usage = USAGE  # as the chat sets it
 
     async def read_latest(self) -> list[Any]:
         return await self.session.get_items(READ_LIMIT)
@@ -194,6 +200,15 @@ class MemchatCommit(MemchatTurn):
     """The store's transaction alone, without the session's buffering and turn lock."""
 
     name = "memchat commit_turn"
+
+    async def write_turn(self, user: Item, reply: Item) -> None:
+        self.store.commit_turn(self.session.info, [user, reply], usage=USAGE)
+
+
+class MemchatCommitBare(MemchatTurn):
+    """``commit_turn`` without a usage row: what the usage row costs a turn."""
+
+    name = "memchat commit_turn, no usage"
 
     async def write_turn(self, user: Item, reply: Item) -> None:
         self.store.commit_turn(self.session.info, [user, reply])
@@ -281,7 +296,13 @@ class PlainSqlite(Column):
         self.conn.close()
 
 
-WRITE_COLUMNS: tuple[type[Column], ...] = (MemchatTurn, MemchatCommit, SdkSession, PlainSqlite)
+WRITE_COLUMNS: tuple[type[Column], ...] = (
+    MemchatTurn,
+    MemchatCommit,
+    MemchatCommitBare,
+    SdkSession,
+    PlainSqlite,
+)
 READ_COLUMNS: tuple[type[Column], ...] = (MemchatTurn, SdkSession, PlainSqlite)
 
 
@@ -394,6 +415,8 @@ def ratios(
         "memchat_vs_sdk": memchat / writes[SdkSession.name]["per_s"],
         "commit_turn_vs_plain": writes[MemchatCommit.name]["per_s"]
         / writes[PlainSqlite.name]["per_s"],
+        "usage_row_cost": writes[MemchatCommit.name]["p50_ms"]
+        / writes[MemchatCommitBare.name]["p50_ms"],
         "memchat_read_p50_growth": last[MemchatTurn.name]["p50_ms"]
         / first[MemchatTurn.name]["p50_ms"],
     }
@@ -430,6 +453,7 @@ def print_report(report: dict[str, Any]) -> None:
         f" commit_turn alone: {r['commit_turn_vs_plain']:.0%}"
     )
     print(f"memchat / SDK: {r['memchat_vs_sdk']:.2f}x (goal >= {SDK_GOAL:g}x)")
+    print(f"commit_turn p50 with its usage row / without: {r['usage_row_cost']:.2f}")
     print(f"memchat read p50 at 100,000 turns / at 100: {r['memchat_read_p50_growth']:.2f}")
 
 

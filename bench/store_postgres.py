@@ -36,12 +36,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from memchat.store import MemchatSession, SessionInfo
 from memchat.store.base import Item
 from memchat.store.postgres import PostgresStore
+from memchat.store.usage import TurnUsage
 
 WRITERS = (1, 8, 32)
 MODES = ("separate", "shared")
 ROUNDS = 3
 WARMUP_TURNS = 5
 PG_GOAL = 2000.0  # turns/s with 8 writers in separate sessions
+# What the chat stores with each turn (store/usage.py).
+USAGE = TurnUsage("gpt-4.1-mini", 812, 64, 1, 420, 1900)
 
 Pair = Callable[[int], tuple[Item, Item]]
 
@@ -105,9 +108,10 @@ class MemchatColumn:
 
 async def turn(session: MemchatSession, user: Item, reply: Item) -> None:
     """One turn as the chat writes it."""
-    async with session.turn():
+    async with session.turn() as open_turn:
         await session.add_items([user])
         await session.add_items([reply])
+        open_turn.usage = USAGE  # as the chat sets it
 
 
 class SdkColumn:

@@ -12,6 +12,7 @@ from memchat.cli.app import App
 from memchat.errors import StoreError
 from memchat.store import SQLiteStore, Store, open_store
 from memchat.store.crypto import Cipher
+from memchat.store.usage import TurnUsage
 
 from .helpers import texts_of, user_message
 from .pg import base_url
@@ -22,6 +23,7 @@ from memchat.store.postgres import PostgresStore  # noqa: E402
 from memchat.store.postgres.copy import SQLiteSource, copy_sqlite, verify  # noqa: E402
 
 OLD = "2020-01-01T00:00:00.000000Z"
+COST = TurnUsage("gpt-test", 1200, 40, 2, 350, 1800)
 
 
 def migrate(*args: str) -> Result:
@@ -35,7 +37,7 @@ def fill(path: Path, cipher: Cipher | None = None) -> str:
         store.commit_turn(trip, [user_message("Which café in Lyon?")], created_at=OLD)
         store.commit_turn(trip, [user_message("dropped")])
         store.pop_turn(store.get_session("sara", "trip"))  # seq 2 is gone for good
-        store.commit_turn(trip, [user_message("And a hotel?")])
+        store.commit_turn(trip, [user_message("And a hotel?")], usage=COST)
         if cipher is None:  # an encrypted store without an index finds nothing to hide
             store.hide_from_recall("sara", [hit.item_id for hit in store.search("sara", "hotel")])
         store.set_summary(trip, 1, "asked about cafés")
@@ -71,6 +73,8 @@ def test_copies_everything_and_verifies(tmp_path: Path, pg_url: str) -> None:
         # What was kept out of recall stays out, under the item's new id.
         hidden = store.get_messages("sara", sorted(store.hidden_from_recall("sara")))
         assert [m.text for m in hidden] == ["And a hotel?"]
+        # What the turn cost goes with it.
+        assert store.turn_usage(trip) == {3: COST}
 
 
 def test_interrupted_copy_resumes(tmp_path: Path, pg_url: str) -> None:

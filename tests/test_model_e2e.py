@@ -73,6 +73,20 @@ def test_another_user_does_not_get_the_name(shared_home: Path, tmp_path: Path) -
     assert "bartholomew" not in answer.lower()
 
 
+def test_a_turn_stores_the_embedded_models_own_counts(shared_home: Path, tmp_path: Path) -> None:
+    db = tmp_path / "memchat.db"
+    answer = ask(shared_home, db, "u1", "Say hello.")
+    with SQLiteStore(db) as store:
+        (session,) = store.list_sessions("u1")
+        usage = store.turn_usage(session)[1]
+    # Its own tokenizer's counts: the system prompt alone is dozens of tokens, and a reply
+    # takes at least one token and at most about one per character.
+    assert usage.model == "qwen2.5-coder-0.5b-instruct"
+    assert usage.input_tokens > 20 and 1 <= usage.output_tokens <= len(answer) + 2
+    assert usage.first_token_ms is not None and usage.total_ms is not None
+    assert 0 < usage.first_token_ms <= usage.total_ms
+
+
 @pytest.fixture(scope="module")
 def embedded(shared_home: Path) -> Any:
     """The embedded model, its weights assembled in the module's data dir."""

@@ -300,6 +300,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/facts/{key_or_id}",
         "/api/facts/{key}/history",
         "/api/search",
+        "/api/usage",
         "/api/export",
         "/api/me",
         "/api/users",

@@ -25,7 +25,9 @@ from .memory.summarize import ExtractiveSummarizer, ModelSummarizer, Summarizer
 from .memory.tokens import counter_for, estimate_tokens
 from .memory.tools import MEMORY_TOOLS, TurnMemory
 from .models import ModelChoice, prompt_session, resolve_model
+from .models.metering import TurnClock, model_label
 from .store import Item, MemchatSession, Store
+from .store.usage import TurnUsage
 
 
 def check_message(text: str, max_chars: int) -> str:
@@ -105,6 +107,8 @@ class TurnResult:
     changes: MemoryChanges
     # The reply's tokens, by the chat's token counter.
     reply_tokens: int
+    # What the turn cost, as stored with it: the model's reported tokens and the times.
+    usage: TurnUsage | None = None
 
     @property
     def context_tokens(self) -> int:
@@ -122,6 +126,8 @@ class Chat:
     tracing: bool = False
     # Without memory the model gets the whole stored history (fine for short chats).
     memory: Memory | None = None
+    # The model's name in usage records (None: as the agent's model names itself).
+    model_name: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, choice: ModelChoice, store: Store) -> Chat:
@@ -154,6 +160,7 @@ class Chat:
             max_input_chars=settings.max_input_chars,
             tracing=settings.tracing,
             memory=memory,
+            model_name=choice.name,
         )
 
     def check_input(self, text: str) -> str:
@@ -191,6 +198,7 @@ class Chat:
         context: AssembledContext | None = None
         parts: list[str] = []
         async with session.turn(replace_last=replace_last, edit_seq=edit_seq) as turn:
+            clock = TurnClock()
             if self.memory is not None:
                 instructions = agent.instructions
                 context = await self.memory.assemble(
@@ -215,6 +223,7 @@ class Chat:
                     if event.type == "raw_response_event" and isinstance(
                         event.data, ResponseTextDeltaEvent
                     ):
+                        clock.text()
                         parts.append(event.data.delta)
                         yield event.data.delta
             except MemchatError:
@@ -234,6 +243,10 @@ class Chat:
             # answer: raised inside the turn block, so nothing of the turn is stored.
             if not result.raw_responses or not result.raw_responses[-1].output:
                 raise IncompleteAnswer("the model gave no answer; nothing was saved, try again")
+            # Stored with the turn, in its transaction.
+            named = self.model_name if agent is self.agent else None
+            model = named or model_label(agent.model)
+            turn.usage = clock.usage(result.context_wrapper.usage, model)
         if turn.seq is None:
             # The SDK gave the session nothing to store (a custom session may drop items).
             raise TurnError(f"the turn in {session.name} stored nothing")
@@ -253,6 +266,7 @@ class Chat:
             context=context,
             changes=changes,
             reply_tokens=count(reply),
+            usage=turn.usage,
         )
 
     async def run_turn(

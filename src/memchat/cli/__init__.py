@@ -63,6 +63,7 @@ def _register() -> None:
     from .serve import serve
     from .sessions import sessions
     from .transfer import export, import_
+    from .usage import usage
     from .users import users
 
     for command in (
@@ -72,6 +73,7 @@ def _register() -> None:
         users,
         memory,
         search,
+        usage,
         export,
         import_,
         prune,

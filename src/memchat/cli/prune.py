@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
-
 import click
 
+from ..ages import cutoff
 from ..derived import forget_beside_store
-from ..errors import MemchatError
 from ..forgetting import prune_verified
 from .app import App, pass_app, verify_option
 from .render import counted, print_receipt
-
-_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """ "90d", "12h" or "2w" as a timedelta."""
-    match = re.fullmatch(r"\s*(\d{1,6})\s*([hdw])\s*", text.lower())
-    if not match:
-        raise MemchatError(f"invalid age {text!r}: use a number and h, d or w (e.g. 90d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 @click.command()
@@ -36,8 +23,7 @@ def prune(
     app: App, age: str, user: str | None, facts: bool, vacuum: bool, yes: bool, verify: bool
 ) -> None:
     """Delete turns older than AGE; sessions left empty go too."""
-    cutoff = datetime.now(UTC) - parse_age(age)
-    stamp = cutoff.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamp = cutoff(age)
     if user is not None:
         app.store.get_user(user)
     if not yes:

@@ -25,6 +25,7 @@ from .contract.memory import MemoryRole
 from .contract.search import SearchRole
 from .contract.sessions import SessionsRole
 from .contract.turns import TurnsRole
+from .contract.usage import UsageRole
 from .contract.users import UsersRole
 from .quotas import Quotas
 from .records import (
@@ -93,7 +94,7 @@ __all__ = [
 ]
 
 
-class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, SearchRole):
+class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, SearchRole, UsageRole):
     """Durable conversations: users, sessions and their turns.
 
     Implementations are synchronous and cheap per call; the async SDK adapter

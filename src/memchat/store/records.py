@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     from agents import TResponseInputItem
 
+    from .usage import TurnUsage
+
     Item: TypeAlias = TResponseInputItem
 else:
     # Only a name at run time: importing the Agents SDK takes about a second, which
@@ -76,6 +78,8 @@ class Turn:
     items: list[Item]
     # The stored items' ids, in the same order (empty for a turn not read from a store).
     item_ids: list[int] = field(default_factory=list, compare=False, repr=False)
+    # What the turn cost (``usage.py``), where known: set by export and import only.
+    usage: TurnUsage | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from .base import (
     drop_orphan_outputs,
     is_user_message,
 )
+from .usage import TurnUsage
 
 
 @dataclass
@@ -64,6 +65,8 @@ class _OpenTurn:
     closed: bool = False
     # The committed turn's sequence number, once committed.
     seq: int | None = None
+    # What the turn cost, if the block sets it: stored with the turn, in its transaction.
+    usage: TurnUsage | None = None
 
 
 # How far back a resumed run looks for the turn that holds the calls it answers.
@@ -235,7 +238,11 @@ class MemchatSession:
                 _open_turn.reset(token)
             if turn.items:
                 turn.seq = self.store.commit_turn(
-                    self.info, turn.items, replace_last=replace_last, edit_seq=edit_seq
+                    self.info,
+                    turn.items,
+                    replace_last=replace_last,
+                    edit_seq=edit_seq,
+                    usage=turn.usage,
                 )
 
     async def pop_turn(self) -> list[Item]:

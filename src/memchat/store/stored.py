@@ -16,6 +16,7 @@ from .branches import flatten
 from .codec import pack_item, seal_title
 from .crypto import Cipher, seal
 from .records import Item, SessionRecord, Summary
+from .usage import TurnUsage
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class StoredTurn:
     created_at: str
     items: list[Item]
     data: list[str]
+    # What the turn cost, if known (``usage.py``).
+    usage: TurnUsage | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,13 @@ def encode_record(record: SessionRecord, cipher: Cipher | None) -> StoredSession
     record, labels, seqs = flatten(record)
     renumbered = {turn.seq: seq for seq, turn in enumerate(record.turns, 1)}
     turns = [
-        StoredTurn(seq, turn.created_at, turn.items, [pack_item(cipher, i) for i in turn.items])
+        StoredTurn(
+            seq,
+            turn.created_at,
+            turn.items,
+            [pack_item(cipher, i) for i in turn.items],
+            turn.usage,
+        )
         for seq, turn in enumerate(record.turns, 1)
     ]
     summary = record.summary

@@ -4,7 +4,7 @@ the items kept out of recall, and a user's facts."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..store import SessionInfo, Store
 from ..store.branches import branch_records
@@ -26,12 +26,16 @@ class Archive:
 
 
 def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:
-    """The full records of ``sessions`` (with their summaries, and which of their items
-    are kept out of recall), one at a time."""
+    """The full records of ``sessions`` (with their summaries, which of their items are
+    kept out of recall, and what each turn cost), one at a time."""
     hidden_of: dict[str, set[int]] = {}
     for info in sessions:
-        turns = store.get_turns(info)
-        branches = branch_records(store, info)
+        usage = store.turn_usage(info)
+        turns = [replace(turn, usage=usage.get(turn.seq)) for turn in store.get_turns(info)]
+        branches = tuple(
+            replace(branch, turns=[replace(t, usage=usage.get(t.seq)) for t in branch.turns])
+            for branch in branch_records(store, info)
+        )
         summary = store.get_summary(info)
         if info.user not in hidden_of:
             hidden_of[info.user] = store.hidden_from_recall(info.user)

@@ -7,14 +7,15 @@ the user whose sessions these are (a whole user's export only)::
     {"type": "memchat-export", "version": 2}
     {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
-    {"type": "turn", "created_at": "...", "items": [...], "hidden": [0]}
+    {"type": "turn", "created_at": "...", "items": [...], "hidden": [0], "usage": {...}}
     {"type": "summary", "through_seq": 1, "text": "...", "updated_at": "..."}
     {"type": "fact", "user": "sara", "key": "name", "value": "Sara", "source": "...", ...}
     {"type": "end", "sessions": 1, "turns": 1, "facts": 1}
 
 A turn's ``hidden`` lists the indexes of its items kept out of recall (they stated a fact
-the user asked to forget, see ``memory/forget.py``). The end line, with the counts, tells
-a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
+the user asked to forget, see ``memory/forget.py``); its ``usage``, where the turn has one,
+what it cost (``store/usage.py``: model, tokens, times). The end line, with the counts,
+tells a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..errors import ImportFormatError, MemchatError
 from ..store import Turn
 from ..store.checks import check_name
 from ..store.records import BranchRecord, FactRecord, SessionRecord, Summary, now
+from ..store.usage import TurnUsage
 from .archive import Archive
 
 FORMAT_VERSION = 2
@@ -69,6 +71,8 @@ def write_jsonl(
                 line["hidden"] = hidden  # kept out of recall (memory/forget.py)
             if on:
                 line["branch"] = on
+            if turn.usage is not None:
+                line["usage"] = turn.usage.to_json()
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             turns += 1
         for placed in record.branches:
@@ -167,8 +171,12 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
             branch = entry.get("branch", 0)
             if not isinstance(branch, int) or branch < 0:
                 raise ImportFormatError(f"{where}: a turn's branch must be a number")
+            try:
+                usage = None if entry.get("usage") is None else TurnUsage.from_json(entry["usage"])
+            except MemchatError as exc:
+                raise ImportFormatError(f"{where}: {exc}") from exc
             numbered += 1
-            turn = Turn(numbered, str(entry.get("created_at") or now()), items)
+            turn = Turn(numbered, str(entry.get("created_at") or now()), items, usage=usage)
             (off_line.setdefault(branch, []) if branch else records[-1].turns).append(turn)
             hidden = entry.get("hidden", [])
             if not isinstance(hidden, list) or not all(

@@ -12,6 +12,7 @@ import {
 } from "./messages.js";
 import { clearSearch, search, showHit } from "./search.js";
 import { renderSessions, titleOf } from "./sessions.js";
+import { closeUsage, openUsage, showSessionUsage } from "./usage.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,6 +64,7 @@ function logout(message) {
   $("token").value = "";
   // Whoever logs in next must not see this person's search hits or memory.
   closeMemory();
+  closeUsage();
   clearSearch();
   $("token").focus();
 }
@@ -91,6 +93,7 @@ function showSession(session, id = session?.id ?? null) {
   current = id;
   if (id && linkedSession() !== id) history.pushState(null, "", `#${encodeURIComponent(id)}`);
   $("title").textContent = titleOf(session);
+  showSessionUsage(session);
   $("rename").disabled = $("delete").disabled = !session;
   $("rename-form").hidden = true;
   $("title").hidden = false;
@@ -316,6 +319,7 @@ $("search-form").addEventListener("submit", guarded(async () => {
 }));
 $("search-clear").addEventListener("click", clearSearch);
 $("memory").addEventListener("click", guarded(() => openMemory(guarded(openHit))));
+$("usage").addEventListener("click", guarded(openUsage));
 
 $("rename").addEventListener("click", () => {
   $("rename-input").value = $("title").textContent;

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 
 from ..checks import check_limit, clean_records
 from ..records import FactRecord, Item, SessionInfo, SessionRecord, Turn
+from ..usage import TurnUsage
 
 
 class TurnsRole(ABC):
@@ -56,6 +57,7 @@ class TurnsRole(ABC):
         replace_last: bool = False,
         edit_seq: int | None = None,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         """Store ``items`` as one new turn in one transaction and return its sequence number.
 
@@ -63,7 +65,8 @@ class TurnsRole(ABC):
         a new branch in the same transaction (``tree.py``), and the new turn continues
         from the turn before it (raise TurnNotFound if the line has no turn ``edit_seq``).
         ``replace_last`` is an edit of the last turn (a regenerated reply: the old one
-        stays, as a branch).
+        stays, as a branch). ``usage`` (what the turn cost) is stored with it, in the
+        same transaction.
         """
 
     @abstractmethod

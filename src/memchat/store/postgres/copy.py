@@ -49,6 +49,7 @@ COUNTED = (
     "summaries",
     "tokens",
     "recall_hidden",
+    "turn_usage",
 )
 
 Progress = Callable[[int], None]

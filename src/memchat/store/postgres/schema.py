@@ -23,6 +23,7 @@ from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import SEARCH_SCHEMA
 from .provenance import PROVENANCE_SCHEMA
+from .usage import USAGE_SCHEMA
 
 MIGRATIONS: list[Migration] = [
     (
@@ -177,6 +178,8 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # What each turn cost: its model, tokens and times (see usage.py).
+    ("0012_usage", USAGE_SCHEMA),
 ]
 
 # Every table the migrations create, parents before children.
@@ -195,6 +198,7 @@ TABLES = (
     "fact_sources",
     "fact_history",
     "fact_history_sources",
+    "turn_usage",
 )
 
 _BOOKKEEPING = """

@@ -22,6 +22,7 @@ from ..stored import StoredSession, hidden_ids
 from .auth import admins
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
+from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
@@ -230,6 +231,9 @@ def write_session(conn: Connection, session: StoredSession, *, index: bool) -> i
     if session.branches:
         tree.label_branches(conn, pk, list(session.branches), session.branch_seqs())
         find_last_message(conn, pk)
+    for turn in session.turns:
+        if turn.usage is not None:
+            insert_usage(conn, pk, turn.seq, turn.usage)
     if session.hidden:
         stored = conn.execute(
             "SELECT seq, id FROM items WHERE session_id = %s ORDER BY seq, id", (pk,)

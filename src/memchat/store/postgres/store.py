@@ -29,6 +29,7 @@ from .search import PostgresSearchMixin
 from .sessions import PostgresSessionsMixin
 from .turns import PostgresTurnsMixin
 from .url import parse_url
+from .usage import PostgresUsageMixin
 
 T = TypeVar("T")
 
@@ -41,6 +42,7 @@ class PostgresStore(
     PostgresAuthMixin,
     PostgresSearchMixin,
     PostgresSealingMixin,
+    PostgresUsageMixin,
     Store,
 ):
     """Conversations in a PostgreSQL database (optionally in one schema of it).

@@ -27,9 +27,11 @@ from ..records import (
 )
 from ..stored import encode_record
 from ..titles import title_from_items
+from ..usage import TurnUsage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
 from .sessions import ADD_TO_TURN, add_user, write_session
+from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
@@ -123,6 +125,7 @@ class PostgresTurnsMixin:
         replace_last: bool = False,
         edit_seq: int | None = None,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         stamp = created_at or now()
         params = {
@@ -142,6 +145,8 @@ class PostgresTurnsMixin:
             row = conn.execute(_COMMIT_TURN, params).fetchone()
             if row is None:
                 raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
+            if usage is not None:
+                insert_usage(conn, session.pk, int(row[0]), usage)
             return int(row[0])
 
         return self._db.write(work)

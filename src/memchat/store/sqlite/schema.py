@@ -16,6 +16,7 @@ from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
 from .provenance import PROVENANCE_SCHEMA
+from .usage import USAGE_SCHEMA
 
 MIGRATIONS: list[Migration] = [
     (
@@ -181,6 +182,8 @@ MIGRATIONS: list[Migration] = [
             """,
         ),
     ),
+    # What each turn cost: its model, tokens and times (see usage.py).
+    ("0012_usage", USAGE_SCHEMA),
 ]
 
 _BOOKKEEPING = """

@@ -19,9 +19,11 @@ from ..crypto import Cipher, seal
 from ..quotas import Quotas
 from ..records import Position, SessionInfo, Summary, User, now
 from ..stored import StoredSession, StoredTurn, hidden_ids
+from ..usage import TURN_USAGE_COLUMNS, turn_usage_of
 from .auth import admins
 from .database import Database
 from .memory import count_of
+from .usage import insert_usage
 
 _SESSION_COLUMNS = (
     "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
@@ -188,6 +190,8 @@ def write_session(conn: sqlite3.Connection, session: StoredSession) -> int | Non
     pk = int(row[0])
     for turn in session.turns:
         insert_items(conn, pk, turn.seq, turn.created_at, turn.data)
+        if turn.usage is not None:
+            insert_usage(conn, pk, turn.seq, turn.usage)
     if session.branches:
         tree.label_branches(conn, pk, list(session.branches), session.branch_seqs())
     if session.hidden:
@@ -245,6 +249,13 @@ def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[S
         )
         hidden_set = {item_id for (item_id,) in hidden_rows}
         hidden: list[tuple[int, int]] = []
+        usage = turn_usage_of(
+            conn.execute(
+                f"SELECT {TURN_USAGE_COLUMNS} FROM turn_usage u JOIN items i ON i.id = u.item_id"
+                " WHERE i.session_id = ?",
+                (pk,),
+            ).fetchall()
+        )
         on_branch: dict[int, int] = {}
         for seq, stamp, item_id, data, branch in conn.execute(
             "SELECT seq, created_at, id, data, branch FROM items WHERE session_id = ?"
@@ -255,7 +266,8 @@ def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[S
                 on_branch[seq] = branch
             # A turn's items share its time; any that do not keep their own.
             if not turns or (turns[-1].seq, turns[-1].created_at) != (seq, stamp):
-                turns.append(StoredTurn(seq, stamp, [], []))
+                first = not turns or turns[-1].seq != seq
+                turns.append(StoredTurn(seq, stamp, [], [], usage.get(seq) if first else None))
             if item_id in hidden_set:
                 hidden.append((seq, in_turn.get(seq, 0)))
             in_turn[seq] = in_turn.get(seq, 0) + 1

@@ -27,6 +27,7 @@ from .search import SQLiteSearchMixin
 from .sessions import SQLiteSessionsMixin
 from .stats import MessageCounts
 from .turns import SQLiteTurnsMixin
+from .usage import SQLiteUsageMixin
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ class SQLiteStore(
     SQLiteAuthMixin,
     SQLiteSearchMixin,
     SQLiteSealingMixin,
+    SQLiteUsageMixin,
     Store,
 ):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).

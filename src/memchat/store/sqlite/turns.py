@@ -19,9 +19,11 @@ from ..crypto import Cipher
 from ..quotas import Quotas
 from ..stored import encode_record
 from ..titles import title_from_items
+from ..usage import TurnUsage
 from .database import Database
 from .memory import count_of
 from .sessions import add_user, insert_items, write_session
+from .usage import insert_usage
 
 # A fact imported replaces the stored one of its key only if it is newer.
 _IMPORT_FACT = (
@@ -101,6 +103,7 @@ class SQLiteTurnsMixin:
         replace_last: bool = False,
         edit_seq: int | None = None,
         created_at: str | None = None,
+        usage: TurnUsage | None = None,
     ) -> int:
         rows = [pack_item(self.cipher, item) for item in items]
         stamp = created_at or now()
@@ -111,7 +114,10 @@ class SQLiteTurnsMixin:
                 edit = tree.last_seq(conn, session.pk) or None
             if edit is not None:
                 tree.move_aside(conn, session.pk, edit, stamp)
-            return self._insert_turn(conn, session, items, rows, stamp)
+            seq = self._insert_turn(conn, session, items, rows, stamp)
+            if usage is not None:
+                insert_usage(conn, session.pk, seq, usage)
+            return seq
 
         return self._db.write(work)
 
