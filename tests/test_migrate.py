@@ -233,3 +233,24 @@ def test_a_plaintext_source_is_refused_with_a_key(
     assert "run `memchat encrypt` on it first" in result.output
     with open_store(pg_url) as store:
         assert store.list_users() == []
+
+
+def test_branches_are_copied_and_verified(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "memchat.db"
+    with SQLiteStore(source) as store:
+        info = store.ensure_session("sara", "b")
+        for text in ("one", "two", "three"):
+            store.commit_turn(info, [user_message(text)])
+        store.commit_turn(info, [user_message("TWO")], edit_seq=2)
+        expected = [(b.id, b.parent, b.fork_seq) for b in store.list_branches(info)]
+    result = migrate("--from", f"sqlite:///{source}", "--to", pg_url)
+    assert result.exit_code == 0, result.output
+    assert "verified: every count and checksum matches" in result.output
+    with open_store(pg_url) as store:
+        copied = store.get_session("sara", "b")
+        assert texts_of(store.get_items(copied)) == ["one", "TWO"]
+        assert copied.turn_count == 2
+        assert [(b.id, b.parent, b.fork_seq) for b in store.list_branches(copied)] == expected
+        assert [t.seq for t in store.branch_turns(copied, 1)] == [2, 3]
+        store.activate_branch(copied, 1)
+        assert texts_of(store.get_items(copied)) == ["one", "two", "three"]

@@ -326,7 +326,9 @@ def test_the_index_follows_every_write_and_delete(pg: PostgresStore) -> None:
     assert context("zeta") == ["delta four", "gamma three"]
     assert context("delta") == ["gamma three", "beta two"]
     assert context("beta") == ["alpha one"]
-    assert pg.search("sara", "wrong") == [] and pg.search("sara", "epsilon") == []
+    assert pg.search("sara", "wrong") == []
+    # The replaced turn stays, on a branch: found, and marked so.
+    assert [hit.branch for hit in pg.search("sara", "epsilon")] == [1]
     pg.prune("2999-01-01T00:00:00.000000Z")  # everything
     assert pg.match_messages("sara", ["alpha"], limit=10) == []
     again = pg.ensure_session("sara", "s")

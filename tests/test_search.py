@@ -229,7 +229,8 @@ def test_index_follows_pop_undo_replace_and_clear(sqlite_store: Store, db_path: 
     asyncio.run(sqlite_store.session("sara", "s").pop_turn())
     assert sqlite_store.search("sara", "beavers") == []
     sqlite_store.commit_turn(session, [user_message("about herons")], replace_last=True)
-    assert sqlite_store.search("sara", "otters") == []
+    # The replaced turn stays, on a branch: found, and marked so.
+    assert {hit.branch for hit in sqlite_store.search("sara", "otters")} == {1}
     assert len(sqlite_store.search("sara", "herons")) == 1
     assert indexed_ids(db_path) == message_ids(db_path)
     sqlite_store.clear_session(session)

@@ -101,9 +101,10 @@ async def test_a_failed_turn_stores_no_usage(store: Store) -> None:
     assert store.usage("sara") == []
 
 
-async def test_a_regenerated_reply_replaces_the_usage_of_the_turn_it_replaces(
+async def test_a_regenerated_reply_keeps_the_cost_of_the_reply_it_replaced(
     store: Store,
 ) -> None:
+    # The old reply stays as a branch, and what it cost was spent: both are counted.
     model = ScriptedModel([reply("one"), reply("two")])
     model.set_default_usage(usage(10, 1))
     chat = metered_chat(model)
@@ -112,9 +113,13 @@ async def test_a_regenerated_reply_replaces_the_usage_of_the_turn_it_replaces(
     model.set_default_usage(usage(20, 2))
     await chat.run_turn(session, "hi", replace_last=True)
 
-    assert {seq: u.input_tokens for seq, u in store.turn_usage(session.info).items()} == {2: 20}
+    assert {seq: u.input_tokens for seq, u in store.turn_usage(session.info).items()} == {
+        1: 10,
+        2: 20,
+    }
     (total,) = store.usage("sara")
-    assert (total.turns, total.input_tokens, total.output_tokens) == (1, 20, 2)
+    assert (total.turns, total.input_tokens, total.output_tokens) == (2, 30, 3)
+    assert [t.seq for t in store.get_turns(session.info)] == [2]
 
 
 def test_usage_goes_with_its_turn_session_and_user(store: Store) -> None:

@@ -173,6 +173,7 @@ class Chat:
         text: str,
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         input_items: list[Any] | None = None,
         agent: Agent[Any] | None = None,
     ) -> AsyncGenerator[str | TurnResult, None]:
@@ -181,7 +182,8 @@ class Chat:
         The turn is committed when the iteration completes: the TurnResult comes last,
         once the turn is stored. If the model fails or gives no answer (IncompleteAnswer),
         the caller stops iterating, or the task is cancelled (Ctrl-C), nothing is stored.
-        With ``replace_last`` the new turn replaces the session's last one. With
+        With ``replace_last`` the new turn replaces the session's last one, with
+        ``edit_seq`` the turn ``edit_seq`` (the replaced turns stay, as a branch). With
         ``input_items`` the turn starts from those items (``text`` as a user message, then
         tool calls and their results a client made) instead of ``text`` alone. With
         ``agent`` this turn runs that agent (a client's instructions and tools, say) in
@@ -195,7 +197,7 @@ class Chat:
         tools_memory = TurnMemory(session.store, session.info.user, scope)
         context: AssembledContext | None = None
         parts: list[str] = []
-        async with session.turn(replace_last=replace_last) as turn:
+        async with session.turn(replace_last=replace_last, edit_seq=edit_seq) as turn:
             clock = TurnClock()
             if self.memory is not None:
                 instructions = agent.instructions
@@ -204,6 +206,7 @@ class Chat:
                     text,
                     instructions if isinstance(instructions, str) else "",
                     replace_last=replace_last,
+                    edit_seq=edit_seq,
                 )
                 turn.context = context.items
             # The embedded model keeps this session's prompt state for its next turn.
@@ -272,12 +275,18 @@ class Chat:
         text: str,
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         input_items: list[Any] | None = None,
         agent: Agent[Any] | None = None,
     ) -> TurnResult:
         """Run one turn and return its result (the whole reply is ``result.reply``)."""
         stream = self.stream_turn(
-            session, text, replace_last=replace_last, input_items=input_items, agent=agent
+            session,
+            text,
+            replace_last=replace_last,
+            edit_seq=edit_seq,
+            input_items=input_items,
+            agent=agent,
         )
         return await _result_of(stream)
 

@@ -35,6 +35,14 @@ class FactNotFound(MemchatError):
     """The user has no fact with that key or id."""
 
 
+class TurnNotFound(MemchatError):
+    """No turn with that number on the session's active branch."""
+
+
+class BranchNotFound(MemchatError):
+    """No branch with that id in the session."""
+
+
 class SessionExists(MemchatError):
     """A session with that id already exists for that user."""
 

@@ -18,6 +18,7 @@ from ..store import SessionInfo, Store
 from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
+from . import branches
 from .app import App, pass_app, user_of, user_option
 from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
@@ -42,7 +43,10 @@ COMMANDS = {
     "/search": ("QUERY", "search all your sessions' messages"),
     "/memory": ("[forget KEY]", "what memchat remembers about you; forget a fact"),
     "/undo": ("", "drop the last turn"),
-    "/retry": ("", "send the last message again (replacing its reply, if it got one)"),
+    "/retry": ("", "send the last message again (a reply it got stays, as a branch)"),
+    "/edit": ("N [TEXT]", "send new text as turn N; turns N... stay, as a branch"),
+    "/branches": ("", "list this session's branches"),
+    "/branch": ("ID", "make a branch the active line"),
     "/clear": ("", "delete every message of this session"),
     "/context": ("", "what the model was given last turn, with token counts"),
     "/user": ("NAME", "chat as another user"),
@@ -87,7 +91,10 @@ class Repl:
             "/sessions": self.cmd_sessions,
             "/switch": self.cmd_switch,
             "/rename": self.cmd_rename,
-            "/history": lambda _: print_history(self.store.get_turns(self.session.info)),
+            "/history": self.cmd_history,
+            "/edit": lambda arg: branches.cmd_edit(self, arg),
+            "/branches": lambda arg: branches.cmd_branches(self, arg),
+            "/branch": lambda arg: branches.cmd_branch(self, arg),
             "/undo": self.cmd_undo,
             "/retry": self.cmd_retry,
             "/clear": self.cmd_clear,
@@ -135,7 +142,8 @@ class Repl:
             raise MemchatError(f"unknown command {name}; /help lists them")
         command(arg.strip())
 
-    def send(self, text: str, *, replace_last: bool = False) -> None:
+    def send(self, text: str, *, replace_last: bool = False, edit_seq: int | None = None) -> bool:
+        """Run a turn and show it; False if it was interrupted (nothing stored)."""
         # A message that cannot be sent (too long, empty) would fail the same way again:
         # refused here, it is no turn for /retry to send.
         self.chat.check_input(text)
@@ -143,7 +151,9 @@ class Repl:
         try:
             result = asyncio.run(
                 show_stream(
-                    self.chat.stream_turn(self.session, text, replace_last=replace_last),
+                    self.chat.stream_turn(
+                        self.session, text, replace_last=replace_last, edit_seq=edit_seq
+                    ),
                     markdown=True,
                 )
             )
@@ -151,7 +161,7 @@ class Repl:
             console.print(
                 "\n[yellow]interrupted: nothing was saved; /retry sends it again[/yellow]"
             )
-            return
+            return False
         except MemchatError as exc:
             raise MemchatError(f"{exc} (/retry sends it again)") from exc
         self.failed_text = None
@@ -159,6 +169,7 @@ class Repl:
         if result.changes:
             console.print(f"[dim]({escape(str(result.changes))})[/dim]")
         self.refresh()
+        return True
 
     # -- slash commands ------------------------------------------------------------------
 
@@ -195,7 +206,12 @@ class Repl:
         last = self.store.last_turn(self.session.info)
         if last is None or not is_user_message(last.items[0]):
             raise MemchatError("nothing to retry")
-        self.send(item_text(last.items[0]), replace_last=True)
+        if self.send(item_text(last.items[0]), replace_last=True):
+            branches.note_branch(self)
+
+    def cmd_history(self, _: str) -> None:
+        info = self.session.info
+        print_history(self.store.get_turns(info), branches.versions(self.store, info))
 
     def cmd_clear(self, _: str) -> None:
         asyncio.run(self.session.clear_session())

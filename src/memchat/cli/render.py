@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -140,16 +140,22 @@ def print_sessions(sessions: Sequence[SessionInfo], current: str | None) -> None
     console.print(table)
 
 
-def print_history(turns: Sequence[Turn]) -> None:
-    """Every message of a session, in order, tool calls summarized."""
+def print_history(turns: Sequence[Turn], versions: Mapping[int, list[int]] | None = None) -> None:
+    """Every message of a session, in order, tool calls summarized; each turn numbered, and
+    marked where it has other ``versions`` (branch ids by turn seq)."""
     if not turns:
         console.print("[dim](no messages)[/dim]")
         return
-    for turn in turns:
+    for number, turn in enumerate(turns, 1):
+        others = (versions or {}).get(turn.seq)
+        also = f" [dim](also: branch {', '.join(map(str, others))})[/dim]" if others else ""
         for item in turn.items:
             role = item.get("role")
             if role == "user":
-                console.print(f"[bold cyan]you[/bold cyan]  {escape(item_text(item))}")
+                console.print(
+                    f"[dim]{number}[/dim] [bold cyan]you[/bold cyan]  {escape(item_text(item))}"
+                    + also
+                )
             elif role == "assistant":
                 console.print(f"[bold green]ai[/bold green]   {escape(item_text(item))}")
             elif role is not None:

@@ -1,12 +1,16 @@
-"""``memchat sessions``: list, show, rename, delete and clear a user's sessions."""
+"""``memchat sessions``: list, show, rename, fork, delete and clear a user's sessions."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from ..derived import forget_beside_store
 from ..forgetting import delete_session_verified
+from ..store import Turn
 from .app import App, json_option, pass_app, user_of, user_option, verify_option
+from .branches import turn_number, versions
 from .render import (
     console,
     counted,
@@ -21,7 +25,7 @@ from .render import (
 
 @click.group()
 def sessions() -> None:
-    """List, show, rename, delete and clear sessions."""
+    """List, show, rename, fork, delete and clear sessions."""
 
 
 @sessions.command("list")
@@ -49,13 +53,45 @@ def show(app: App, session_id: str, user: str | None, as_json: bool) -> None:
     turns = app.store.get_turns(info)
     if as_json:
         data = session_json(info)
-        data["turns"] = [
-            {"seq": t.seq, "created_at": t.created_at, "items": t.items} for t in turns
+        data["turns"] = [turn_json(t) for t in turns]
+        data["branches"] = [
+            {
+                "id": b.id,
+                "parent": b.parent,
+                "fork_seq": b.fork_seq,
+                "created_at": b.created_at,
+                "turns": [turn_json(t) for t in app.store.branch_turns(info, b.id)],
+            }
+            for b in app.store.list_branches(info)
         ]
         print_json(data)
         return
     console.print(f"[bold]{escape(info.display_title)}[/bold] [dim]{info.user}/{info.id}[/dim]")
-    print_history(turns)
+    print_history(turns, versions(app.store, info))
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    """A turn as ``--json`` shows it."""
+    return {"seq": turn.seq, "created_at": turn.created_at, "items": turn.items}
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@click.option(
+    "--at",
+    "at",
+    metavar="N",
+    type=int,
+    required=True,
+    help="Copy turns 1 to N (as `show` numbers them).",
+)
+@user_option
+@pass_app
+def fork(app: App, session_id: str, at: int, user: str | None) -> None:
+    """Copy session ID's turns up to turn N into a new session; print its id."""
+    info = app.store.get_session(user_of(app, user), session_id)
+    turn = turn_number(app.store, info, str(at))
+    click.echo(app.store.fork_session(info, turn.seq).id)
 
 
 @sessions.command()

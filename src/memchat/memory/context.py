@@ -124,8 +124,14 @@ class Memory:
         system_prompt: str,
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
     ) -> AssembledContext:
-        """The context for ``message`` in ``session``, within the budget."""
+        """The context for ``message`` in ``session``, within the budget.
+
+        With ``replace_last`` (or ``edit_seq``) the message takes the place of the last
+        turn (or of turn ``edit_seq`` and those after it): the model sees the turns before
+        it only, and recall leaves the replaced ones out.
+        """
         usable = int(self.budget * (1 - SAFETY_MARGIN))
         fixed = self.count(system_prompt) + MESSAGE_OVERHEAD
         asked = self.count(message) + MESSAGE_OVERHEAD
@@ -143,8 +149,11 @@ class Memory:
         # Messages that stated a forgotten fact (forget.py): neither shown, summarized nor
         # recalled. Read once per turn, for the window and recall both.
         hidden = self.store.hidden_from_recall(session.user)
+        replaced = self._replaced(session, replace_last, edit_seq)
+        cut = replaced[0].seq if replaced else None
+        hidden = hidden | {item_id for turn in replaced for item_id in turn.item_ids}
         window, summary = await self._window(
-            session, max(window_share, 0), summary_limit, replace_last, hidden
+            session, max(window_share, 0), summary_limit, cut, hidden
         )
 
         context = AssembledContext(self.budget)
@@ -205,6 +214,16 @@ class Memory:
 
     # -- the parts -------------------------------------------------------------------------
 
+    def _replaced(
+        self, session: SessionInfo, replace_last: bool, edit_seq: int | None
+    ) -> list[Turn]:
+        """The turns a new message takes the place of: turn ``edit_seq`` and those after
+        it, or the last turn with ``replace_last``."""
+        if edit_seq is not None:
+            return self.store.turns_after(session, edit_seq - 1, None)
+        last = self.store.last_turn(session) if replace_last else None
+        return [] if last is None else [last]
+
     def _facts_text(self, user: str, limit: int) -> str:
         return fact_sheet(self.store, user, limit, self.count) if self.cross_session else ""
 
@@ -213,15 +232,23 @@ class Memory:
         session: SessionInfo,
         share: int,
         summary_limit: int,
-        replace_last: bool,
+        cut: int | None,
         hidden: set[int],
     ) -> tuple[list[Turn], str]:
-        """The recent turns that fit ``share`` tokens, and the summary of those before."""
+        """The recent turns before turn ``cut`` (None: all) that fit ``share`` tokens, and
+        the summary of those before."""
         summary = self.store.get_summary(session)
+        if summary is not None and cut is not None and summary.through_seq >= cut:
+            summary = None  # it covers replaced turns; the store drops it with the edit
         through = summary.through_seq if summary else 0
-        turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
-        if replace_last and turns:
-            turns = turns[:-1]
+        if cut is None:
+            turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
+        else:
+            # An edit (rare) reads the turns after the summary and keeps those before it.
+            turns = _newest(
+                [t for t in self.store.turns_after(session, through, None) if t.seq < cut],
+                MAX_WINDOW_ITEMS,
+            )
         turns = _without(turns, hidden)
         costs = [sum(item_tokens(item, self.count) for item in turn.items) for turn in turns]
         reaches_back = not turns or turns[0].seq == through + 1
@@ -292,6 +319,18 @@ class Memory:
         k = self.recall_k if self.recall_k is not None else max(room // PASSAGE_TOKENS, 1)
         passages = self.recall(session.user, message, k, scope, leave_out)
         return recalled(self.store, session.user, passages, room, self.count, leave_out=leave_out)
+
+
+def _newest(turns: list[Turn], max_items: int) -> list[Turn]:
+    """The newest whole turns of ``turns`` holding at most ``max_items`` items."""
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(turns):
+        used += len(turn.items)
+        if used > max_items:
+            break
+        kept.append(turn)
+    return kept[::-1]
 
 
 def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:

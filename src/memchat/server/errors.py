@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import (
+    BranchNotFound,
     ConfigError,
     InputTooLarge,
     InvalidName,
@@ -29,6 +30,7 @@ from ..errors import (
     SessionNotFound,
     StoreError,
     TurnError,
+    TurnNotFound,
     UserNotFound,
 )
 from .schemas import ErrorBody
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 _STATUS: list[tuple[type[MemchatError], int]] = [
     (UserNotFound, 404),
     (SessionNotFound, 404),
+    (TurnNotFound, 404),
+    (BranchNotFound, 404),
     (SessionExists, 409),
     (TurnError, 409),
     (LastAdmin, 409),

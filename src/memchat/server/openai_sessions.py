@@ -154,8 +154,10 @@ class ContinuedSession(MemchatSession):
         self.expected_turns = info.turn_count
 
     @asynccontextmanager
-    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[Any]:
-        async with super().turn(replace_last=replace_last) as turn:
+    async def turn(
+        self, *, replace_last: bool = False, edit_seq: int | None = None
+    ) -> AsyncIterator[Any]:
+        async with super().turn(replace_last=replace_last, edit_seq=edit_seq) as turn:
             now = self.store.find_session(self.info.user, self.info.id)
             if now is None or now.turn_count != self.expected_turns:
                 raise TurnError("the conversation changed while this request waited; send it again")

@@ -186,8 +186,16 @@ class MessageIn(Strict):
     )
     replace_last: bool = Field(
         default=False,
-        description="The turn replaces the session's last one (regenerate a reply, or edit "
-        "and resend the last message); a 409 if the session has no turn.",
+        description="The turn takes the place of the session's last one (regenerate a "
+        "reply, or edit and resend the last message), which stays as a branch; a 409 if "
+        "the session has no turn.",
+    )
+    edit_seq: int | None = Field(
+        default=None,
+        ge=1,
+        description="The turn takes the place of turn `edit_seq` (its `seq`) of the active "
+        "branch: the model sees the turns before it, and that turn and those after it stay "
+        "as a branch (GET .../branches); a 404 if the active branch has no such turn.",
     )
 
 

@@ -12,6 +12,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Self
 
 from ..errors import SessionExists
+from .branches import BranchesRole
 from .checks import (
     check_limit,
     check_name,
@@ -29,6 +30,8 @@ from .contract.users import UsersRole
 from .quotas import Quotas
 from .records import (
     MAX_QUERY_WORDS,
+    BranchInfo,
+    BranchRecord,
     Fact,
     FactRecord,
     FactSource,
@@ -58,6 +61,8 @@ if TYPE_CHECKING:
 # The records and checks, re-exported: ``from memchat.store.base import SessionInfo`` works.
 __all__ = [
     "MAX_QUERY_WORDS",
+    "BranchInfo",
+    "BranchRecord",
     "Fact",
     "FactRecord",
     "FactSource",
@@ -89,7 +94,7 @@ __all__ = [
 ]
 
 
-class Store(UsersRole, SessionsRole, TurnsRole, MemoryRole, SearchRole, UsageRole):
+class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, SearchRole, UsageRole):
     """Durable conversations: users, sessions and their turns.
 
     Implementations are synchronous and cheap per call; the async SDK adapter

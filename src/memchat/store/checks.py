@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..errors import InvalidName, LastAdmin, MemchatError
+from .branches import check_branches
 from .records import FactRecord, SessionRecord
 
 _NAME = re.compile(r"[\w.@+-]{1,64}")
@@ -69,13 +70,14 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
     for record in records:
         check_name("user name", record.user)
         check_name("session id", record.id)
-        sizes = {turn.seq: len(turn.items) for turn in record.turns}
+        every = check_branches(record)
+        sizes = {turn.seq: len(turn.items) for turn in every}
         if any(not 0 <= index < sizes.get(seq, 0) for seq, index in record.hidden):
             raise MemchatError(f"session {record.user}/{record.id}: a hidden item it lacks")
-        if record.summary is not None and not 1 <= record.summary.through_seq <= len(record.turns):
+        if record.summary is not None and not 1 <= record.summary.through_seq <= len(every):
             raise MemchatError(
                 f"session {record.user}/{record.id}: its summary covers turns up to"
-                f" {record.summary.through_seq}, but it has {len(record.turns)}"
+                f" {record.summary.through_seq}, but it has {len(every)}"
             )
     for fact in facts:
         check_name("user name", fact.user)

@@ -83,6 +83,35 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class BranchInfo:
+    """A continuation of a session that is not the active one (see ``store/tree.py``).
+
+    It continues from turn ``fork_seq`` (0: from the start) of branch ``parent`` (0: the
+    active line), and holds its own turns only: what comes before is its parent's.
+    """
+
+    id: int
+    parent: int
+    fork_seq: int
+    created_at: str
+    turn_count: int
+    # The first item of its first turn (the edited message, for a branch made by an edit).
+    first_item: Item | None
+
+
+@dataclass(frozen=True)
+class BranchRecord:
+    """An inactive branch as export writes it and import reads it: where it continues
+    from, and its own turns, numbered in the same sequence as its session's."""
+
+    id: int
+    parent: int
+    fork_seq: int
+    created_at: str
+    turns: list[Turn]
+
+
+@dataclass(frozen=True)
 class Fact:
     """Something durable the user said about themselves ("name" -> "Sara")."""
 
@@ -156,6 +185,8 @@ class SearchHit:
     snippet: str
     # Relevance: the negated FTS5 bm25 rank, so a higher score is a better match.
     score: float
+    # The branch the message is on: 0 for the active line (see ``store/tree.py``).
+    branch: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,6 +219,8 @@ class SessionRecord:
     summary: Summary | None = None
     # The items kept out of recall (memory/forget.py), as (turn seq, index in the turn).
     hidden: tuple[tuple[int, int], ...] = ()
+    # Its inactive branches (edited messages' earlier continuations), oldest id first.
+    branches: tuple[BranchRecord, ...] = ()
 
 
 @dataclass(frozen=True)

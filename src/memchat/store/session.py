@@ -38,7 +38,7 @@ from agents.memory.session_settings import (
     resolve_session_limit,
 )
 
-from ..errors import TurnError
+from ..errors import TurnError, TurnNotFound
 from .base import (
     Item,
     SessionInfo,
@@ -205,19 +205,29 @@ class MemchatSession:
     # -- memchat's turn API ------------------------------------------------------------------
 
     @asynccontextmanager
-    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[_OpenTurn]:
+    async def turn(
+        self, *, replace_last: bool = False, edit_seq: int | None = None
+    ) -> AsyncIterator[_OpenTurn]:
         """Run one turn atomically: commit what the SDK adds in the block, or nothing.
 
-        With ``replace_last`` the session's last turn is replaced by the new one in the
-        same transaction (regenerating a reply). The block gets the open turn, whose
-        ``context`` may be set to the history the model should see.
+        With ``edit_seq`` the new turn takes the place of turn ``edit_seq``: that turn and
+        the ones after it are hidden from the model, and when the block ends they move to
+        a new branch in the transaction that stores the new turn (raise TurnNotFound before
+        the block if the active line has no such turn). ``replace_last`` does so for the
+        last turn (regenerating a reply). The block gets the open turn, whose ``context``
+        may be set to the history the model should see.
         """
         current = _open_turn.get()
         if current is not None and current.session is self and not current.closed:
             raise TurnError(f"a turn of {self.name} is already open in this task")
         async with self.store.turn_lock(self.info):
             turn = _OpenTurn(self)
-            if replace_last:
+            if edit_seq is not None:
+                replaced = self.store.turns_after(self.info, edit_seq - 1, None)
+                if not replaced or replaced[0].seq != edit_seq:
+                    raise TurnNotFound(f"{self.name} has no turn {edit_seq} on its active branch")
+                turn.hidden = sum(len(t.items) for t in replaced)
+            elif replace_last:
                 last = self.store.last_turn(self.info)
                 turn.hidden = len(last.items) if last is not None else 0
             token = _open_turn.set(turn)
@@ -228,7 +238,11 @@ class MemchatSession:
                 _open_turn.reset(token)
             if turn.items:
                 turn.seq = self.store.commit_turn(
-                    self.info, turn.items, replace_last=replace_last, usage=turn.usage
+                    self.info,
+                    turn.items,
+                    replace_last=replace_last,
+                    edit_seq=edit_seq,
+                    usage=turn.usage,
                 )
 
     async def pop_turn(self) -> list[Item]:

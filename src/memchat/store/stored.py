@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .branches import flatten
 from .codec import pack_item, seal_title
 from .crypto import Cipher, seal
 from .records import Item, SessionRecord, Summary
@@ -49,11 +50,25 @@ class StoredSession:
     turns: list[StoredTurn]
     summary: Summary | None = None
     hidden: tuple[tuple[int, int], ...] = ()
+    # Its inactive branches (id, parent, fork_seq, created_at) and which turns (seq,
+    # branch) are theirs: ``turns`` holds every turn, written on the active line, then
+    # labelled (``tree.label_branches``).
+    branches: tuple[tuple[int, int, int, str], ...] = ()
+    on_branch: tuple[tuple[int, int], ...] = ()
+
+    def branch_seqs(self) -> dict[int, list[int]]:
+        """The seqs of each branch's turns."""
+        seqs: dict[int, list[int]] = {}
+        for seq, branch in self.on_branch:
+            seqs.setdefault(branch, []).append(seq)
+        return seqs
 
 
 def encode_record(record: SessionRecord, cipher: Cipher | None) -> StoredSession:
     """A record to import as it will be stored: its turns numbered 1, 2, ... in order
-    (an import starts the session afresh), and its content sealed if there is a cipher."""
+    (an import starts the session afresh), and its content sealed if there is a cipher.
+    Its branches' turns are numbered among them, in the order they were said."""
+    record, labels, seqs = flatten(record)
     renumbered = {turn.seq: seq for seq, turn in enumerate(record.turns, 1)}
     turns = [
         StoredTurn(
@@ -80,6 +95,8 @@ def encode_record(record: SessionRecord, cipher: Cipher | None) -> StoredSession
         turns=turns,
         summary=summary,
         hidden=tuple((renumbered[seq], index) for seq, index in record.hidden),
+        branches=tuple(labels),
+        on_branch=tuple((seq, branch) for branch, held in seqs.items() for seq in held),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from ..store import SessionInfo, Store
+from ..store.branches import branch_records
 from ..store.records import FactRecord, SessionRecord
 
 
@@ -31,17 +32,29 @@ def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[S
     for info in sessions:
         usage = store.turn_usage(info)
         turns = [replace(turn, usage=usage.get(turn.seq)) for turn in store.get_turns(info)]
+        branches = tuple(
+            replace(branch, turns=[replace(t, usage=usage.get(t.seq)) for t in branch.turns])
+            for branch in branch_records(store, info)
+        )
         summary = store.get_summary(info)
         if info.user not in hidden_of:
             hidden_of[info.user] = store.hidden_from_recall(info.user)
         hidden = tuple(
             (turn.seq, index)
-            for turn in turns
+            for turn in [*turns, *(t for branch in branches for t in branch.turns)]
             for index, item_id in enumerate(turn.item_ids)
             if item_id in hidden_of[info.user]
         )
         yield SessionRecord(
-            info.user, info.id, info.title, info.created_at, info.metadata, turns, summary, hidden
+            info.user,
+            info.id,
+            info.title,
+            info.created_at,
+            info.metadata,
+            turns,
+            summary,
+            tuple(sorted(hidden)),
+            branches,
         )
 
 

@@ -20,6 +20,7 @@ tells a whole file from one cut short. Version 1 files (no summaries, no facts) 
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
@@ -29,7 +30,7 @@ from typing import Any, TextIO
 from ..errors import ImportFormatError, MemchatError
 from ..store import Turn
 from ..store.checks import check_name
-from ..store.records import FactRecord, SessionRecord, Summary, now
+from ..store.records import BranchRecord, FactRecord, SessionRecord, Summary, now
 from ..store.usage import TurnUsage
 from .archive import Archive
 
@@ -53,7 +54,14 @@ def write_jsonl(
             "metadata": record.metadata,
         }
         out.write(json.dumps(head, ensure_ascii=False) + "\n")
-        for turn in record.turns:
+        # Every turn, active or not, in the order said; numbered by its place in the file.
+        every = sorted(
+            [(turn, 0) for turn in record.turns]
+            + [(turn, branch.id) for branch in record.branches for turn in branch.turns],
+            key=lambda entry: entry[0].seq,
+        )
+        seqs = [turn.seq for turn, _ in every]
+        for turn, on in every:
             line: dict[str, Any] = {
                 "type": "turn",
                 "created_at": turn.created_at,
@@ -61,12 +69,20 @@ def write_jsonl(
             }
             if hidden := [index for seq, index in record.hidden if seq == turn.seq]:
                 line["hidden"] = hidden  # kept out of recall (memory/forget.py)
+            if on:
+                line["branch"] = on
             if turn.usage is not None:
                 line["usage"] = turn.usage.to_json()
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             turns += 1
+        for placed in record.branches:
+            at = bisect.bisect_right(seqs, placed.fork_seq)
+            mark = {"type": "branch", "id": placed.id, "parent": placed.parent, "after": at}
+            out.write(json.dumps({**mark, "created_at": placed.created_at}) + "\n")
         if record.summary is not None:
-            out.write(json.dumps({"type": "summary", **asdict(record.summary)}) + "\n")
+            through = bisect.bisect_right(seqs, record.summary.through_seq)
+            summary = replace(record.summary, through_seq=through)
+            out.write(json.dumps({"type": "summary", **asdict(summary)}) + "\n")
         count += 1
     for fact in facts:
         out.write(json.dumps({"type": "fact", **asdict(fact)}, ensure_ascii=False) + "\n")
@@ -81,6 +97,9 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
     records: list[SessionRecord] = []
     facts: list[FactRecord] = []
     seen: dict[tuple[str, str], int] = {}
+    # The current session's turn lines so far, and its branches' turns not yet placed.
+    numbered = 0
+    off_line: dict[int, list[Turn]] = {}
     try:
         # Only "\n" ends a line: JSON strings may hold U+2028 and others that splitlines()
         # would also split on.
@@ -112,7 +131,11 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
             if entry.get("version") not in READABLE_VERSIONS:
                 raise ImportFormatError(f"{where}: unsupported version {entry.get('version')!r}")
             continue
+        if kind in ("session", "end") and off_line:
+            raise ImportFormatError(f"{where}: turns on branch {min(off_line)}, which no branch"
+                                    " line placed")  # fmt: skip
         if kind == "session":
+            numbered = 0
             try:
                 owner = check_name("user name", user or entry["user"])
                 key = check_name("session id", entry["id"])
@@ -145,13 +168,16 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
                 or not all(isinstance(i, dict) for i in items)
             ):
                 raise ImportFormatError(f"{where}: a turn needs a non-empty list of item objects")
+            branch = entry.get("branch", 0)
+            if not isinstance(branch, int) or branch < 0:
+                raise ImportFormatError(f"{where}: a turn's branch must be a number")
             try:
                 usage = None if entry.get("usage") is None else TurnUsage.from_json(entry["usage"])
             except MemchatError as exc:
                 raise ImportFormatError(f"{where}: {exc}") from exc
-            turns = records[-1].turns
-            stamp = str(entry.get("created_at") or now())
-            turns.append(Turn(len(turns) + 1, stamp, items, usage=usage))
+            numbered += 1
+            turn = Turn(numbered, str(entry.get("created_at") or now()), items, usage=usage)
+            (off_line.setdefault(branch, []) if branch else records[-1].turns).append(turn)
             hidden = entry.get("hidden", [])
             if not isinstance(hidden, list) or not all(
                 isinstance(i, int) and 0 <= i < len(items) for i in hidden
@@ -159,7 +185,7 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
                 raise ImportFormatError(f"{where}: hidden must list indexes of the turn's items")
             if hidden:
                 record = records[-1]
-                marks = tuple((len(turns), index) for index in hidden)
+                marks = tuple((numbered, index) for index in hidden)
                 records[-1] = replace(record, hidden=record.hidden + marks)
         elif kind == "summary":
             if not records:
@@ -168,17 +194,22 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
             through, text = entry.get("through_seq"), entry.get("text")
             if not isinstance(text, str) or not isinstance(through, int):
                 raise ImportFormatError(f"{where}: a summary needs through_seq and text")
-            if not 1 <= through <= len(record.turns) or record.summary is not None:
+            if not 1 <= through <= numbered or record.summary is not None:
                 raise ImportFormatError(
                     f"{where}: a summary of turns up to {through} for a session of"
-                    f" {len(record.turns)} turns (or a second summary)"
+                    f" {numbered} turns (or a second summary)"
                 )
             summary = Summary(through, text, str(entry.get("updated_at") or now()))
             records[-1] = replace(record, summary=summary)
+        elif kind == "branch":
+            if not records:
+                raise ImportFormatError(f"{where}: a branch before any session line")
+            records[-1] = _placed(records[-1], entry, off_line, numbered, where)
         elif kind == "fact":
             facts.append(_fact(entry, user, where))
         elif kind == "end":
-            counts = (len(records), sum(len(r.turns) for r in records), len(facts))
+            every = sum(len(r.turns) + sum(len(b.turns) for b in r.branches) for r in records)
+            counts = (len(records), every, len(facts))
             said = (entry.get("sessions"), entry.get("turns"), entry.get("facts", 0))
             if said != counts:
                 raise ImportFormatError(
@@ -191,6 +222,30 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
     if not ended:
         raise ImportFormatError(f"{path}: no end line: the file is cut short (or not an export)")
     return Archive(records, facts)
+
+
+def _placed(
+    record: SessionRecord,
+    entry: dict[str, Any],
+    off_line: dict[int, list[Turn]],
+    said: int,
+    where: str,
+) -> SessionRecord:
+    """``record`` with the branch a branch line describes, made of its turns read so far
+    (taken out of ``off_line``); ImportFormatError if the line is bad."""
+    branch, parent, after = entry.get("id"), entry.get("parent", 0), entry.get("after")
+    if not (
+        isinstance(branch, int)
+        and isinstance(parent, int)
+        and isinstance(after, int)
+        and 0 <= after <= said
+    ):
+        raise ImportFormatError(f"{where}: a branch needs an id, a parent and the turn it is after")
+    if branch not in off_line:
+        raise ImportFormatError(f"{where}: branch {branch} has no turns before its branch line")
+    created_at = str(entry.get("created_at") or now())
+    placed = BranchRecord(branch, parent, after, created_at, off_line.pop(branch))
+    return replace(record, branches=(*record.branches, placed))
 
 
 def _fact(entry: dict[str, Any], user: str | None, where: str) -> FactRecord:

@@ -22,7 +22,7 @@ from ...memory.tokens import MESSAGE_OVERHEAD
 from ...store import MemchatSession, SessionInfo, Store
 from ...store.base import check_name
 from ..auth import CurrentToken, CurrentUser, Unauthorized
-from ..errors import ApiError, error_body, public_error
+from ..errors import ApiError, error_body, not_found, public_error
 from ..schemas import (
     DeltaEvent,
     DoneEvent,
@@ -74,6 +74,10 @@ async def send_message(
         info = own_session(state.store, user.name, session_id)
         if body.replace_last and state.store.last_turn(info) is None:
             raise ApiError(409, "conflict", "the session has no turn to replace")
+        if body.edit_seq is not None:
+            check_edit(state.store, info, body.edit_seq)
+    elif body.edit_seq is not None:
+        raise ApiError(400, "bad_request", "a new session has no turn to replace")
     chat = state.chat
     # Checked before the stream starts, so a message over the limit gets a plain 413.
     chat.check_input(body.text)
@@ -92,7 +96,14 @@ async def send_message(
         # Last, after every check: a session made here is one that gets its first turn.
         info = state.store.create_session(user.name, check_name("session id", session_id))
     session = _TokenCheckedSession(state.store, info, token)
-    events = _turn_events(chat, state.store, session, body.text, replace_last=body.replace_last)
+    events = _turn_events(
+        chat,
+        state.store,
+        session,
+        body.text,
+        replace_last=body.replace_last,
+        edit_seq=body.edit_seq,
+    )
     return EventStream(_kept_if_stored(state.store, info, events) if body.create else events)
 
 
@@ -108,8 +119,10 @@ class _TokenCheckedSession(MemchatSession):
         self.token = token
 
     @asynccontextmanager
-    async def turn(self, *, replace_last: bool = False) -> AsyncIterator[Any]:
-        async with super().turn(replace_last=replace_last) as turn:
+    async def turn(
+        self, *, replace_last: bool = False, edit_seq: int | None = None
+    ) -> AsyncIterator[Any]:
+        async with super().turn(replace_last=replace_last, edit_seq=edit_seq) as turn:
             yield turn
             # Last thing in the block, under the session's lock: the turn is committed
             # right after, or, raising here, not at all.
@@ -118,6 +131,13 @@ class _TokenCheckedSession(MemchatSession):
                 raise Unauthorized(
                     "the API token was revoked while the reply streamed; nothing was saved"
                 )
+
+
+def check_edit(store: Store, info: SessionInfo, seq: int) -> None:
+    """A 404 before the stream starts if the active branch has no turn ``seq``."""
+    turns = store.list_turns(info, after_seq=seq - 1, limit=1)
+    if not turns or turns[0].seq != seq:
+        raise not_found(f"the session's active branch has no turn {seq}")
 
 
 def check_context_room(chat: Chat, text: str) -> None:
@@ -156,14 +176,21 @@ async def _kept_if_stored(
 
 
 async def _turn_events(
-    chat: Chat, store: Store, session: MemchatSession, text: str, *, replace_last: bool
+    chat: Chat,
+    store: Store,
+    session: MemchatSession,
+    text: str,
+    *,
+    replace_last: bool,
+    edit_seq: int | None,
 ) -> AsyncGenerator[str, None]:
     """The events of one turn; closing this generator early abandons the turn."""
     result: TurnResult | None = None
     try:
         # aclosing: if the client leaves, the turn is rolled back (and its session lock
         # released) as soon as this generator is closed, not whenever it is collected.
-        async with aclosing(chat.stream_turn(session, text, replace_last=replace_last)) as turn:
+        stream = chat.stream_turn(session, text, replace_last=replace_last, edit_seq=edit_seq)
+        async with aclosing(stream) as turn:
             async for piece in turn:
                 if isinstance(piece, TurnResult):
                     result = piece

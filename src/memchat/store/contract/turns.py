@@ -55,14 +55,18 @@ class TurnsRole(ABC):
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
         usage: TurnUsage | None = None,
     ) -> int:
         """Store ``items`` as one new turn in one transaction and return its sequence number.
 
-        With ``replace_last`` the session's last turn is deleted in the same transaction
-        (a regenerated reply replaces the old one). ``usage`` (what the turn cost) is
-        stored with it, in the same transaction.
+        With ``edit_seq`` the active line's turn ``edit_seq`` and every later one move to
+        a new branch in the same transaction (``tree.py``), and the new turn continues
+        from the turn before it (raise TurnNotFound if the line has no turn ``edit_seq``).
+        ``replace_last`` is an edit of the last turn (a regenerated reply: the old one
+        stays, as a branch). ``usage`` (what the turn cost) is stored with it, in the
+        same transaction.
         """
 
     @abstractmethod

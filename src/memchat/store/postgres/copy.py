@@ -44,6 +44,7 @@ COUNTED = (
     "users",
     "sessions",
     "items",
+    "branches",
     "facts",
     "summaries",
     "tokens",
@@ -235,8 +236,10 @@ _SESSION_FIELDS = (
 )
 _SQLITE_SESSIONS = f"SELECT {_SESSION_FIELDS}"
 _PG_SESSIONS = f"SELECT {_SESSION_FIELDS}"
-_SQLITE_ROWS = "SELECT seq, created_at, data FROM items WHERE session_id = ? ORDER BY seq, id"
-_PG_ROWS = "SELECT seq, created_at, data FROM items WHERE session_id = %s ORDER BY seq, id"
+_SQLITE_ROWS = (
+    "SELECT seq, created_at, data, branch FROM items WHERE session_id = ? ORDER BY seq, id"
+)
+_PG_ROWS = "SELECT seq, created_at, data, branch FROM items WHERE session_id = %s ORDER BY seq, id"
 
 
 def _checksums(

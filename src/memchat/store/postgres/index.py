@@ -161,7 +161,7 @@ def find_last_message(conn: Connection, session_pk: int) -> None:
     """Set the session's ``last_message`` anew, after some of its items were deleted."""
     conn.execute(
         "UPDATE sessions SET last_message = (SELECT m.item_id FROM items i"
-        " JOIN messages m ON m.item_id = i.id WHERE i.session_id = %s"
+        " JOIN messages m ON m.item_id = i.id WHERE i.session_id = %s AND i.branch = 0"
         " ORDER BY i.seq DESC, i.id DESC LIMIT 1) WHERE id = %s",
         (session_pk, session_pk),
     )

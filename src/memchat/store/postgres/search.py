@@ -38,9 +38,10 @@ _MARKS = f"StartSel={_START}, StopSel={_STOP}, ShortWord=0"
 _WHOLE = f"{_MARKS}, HighlightAll=true"
 _FRAGMENT = f"{_MARKS}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, MaxFragments=1"
 
-# Parameters: user, session (NULL: any), words (folded), query (to_tsquery text finding the
-# candidates), label (":A" to count only own words for idf, "" for any), wa, wb, wc (the
-# weights of A, B and C in f), limit.
+# Parameters: user, session (NULL: any), branches (false: the sessions' active lines only,
+# as recall wants), words (folded), query (to_tsquery text finding the candidates), label
+# (":A" to count only own words for idf, "" for any), wa, wb, wc (the weights of A, B and C
+# in f), limit.
 _RANKED = f"""
     WITH terms AS (
         SELECT DISTINCT v.lexeme FROM unnest(%(words)s::text[]) AS w (word),
@@ -50,6 +51,7 @@ _RANKED = f"""
         SELECT m.item_id, m.doc, m.len, s.key FROM users u
         JOIN sessions s ON s.user_id = u.id JOIN items i ON i.session_id = s.id
         JOIN messages m ON m.item_id = i.id WHERE u.name = %(user)s
+            AND (%(branches)s OR i.branch = 0)
     ),
     stats AS (SELECT count(*)::float8 AS n, greatest(avg(len), 1)::float8 AS avgdl FROM scope),
     idf AS (
@@ -85,7 +87,7 @@ _SEARCH = (
     _RANKED + " SELECT s.key, s.title, i.seq, i.id, m.role, i.created_at,"
     f" ts_headline({CONFIG}, m.text, to_tsquery({CONFIG}, %(query)s),"
     " CASE WHEN (SELECT count(*) FROM unnest(m.doc) v, unnest(v.weights) x WHERE x = 'A')"
-    f" <= {SNIPPET_TOKENS} THEN %(whole)s ELSE %(fragment)s END), r.score, m.text"
+    f" <= {SNIPPET_TOKENS} THEN %(whole)s ELSE %(fragment)s END), r.score, m.text, i.branch"
     + _FROM_RANKED
     + " ORDER BY r.score DESC, i.id DESC"
 )
@@ -99,25 +101,27 @@ _MATCH = (
 _BY_ID = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM messages m JOIN items i ON i.id = m.item_id"
     " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
-    " WHERE m.item_id = ANY(%s) AND u.name = %s"
+    " WHERE m.item_id = ANY(%s) AND u.name = %s AND i.branch = 0"
 )
 
 _NEAR = (
     f"SELECT DISTINCT {_MESSAGE_COLUMNS}, 0.0"
     " FROM unnest(%s::text[], %s::int[], %s::int[]) AS r (key, first, last)"
     " JOIN users u ON u.name = %s JOIN sessions s ON s.user_id = u.id AND s.key = r.key"
-    " JOIN items i ON i.session_id = s.id AND i.seq BETWEEN r.first AND r.last"
+    " JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    " AND i.seq BETWEEN r.first AND r.last"
     " JOIN messages m ON m.item_id = i.id ORDER BY m.item_id"
 )
 # Counts at most ``limit`` items, so a long history costs no more than a short one.
 _ITEM_COUNT = (
     "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " JOIN items i ON i.session_id = s.id"
+    " JOIN items i ON i.session_id = s.id AND i.branch = 0"
     " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) LIMIT %s) x"
 )
 _ALL = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " JOIN items i ON i.session_id = s.id JOIN messages m ON m.item_id = i.id"
+    " JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    " JOIN messages m ON m.item_id = i.id"
     " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) ORDER BY m.item_id"
 )
 
@@ -157,6 +161,7 @@ class PostgresSearchMixin:
         params: dict[str, Any] = {
             "user": user,
             "session": session_id,
+            "branches": True,
             "words": words,
             "label": ":A",
             "wa": 1.0,
@@ -176,11 +181,22 @@ class PostgresSearchMixin:
             return []
 
         hits = []
-        for key, title, seq, item_id, role, created_at, headline, score, text in self._db.read(
-            work
-        ):
+        for (
+            key,
+            title,
+            seq,
+            item_id,
+            role,
+            created_at,
+            headline,
+            score,
+            text,
+            branch,
+        ) in self._db.read(work):
             snippet = _snippet(headline, text, highlight)
-            hits.append(SearchHit(key, title, seq, item_id, role, created_at, snippet, score))
+            hits.append(
+                SearchHit(key, title, seq, item_id, role, created_at, snippet, score, branch)
+            )
         return hits
 
     def _match_messages(
@@ -202,6 +218,7 @@ class PostgresSearchMixin:
         params = {
             "user": user,
             "session": session_id,
+            "branches": False,
             "words": folded,
             "query": tsquery(folded, all_words=False, own_text_only=False),
             "label": "",

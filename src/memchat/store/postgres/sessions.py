@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ...errors import SessionExists, SessionNotFound, UserNotFound
+from .. import tree
 from ..checks import keep_an_admin
 from ..codec import seal_title, session_from_row
 from ..crypto import Cipher, seal
@@ -19,7 +20,7 @@ from ..quotas import Quotas
 from ..records import Position, SessionInfo, User, now
 from ..stored import StoredSession, hidden_ids
 from .auth import admins
-from .index import SET_LAST_MESSAGE, insert_items_sql, message_params
+from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
 from .usage import insert_usage
 
@@ -149,6 +150,7 @@ class PostgresSessionsMixin:
         def work(conn: Connection) -> None:
             conn.execute("DELETE FROM items WHERE session_id = %s", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = %s", (session.pk,))
+            conn.execute("DELETE FROM branches WHERE session_id = %s", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = %s, last_message = NULL"
                 " WHERE id = %s",
@@ -226,6 +228,9 @@ def write_session(conn: Connection, session: StoredSession, *, index: bool) -> i
                 for turn in session.turns
             ],
         )
+    if session.branches:
+        tree.label_branches(conn, pk, list(session.branches), session.branch_seqs())
+        find_last_message(conn, pk)
     for turn in session.turns:
         if turn.usage is not None:
             insert_usage(conn, pk, turn.seq, turn.usage)

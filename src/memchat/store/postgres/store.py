@@ -15,9 +15,11 @@ from typing import TypeVar
 
 from psycopg import sql
 
+from .. import tree
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
 from .auth import PostgresAuthMixin
+from .branches import PostgresBranchesMixin
 from .index import find_last_message, reindex_context
 from .memory import PostgresMemoryMixin
 from .pool import Connection, Database
@@ -35,6 +37,7 @@ T = TypeVar("T")
 class PostgresStore(
     PostgresSessionsMixin,
     PostgresTurnsMixin,
+    PostgresBranchesMixin,
     PostgresMemoryMixin,
     PostgresAuthMixin,
     PostgresSearchMixin,
@@ -98,11 +101,8 @@ class PostgresStore(
                 # The first messages left may still carry pruned ones' text as context.
                 reindex_context(conn, pk)
                 find_last_message(conn, pk)
-                conn.execute(
-                    "UPDATE sessions SET turn_count = (SELECT count(DISTINCT seq) FROM items"
-                    " WHERE session_id = %s) WHERE id = %s",
-                    (pk, pk),
-                )
+                tree.line_changed(conn, pk, 0)
+                tree.drop_empty(conn, pk)
             sessions = conn.execute(
                 "DELETE FROM sessions s USING users u WHERE u.id = s.user_id"
                 " AND (%s::text IS NULL OR u.name = %s) AND s.turn_count = 0"

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import SessionExists, SessionNotFound
+from .. import tree
 from ..codec import fact_values, pack_item, turns_from_rows, unpack_item
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
@@ -44,7 +45,7 @@ _COMMIT_TURN = insert_items_sql(
     f" updated_at = %(stamp)s, title = coalesce(title, %(title)s), {SET_LAST_MESSAGE}"
     " WHERE id = %(pk)s RETURNING id AS pk, last_seq AS seq, %(stamp)s::text AS stamp"
 )
-_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s"
+_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s AND branch = 0"
 
 
 # A fact imported replaces the stored one of its key only if it is newer.
@@ -68,11 +69,12 @@ class PostgresTurnsMixin:
         def work(conn: Connection) -> list[tuple[Any, ...]]:
             if limit is None:
                 return conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = %s ORDER BY seq, id",
+                    "SELECT id, data FROM items WHERE session_id = %s AND branch = 0"
+                    " ORDER BY seq, id",
                     (session.pk,),
                 ).fetchall()
             rows = conn.execute(
-                "SELECT id, data FROM items WHERE session_id = %s"
+                "SELECT id, data FROM items WHERE session_id = %s AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT %s",
                 (session.pk, max(limit, 0)),
             ).fetchall()
@@ -86,8 +88,8 @@ class PostgresTurnsMixin:
     def last_turn(self, session: SessionInfo) -> Turn | None:
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = %s)"
-                " ORDER BY id",
+                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = %s"
+                " AND branch = 0) ORDER BY id",
                 (session.pk, session.pk),
             ).fetchall()
         )
@@ -109,7 +111,7 @@ class PostgresTurnsMixin:
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = %s"
-                " AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
+                " AND branch = 0 AND seq > %s ORDER BY seq LIMIT %s) ORDER BY seq, id",
                 (session.pk, session.pk, after_seq, limit),
             ).fetchall()
         )
@@ -121,19 +123,25 @@ class PostgresTurnsMixin:
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
         usage: TurnUsage | None = None,
     ) -> int:
+        stamp = created_at or now()
         params = {
             "pk": session.pk,
-            "stamp": created_at or now(),
+            "stamp": stamp,
             "title": _title(self.cipher, items),
             **self._rows(items),
         }
 
         def work(conn: Connection) -> int:
-            if replace_last:
-                _delete_last_turn(conn, session)
+            edit = edit_seq
+            if replace_last and edit is None:
+                edit = tree.last_seq(conn, session.pk) or None
+            if edit is not None:
+                tree.move_aside(conn, session.pk, edit, stamp)
+                find_last_message(conn, session.pk)
             row = conn.execute(_COMMIT_TURN, params).fetchone()
             if row is None:
                 raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
@@ -148,7 +156,7 @@ class PostgresTurnsMixin:
 
         def work(conn: Connection) -> None:
             last = conn.execute(
-                "SELECT seq, created_at FROM items WHERE session_id = %s"
+                "SELECT seq, created_at FROM items WHERE session_id = %s AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -169,7 +177,8 @@ class PostgresTurnsMixin:
 
         def work(conn: Connection) -> int:
             found = conn.execute(
-                "SELECT created_at FROM items WHERE session_id = %s AND seq = %s LIMIT 1",
+                "SELECT created_at FROM items WHERE session_id = %s AND branch = 0"
+                " AND seq = %s LIMIT 1",
                 (session.pk, seq),
             ).fetchone()
             if found is None:
@@ -220,13 +229,14 @@ class PostgresTurnsMixin:
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(
                 "DELETE FROM items WHERE id = (SELECT id FROM items WHERE session_id = %s"
-                " ORDER BY seq DESC, id DESC LIMIT 1) RETURNING id, seq, data",
+                " AND branch = 0 ORDER BY seq DESC, id DESC LIMIT 1) RETURNING id, seq, data",
                 (session.pk,),
             ).fetchone()
             if (
                 row is not None
                 and not conn.execute(
-                    "SELECT 1 FROM items WHERE session_id = %s AND seq = %s", (session.pk, row[1])
+                    "SELECT 1 FROM items WHERE session_id = %s AND branch = 0 AND seq = %s",
+                    (session.pk, row[1]),
                 ).fetchone()
             ):
                 _turn_deleted(conn, session)
@@ -263,8 +273,8 @@ def _title(cipher: Cipher | None, items: Sequence[Item]) -> str | None:
 
 def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
     deleted = conn.execute(
-        "DELETE FROM items WHERE session_id = %s AND seq ="
-        " (SELECT max(seq) FROM items WHERE session_id = %s)",
+        "DELETE FROM items WHERE session_id = %s AND branch = 0 AND seq ="
+        " (SELECT max(seq) FROM items WHERE session_id = %s AND branch = 0)",
         (session.pk, session.pk),
     ).rowcount
     if deleted:
@@ -273,10 +283,6 @@ def _delete_last_turn(conn: Connection, session: SessionInfo) -> None:
 
 
 def _turn_deleted(conn: Connection, session: SessionInfo) -> None:
-    conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = %s", (session.pk,))
-    # A summary that covered the deleted turn would keep remembering it.
-    conn.execute(
-        "DELETE FROM summaries WHERE session_id = %s AND through_seq >="
-        " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = %s)",
-        (session.pk, session.pk),
-    )
+    # The turn count, and no summary that would keep remembering the deleted turn.
+    tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
+    tree.drop_orphans(conn, session.pk)

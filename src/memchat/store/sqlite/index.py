@@ -102,10 +102,15 @@ STATE = "SELECT mode, indexed_through, (SELECT coalesce(max(id), 0) FROM items) 
 
 # CROSS JOIN keeps items (and its index on session_id, seq, id) as the outer loop, so
 # finding a session's last messages never scans the whole full-text table.
+# The last two on the active line and on the branch, each read backwards along the index
+# (session_id, branch, seq, id), whose newest two are the messages before.
+_LAST_ON = (
+    "SELECT * FROM (SELECT items_fts.rowid, items_fts.text, items.seq, items.id FROM items"
+    " CROSS JOIN items_fts ON items_fts.rowid = items.id WHERE items.session_id = ?"
+    " AND items.branch = ? AND items.seq < ? ORDER BY items.seq DESC, items.id DESC LIMIT 2)"
+)
 _LAST_MESSAGES = (
-    "SELECT items_fts.rowid, items_fts.text FROM items CROSS JOIN items_fts"
-    " ON items_fts.rowid = items.id WHERE items.session_id = ?"
-    " ORDER BY items.seq DESC, items.id DESC LIMIT 2"
+    f"SELECT rowid, text FROM ({_LAST_ON} UNION ALL {_LAST_ON}) ORDER BY seq DESC, id DESC LIMIT 2"
 )
 _SESSION_MESSAGES = (
     "SELECT items_fts.rowid, items_fts.text, items_fts.prev1, items_fts.prev2"
@@ -130,12 +135,22 @@ def index_messages(
     session_pk: int,
     rows: Iterable[tuple[int, Item]],
     index_text: IndexText = plain_text,
+    line: tuple[int, int] = (0, 1 << 62),
 ) -> None:
-    """Add the messages among ``rows`` (item id, item), just written to a session, to the index."""
+    """Add the messages among ``rows`` (item id, item), just written to a session, to the index.
+
+    ``line`` is the branch they are on and the seq of the first (``store/tree.py``): the
+    messages before them are looked for on that branch and the active line.
+    """
     docs = [(item_id, found) for item_id, item in rows if (found := message_text(item))]
     if not docs:
         return
-    before: list[tuple[int, str]] = conn.execute(_LAST_MESSAGES, (session_pk,)).fetchall()
+    branch, first = line
+    # On the active line, the second half finds nothing: no branch is -1.
+    other = branch or -1
+    before: list[tuple[int, str]] = conn.execute(
+        _LAST_MESSAGES, (session_pk, 0, first, session_pk, other, first)
+    ).fetchall()
     (user_id,) = conn.execute("SELECT user_id FROM sessions WHERE id = ?", (session_pk,)).fetchone()
     owner = owner_token(user_id)
     values = []
@@ -159,13 +174,18 @@ def catch_up(
     # By id, which is a session's (seq, id) order too, so the rowid range is the plan: an
     # ORDER BY on the session index would scan every item.
     rows = conn.execute(
-        "SELECT session_id, id, data FROM items WHERE id > ? ORDER BY id", (indexed_through,)
+        "SELECT session_id, branch, seq, id, data FROM items WHERE id > ? ORDER BY id",
+        (indexed_through,),
     ).fetchall()
-    by_session: dict[int, list[tuple[int, Item]]] = {}
-    for session_pk, item_id, data in rows:
-        by_session.setdefault(session_pk, []).append((item_id, _load(item_id, open_data(data))))
-    for session_pk, items in by_session.items():
-        index_messages(conn, session_pk, items, index_text)
+    # A message's context is the messages before it on its own line: by session and branch.
+    by_line: dict[tuple[int, int], list[tuple[int, Item]]] = {}
+    first: dict[tuple[int, int], int] = {}
+    for session_pk, branch, seq, item_id, data in rows:
+        item = _load(item_id, open_data(data))
+        by_line.setdefault((session_pk, branch), []).append((item_id, item))
+        first.setdefault((session_pk, branch), seq)
+    for (session_pk, branch), items in by_line.items():
+        index_messages(conn, session_pk, items, index_text, (branch, first[session_pk, branch]))
     conn.execute(
         "UPDATE search_state SET indexed_through = (SELECT coalesce(max(id), 0) FROM items)"
     )

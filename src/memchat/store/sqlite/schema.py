@@ -161,6 +161,27 @@ MIGRATIONS: list[Migration] = [
     # Where each fact came from and what it was before; forgetting cascades from messages
     # to facts and summaries (see provenance.py).
     ("0010_fact_provenance", PROVENANCE_SCHEMA),
+    # Branches (store/tree.py): an item's ``branch`` is 0 on the active line, else the
+    # inactive branch that holds it; the turn index leads with it, so every read of the
+    # active line reads only its rows.
+    (
+        "0011_branches",
+        (
+            "ALTER TABLE items ADD COLUMN branch INTEGER NOT NULL DEFAULT 0",
+            "DROP INDEX items_by_turn",
+            "CREATE INDEX items_by_turn ON items (session_id, branch, seq, id)",
+            """
+            CREATE TABLE branches (
+                session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                id INTEGER NOT NULL,
+                parent INTEGER NOT NULL,
+                fork_seq INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (session_id, id)
+            )
+            """,
+        ),
+    ),
     # What each turn cost: its model, tokens and times (see usage.py).
     ("0012_usage", USAGE_SCHEMA),
 ]

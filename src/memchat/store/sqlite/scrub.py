@@ -35,6 +35,7 @@ TABLES = (
     "sessions",
     "items",
     "items_fts",
+    "branches",
     "facts",
     "fact_sources",
     "fact_history",
@@ -43,6 +44,7 @@ TABLES = (
     "recall_hidden",
     "tokens",
     "rate_limits",
+    "turn_usage",
 )
 T = TypeVar("T")
 _WAL_HEADER = 32

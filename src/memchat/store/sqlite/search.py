@@ -39,13 +39,13 @@ _SCOPE = (
 _SEARCH_BM25 = "-bm25(items_fts, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)"
 _SEARCH = (
     "SELECT s.key, s.title, i.seq, i.id, items_fts.role, i.created_at,"
-    f" snippet(items_fts, 0, ?, ?, '…', ?), {_SEARCH_BM25} AS score"
+    f" snippet(items_fts, 0, ?, ?, '…', ?), {_SEARCH_BM25} AS score, i.branch"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
 # A blind index holds hashes, so the snippet is cut from the item, decrypted, in Python.
 _SEARCH_BLIND = (
     "SELECT s.key, s.title, i.seq, i.id, items_fts.role, i.created_at,"
-    f" i.data, {_SEARCH_BM25} AS score"
+    f" i.data, {_SEARCH_BM25} AS score, i.branch"
     " FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?"
 )
 # A message's indexed columns, read straight from FTS5's own content table
@@ -58,7 +58,7 @@ _MESSAGE_COLUMNS = "c.id, s.key, i.seq, c.c3 AS role, i.created_at, c.c0 AS text
 _MATCH = (
     f"SELECT {_MESSAGE_COLUMNS}, m.score FROM"
     " (SELECT i.id, -bm25(items_fts, 1.0, ?, ?, 0.0, 0.0, 0.0, 0.0) AS score"
-    "  FROM items_fts" + _SCOPE + " ORDER BY score DESC, i.id DESC LIMIT ?) m"
+    "  FROM items_fts" + _SCOPE + " AND i.branch = 0 ORDER BY score DESC, i.id DESC LIMIT ?) m"
     " CROSS JOIN items i ON i.id = m.id CROSS JOIN items_fts_content c ON c.id = i.id"
     " JOIN sessions s ON s.id = i.session_id ORDER BY m.score DESC, m.id DESC"
 )
@@ -68,7 +68,7 @@ _BY_ID = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM json_each(?) ids"
     " CROSS JOIN items i ON i.id = ids.value CROSS JOIN items_fts_content c ON c.id = i.id"
     " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
-    " WHERE u.name = ?"
+    " WHERE u.name = ? AND i.branch = 0"
 )
 
 # Spans come as one bound JSON array of [session key, first seq, last seq]; the items
@@ -77,19 +77,20 @@ _NEAR = (
     f"SELECT DISTINCT {_MESSAGE_COLUMNS}, 0.0 FROM json_each(?) r"
     " CROSS JOIN users u CROSS JOIN sessions s ON s.user_id = u.id"
     " AND s.key = json_extract(r.value, '$[0]')"
-    " CROSS JOIN items i ON i.session_id = s.id"
+    " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
     " AND i.seq BETWEEN json_extract(r.value, '$[1]') AND json_extract(r.value, '$[2]')"
     " CROSS JOIN items_fts_content c ON c.id = i.id WHERE u.name = ? ORDER BY i.id"
 )
 # Counts at most ``limit`` items, so a long history costs no more than a short one.
 _ITEM_COUNT = (
     "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " CROSS JOIN items i ON i.session_id = s.id"
+    " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
     " WHERE u.name = ? AND (? IS NULL OR s.key = ?) LIMIT ?)"
 )
 _ALL = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " CROSS JOIN items i ON i.session_id = s.id CROSS JOIN items_fts_content c ON c.id = i.id"
+    " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    " CROSS JOIN items_fts_content c ON c.id = i.id"
     " WHERE u.name = ? AND (? IS NULL OR s.key = ?) ORDER BY i.id"
 )
 
@@ -135,11 +136,13 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
                 else:
                     rows = conn.execute(_SEARCH_BLIND, (expression, *scope)).fetchall()
                     hits = []
-                    for key, sealed, seq, item_id, role, created_at, data, score in rows:
+                    for key, sealed, seq, item_id, role, created_at, data, score, branch in rows:
                         title = None if sealed is None else unseal(self.cipher, sealed)
                         snippet = self._snippet(conn, blind, data, words, highlight)
                         hits.append(
-                            SearchHit(key, title, seq, item_id, role, created_at, snippet, score)
+                            SearchHit(
+                                key, title, seq, item_id, role, created_at, snippet, score, branch
+                            )
                         )
                 if hits:
                     return hits

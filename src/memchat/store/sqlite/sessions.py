@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...errors import SessionExists, SessionNotFound, UserNotFound
+from .. import tree
 from ..checks import keep_an_admin
 from ..codec import seal_title, session_from_row, unpack_item
 from ..crypto import Cipher, seal
@@ -143,6 +144,7 @@ class SQLiteSessionsMixin:
         def work(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM items WHERE session_id = ?", (session.pk,))
             conn.execute("DELETE FROM summaries WHERE session_id = ?", (session.pk,))
+            conn.execute("DELETE FROM branches WHERE session_id = ?", (session.pk,))
             conn.execute(
                 "UPDATE sessions SET turn_count = 0, updated_at = ? WHERE id = ?",
                 (now(), session.pk),
@@ -190,6 +192,8 @@ def write_session(conn: sqlite3.Connection, session: StoredSession) -> int | Non
         insert_items(conn, pk, turn.seq, turn.created_at, turn.data)
         if turn.usage is not None:
             insert_usage(conn, pk, turn.seq, turn.usage)
+    if session.branches:
+        tree.label_branches(conn, pk, list(session.branches), session.branch_seqs())
     if session.hidden:
         stored = conn.execute(
             "SELECT seq, id FROM items WHERE session_id = ? ORDER BY seq, id", (pk,)
@@ -252,10 +256,14 @@ def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[S
                 (pk,),
             ).fetchall()
         )
-        for seq, stamp, item_id, data in conn.execute(
-            "SELECT seq, created_at, id, data FROM items WHERE session_id = ? ORDER BY seq, id",
+        on_branch: dict[int, int] = {}
+        for seq, stamp, item_id, data, branch in conn.execute(
+            "SELECT seq, created_at, id, data, branch FROM items WHERE session_id = ?"
+            " ORDER BY seq, id",
             (pk,),
         ):
+            if branch:
+                on_branch[seq] = branch
             # A turn's items share its time; any that do not keep their own.
             if not turns or (turns[-1].seq, turns[-1].created_at) != (seq, stamp):
                 first = not turns or turns[-1].seq != seq
@@ -280,4 +288,12 @@ def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[S
             turns,
             None if found is None else Summary(*found),
             tuple(hidden),
+            tuple(
+                conn.execute(
+                    "SELECT id, parent, fork_seq, created_at FROM branches WHERE session_id = ?"
+                    " ORDER BY id",
+                    (pk,),
+                ).fetchall()
+            ),
+            tuple(on_branch.items()),
         )

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from ...errors import StoreError
+from .. import tree
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
 from .auth import SQLiteAuthMixin
 from .blind import BlindTerms
+from .branches import SQLiteBranchesMixin
 from .database import Database
 from .index import reindex_context
 from .locks import FileTurnLocks
@@ -33,6 +35,7 @@ T = TypeVar("T")
 class SQLiteStore(
     SQLiteSessionsMixin,
     SQLiteTurnsMixin,
+    SQLiteBranchesMixin,
     SQLiteMemoryMixin,
     SQLiteAuthMixin,
     SQLiteSearchMixin,
@@ -143,11 +146,8 @@ class SQLiteStore(
                 conn.execute("DELETE FROM summaries WHERE session_id = ?", (pk,))
                 # The first messages left may still carry pruned ones' text as context.
                 reindex_context(conn, pk)
-                conn.execute(
-                    "UPDATE sessions SET turn_count ="
-                    " (SELECT count(DISTINCT seq) FROM items WHERE session_id = ?) WHERE id = ?",
-                    (pk, pk),
-                )
+                tree.line_changed(conn, pk, 0)
+                tree.drop_empty(conn, pk)
             sessions = conn.execute(
                 f"DELETE FROM sessions WHERE id IN ({scope}) AND turn_count = 0 AND updated_at < ?",
                 (*scope_args, older_than),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import SessionExists, SessionNotFound
+from .. import tree
 from ..base import FactRecord, Item, SessionInfo, SessionRecord, Turn, drop_orphan_outputs, now
 from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
 from ..crypto import Cipher
@@ -32,7 +33,7 @@ _IMPORT_FACT = (
     " source = excluded.source, updated_at = excluded.updated_at"
     " WHERE excluded.updated_at > facts.updated_at"
 )
-_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = ?"
+_ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
 
 
 class SQLiteTurnsMixin:
@@ -46,11 +47,12 @@ class SQLiteTurnsMixin:
         def work(conn: sqlite3.Connection) -> list[Any]:
             if limit is None:
                 return conn.execute(
-                    "SELECT id, data FROM items WHERE session_id = ? ORDER BY seq, id",
+                    "SELECT id, data FROM items WHERE session_id = ? AND branch = 0"
+                    " ORDER BY seq, id",
                     (session.pk,),
                 ).fetchall()
             rows = conn.execute(
-                "SELECT id, data FROM items WHERE session_id = ?"
+                "SELECT id, data FROM items WHERE session_id = ? AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT ?",
                 (session.pk, max(limit, 0)),
             ).fetchall()
@@ -64,8 +66,8 @@ class SQLiteTurnsMixin:
     def last_turn(self, session: SessionInfo) -> Turn | None:
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = ?)"
-                " ORDER BY id",
+                f"{_ITEM_ROWS} AND seq = (SELECT max(seq) FROM items WHERE session_id = ?"
+                " AND branch = 0) ORDER BY id",
                 (session.pk, session.pk),
             ).fetchall()
         )
@@ -87,7 +89,7 @@ class SQLiteTurnsMixin:
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"{_ITEM_ROWS} AND seq IN (SELECT DISTINCT seq FROM items WHERE session_id = ?"
-                " AND seq > ? ORDER BY seq LIMIT ?) ORDER BY seq, id",
+                " AND branch = 0 AND seq > ? ORDER BY seq LIMIT ?) ORDER BY seq, id",
                 (session.pk, session.pk, after_seq, limit),
             ).fetchall()
         )
@@ -99,15 +101,20 @@ class SQLiteTurnsMixin:
         items: Sequence[Item],
         *,
         replace_last: bool = False,
+        edit_seq: int | None = None,
         created_at: str | None = None,
         usage: TurnUsage | None = None,
     ) -> int:
         rows = [pack_item(self.cipher, item) for item in items]
+        stamp = created_at or now()
 
         def work(conn: sqlite3.Connection) -> int:
-            if replace_last:
-                self._delete_last_turn(conn, session)
-            seq = self._insert_turn(conn, session, items, rows, created_at or now())
+            edit = edit_seq
+            if replace_last and edit is None:
+                edit = tree.last_seq(conn, session.pk) or None
+            if edit is not None:
+                tree.move_aside(conn, session.pk, edit, stamp)
+            seq = self._insert_turn(conn, session, items, rows, stamp)
             if usage is not None:
                 insert_usage(conn, session.pk, seq, usage)
             return seq
@@ -119,7 +126,7 @@ class SQLiteTurnsMixin:
 
         def work(conn: sqlite3.Connection) -> None:
             last = conn.execute(
-                "SELECT seq, created_at FROM items WHERE session_id = ?"
+                "SELECT seq, created_at FROM items WHERE session_id = ? AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -136,7 +143,8 @@ class SQLiteTurnsMixin:
 
         def work(conn: sqlite3.Connection) -> int:
             found = conn.execute(
-                "SELECT created_at FROM items WHERE session_id = ? AND seq = ? LIMIT 1",
+                "SELECT created_at FROM items WHERE session_id = ? AND branch = 0 AND seq = ?"
+                " LIMIT 1",
                 (session.pk, seq),
             ).fetchone()
             if found is None:
@@ -192,7 +200,7 @@ class SQLiteTurnsMixin:
     def pop_item(self, session: SessionInfo) -> Item | None:
         def work(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
             row = conn.execute(
-                "SELECT id, seq, data FROM items WHERE session_id = ?"
+                "SELECT id, seq, data FROM items WHERE session_id = ? AND branch = 0"
                 " ORDER BY seq DESC, id DESC LIMIT 1",
                 (session.pk,),
             ).fetchone()
@@ -200,7 +208,8 @@ class SQLiteTurnsMixin:
                 return None
             conn.execute("DELETE FROM items WHERE id = ?", (row[0],))
             if not conn.execute(
-                "SELECT 1 FROM items WHERE session_id = ? AND seq = ?", (session.pk, row[1])
+                "SELECT 1 FROM items WHERE session_id = ? AND branch = 0 AND seq = ?",
+                (session.pk, row[1]),
             ).fetchone():
                 self._turn_deleted(conn, session)
             return tuple(row)
@@ -216,21 +225,17 @@ class SQLiteTurnsMixin:
 
     def _delete_last_turn(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
         deleted = conn.execute(
-            "DELETE FROM items WHERE session_id = ? AND seq ="
-            " (SELECT max(seq) FROM items WHERE session_id = ?)",
+            "DELETE FROM items WHERE session_id = ? AND branch = 0 AND seq ="
+            " (SELECT max(seq) FROM items WHERE session_id = ? AND branch = 0)",
             (session.pk, session.pk),
         ).rowcount
         if deleted:
             self._turn_deleted(conn, session)
 
     def _turn_deleted(self, conn: sqlite3.Connection, session: SessionInfo) -> None:
-        conn.execute("UPDATE sessions SET turn_count = turn_count - 1 WHERE id = ?", (session.pk,))
-        # A summary that covered the deleted turn would keep remembering it.
-        conn.execute(
-            "DELETE FROM summaries WHERE session_id = ? AND through_seq >="
-            " (SELECT coalesce(max(seq), 0) + 1 FROM items WHERE session_id = ?)",
-            (session.pk, session.pk),
-        )
+        # The turn count, and no summary that would keep remembering the deleted turn.
+        tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
+        tree.drop_orphans(conn, session.pk)
 
     def _turns(self, session: SessionInfo, rows: list[Any]) -> list[Turn]:
         return turns_from_rows(
