@@ -1,6 +1,6 @@
 // The web chat: log in with an API token, pick or start a session, stream replies (stop,
-// regenerate, edit and resend), search past messages, and see or change what memchat
-// remembers about you. Plain ES modules, no build step;
+// regenerate, edit any message and step through its versions), search past messages, and
+// see or change what memchat remembers about you. Plain ES modules, no build step;
 // everything goes through the same /api the CLI documents.
 //
 // This module is the shell: logging in and out, and the sidebar's tools. The session

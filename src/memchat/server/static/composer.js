@@ -1,48 +1,57 @@
-// Sending: the message box, a reply streamed into the chat (Stop ends it), and the last
-// turn's actions that send again: Regenerate its reply, or Edit its message and resend.
+// Sending: the message box, a reply streamed into the chat (Stop ends it), and the turn
+// actions that send again: Edit on every message of yours (the turn and those after it
+// stay, as a branch) and Regenerate on the last reply (the old one stays, as a branch).
 
 import { ApiError, events, request } from "./api.js";
-import { newChat, newId, showSession, updateSession, whenShown } from "./conversation.js";
+import {
+  newChat, newId, showSession, showVersions, updateSession, whenShown,
+} from "./conversation.js";
 import { LiveMarkdown } from "./markdown.js";
 import {
-  addAction, addCopy, addMessage, addTurn, following, lastTurn, setMessage,
-  showMemoryChanges, toBottom, updateWelcome,
+  addAction, addCopy, addMessage, addTurn, answerIn, askedIn, following, lastTurn, markStored,
+  setMessage, showMemoryChanges, shownTurns, toBottom, turnsFrom, updateWelcome,
 } from "./messages.js";
 import { sessionById, titleOf } from "./sessions.js";
 import { guarded, page, showError } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 
-let editing = false; // the next send replaces the last turn with the edited message
+// The message being edited: { seq, last } (`last`: it is the chat's last), else null.
+let editing = null;
 
-// Regenerate and Edit act on the last turn: shown on its messages when no reply streams.
+// Edit on each stored message of yours, Regenerate on the last reply; none while a reply
+// streams into this chat.
 function refreshActions() {
-  for (const old of $("messages").querySelectorAll(".action.last")) old.remove();
-  const turn = lastTurn();
-  if (!turn || page.live?.turn === turn) return;
-  const asked = turn.querySelector(".msg.user");
-  const answered = [...turn.querySelectorAll(".msg.assistant")].at(-1);
-  if (!asked || !answered) return;
+  for (const old of $("messages").querySelectorAll(".action.resend")) old.remove();
+  if (page.live && page.live.sessionId === page.current) return;
+  const turns = shownTurns().filter((turn) => turn.dataset.seq);
+  for (const turn of turns) {
+    const asked = askedIn(turn);
+    if (!asked) continue;
+    addAction(asked, "Edit", () => startEditing(turn)).classList.add("resend");
+  }
+  const last = lastTurn();
+  const asked = last && askedIn(last);
+  const answered = last && answerIn(last);
+  if (!turns.includes(last) || !asked || !answered) return;
   const regenerate = guarded(async () => {
     if (page.live) throw new ApiError("A reply is still coming: wait for it, or stop it.");
     showError();
     await send(asked.source, { regenerate: true });
   });
-  addAction(answered, "Regenerate", regenerate).classList.add("last");
-  addAction(asked, "Edit", () => startEditing(asked.source)).classList.add("last");
+  addAction(answered, "Regenerate", regenerate).classList.add("resend");
 }
 
-function startEditing(text) {
-  editing = true;
-  $("input").value = text;
-  $("composer-note").textContent =
-    "Editing your last message: Send replaces it and its reply (Escape cancels).";
+function startEditing(turn) {
+  editing = { seq: Number(turn.dataset.seq), last: turn === lastTurn() };
+  $("input").value = askedIn(turn).source;
+  showBusy();
   $("input").focus();
 }
 
 function stopEditing() {
   if (!editing) return;
-  editing = false;
+  editing = null;
   $("input").value = "";
   showBusy();
 }
@@ -56,8 +65,12 @@ function showBusy() {
   if (live && live.sessionId !== page.current) {
     const where = titleOf(sessionById(live.sessionId));
     note = `A reply is still coming in "${where}": wait for it, or stop it, to send here.`;
+  } else if (editing?.last) {
+    note = "Editing your last message: Send replaces it and its reply, which stay as a " +
+      "branch (Escape cancels).";
   } else if (editing) {
-    note = $("composer-note").textContent;
+    note = "Editing an earlier message: Send asks again from there; the turns it replaces " +
+      "stay as a branch (Escape cancels).";
   }
   $("composer-note").textContent = note;
 }
@@ -68,12 +81,14 @@ whenShown(() => {
   refreshActions();
 });
 
-async function send(text, { regenerate = false, replace = regenerate } = {}) {
+// `edit`: the seq of the turn this one takes the place of (with those after it);
+// `regenerate`: a new reply to the last turn's message.
+async function send(text, { edit = null, regenerate = false } = {}) {
   const create = page.current === null;
   const sessionId = create ? newId() : page.current;
   if (create) showSession(null, sessionId);
-  const replaced = replace ? lastTurn() : null;
-  if (replaced) replaced.hidden = true;
+  const from = regenerate ? Number(lastTurn().dataset.seq) : edit;
+  if (from !== null) for (const old of turnsFrom(from)) old.hidden = true;
   const turn = addTurn();
   const asked = addMessage(turn, "user", text);
   const bubble = addMessage(turn, "assistant", "");
@@ -84,7 +99,7 @@ async function send(text, { regenerate = false, replace = regenerate } = {}) {
   bubble.replaceChildren(thinking);
   toBottom();
   const controller = new AbortController();
-  page.live = { sessionId, turn, controller, replacing: replaced !== null };
+  page.live = { sessionId, turn, controller, from };
   showBusy();
   refreshActions();
 
@@ -93,8 +108,10 @@ async function send(text, { regenerate = false, replace = regenerate } = {}) {
     following(() => setMessage(bubble, text, html)),
   );
   try {
+    const body = { text, create };
+    if (regenerate) body.replace_last = true;
+    else if (edit !== null) body.edit_seq = edit;
     const path = `/api/sessions/${encodeURIComponent(sessionId)}/messages`;
-    const body = { text, create, replace_last: replaced !== null };
     const response = await request("POST", path, body, controller.signal);
     for await (const event of events(response)) {
       if (event.name === "delta") {
@@ -104,40 +121,52 @@ async function send(text, { regenerate = false, replace = regenerate } = {}) {
       } else if (event.name === "done") {
         await markdown.finish().catch(() => setMessage(bubble, reply));
         bubble.classList.remove("streaming");
-        replaced?.remove();
+        const here = page.current === sessionId;
+        // The turns it took the place of are a branch now: not on this line any more.
+        if (from !== null && here) for (const old of turnsFrom(from)) old.remove();
+        markStored(turn, event.data.seq);
         page.live = null;
         addCopy(bubble);
         addCopy(asked);
         updateSession(event.data.session);
         following(() => showMemoryChanges(turn, event.data.memory));
+        if (from !== null && here) guarded(() => showVersions(sessionId))();
       } else if (event.name === "error") {
         throw new ApiError(event.data.error.message);
       }
     }
   } catch (error) {
-    // Nothing of the turn was stored: it leaves the chat, the turn it was to replace
-    // comes back, and the message goes back in the box (unless something new was typed
-    // there meanwhile), to send again.
-    const here = page.current === sessionId;
-    turn.remove();
-    if (replaced) replaced.hidden = false;
-    updateWelcome();
-    if (create && here) newChat();
-    const said = controller.signal.aborted ? "Stopped" : error.message.replace(/[.\s]+$/, "");
-    const unsaid = /saved/i.test(said) ? "" : " Nothing of it was saved.";
-    if (!here) {
-      const where = titleOf(sessionById(sessionId));
-      showError(`Your message in "${where}" got no reply: ${said}.${unsaid}`);
-    } else if (regenerate) {
-      showError(`${said}.${unsaid} The earlier reply stays.`);
-    } else {
-      if (!$("input").value) $("input").value = text;
-      showError(`${said}.${unsaid} Your message is back in the box.`);
-    }
+    failed(error, { text, sessionId, turn, from, create, regenerate, edit, controller });
   } finally {
     if (page.live?.turn === turn) page.live = null;
     showBusy();
     refreshActions();
+  }
+}
+
+// Nothing of the turn was stored: it leaves the chat, the turns it was to replace come
+// back, and the message goes back in the box (unless something new was typed there
+// meanwhile), to send again: an edit, as the same edit.
+function failed(error, { text, sessionId, turn, from, create, regenerate, edit, controller }) {
+  const here = page.current === sessionId;
+  turn.remove();
+  if (from !== null && here) for (const old of turnsFrom(from)) old.hidden = false;
+  updateWelcome();
+  if (create && here) newChat();
+  const said = controller.signal.aborted ? "Stopped" : error.message.replace(/[.\s]+$/, "");
+  const unsaid = /saved/i.test(said) ? "" : " Nothing of it was saved.";
+  if (!here) {
+    const where = titleOf(sessionById(sessionId));
+    showError(`Your message in "${where}" got no reply: ${said}.${unsaid}`);
+  } else if (regenerate) {
+    showError(`${said}.${unsaid} The earlier reply stays.`);
+  } else {
+    if (!$("input").value) {
+      $("input").value = text;
+      if (edit !== null) editing = { seq: edit, last: turnsFrom(edit).length === 1 };
+    }
+    const what = edit === null ? "Your message is" : "Your edit is";
+    showError(`${said}.${unsaid} ${what} back in the box.`);
   }
 }
 
@@ -146,12 +175,12 @@ $("stop").addEventListener("click", () => page.live?.controller.abort());
 $("composer").addEventListener("submit", guarded(async () => {
   const text = $("input").value;
   if (!text.trim() || page.live) return;
-  const replace = editing;
-  editing = false;
+  const edit = editing?.seq ?? null;
+  editing = null;
   $("input").value = "";
   showError();
   try {
-    await send(text, { replace });
+    await send(text, { edit });
   } finally {
     $("input").focus();
   }

@@ -1,9 +1,13 @@
-// The session shown: its heading and its turns, opening it, a new chat, renaming and
+// The session shown: its heading, its active line of turns (with "‹ k/n ›" on the turns
+// that have other versions, which switch branches), opening it, a new chat, renaming and
 // deleting.
 
-import { api, everyPage } from "./api.js";
+import { api, ApiError, everyPage } from "./api.js";
 import { renderAll } from "./markdown.js";
-import { addCopy, addMessage, addTurn, clearView, lastTurn, toBottom, updateWelcome } from "./messages.js";
+import {
+  addCopy, addMessage, addTurn, addVersions, answerIn, askedIn, clearView, shownTurns,
+  toBottom, turnsFrom, updateWelcome,
+} from "./messages.js";
 import { linkTo, unlink } from "./routing.js";
 import { showHit } from "./search.js";
 import {
@@ -11,6 +15,7 @@ import {
 } from "./sessions.js";
 import { guarded, page, showError } from "./state.js";
 import { showSessionUsage } from "./usage.js";
+import { loadVersions, versionsOf } from "./versions.js";
 
 const $ = (id) => document.getElementById(id);
 const path = (id) => `/api/sessions/${encodeURIComponent(id)}`;
@@ -35,8 +40,9 @@ export function showSession(session, id = session?.id ?? null) {
   for (const handler of onShown) handler();
 }
 
-// `hit`: a search hit to show.
-export async function openSession(id, { hit } = {}) {
+// `hit`: a search hit to show; `keep`: { index, top }, the turn to leave where it was on
+// the screen (a version switched), instead of going to the end.
+export async function openSession(id, { hit, keep } = {}) {
   const call = ++opening;
   showError();
   let history = null;
@@ -60,13 +66,50 @@ export async function openSession(id, { hit } = {}) {
   // A reply still streaming into this session is shown again where it was.
   const live = page.live;
   if (live?.sessionId === id) {
-    if (live.replacing) lastTurn().hidden = true;
+    if (live.from !== null) for (const turn of turnsFrom(live.from)) turn.hidden = true;
     $("messages").append(live.turn);
     updateWelcome();
   }
   showSession(history.session);
-  toBottom();
+  if (keep) keepPlace(keep);
+  else toBottom();
   if (hit) showHit(hit);
+  guarded(() => showVersions(id))();
+}
+
+// The arrows of the turns that have other versions (drawn again from the server's list).
+export async function showVersions(id) {
+  const branches = await loadVersions(id);
+  if (page.current !== id) return;
+  const turns = shownTurns().filter((turn) => turn.dataset.seq);
+  const asked = (turn) => askedIn(turn)?.source ?? "";
+  const versions = versionsOf(
+    turns.map((turn) => ({ seq: Number(turn.dataset.seq), asked: asked(turn) })),
+    branches,
+  );
+  for (const old of $("messages").querySelectorAll(".versions")) old.remove();
+  for (const turn of turns) {
+    const { message, reply } = versions.get(Number(turn.dataset.seq)) ?? {};
+    const pick = (branch) => guarded(() => switchTo(id, branch, turn))();
+    if (message && askedIn(turn)) addVersions(askedIn(turn), message, pick);
+    if (reply && answerIn(turn)) addVersions(answerIn(turn), reply, pick);
+  }
+}
+
+// Another version of `turn`: its branch becomes the active line, shown from the server.
+async function switchTo(id, branch, turn) {
+  if (page.live?.sessionId === id) {
+    throw new ApiError("A reply is still coming: wait for it, or stop it.");
+  }
+  const keep = { index: shownTurns().indexOf(turn), top: turn.getBoundingClientRect().top };
+  const session = await api("POST", `${path(id)}/branches/${branch}/activate`);
+  putSession(session, { top: false });
+  await openSession(id, { keep });
+}
+
+function keepPlace({ index, top }) {
+  const turn = shownTurns()[index];
+  if (turn) $("messages").scrollTop += turn.getBoundingClientRect().top - top;
 }
 
 // A new chat is only on the page until its first message: sending it creates the session.

@@ -8,7 +8,8 @@ const $ = (id) => document.getElementById(id);
 export const page = {
   // The id of the session shown; null for a new chat not yet sent.
   current: null,
-  // The turn streaming now: { sessionId, turn, controller, replacing }.
+  // The turn streaming now: { sessionId, turn, controller, from }, where `from` is the
+  // seq of the first turn it takes the place of (an edit or a regenerate), else null.
   live: null,
 };
 
