@@ -67,10 +67,12 @@ def test_a_conversation_over_http_remembers(api: Api) -> None:
     assert isinstance(done, dict)
     assert done["session"]["title"] == "My name is Sara"
     assert done["session"]["turn_count"] == 1
+    assert done["seq"] == 1
     assert done["memory"] == {"remembered": [{"key": "name", "value": "Sara"}], "forgotten": []}
 
     events = api.send(sid, "What's my name?", "Sara.")
     assert events[-1][1]["memory"] == {"remembered": [], "forgotten": []}  # type: ignore[index]
+    assert events[-1][1]["seq"] == 2  # type: ignore[index]
     assert api.model.last_call is not None
     assert texts_of(api.model.last_call.input) == ["My name is Sara", "Hi Sara", "What's my name?"]
 

@@ -215,15 +215,16 @@ def test_stop_regenerate_and_edit_the_last_turn(store: Store, page: Any) -> None
         log_in(p, live.url, token)
         messages = p.locator(".msg")
         expect(messages).to_have_text(["Name a colour", "Red", "Pick a fruit", "Apple"])
-        # Only the last turn can be regenerated or edited.
+        # Only the last reply can be regenerated; each message of yours can be edited
+        # (earlier ones: tests/test_server_browser_branches.py).
         expect(p.get_by_role("button", name="Regenerate")).to_have_count(1)
-        expect(p.get_by_role("button", name="Edit")).to_have_count(1)
+        expect(p.get_by_role("button", name="Edit")).to_have_count(2)
 
         p.get_by_role("button", name="Regenerate").click()
         expect(messages).to_have_text(["Name a colour", "Red", "Pick a fruit", "Pear"])
         assert texts_of(model.calls[-1].input) == ["Name a colour", "Red", "Pick a fruit"]
 
-        p.get_by_role("button", name="Edit").click()
+        p.get_by_role("button", name="Edit").last.click()
         expect(p.locator("#input")).to_have_value("Pick a fruit")
         expect(p.locator("#composer-note")).to_contain_text("Editing your last message")
         p.fill("#input", "Pick a drink")

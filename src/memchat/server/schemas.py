@@ -227,9 +227,10 @@ class MemoryChangesOut(BaseModel):
 
 
 class DoneEvent(BaseModel):
-    """The data of a ``done`` event: the turn is stored; the session as it is now, and what
-    the turn changed in the caller's facts."""
+    """The data of a ``done`` event: the turn is stored; its ``seq``, the session as it is
+    now, and what the turn changed in the caller's facts."""
 
+    seq: int = Field(description="The stored turn's `seq` (what `edit_seq` names).")
     session: SessionOut
     memory: MemoryChangesOut
 

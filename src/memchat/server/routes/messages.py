@@ -45,7 +45,8 @@ _STREAM_DOC = """\
 A stream of server-sent events:
 
 - `event: delta`, `data: {"text": "..."}`: the next piece of the reply;
-- `event: done`, `data: {"session": {...}}`: the turn is stored; the session as it is now;
+- `event: done`, `data: {"seq": N, "session": {...}, "memory": {...}}`: the turn is stored
+  as turn `seq`; the session as it is now;
 - `event: error`, `data: {"error": {"code": "...", "message": "..."}}`: the turn failed
   and nothing of it was stored.
 
@@ -207,5 +208,7 @@ async def _turn_events(
         yield event("error", error_body("internal_error", "internal server error"))
         return
     info = store.find_session(session.info.user, session.info.id) or session.info
-    done = DoneEvent(session=SessionOut.of(info), memory=MemoryChangesOut.of(result.changes))
+    done = DoneEvent(
+        seq=result.seq, session=SessionOut.of(info), memory=MemoryChangesOut.of(result.changes)
+    )
     yield event("done", done.model_dump())

@@ -1,6 +1,7 @@
 // The chat view: each turn a group of messages, each message with its time and actions
-// (copy; on the last turn, edit and regenerate), code blocks with a copy button, and a
-// scroll that follows a streaming reply only while the reader is at the bottom.
+// (copy, edit, regenerate, and "‹ 2/3 ›" where it has other versions), code blocks with a
+// copy button, and a scroll that follows a streaming reply only while the reader is at the
+// bottom.
 
 const $ = (id) => document.getElementById(id);
 // How near the bottom (in pixels) still counts as reading the newest message.
@@ -46,10 +47,30 @@ export function addTurn(seq) {
   return turn;
 }
 
-export function lastTurn() {
-  const turns = view().querySelectorAll(":scope > .turn:not([hidden])");
-  return turns[turns.length - 1] ?? null;
+// The turns shown (not those a streaming edit takes the place of).
+export function shownTurns() {
+  return [...view().querySelectorAll(":scope > .turn:not([hidden])")];
 }
+
+export function lastTurn() {
+  return shownTurns().at(-1) ?? null;
+}
+
+// The stored turns from turn `seq` on (a turn still streaming has no seq yet).
+export function turnsFrom(seq) {
+  return [...view().querySelectorAll(":scope > .turn[data-seq]")].filter(
+    (turn) => Number(turn.dataset.seq) >= seq,
+  );
+}
+
+// A streamed turn once stored: its seq, on it and on its messages (as a loaded one has).
+export function markStored(turn, seq) {
+  turn.dataset.seq = seq;
+  for (const msg of turn.querySelectorAll(".msg")) msg.dataset.seq = seq;
+}
+
+export const askedIn = (turn) => turn.querySelector(".msg.user");
+export const answerIn = (turn) => [...turn.querySelectorAll(".msg.assistant")].at(-1) ?? null;
 
 // A message in `turn`: a user's as text, a reply as the HTML the server rendered.
 // `source` is what Copy copies (a reply's Markdown as written).
@@ -105,6 +126,28 @@ export function addAction(msg, label, action) {
   button.addEventListener("click", action);
   msg.nextElementSibling.append(button);
   return button;
+}
+
+// "‹ k/n ›" under a message that has other versions; `pick(branch)` shows one.
+export function addVersions(msg, { k, n, previous, next }, pick) {
+  const group = document.createElement("span");
+  group.className = "versions";
+  const step = (label, glyph, branch) => {
+    const button = document.createElement("button");
+    button.className = "link";
+    button.textContent = glyph;
+    button.setAttribute("aria-label", label);
+    button.disabled = branch === null;
+    button.addEventListener("click", () => pick(branch));
+    return button;
+  };
+  const count = document.createElement("span");
+  count.className = "count";
+  count.textContent = `${k}/${n}`;
+  count.title = `Version ${k} of ${n}`;
+  group.append(step("Previous version", "‹", previous), count, step("Next version", "›", next));
+  msg.nextElementSibling.append(group);
+  return group;
 }
 
 export function addCopy(msg) {

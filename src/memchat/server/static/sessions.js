@@ -1,12 +1,50 @@
 // The session list, newest first, under date headings (Today, Yesterday, Previous 7 days,
 // Previous 30 days, then by month), each session reachable with Tab and opened with Enter.
 
+import { everyPage } from "./api.js";
+import { page } from "./state.js";
+
 const $ = (id) => document.getElementById(id);
 const DAY = 24 * 60 * 60 * 1000;
 const MONTH = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric" });
 
+let sessions = [];
+let pick = () => {};
+
 export function titleOf(session) {
   return session?.title || "New chat";
+}
+
+// `open(id)` is what picking a session in the list does.
+export function whenPicked(open) {
+  pick = open;
+}
+
+export const sessionById = (id) => sessions.find((s) => s.id === id);
+export const newestSession = () => sessions[0] ?? null;
+
+export async function loadSessions() {
+  const found = [];
+  await everyPage("/api/sessions", (chunk) => found.push(...chunk));
+  sessions = found;
+  listSessions();
+}
+
+export function listSessions() {
+  renderSessions(sessions, page.current, pick);
+}
+
+// A session that just had a turn goes to the top; one renamed or switched stays put.
+export function putSession(session, { top = true } = {}) {
+  if (top || !sessionById(session.id)) {
+    sessions = [session, ...sessions.filter((s) => s.id !== session.id)];
+  } else {
+    sessions = sessions.map((s) => (s.id === session.id ? session : s));
+  }
+}
+
+export function dropSession(id) {
+  sessions = sessions.filter((s) => s.id !== id);
 }
 
 // The heading a session goes under, by when it last changed.
@@ -21,7 +59,7 @@ export function groupOf(updatedAt, now = new Date()) {
 }
 
 // `open(id)` opens a session; `current` is the one shown.
-export function renderSessions(sessions, current, open) {
+function renderSessions(sessions, current, open) {
   const groups = new Map();
   for (const session of sessions) {
     const name = groupOf(session.updated_at);
