@@ -166,3 +166,21 @@ def test_a_bad_tree_names_the_node_and_imports_nothing(
     with pytest.raises(ImportFormatError, match=rf"conversation 3 \(.*\), {named}"):
         imported(store, tmp_path, *chatgpt_export(), tree)
     assert store.list_users() == []
+
+
+def test_a_conversation_deeper_than_the_recursion_limit_imports(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    nodes: list[tuple[str, str | None, dict[str, Any] | None]] = [("root", None, None)]
+    parent = "root"
+    for n in range(1500):
+        nodes.append((f"u{n}", parent, gpt_message("user", f"question {n}", T0 + 2 * n)))
+        nodes.append((f"a{n}", f"u{n}", gpt_message("assistant", f"reply {n}", T0 + 2 * n + 1)))
+        parent = f"a{n}"
+    nodes.append(("again", "u1000", gpt_message("assistant", "another reply", T0 + 9999)))
+    deep = gpt_conversation("c0ffee00-0000-4000-8000-00000000000a", "Deep", nodes, parent)
+    deep["mapping"] = dict(reversed(deep["mapping"].items()))  # the leaf first
+    info = imported(sqlite_store, tmp_path, deep)
+    assert info.turn_count == 1500
+    (branch,) = sqlite_store.list_branches(info)
+    assert (branch.fork_seq, branch.turn_count) == (1000, 1)

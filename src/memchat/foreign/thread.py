@@ -76,7 +76,7 @@ def kept_messages(conversation: Conversation) -> dict[str, Message]:
         every[message.id] = message
     rooted: set[str] = set()
     for message in conversation.messages:
-        chain: list[str] = []
+        chain: dict[str, None] = {}  # in order, and a set
         node: str | None = message.id
         while node is not None and node not in rooted:
             if node in chain:
@@ -85,10 +85,10 @@ def kept_messages(conversation: Conversation) -> dict[str, Message]:
                 )
             if node not in every:
                 raise ImportFormatError(
-                    f"{conversation.where}, {noun} {chain[-1]}: its parent {node!r} is not in"
-                    " the conversation"
+                    f"{conversation.where}, {noun} {next(reversed(chain))}: its parent"
+                    f" {node!r} is not in the conversation"
                 )
-            chain.append(node)
+            chain[node] = None
             node = every[node].parent
         rooted.update(chain)
     return {
