@@ -184,3 +184,42 @@ def test_a_conversation_deeper_than_the_recursion_limit_imports(
     assert info.turn_count == 1500
     (branch,) = sqlite_store.list_branches(info)
     assert (branch.fork_seq, branch.turn_count) == (1000, 1)
+
+
+def claude_tree(**damage: str) -> dict[str, Any]:
+    """A Claude conversation whose first message was edited and whose reply was retried,
+    with the leaf on screen named (``current_leaf_message_uuid``)."""
+    root = "00000000-0000-4000-8000-000000000000"
+
+    def message(key: str, sender: str, text: str, minute: int, parent: str) -> dict[str, Any]:
+        stamp = f"2024-03-02T10:{minute:02d}:00Z"
+        return {"uuid": key, "sender": sender, "text": text, "content": [], "created_at": stamp,
+                "parent_message_uuid": damage.get(key, parent)}  # fmt: skip
+
+    return {
+        "uuid": "22222222-2222-4222-8222-222222222222",
+        "name": "Trip",
+        "created_at": "2024-03-02T10:00:00Z",
+        "current_leaf_message_uuid": "r1",
+        "chat_messages": [
+            message("h1", "human", "Plan a weekend in Lisbon.", 1, root),
+            message("r1", "assistant", "Day one: Alfama.", 2, "h1"),
+            message("r1b", "assistant", "Day one: Belém.", 3, "h1"),
+            message("h1e", "human", "Plan a weekend in Porto.", 4, root),
+            message("r1e", "assistant", "Day one: Ribeira.", 5, "h1e"),
+        ],
+    }
+
+
+def test_a_claude_tree_keeps_its_branches_and_the_leaf_on_screen(
+    store: Store, tmp_path: Path
+) -> None:
+    import_file(store, write(tmp_path / "c.json", [claude_tree()]), "sara")
+    info = store.get_session("sara", "claude-22222222-2222-4222-8222-222222222222")
+    assert line(store, info) == [(1, ["Plan a weekend in Lisbon.", "Day one: Alfama."])]
+    assert branches(store, info) == [
+        (1, 0, 0, [["Plan a weekend in Lisbon.", "Day one: Belém."]]),
+        (2, 0, 0, [["Plan a weekend in Porto.", "Day one: Ribeira."]]),
+    ]
+    with pytest.raises(ImportFormatError, match=r"message r1e: its parent 'h9' is not in"):
+        import_file(store, write(tmp_path / "d.json", [claude_tree(r1e="h9")]), "ali")
