@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+HIDDEN = {"is_visually_hidden_from_conversation": True}
 
 
 def gpt_message(role: str, text: str, at: float, **extra: Any) -> dict[str, Any]:
@@ -137,3 +138,35 @@ def claude_export() -> list[dict[str, Any]]:
         ],
     }
     return [linear, tree]
+
+
+def chatgpt_tree() -> dict[str, Any]:
+    """One conversation with every kind of branch, its messages said in this order:
+    three turns; the second reply regenerated; the second question edited and answered,
+    followed by a third question that was then edited too (a branch of a branch); the
+    first question edited; and the user back on the first path (``current_node`` a3)."""
+    said = iter(range(1, 100))
+
+    def at(role: str, text: str) -> dict[str, Any]:
+        return gpt_message(role, text, T0 + next(said))
+
+    nodes: list[tuple[str, str | None, dict[str, Any] | None]] = [
+        ("root", None, None),
+        ("sys", "root", gpt_message("system", "", T0, metadata=HIDDEN)),
+        ("u1", "sys", at("user", "Plan a trip to Kyoto.")),
+        ("a1", "u1", at("assistant", "Three days in Kyoto.")),
+        ("u2", "a1", at("user", "What about food?")),
+        ("a2", "u2", at("assistant", "Ramen in Gion.")),
+        ("u3", "a2", at("user", "And temples?")),
+        ("a3", "u3", at("assistant", "Kinkaku-ji at dawn.")),
+        ("a2r", "u2", at("assistant", "Sushi at Nishiki market.")),  # regenerated
+        ("u2e", "a1", at("user", "What about hotels?")),  # edited
+        ("a2e", "u2e", at("assistant", "A ryokan near the station.")),
+        ("u3e", "a2e", at("user", "Cheaper ones?")),
+        ("a3e", "u3e", at("assistant", "Hostels in Shimogyo.")),
+        ("u3f", "a2e", at("user", "Ones with an onsen?")),  # an edit on the branch
+        ("a3f", "u3f", at("assistant", "Kinosaki is two hours away.")),
+        ("u1e", "sys", at("user", "Plan a trip to Osaka.")),  # the first message edited
+        ("a1e", "u1e", at("assistant", "Two days in Osaka.")),
+    ]
+    return gpt_conversation("c0ffee00-0000-4000-8000-00000000000a", "Japan", nodes, "a3")

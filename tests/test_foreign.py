@@ -41,7 +41,7 @@ async def test_a_chatgpt_export_is_remembered_in_a_new_session(
     archive = import_file(
         any_store, write(tmp_path / "conversations.json", chatgpt_export()), "sara"
     )
-    assert len(archive.sessions) == 4  # the plain conversation, the other and its 2 branches
+    assert len(archive.sessions) == 2  # one per conversation, branches and all
     assert session_texts(any_store, "sara", GPT_PLAIN) == [
         "My name is Sara and I live in Porto.",
         "Nice to meet you, Sara!",
@@ -63,34 +63,37 @@ async def test_a_chatgpt_export_is_remembered_in_a_new_session(
     assert "user: My name is Sara and I live in Porto." in system_notes(model.last_call.input)
 
 
-def test_chatgpt_branches_become_sessions_that_share_nothing(
-    any_store: Store, tmp_path: Path
-) -> None:
-    """The branch on screen is the session; a regenerated reply and an edited question
-    are sessions of their own holding only what differs, so nothing is stored twice."""
+def test_chatgpt_branches_stay_branches_of_one_session(any_store: Store, tmp_path: Path) -> None:
+    """The branch on screen is the active line; a regenerated reply and an edited
+    question are branches of the same session, as /retry and /edit would have made."""
     import_file(any_store, write(tmp_path / "c.json", chatgpt_export()), "sara")
+    assert [s.id for s in any_store.list_sessions("sara")] == [GPT_BRANCHED, GPT_PLAIN]
     assert session_texts(any_store, "sara", GPT_BRANCHED) == [
         "Ideas for dinner tonight?",
         "A caldo verde soup.",
         "Something with fish, please.",
         "Cod with chickpeas.",
     ]
-    branches = [s for s in any_store.list_sessions("sara") if s.metadata.get("branch_of")]
-    assert {s.metadata["branch_of"] for s in branches} == {GPT_BRANCHED}
-    shown = {
-        tuple(session_texts(any_store, "sara", s.id)): s.metadata["shared_messages"]
-        for s in branches
-    }
-    assert shown == {
-        ("Grilled sardines.",): 1,
-        ("Something vegetarian, please.", "Roasted peppers with rice."): 2,
-    }
-    assert all(s.title and s.title.startswith("Dinner ideas (branch") for s in branches)
+    info = any_store.get_session("sara", GPT_BRANCHED)
+    assert info.turn_count == 2
+    assert [t.seq for t in any_store.get_turns(info)] == [2, 4]
+    regenerated, edited = any_store.list_branches(info)
+    # The first reply's branch holds the whole old turn, its question included.
+    assert (regenerated.parent, regenerated.fork_seq, regenerated.turn_count) == (0, 0, 1)
+    assert texts_of(any_store.branch_turns(info, regenerated.id)[0].items) == [
+        "Ideas for dinner tonight?",
+        "Grilled sardines.",
+    ]
+    assert (edited.parent, edited.fork_seq) == (0, 2)
+    assert texts_of(any_store.branch_turns(info, edited.id)[0].items) == [
+        "Something vegetarian, please.",
+        "Roasted peppers with rice.",
+    ]
 
 
 def test_claude_exports_linear_and_with_parents(any_store: Store, tmp_path: Path) -> None:
     archive = import_file(any_store, write(tmp_path / "c.json", claude_export()), "sara")
-    assert len(archive.sessions) == 3
+    assert len(archive.sessions) == 2
     cats = "claude-11111111-1111-4111-8111-111111111111"
     assert session_texts(any_store, "sara", cats) == [
         "I have two cats called Miso and Tofu.",
@@ -104,7 +107,13 @@ def test_claude_exports_linear_and_with_parents(any_store: Store, tmp_path: Path
         "Plan a weekend in Lisbon.",
         "Day one: Belém.",
     ]
-    assert session_texts(any_store, "sara", f"{trip}-b2") == ["Day one: Alfama."]
+    info = any_store.get_session("sara", trip)
+    (retried,) = any_store.list_branches(info)
+    assert (retried.parent, retried.fork_seq) == (0, 0)
+    assert texts_of(any_store.branch_turns(info, retried.id)[0].items) == [
+        "Plan a weekend in Lisbon.",
+        "Day one: Alfama.",
+    ]
 
 
 def test_the_export_zip_is_read_and_a_second_import_skips_what_is_there(
@@ -114,10 +123,10 @@ def test_the_export_zip_is_read_and_a_second_import_skips_what_is_there(
     with zipfile.ZipFile(bundle, "w") as archive:
         archive.writestr("user.json", "{}")
         archive.writestr("conversations.json", json.dumps(chatgpt_export()))
-    assert len(import_file(store, bundle, "sara").sessions) == 4
+    assert len(import_file(store, bundle, "sara").sessions) == 2
     again = import_file(store, bundle, "sara")
-    assert (again.sessions, again.skipped) == ([], 4)
-    assert len(store.list_sessions("sara")) == 4
+    assert (again.sessions, again.skipped) == ([], 2)
+    assert len(store.list_sessions("sara")) == 2
 
 
 def test_learn_keeps_the_facts_the_user_stated(store: Store, tmp_path: Path) -> None:
@@ -162,7 +171,9 @@ def test_the_import_command_reads_an_export_and_learns(tmp_path: Path) -> None:
         archive.writestr("conversations.json", json.dumps(claude_export()))
     memchat = Harness()
     out = ok(memchat("import", str(bundle), "-u", "sara", "--learn"))
-    assert out.startswith("imported 3 session(s), 4 turns, 1 fact(s): sara/claude-1111")
-    assert "skipped 3 imported before" in ok(memchat("import", str(bundle), "-u", "sara"))
+    assert out.startswith(
+        "imported 2 session(s), 3 turns (and 1 on 1 branch), 1 fact(s): sara/claude-1111"
+    )
+    assert "skipped 2 imported before" in ok(memchat("import", str(bundle), "-u", "sara"))
     facts = ok(memchat("memory", "list", "-u", "sara"))
     assert "Miso and Tofu" in facts

@@ -95,7 +95,7 @@ def history(app: App, key: str, user: str | None, as_json: bool) -> None:
 def _messages(app: App, user: str, origins: dict[int, list[FactSource]]) -> dict[int, str]:
     """The text of the source messages, cut short, by item id."""
     ids = [s.item_id for found in origins.values() for s in found]
-    found = app.store.get_messages(user, ids) if ids and app.store.searchable else []
+    found = app.store.get_messages(user, ids, branches=True) if ids and app.store.searchable else []
     return {m.item_id: m.text if len(m.text) <= 60 else m.text[:59] + "…" for m in found}
 
 

@@ -96,7 +96,11 @@ def import_(app: App, path: Path, user: str | None, learn: bool) -> None:
     if more > 0:
         names += f" and {more} more"
     skipped = f", skipped {archive.skipped} imported before" if archive.skipped else ""
+    branches = [branch for record in archive.sessions for branch in record.branches]
+    aside = sum(len(branch.turns) for branch in branches)
+    plural = "es" if len(branches) != 1 else ""
+    on_branches = f" (and {aside} on {len(branches)} branch{plural})" if branches else ""
     click.echo(
-        f"imported {len(archive.sessions)} session(s), {archive.turns} turns,"
+        f"imported {len(archive.sessions)} session(s), {archive.turns} turns{on_branches},"
         f" {len(archive.facts)} fact(s){skipped}" + (f": {names}" if names else "")
     )

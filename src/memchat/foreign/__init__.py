@@ -19,7 +19,8 @@ from ..memory.facts import extract_facts, normalize_key
 from ..store.base import FactRecord, SessionRecord, check_name
 from ..store.titles import message_text
 from . import chatgpt, claude
-from .thread import Conversation, to_records
+from .thread import Conversation
+from .turns import to_record
 
 # Called after each conversation is read: (done, total).
 Progress = Callable[[int, int], None]
@@ -59,10 +60,15 @@ def read(path: Path, user: str, progress: Progress | None = None) -> list[Sessio
 
 
 def learned_facts(records: Sequence[SessionRecord], source: str) -> list[FactRecord]:
-    """Facts the user stated in ``records`` (memchat's rules), the latest of each key."""
+    """Facts the user stated in ``records`` (memchat's rules), the latest of each key.
+
+    Turns on branches count too: the user said them, as a fact learned in a chat stays
+    when an edit moves its turn to a branch; a later statement (an edit) wins.
+    """
     latest: dict[str, FactRecord] = {}
     for record in records:
-        for turn in record.turns:
+        every = [*record.turns, *(turn for branch in record.branches for turn in branch.turns)]
+        for turn in every:
             for item in turn.items:
                 said = message_text(item)
                 if said is None or said[0] != "user":
@@ -100,9 +106,10 @@ def _records(
     records: list[SessionRecord] = []
     seen: set[str] = set()
     for done, conversation in enumerate(found, 1):
-        for record in to_records(conversation, user):
+        record = to_record(conversation, user)
+        if record is not None:
             if record.id in seen:
-                raise ImportFormatError(f"conversation {conversation.id} appears twice")
+                raise ImportFormatError(f"{conversation.where}: this conversation appears twice")
             seen.add(record.id)
             records.append(record)
         if progress is not None:

@@ -58,6 +58,7 @@ def _conversation(entry: Any, where: str) -> Conversation:
         started or first or "1970-01-01T00:00:00.000000Z",
         messages,
         current if isinstance(current, str) else None,
+        where,
     )
 
 

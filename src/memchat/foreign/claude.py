@@ -11,11 +11,15 @@ and its results, and the model's thinking.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ImportFormatError
 from .thread import Conversation, Message, iso
 
+# The parent Claude gives a conversation's first messages (all of them, where the first
+# message was edited).
+_ROOT = "00000000-0000-4000-8000-000000000000"
 _ROLES = {"human": "user", "user": "user", "assistant": "assistant"}
 
 
@@ -49,6 +53,8 @@ def _conversation(entry: Any, where: str) -> Conversation:
                 message.id, messages[-1].id, message.role, message.text, message.created_at
             )
         messages.append(message)
+    known = {m.id for m in messages}
+    messages = [replace(m, parent=None) if _is_root(m, messages, known) else m for m in messages]
     title = entry.get("name")
     first = next((m.created_at for m in messages if m.created_at), None)
     return Conversation(
@@ -58,7 +64,16 @@ def _conversation(entry: Any, where: str) -> Conversation:
         iso(entry.get("created_at")) or first or "1970-01-01T00:00:00.000000Z",
         messages,
         _current(entry, messages),
+        where,
     )
+
+
+def _is_root(message: Message, messages: list[Message], known: set[str]) -> bool:
+    """Whether ``message`` names as its parent Claude's root rather than a message:
+    the fixed root id, or any id that is no message's, on the first message."""
+    if message.parent in (None, _ROOT):
+        return True
+    return message.parent not in known and message is messages[0]
 
 
 def _has_parents(entry: dict[str, Any]) -> bool:
@@ -86,7 +101,6 @@ def _message(raw: Any, where: str) -> Message:
             f"{where}: sender {raw.get('sender')!r} is neither human nor assistant"
         )
     parent = raw.get("parent_message_uuid")
-    # Claude marks the first message's parent with a fixed all-zero-ish root id.
     parent = parent if isinstance(parent, str) and parent else None
     return Message(key, parent, role, _text(raw, where), iso(raw.get("created_at")))
 

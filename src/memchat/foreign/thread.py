@@ -1,14 +1,10 @@
-"""Threads: another chat app's message tree as memchat sessions.
+"""Threads: another chat app's conversation as the messages it holds, checked.
 
-ChatGPT keeps a conversation as a tree: editing a message or regenerating a reply adds a
-sibling, and ``current_node`` marks the end of the branch on screen. memchat's sessions
-are linear, so the branch on screen becomes the session, and every other branch becomes a
-session of its own holding only the messages after the point where it left the first
-(``metadata``: ``branch_of`` the session, ``shared_messages``: how many messages of its
-own path, from the first, it shares with sessions before it). No message is stored
-twice, so recall never finds the same words in two places, and no message the export
-shows is lost. Messages without text (system, tools, hidden context) are left out, and
-what followed them follows the message before.
+ChatGPT and Claude keep a conversation as a tree of messages, each naming the message it
+follows: editing a message adds a sibling of it, regenerating a reply a sibling of the
+reply, and the app shows one path through the tree (ChatGPT's ``current_node``). The
+readers (``chatgpt.py``, ``claude.py``) turn an export into ``Conversation``s; ``turns.py``
+makes each one memchat session with its branches.
 """
 
 from __future__ import annotations
@@ -16,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from ..store.base import Item, SessionRecord, Turn, check_name
+from ..errors import ImportFormatError
 
 
 @dataclass(frozen=True)
@@ -36,7 +31,7 @@ class Message:
 
 @dataclass(frozen=True)
 class Conversation:
-    """A foreign conversation: its messages (a tree by ``parent``) and which leaf is current."""
+    """A foreign conversation: its messages (a tree by ``parent``) and which is current."""
 
     source: str  # "chatgpt" or "claude"
     id: str
@@ -44,6 +39,8 @@ class Conversation:
     created_at: str
     messages: Sequence[Message]
     current: str | None
+    # Where it is in the file, for errors ("conversations.json: conversation 3 (id)").
+    where: str = ""
 
 
 def iso(stamp: object) -> str | None:
@@ -63,95 +60,54 @@ def iso(stamp: object) -> str | None:
     return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def to_records(conversation: Conversation, user: str) -> list[SessionRecord]:
-    """The conversation as sessions of ``user``: its current branch, then each other one."""
-    every = {m.id: m for m in conversation.messages}
-    by_id = {
-        m.id: replace(m, parent=_nearest_kept(every, m.parent))
+def kept_messages(conversation: Conversation) -> dict[str, Message]:
+    """The messages with words, by id, each pointing to the nearest kept message before
+    it (system and tool messages and hidden context are left out, and what followed them
+    follows the message before).
+
+    Raise ImportFormatError naming the message if an id is used twice, a parent is not in
+    the conversation or a chain of parents goes round in a loop.
+    """
+    noun = "node" if conversation.source == "chatgpt" else "message"
+    every: dict[str, Message] = {}
+    for message in conversation.messages:
+        if message.id in every:
+            raise ImportFormatError(f"{conversation.where}, {noun} {message.id}: its id twice")
+        every[message.id] = message
+    rooted: set[str] = set()
+    for message in conversation.messages:
+        chain: dict[str, None] = {}  # in order, and a set
+        node: str | None = message.id
+        while node is not None and node not in rooted:
+            if node in chain:
+                raise ImportFormatError(
+                    f"{conversation.where}, {noun} {node}: its parents go round in a loop"
+                )
+            if node not in every:
+                raise ImportFormatError(
+                    f"{conversation.where}, {noun} {next(reversed(chain))}: its parent"
+                    f" {node!r} is not in the conversation"
+                )
+            chain[node] = None
+            node = every[node].parent
+        rooted.update(chain)
+    return {
+        m.id: replace(m, parent=nearest_kept(every, m.parent))
         for m in conversation.messages
-        if _has_text(m)
+        if has_text(m)
     }
-    children: dict[str | None, list[Message]] = {}
-    for message in by_id.values():
-        children.setdefault(message.parent, []).append(message)
-    leaves = [m for m in by_id.values() if m.id not in children]
-    current = by_id.get(_nearest_kept(every, conversation.current) or "")
-    current = current or (leaves[-1] if leaves else None)
-    if current is None:
-        return []
-    # Walk to a leaf: a current node in the middle of the tree shows its first descendants.
-    while current.id in children:
-        current = children[current.id][0]
-    base = check_name("session id", f"{conversation.source}-{conversation.id}"[:60])
-    main = _path(current, by_id)
-    records = [_record(conversation, user, base, main, {})]
-    shown = {m.id for m in main}
-    number = 1
-    for leaf in (m for m in leaves if m.id not in shown):
-        path = _path(leaf, by_id)
-        start = next(i for i, m in enumerate(path) if m.id not in shown)
-        suffix = path[start:]
-        number += 1
-        extra = {"branch_of": base, "shared_messages": start}
-        records.append(_record(conversation, user, f"{base}-b{number}", suffix, extra))
-        shown.update(m.id for m in suffix)
-    return [record for record in records if record.turns]
 
 
-def _nearest_kept(every: Mapping[str, Message], node: str | None) -> str | None:
+def nearest_kept(every: Mapping[str, Message], node: str | None) -> str | None:
     """``node`` or, if it is left out (no text), its nearest ancestor that is kept."""
-    seen: set[str] = set()
-    while node is not None and node in every and node not in seen:
+    while node is not None and node in every:
         message = every[node]
-        if _has_text(message):
+        if has_text(message):
             return node
-        seen.add(node)
         node = message.parent
     return None
 
 
-def _has_text(message: Message) -> bool:
+def has_text(message: Message) -> bool:
+    """Whether memchat keeps the message: the user's or the assistant's, with words."""
     return message.role in ("user", "assistant") and bool(message.text.strip())
-
-
-def _path(leaf: Message, by_id: Mapping[str, Message]) -> list[Message]:
-    """The messages from the root to ``leaf``, in order."""
-    path, seen = [], set()
-    node: Message | None = leaf
-    while node is not None and node.id not in seen:
-        seen.add(node.id)
-        path.append(node)
-        node = by_id.get(node.parent or "")
-    return path[::-1]
-
-
-def _record(
-    conversation: Conversation,
-    user: str,
-    session_id: str,
-    messages: Sequence[Message],
-    extra: dict[str, object],
-) -> SessionRecord:
-    turns: list[Turn] = []
-    for message in messages:
-        stamp = message.created_at or conversation.created_at
-        if message.role == "user" or not turns:
-            turns.append(Turn(len(turns) + 1, stamp, []))
-        turns[-1].items.append(_item(message))
-    metadata = {"imported_from": conversation.source, "original_id": conversation.id, **extra}
-    title = conversation.title
-    if extra and title:
-        title = f"{title} (branch {session_id.rsplit('-b', 1)[-1]})"
-    return SessionRecord(user, session_id, title, conversation.created_at, metadata, turns)
-
-
-def _item(message: Message) -> Item:
-    if message.role == "user":
-        said: Item = {"role": "user", "content": message.text}
-        return said
-    reply: dict[str, Any] = {
-        "type": "message",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": message.text, "annotations": []}],
-    }
-    return cast(Item, reply)

@@ -47,7 +47,8 @@ def hide_mentions(store: Store, user: str, value: str) -> int:
         return 0
     hits = store.search(user, value, limit=MAX_MENTIONS)
     wanted = value.casefold()
-    messages = store.get_messages(user, [hit.item_id for hit in hits])
+    # Messages on branches too: switching to a branch must not bring the fact back.
+    messages = store.get_messages(user, [hit.item_id for hit in hits], branches=True)
     mentions = [m.item_id for m in messages if wanted in m.text.casefold()]
     if mentions:
         store.hide_from_recall(user, mentions)

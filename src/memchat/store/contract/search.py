@@ -93,8 +93,12 @@ class SearchRole(ABC):
     ) -> list[IndexedMessage]: ...
 
     @abstractmethod
-    def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
-        """The user's indexed messages with these item ids (unknown ids are left out)."""
+    def get_messages(
+        self, user: str, item_ids: Sequence[int], *, branches: bool = False
+    ) -> list[IndexedMessage]:
+        """The user's indexed messages with these item ids (unknown ids are left out):
+        on the sessions' active lines only, as recall wants, or with ``branches`` on
+        inactive branches too (``store/tree.py``), as forgetting and a fact's sources do."""
 
     @abstractmethod
     def messages_near(

@@ -101,7 +101,7 @@ _MATCH = (
 _BY_ID = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM messages m JOIN items i ON i.id = m.item_id"
     " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
-    " WHERE m.item_id = ANY(%s) AND u.name = %s AND i.branch = 0"
+    " WHERE m.item_id = ANY(%s) AND u.name = %s AND (%s OR i.branch = 0)"
 )
 
 _NEAR = (
@@ -230,11 +230,14 @@ class PostgresSearchMixin:
         rows = self._db.read(lambda conn: conn.execute(_MATCH, params).fetchall())
         return [_message(row) for row in rows]
 
-    def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
+    def get_messages(
+        self, user: str, item_ids: Sequence[int], *, branches: bool = False
+    ) -> list[IndexedMessage]:
         if not item_ids:
             return []
         ids = [int(i) for i in item_ids]
-        rows = self._db.read(lambda conn: conn.execute(_BY_ID, (ids, user)).fetchall())
+        params = (ids, user, bool(branches))
+        rows = self._db.read(lambda conn: conn.execute(_BY_ID, params).fetchall())
         return [_message(row) for row in rows]
 
     def messages_near(

@@ -68,7 +68,7 @@ _BY_ID = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM json_each(?) ids"
     " CROSS JOIN items i ON i.id = ids.value CROSS JOIN items_fts_content c ON c.id = i.id"
     " JOIN sessions s ON s.id = i.session_id JOIN users u ON u.id = s.user_id"
-    " WHERE u.name = ? AND i.branch = 0"
+    " WHERE u.name = ? AND (? OR i.branch = 0)"
 )
 
 # Spans come as one bound JSON array of [session key, first seq, last seq]; the items
@@ -208,13 +208,16 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
 
         return self._db.read(work)
 
-    def get_messages(self, user: str, item_ids: Sequence[int]) -> list[IndexedMessage]:
+    def get_messages(
+        self, user: str, item_ids: Sequence[int], *, branches: bool = False
+    ) -> list[IndexedMessage]:
         if not item_ids:
             return []
         self.sync_search_index()
 
         def work(conn: sqlite3.Connection) -> list[IndexedMessage]:
-            rows = conn.execute(_BY_ID, (json.dumps([int(i) for i in item_ids]), user)).fetchall()
+            wanted = json.dumps([int(i) for i in item_ids])
+            rows = conn.execute(_BY_ID, (wanted, user, bool(branches))).fetchall()
             return self._with_texts(conn, [_message(row) for row in rows])
 
         return self._db.read(work)
