@@ -42,6 +42,7 @@ def test_an_edit_keeps_the_old_continuation_as_a_branch(store: Store) -> None:
     (branch,) = store.list_branches(info)
     assert (branch.parent, branch.fork_seq, branch.turn_count) == (0, one, 2)
     assert branch.first_item == user_message("two")
+    assert branch.first_seq == two
     kept = store.branch_turns(info, branch.id)
     assert [t.seq for t in kept] == [two, three]
     assert [t.items for t in kept] == [turn("two"), turn("three")]

@@ -156,6 +156,7 @@ def test_edit_list_activate_and_fork_over_http(any_store: Store) -> None:
     assert events[-1][0] == "done" and events[0] == ("delta", {"text": "Green"})
     (branch,) = http.get(f"{base}/branches", headers=headers).json()
     assert branch["first_message"] == "Colour?" and branch["fork_seq"] == turns[0]["seq"]
+    assert branch["first_seq"] == turns[1]["seq"]
     kept = http.get(f"{base}/branches/{branch['id']}", headers=headers).json()
     assert [t["messages"][1]["text"] for t in kept] == ["Blue"]
     now = http.post(f"{base}/branches/{branch['id']}/activate", headers=headers)

@@ -97,6 +97,9 @@ class BranchInfo:
     turn_count: int
     # The first item of its first turn (the edited message, for a branch made by an edit).
     first_item: Item | None
+    # The seq of its first turn: a session gives each seq once, so branches that continue
+    # from the same turn are in the order they were written by it (None if it has none).
+    first_seq: int | None = None
 
 
 @dataclass(frozen=True)

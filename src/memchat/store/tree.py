@@ -200,15 +200,15 @@ def drop_empty(conn: Any, session_pk: int) -> None:
 
 
 def branch_rows(conn: Any, session_pk: int) -> list[tuple[Any, ...]]:
-    """(id, parent, fork_seq, created_at, turn count, first item's id and data) of each
-    branch, by fork and id."""
+    """(id, parent, fork_seq, created_at, turn count, first item's seq, id and data) of
+    each branch, by fork and id."""
     return list(
         run(
             conn,
             "SELECT b.id, b.parent, b.fork_seq, b.created_at,"
             " (SELECT count(DISTINCT i.seq) FROM items i"
             "  WHERE i.session_id = b.session_id AND i.branch = b.id),"
-            " f.id, f.data FROM branches b LEFT JOIN items f ON f.id ="
+            " f.seq, f.id, f.data FROM branches b LEFT JOIN items f ON f.id ="
             " (SELECT i.id FROM items i WHERE i.session_id = b.session_id AND i.branch = b.id"
             "  ORDER BY i.seq, i.id LIMIT 1)"
             " WHERE b.session_id = ? ORDER BY b.fork_seq, b.id",

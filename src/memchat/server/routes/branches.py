@@ -36,6 +36,10 @@ class BranchOut(BaseModel):
     created_at: str
     turn_count: int
     first_message: str | None = Field(description="The text of its first turn's message.")
+    first_seq: int | None = Field(
+        description="The `seq` of its first turn: versions of a turn (branches of the same "
+        "`parent` and `fork_seq`) were written in this order."
+    )
 
     @classmethod
     def of(cls, branch: BranchInfo) -> BranchOut:
@@ -47,6 +51,7 @@ class BranchOut(BaseModel):
             created_at=branch.created_at,
             turn_count=branch.turn_count,
             first_message=first,
+            first_seq=branch.first_seq,
         )
 
 

@@ -11,17 +11,13 @@
 
 import { api } from "./api.js";
 
-// The branches that are other versions of the active line's turns, each with the seq of
-// its first turn (`first_seq`, from the branch's own turns).
+// The branches that are other versions of the active line's turns (each has `first_seq`,
+// the seq of its first turn).
 export async function loadVersions(sessionId) {
   const path = `/api/sessions/${encodeURIComponent(sessionId)}/branches`;
-  const near = (await api("GET", path)).filter((branch) => branch.parent === 0);
-  return Promise.all(
-    near.map(async (branch) => {
-      const [first] = await api("GET", `${path}/${branch.id}`);
-      return { ...branch, first_seq: first?.seq ?? Infinity };
-    }),
-  );
+  return (await api("GET", path))
+    .filter((branch) => branch.parent === 0)
+    .map((branch) => ({ ...branch, first_seq: branch.first_seq ?? Infinity }));
 }
 
 // `turns`: the active line in order, as { seq, asked } (the user's message); `branches`:

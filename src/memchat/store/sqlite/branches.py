@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from .. import tree
-from ..codec import turns_from_rows, unpack_item
+from ..branch_reads import read_branch_turns, read_branches
 from ..crypto import Cipher
 from ..records import BranchInfo, SessionInfo, Turn, now
 from .database import Database
@@ -18,24 +18,10 @@ class SQLiteBranchesMixin:
     cipher: Cipher | None
 
     def _list_branches(self, session: SessionInfo) -> list[BranchInfo]:
-        rows = self._db.read(lambda conn: tree.branch_rows(conn, session.pk))
-        return [
-            BranchInfo(
-                int(branch),
-                int(parent),
-                int(fork),
-                created_at,
-                int(turns),
-                None if data is None else unpack_item(self.cipher, session, item_id, data),
-            )
-            for branch, parent, fork, created_at, turns, item_id, data in rows
-        ]
+        return self._db.read(lambda conn: read_branches(conn, self.cipher, session))
 
     def _branch_turns(self, session: SessionInfo, branch: int) -> list[Turn]:
-        rows = self._db.read(lambda conn: tree.branch_item_rows(conn, session.pk, branch))
-        return turns_from_rows(
-            (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
-        )
+        return self._db.read(lambda conn: read_branch_turns(conn, self.cipher, session, branch))
 
     def _activate_branch(self, session: SessionInfo, branch: int) -> None:
         def work(conn: sqlite3.Connection) -> None:
