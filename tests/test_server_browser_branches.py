@@ -231,3 +231,31 @@ def test_versions_count_in_the_order_they_were_written(store: Store, desktop: An
     }
     # Turn 4 has a newer reply (branch 3); branch 4 continues branch 1, not this line.
     assert found["4"] == {"message": None, "reply": {"k": 1, "n": 2, "previous": None, "next": 3}}
+
+
+def test_fork_a_chat_from_a_reply(store: Store, page: Any) -> None:
+    p = page
+    token = token_of(store)
+    model = ScriptedModel([reply("Red"), reply("Apple"), reply("Banana")])
+    with LiveServer(scripted_app(store, model)) as live:
+        log_in(p, live.url, token)
+        p.click("#new-session")
+        send(p, "Name a colour")
+        first = p.url.rsplit("#", 1)[1]
+        send(p, "Pick a fruit")
+        replies = p.locator(".entry.assistant")
+        expect(replies.get_by_role("button", name="Fork")).to_have_count(2)
+
+        # Fork after the first reply: a new chat with that turn only, shown at its address.
+        replies.first.get_by_role("button", name="Fork").click()
+        expect(p).not_to_have_url(re.compile(rf"#{re.escape(first)}$"))
+        expect(p.locator(".msg")).to_have_text(ORIGINAL[:2])
+        forked = p.url.rsplit("#", 1)[1]
+        send(p, "Another fruit")
+        expect(p.locator(".msg")).to_have_text([*ORIGINAL[:2], "Another fruit", "Banana"])
+        # The model in the fork saw the copied turn, not the original's second one.
+        assert texts_of(model.calls[-1].input) == [*ORIGINAL[:2], "Another fruit"]
+
+    assert active_line(store, first) == ORIGINAL
+    assert active_line(store, forked) == [*ORIGINAL[:2], "Another fruit", "Banana"]
+    keep_screen(p, f"web-branches-forked-{p.viewport_size['width']}.png")

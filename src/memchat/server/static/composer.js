@@ -1,10 +1,11 @@
 // Sending: the message box, a reply streamed into the chat (Stop ends it), and the turn
 // actions that send again: Edit on every message of yours (the turn and those after it
-// stay, as a branch) and Regenerate on the last reply (the old one stays, as a branch).
+// stay, as a branch) and Regenerate on the last reply (the old one stays, as a branch);
+// and Fork on every reply, a new chat with the conversation up to there.
 
-import { ApiError, events, request } from "./api.js";
+import { api, ApiError, events, request } from "./api.js";
 import {
-  newChat, newId, showSession, showVersions, updateSession, whenShown,
+  newChat, newId, openSession, showSession, showVersions, updateSession, whenShown,
 } from "./conversation.js";
 import { LiveMarkdown } from "./markdown.js";
 import {
@@ -19,8 +20,8 @@ const $ = (id) => document.getElementById(id);
 // The message being edited: { seq, last } (`last`: it is the chat's last), else null.
 let editing = null;
 
-// Edit on each stored message of yours, Regenerate on the last reply; none while a reply
-// streams into this chat.
+// Edit on each stored message of yours, Fork on each stored reply, Regenerate on the last
+// reply; none while a reply streams into this chat.
 function refreshActions() {
   for (const old of $("messages").querySelectorAll(".action.resend")) old.remove();
   if (page.live && page.live.sessionId === page.current) return;
@@ -29,6 +30,8 @@ function refreshActions() {
     const asked = askedIn(turn);
     if (!asked) continue;
     addAction(asked, "Edit", () => startEditing(turn)).classList.add("resend");
+    const answered = answerIn(turn);
+    if (answered) addAction(answered, "Fork", fork(turn)).classList.add("resend", "fork");
   }
   const last = lastTurn();
   const asked = last && askedIn(last);
@@ -40,6 +43,18 @@ function refreshActions() {
     await send(asked.source, { regenerate: true });
   });
   addAction(answered, "Regenerate", regenerate).classList.add("resend");
+}
+
+// A new session holding this chat's turns up to `turn` (copies: this one is unchanged).
+function fork(turn) {
+  return guarded(async () => {
+    showError();
+    const id = encodeURIComponent(page.current);
+    const body = { at_seq: Number(turn.dataset.seq) };
+    const session = await api("POST", `/api/sessions/${id}/fork`, body);
+    updateSession(session);
+    await openSession(session.id);
+  });
 }
 
 function startEditing(turn) {
