@@ -62,7 +62,8 @@ PASSAGE_TOKENS = 40
 
 RecallFn = Callable[[str, str, int, str | None, set[int], str | None], Sequence[Passage]]
 """recall(user, query, k, session_id or None for all sessions, item ids to leave out,
-scoped project or None for every project) -> passages, best first."""
+the scoped project to keep to, or None for the user's shared memory: every session but
+those of scoped projects) -> passages, best first."""
 
 
 def store_recall(store: Store) -> RecallFn:
@@ -323,6 +324,7 @@ class Memory:
             limit=room // MIN_MESSAGE_TOKENS,
             session_id=scope,
             project=session.memory_scope,
+            shared_only=session.memory_scope is None,
         )
         if messages is None:
             return None

@@ -105,8 +105,9 @@ def recall(
     speakers: Mapping[str, str] | None = None,
     project: str | None = None,
 ) -> list[Passage]:
-    """The ``k`` messages of the user's history (or of one session, or of one project's
-    sessions) most relevant to ``query``.
+    """The ``k`` messages of the user's history (or of one session) most relevant to
+    ``query``: with ``project``, of that project's sessions only; without, of every
+    session but those of projects whose memory is scoped (their memory is their own).
 
     ``exclude_item_ids`` are never returned (say, the messages that stated a forgotten
     fact, which ``memory.context`` leaves out: ``Store.hidden_from_recall``).
@@ -199,6 +200,7 @@ class _Search:
             context_weights=CONTEXT_WEIGHTS,
             keep_rarest=keep_rarest,
             project=self.project,
+            shared_only=self.project is None,
         )
         scores: dict[int, float] = {}
         for match in matches:

@@ -124,6 +124,7 @@ def search_history(context: RunContextWrapper[TurnMemory], query: str) -> str:
             limit=SEARCH_HITS,
             session_id=memory.session_id,
             project=memory.project,
+            shared_only=memory.project is None,
         )
     except MemchatError as exc:
         return f"Search is not available: {exc}."
