@@ -19,7 +19,7 @@ from memchat.store.sqlite import schema as sqlite_schema
 
 from .pg import base_url
 
-Run = Callable[[str, tuple[Any, ...]], None]
+Run = Callable[[str, tuple[Any, ...]], object]
 T0, T1 = "2026-01-01T00:00:00.000000Z", "2026-02-01T00:00:00.000000Z"
 
 
@@ -90,7 +90,7 @@ def test_sqlite_0013_keeps_every_fact_source_and_history_row(tmp_path: Path) -> 
     assert before[-1][0] == "0012_usage"
     sqlite_schema.migrate(conn, before)
     conn.execute("BEGIN")
-    fill(lambda sql, args: conn.execute(sql, args) and None, "?")
+    fill(conn.execute, "?")
     conn.execute("COMMIT")
     conn.close()
     with open_store(str(path)) as store:
@@ -114,7 +114,7 @@ def test_postgres_0013_keeps_every_fact_source_and_history_row(pg_url: str) -> N
         before = pg_schema.MIGRATIONS[:-1]
         pg_schema.migrate(conn, schema, before)
         with conn.transaction():
-            fill(lambda q, args: conn.execute(q, args) and None, "%s")
+            fill(conn.execute, "%s")
         # Identities continue after the ids given by hand.
         for table in ("users", "sessions", "items", "facts", "fact_history"):
             conn.execute(
