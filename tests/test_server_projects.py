@@ -8,6 +8,7 @@ import pytest
 
 from memchat.store import Store
 
+from .helpers import reply
 from .server_harness import add_user
 from .test_server_api import Api
 
@@ -65,6 +66,16 @@ def test_a_turn_in_a_scoped_project_is_given_its_facts(api: Api) -> None:
     assert "- topic: graphs" in str(api.model.last_call.input)
     api.send("p", "What is my topic?", "I don't know.")
     assert "graphs" not in str(api.model.last_call.input)
+    # The page's "new chat" makes its session with the first message, in a project too.
+    api.model.extend([reply("Graphs, still.")])
+    sent = c.post(
+        "/api/sessions/n/messages",
+        json={"text": "And now?", "create": True, "project": "thesis"},
+        headers=h,
+    )
+    assert sent.status_code == 200
+    assert "- topic: graphs" in str(api.model.last_call.input)
+    assert c.get("/api/sessions/n", headers=h).json()["project"] == "thesis"
 
 
 def test_verify_answers_the_receipt_of_each_delete(api: Api) -> None:

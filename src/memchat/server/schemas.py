@@ -195,6 +195,10 @@ class MessageIn(Strict):
         description="Start the session with this message: a 409 if the caller already has "
         "one of this id; if the turn fails, the session is not kept either.",
     )
+    project: Project = Field(
+        default="",
+        description="With `create`: the project the new session is in (made if new).",
+    )
     replace_last: bool = Field(
         default=False,
         description="The turn takes the place of the session's last one (regenerate a "
