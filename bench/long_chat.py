@@ -78,10 +78,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(store: SQLiteStore, size: int, budget: int, rounds: int) -> dict[str, Any]:
-    """Play ``rounds`` rounds on a fresh session of ``size`` turns; time each assembly."""
+async def measure(
+    store: SQLiteStore, size: int, budget: int, rounds: int, project: str = ""
+) -> dict[str, Any]:
+    """Play ``rounds`` rounds on a fresh session of ``size`` turns (in ``project``, whose
+    memory is scoped, if one is given); time each assembly."""
     session_id = f"s{size}"
-    record = SessionRecord("sara", session_id, None, now(), {}, synthetic_turns(size))
+    turns = synthetic_turns(size)
+    record = SessionRecord(
+        "sara", session_id, None, now(), {}, turns, project=project, scoped=bool(project)
+    )
     store.import_sessions([record])
     info = store.get_session("sara", session_id)
     memory = Memory(store, budget=budget, recall=store_recall(store))
@@ -124,6 +130,9 @@ async def main() -> int:
     parser.add_argument("--budget", type=int, default=1536, help="context token budget")
     parser.add_argument("--rounds", type=int, default=200, help="chat rounds per size")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument(
+        "--project", default="", help="each big session in this project, its memory scoped"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "long.db") as store:
@@ -133,7 +142,7 @@ async def main() -> int:
             memory.learn(store.ensure_session("sara", f"s{SIZES[0]}-facts"), text, n)
         rows = []
         for size in SIZES:
-            rows.append(await measure(store, size, args.budget, args.rounds))
+            rows.append(await measure(store, size, args.budget, args.rounds, args.project))
             print(f"  {size:>7,} turns: p50 {rows[-1]['p50_ms']} ms", file=sys.stderr)
         recalled = await facts_reach_the_model(store, args.budget)
 

@@ -254,3 +254,25 @@ def test_branches_are_copied_and_verified(tmp_path: Path, pg_url: str) -> None:
         assert [t.seq for t in store.branch_turns(copied, 1)] == [2, 3]
         store.activate_branch(copied, 1)
         assert texts_of(store.get_items(copied)) == ["one", "two", "three"]
+
+
+def test_projects_are_copied_and_verified(tmp_path: Path, pg_url: str) -> None:
+    source = tmp_path / "memchat.db"
+    with SQLiteStore(source) as store:
+        store.create_session("sara", "t", project="thesis")
+        store.set_project_memory("sara", "thesis", scoped=True)
+        store.set_project_memory("sara", "empty", scoped=True)  # a project with no session
+        store.set_fact("sara", "topic", "graphs", "manual", project="thesis")
+        store.set_fact("sara", "topic", "birds", "manual")
+    result = migrate("--from", f"sqlite:///{source}", "--to", pg_url)
+    assert result.exit_code == 0, result.output
+    assert "verified: every count and checksum matches" in result.output
+    with open_store(pg_url) as store:
+        info = store.get_session("sara", "t")
+        assert (info.project, info.scoped) == ("thesis", True)
+        assert {(p.name, p.scoped) for p in store.list_projects("sara")} == {
+            ("thesis", True),
+            ("empty", True),
+        }
+        got = {(f.project, f.key): f.value for f in store.list_facts("sara")}
+        assert got == {("thesis", "topic"): "graphs", ("", "topic"): "birds"}

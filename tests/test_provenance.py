@@ -195,9 +195,14 @@ _ACTIONS = st.lists(
 def test_no_fact_outlives_every_message_it_came_from(store: Store, actions: list[Any]) -> None:
     user = f"u{next(_USERS)}"  # a fresh user per example: the store is the test's
     store.ensure_user(user)
+    # Session b is in a scoped project: what it teaches is the project's, a is user-wide.
+    store.set_project_memory(user, "p", scoped=True)
+    home = {"a": "", "b": "p"}
     for action, session, text in actions:
         if action == "say":
-            say(store, store.ensure_session(user, session), text)
+            info = store.find_session(user, session)
+            info = info or store.create_session(user, session, project=home[session])
+            say(store, info, text)
         elif action == "undo" and (info := store.find_session(user, session)):
             store.pop_turn(info)
         elif action == "delete" and store.find_session(user, session):
@@ -213,10 +218,13 @@ def test_no_fact_outlives_every_message_it_came_from(store: Store, actions: list
             traced = sources.get(fact.id, [])
             assert traced or fact.source == "manual" or fact.value in manual
             for source in traced:
+                # A fact, and whatever it fell back to, stays in the project it was said in.
+                assert home[source.session_id] == fact.project
                 info = store.get_session(user, source.session_id)
                 turn = next(t for t in store.get_turns(info) if t.seq == source.seq)
                 assert turn.item_ids[0] == source.item_id
                 assert fact.value in turn.items[0]["content"] or fact.source == "manual"
         for version in store.fact_history(user):
             assert all(source.item_id for source in version.sources)
+            assert all(home[source.session_id] == version.project for source in version.sources)
             assert version.sources or version.source == "manual"

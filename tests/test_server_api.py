@@ -308,6 +308,8 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/users",
         "/api/users/{name}",
         "/api/users/{name}/tokens",
+        "/api/projects",
+        "/api/projects/{name}",
         "/v1/models",
         "/v1/chat/completions",
     } == paths

@@ -19,6 +19,10 @@ def parse_age(text: str) -> timedelta:
 
 
 def cutoff(age: str) -> str:
-    """The moment ``age`` ago, as the ISO 8601 UTC text the store keeps."""
-    moment = datetime.now(UTC) - parse_age(age)
+    """The moment ``age`` ago, as the ISO 8601 UTC text the store keeps (an age that
+    reaches back before year 1, "200000w", is the start of year 1: before everything)."""
+    try:
+        moment = datetime.now(UTC) - parse_age(age)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

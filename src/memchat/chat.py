@@ -194,7 +194,9 @@ class Chat:
         run_config = RunConfig(tracing_disabled=not self.tracing)
         cross_session = self.memory is None or self.memory.cross_session
         scope = None if cross_session else session.info.id
-        tools_memory = TurnMemory(session.store, session.info.user, scope)
+        tools_memory = TurnMemory(
+            session.store, session.info.user, scope, project=session.info.memory_scope
+        )
         context: AssembledContext | None = None
         parts: list[str] = []
         async with session.turn(replace_last=replace_last, edit_seq=edit_seq) as turn:

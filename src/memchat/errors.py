@@ -35,6 +35,10 @@ class FactNotFound(MemchatError):
     """The user has no fact with that key or id."""
 
 
+class ProjectNotFound(MemchatError):
+    """No project of that name."""
+
+
 class TurnNotFound(MemchatError):
     """No turn with that number on the session's active branch."""
 

@@ -16,8 +16,11 @@ from .store import SessionInfo, Store
 from .store.records import PruneReport
 
 
-def forget_fact_verified(store: Store, user: str, key_or_id: str) -> tuple[Forgotten, Receipt]:
-    """Forget a fact (``memory.forget.forget_fact``) and scan for its value.
+def forget_fact_verified(
+    store: Store, user: str, key_or_id: str, *, project: str = ""
+) -> tuple[Forgotten, Receipt]:
+    """Forget a fact (``memory.forget.forget_fact``: by key in ``project``, or by id) and
+    scan for its value.
 
     The messages that stated it stay in the history (kept out of recall): a copy found
     there is reported where it is, and deleting that session forgets it.
@@ -25,11 +28,14 @@ def forget_fact_verified(store: Store, user: str, key_or_id: str) -> tuple[Forgo
     done: list[Forgotten] = []
     # Its earlier values go with it (``fact_history``): looked for too.
     facts = store.list_facts(user)
-    key = next((f.key for f in facts if key_or_id in (f.key, str(f.id))), key_or_id)
-    earlier = [version.value for version in store.fact_history(user, key)]
+    found = next((f for f in facts if (f.project, f.key) == (project, key_or_id)), None)
+    found = found or next((f for f in facts if str(f.id) == key_or_id), None)
+    where = project if found is None else found.project
+    key = key_or_id if found is None else found.key
+    earlier = [version.value for version in store.fact_history(user, key, project=where)]
 
     def delete() -> list[str]:
-        done.append(forget_fact(store, user, key_or_id))
+        done.append(forget_fact(store, user, key_or_id, project=project))
         return [done[0].fact.value, *earlier]
 
     receipt = forget_with_receipt(store, f"the fact {key_or_id!r} of {user}", delete)

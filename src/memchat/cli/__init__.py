@@ -30,13 +30,21 @@ class MemchatGroup(click.Group):
     metavar="PATH|URL",
     help="SQLite file or postgresql:// URL (default: MEMCHAT_DB or $MEMCHAT_HOME/memchat.db).",
 )
+@click.option(
+    "--project",
+    "-p",
+    metavar="NAME",
+    help="Without a command: chat in a session of this project (`memchat chat --project`).",
+)
 @click.version_option(package_name="memchat")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, project: str | None) -> None:
     """memchat: a chat agent that remembers.
 
     Run without a command to chat in the terminal.
     """
+    if project is not None and ctx.invoked_subcommand is not None:
+        raise click.UsageError("--project before a command: give it to the command instead")
     if ctx.obj is None:
         try:
             ctx.obj = App()
@@ -47,7 +55,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     if ctx.invoked_subcommand is None:
         from .chat import chat
 
-        ctx.invoke(chat)
+        ctx.invoke(chat, project=project)
 
 
 def _register() -> None:
@@ -58,6 +66,7 @@ def _register() -> None:
     from .keygen import keygen
     from .memory import memory
     from .migrate import migrate
+    from .projects import projects
     from .prune import prune
     from .search import search
     from .serve import serve
@@ -72,6 +81,7 @@ def _register() -> None:
         sessions,
         users,
         memory,
+        projects,
         search,
         usage,
         export,

@@ -102,6 +102,9 @@ pass_app = click.make_pass_decorator(App)
 user_option = click.option(
     "--user", "-u", metavar="NAME", help="Whose conversations (default: MEMCHAT_USER or login)."
 )
+project_option = click.option(
+    "--project", "-p", metavar="NAME", help="A session of this project (made if new)."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 verify_option = click.option(
     "--verify",

@@ -19,7 +19,7 @@ from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
 from . import branches
-from .app import App, pass_app, user_of, user_option
+from .app import App, pass_app, project_option, user_of, user_option
 from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
 
@@ -74,13 +74,15 @@ class Repl:
         session_id: str | None,
         new: bool,
         home: Path | None = None,
+        project: str | None = None,
     ):
         self.store = store
         # The data directory, where what is kept beside the store lives (derived.py).
         self.home = home
         self.chat = chat
         self.user = user
-        self.session = _session(store, store.open_session(user, session_id, new=new))
+        opened = store.open_session(user, session_id, new=new, project=project)
+        self.session = _session(store, opened)
         # The text of a turn that failed, so /retry can send it again.
         self.failed_text: str | None = None
         # What the model was given in this chat's last turn, for /context.
@@ -112,7 +114,9 @@ class Repl:
         self.session.info = self.store.get_session(self.user, self.session.info.id)
 
     def use(self, session_id: str | None, *, new: bool = False) -> None:
-        info = self.store.open_session(self.user, session_id, new=new)
+        # A new session is made in the project of the one it follows.
+        project = self.session.info.project if new else None
+        info = self.store.open_session(self.user, session_id, new=new, project=project)
         self.session = _session(self.store, info)
         self.failed_text = None
         turns = counted(info.turn_count, "turn")
@@ -280,10 +284,17 @@ def _stdin_lines() -> Iterator[str]:
 @user_option
 @click.option("--session", "-s", "session_id", metavar="ID", help="Continue this session.")
 @click.option("--new", "-n", is_flag=True, help="Start a new session.")
+@project_option
 @pass_app
-def chat(app: App, user: str | None, session_id: str | None, new: bool) -> None:
-    """Chat in the terminal (the default command); /help lists the slash commands."""
-    repl = Repl(app.store, app.chat(), user_of(app, user), session_id, new, app.settings.home)
+def chat(
+    app: App, user: str | None, session_id: str | None, new: bool, project: str | None
+) -> None:
+    """Chat in the terminal (the default command); /help lists the slash commands.
+
+    With --project, in a session of that project (see `memchat projects`).
+    """
+    name = user_of(app, user)
+    repl = Repl(app.store, app.chat(), name, session_id, new, app.settings.home, project)
     console.print(
         f"[bold]memchat[/bold] [dim]{escape(app.model.description)}; "
         f"session {escape(repl.info)} ({counted(repl.session.info.turn_count, 'turn')}). "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any, TypeVar
 
 import click
 from rich.table import Table
@@ -14,22 +16,29 @@ from ..store.records import FactSource
 from .app import App, json_option, pass_app, user_of, user_option, verify_option
 from .render import console, print_json, print_receipt
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group()
 def memory() -> None:
     """See, add and forget the facts memchat keeps about a user."""
 
 
+def _project_option(does: str) -> Callable[[F], F]:
+    return click.option("--project", "-p", metavar="NAME", help=does)
+
+
 @memory.command("list")
 @user_option
 @click.option("--sources", is_flag=True, help="Show the messages each fact came from.")
+@_project_option('Only this project\'s facts ("": the user-wide ones; default: all).')
 @json_option
 @pass_app
-def list_(app: App, user: str | None, sources: bool, as_json: bool) -> None:
-    """List the user's facts, most recent first."""
+def list_(app: App, user: str | None, sources: bool, project: str | None, as_json: bool) -> None:
+    """List the user's facts, most recent first (a scoped project's marked with it)."""
     name = user_of(app, user)
     app.store.get_user(name)
-    facts = app.store.list_facts(name)
+    facts = app.store.list_facts(name, project=project)
     origins = app.store.fact_sources(name) if sources or as_json else {}
     if as_json:
         print_json(
@@ -43,28 +52,34 @@ def list_(app: App, user: str | None, sources: bool, as_json: bool) -> None:
         console.print(f"no facts about {name} yet")
         return
     table = Table(show_edge=False, box=None)
-    for column in ("id", "key", "value", "from", "updated"):
+    # The project column only where some fact is a project's.
+    placed = any(fact.project for fact in facts)
+    for column in ("id", "key", "value", *(["project"] if placed else []), "from", "updated"):
         table.add_column(column)
     said = _messages(app, name, origins) if sources else {}
     for fact in facts:
-        table.add_row(str(fact.id), fact.key, fact.value, fact.source, fact.updated_at[:10])
+        where = [fact.project] if placed else []
+        table.add_row(str(fact.id), fact.key, fact.value, *where, fact.source, fact.updated_at[:10])
         for origin in origins.get(fact.id, []):
-            table.add_row("", "", f"[dim]{said.get(origin.item_id, '')}[/dim]", str(origin), "")
+            quoted = f"[dim]{said.get(origin.item_id, '')}[/dim]"
+            table.add_row("", "", quoted, *([""] if placed else []), str(origin), "")
     console.print(table)
 
 
 @memory.command()
 @click.argument("key")
 @user_option
+@_project_option("The fact of this project (default: the user-wide one).")
 @json_option
 @pass_app
-def history(app: App, key: str, user: str | None, as_json: bool) -> None:
+def history(app: App, key: str, user: str | None, project: str | None, as_json: bool) -> None:
     """Show every value the fact KEY has had, with when and where it was said."""
     name = user_of(app, user)
     app.store.get_user(name)
     key = normalize_key(key)
-    earlier = app.store.fact_history(name, key)
-    current = next((f for f in app.store.list_facts(name) if f.key == key), None)
+    place = project or ""
+    earlier = app.store.fact_history(name, key, project=place)
+    current = next((f for f in app.store.list_facts(name, project=place) if f.key == key), None)
     now_from = app.store.fact_sources(name).get(current.id, []) if current else []
     rows: list[tuple[str, str, str | None, list[FactSource], str]] = [
         (v.value, v.valid_from, v.valid_to, list(v.sources), v.source) for v in earlier
@@ -103,27 +118,32 @@ def _messages(app: App, user: str, origins: dict[int, list[FactSource]]) -> dict
 @click.argument("key")
 @click.argument("value")
 @user_option
+@_project_option("A fact of this project only (default: user-wide).")
 @pass_app
-def add(app: App, key: str, value: str, user: str | None) -> None:
+def add(app: App, key: str, value: str, user: str | None, project: str | None) -> None:
     """Remember that the user's KEY is VALUE (replacing an older value)."""
     name = user_of(app, user)
     app.store.ensure_user(name)
-    fact = app.store.set_fact(name, normalize_key(key), value.strip(), "manual")
+    fact = app.store.set_fact(
+        name, normalize_key(key), value.strip(), "manual", project=project or ""
+    )
     click.echo(f"remembered {fact.key}: {fact.value}")
 
 
 @memory.command()
 @click.argument("key_or_id")
 @user_option
+@_project_option("The fact KEY of this project (default: the user-wide one).")
 @verify_option
 @pass_app
-def forget(app: App, key_or_id: str, user: str | None, verify: bool) -> None:
+def forget(app: App, key_or_id: str, user: str | None, project: str | None, verify: bool) -> None:
     """Forget the fact with KEY_OR_ID (see `memchat memory list`)."""
     name = user_of(app, user)
+    place = project or ""
     if verify:
-        forgotten, receipt = forget_fact_verified(app.store, name, key_or_id)
+        forgotten, receipt = forget_fact_verified(app.store, name, key_or_id, project=place)
     else:
-        forgotten, receipt = forget_fact(app.store, name, key_or_id), None
+        forgotten, receipt = forget_fact(app.store, name, key_or_id, project=place), None
     fact, messages = forgotten.fact, forgotten.messages
     click.echo(f"forgot {fact.key}: {fact.value} ({messages} message(s) no longer recalled)")
     if receipt is not None:

@@ -127,13 +127,16 @@ def print_sessions(sessions: Sequence[SessionInfo], current: str | None) -> None
         console.print("no sessions yet")
         return
     table = Table(show_edge=False, box=None)
-    for column in ("", "id", "title", "turns", "updated"):
+    # The project column only where some session is in one.
+    projects = any(info.project for info in sessions)
+    for column in ("", "id", "title", *(["project"] if projects else []), "turns", "updated"):
         table.add_column(column)
     for info in sessions:
         table.add_row(
             "*" if info.id == current else "",
             info.id,
             info.display_title,
+            *([info.project] if projects else []),
             str(info.turn_count),
             info.updated_at[:19].replace("T", " "),
         )

@@ -9,7 +9,15 @@ import click
 from ..derived import forget_beside_store
 from ..forgetting import delete_session_verified
 from ..store import Turn
-from .app import App, json_option, pass_app, user_of, user_option, verify_option
+from .app import (
+    App,
+    json_option,
+    pass_app,
+    project_option,
+    user_of,
+    user_option,
+    verify_option,
+)
 from .branches import turn_number, versions
 from .render import (
     console,
@@ -30,16 +38,46 @@ def sessions() -> None:
 
 @sessions.command("list")
 @user_option
+@click.option(
+    "--project", "-p", metavar="NAME", help='Only this project\'s sessions ("": those in none).'
+)
 @json_option
 @pass_app
-def list_(app: App, user: str | None, as_json: bool) -> None:
+def list_(app: App, user: str | None, project: str | None, as_json: bool) -> None:
     """List the user's sessions, most recent first (* marks the current one)."""
     name = user_of(app, user)
-    found = app.store.list_sessions(name)
+    found = app.store.list_sessions(name, project=project)
     if as_json:
         print_json([session_json(info) for info in found])
     else:
         print_sessions(found, app.store.get_user(name).current_session)
+
+
+@sessions.command()
+@click.option("--id", "session_id", metavar="ID", help="Its id (default: a fresh one).")
+@click.option("--title", help="Its title (default: its first message's words).")
+@project_option
+@user_option
+@pass_app
+def new(
+    app: App, session_id: str | None, title: str | None, project: str | None, user: str | None
+) -> None:
+    """Start a session (without making it the current one); print its id."""
+    name = user_of(app, user)
+    info = app.store.create_session(name, session_id, title=title, project=project or "")
+    click.echo(info.id)
+
+
+@sessions.command()
+@click.argument("session_id", metavar="ID")
+@click.argument("project", metavar="[PROJECT]", required=False, default="")
+@user_option
+@pass_app
+def move(app: App, session_id: str, project: str, user: str | None) -> None:
+    """Put session ID in PROJECT (made if new), or in no project without one. Facts it
+    taught stay where they were learned."""
+    info = app.store.set_session_project(user_of(app, user), session_id, project)
+    click.echo(f"moved {session_id} to {info.project or 'no project'}")
 
 
 @sessions.command()

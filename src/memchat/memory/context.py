@@ -28,7 +28,7 @@ from ..errors import FactNotFound, InputTooLarge, QuotaExceeded
 from ..store import Item, SessionInfo, Store, Turn
 from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
-from .factsheet import fact_sheet
+from .factsheet import fact_sheet, facts_in_view
 from .forget import forget_fact
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
@@ -60,18 +60,32 @@ MIN_MESSAGE_TOKENS = 4
 PASSAGE_TOKENS = 40
 
 
-RecallFn = Callable[[str, str, int, str | None, set[int]], Sequence[Passage]]
-"""recall(user, query, k, session_id or None for all sessions, item ids to leave out)
--> passages, best first."""
+RecallFn = Callable[[str, str, int, str | None, set[int], str | None], Sequence[Passage]]
+"""recall(user, query, k, session_id or None for all sessions, item ids to leave out,
+the scoped project to keep to, or None for the user's shared memory: every session but
+those of scoped projects) -> passages, best first."""
 
 
 def store_recall(store: Store) -> RecallFn:
     """The store's full-text recall (``memory.recall``) as a RecallFn."""
 
     def recall_from_store(
-        user: str, query: str, k: int, session_id: str | None, exclude: set[int]
+        user: str,
+        query: str,
+        k: int,
+        session_id: str | None,
+        exclude: set[int],
+        project: str | None,
     ) -> Sequence[Passage]:
-        return recall(store, user, query, k=k, session_id=session_id, exclude_item_ids=exclude)
+        return recall(
+            store,
+            user,
+            query,
+            k=k,
+            session_id=session_id,
+            exclude_item_ids=exclude,
+            project=project,
+        )
 
     return recall_from_store
 
@@ -140,7 +154,7 @@ class Memory:
                 f"the message takes about {asked:,} tokens; with the system prompt that is "
                 f"over this model's context budget of {self.budget:,} (MEMCHAT_CONTEXT_TOKENS)"
             )
-        facts = self._facts_text(session.user, int(usable * FACTS_SHARE))
+        facts = self._facts_text(session, int(usable * FACTS_SHARE))
         summary_limit = int(usable * SUMMARY_SHARE)
         recall_limit = int(usable * RECALL_SHARE)
         # The memory message is reserved at its largest (the summary may grow below).
@@ -195,13 +209,16 @@ class Memory:
         """Store the facts ``message`` states about the user, forget those it asks to
         forget; return what changed."""
         asked = set(forget_requests(message))
-        forgotten = []
-        for fact in self.store.list_facts(session.user) if asked else []:
+        forgotten: list[str] = []
+        # The facts the session sees: in a scoped project, its own and the user-wide ones.
+        seen = facts_in_view(self.store, session.user, session.memory_scope) if asked else []
+        for fact in seen:
             # Keys stored before today's spelling rules ("favorite color") match too.
             if normalize_key(fact.key) in asked:
                 with suppress(FactNotFound):
-                    forget_fact(self.store, session.user, fact.key)
-                    forgotten.append(fact.key)
+                    forget_fact(self.store, session.user, fact.key, project=fact.project)
+                    if fact.key not in forgotten:
+                        forgotten.append(fact.key)
         found = []
         for key, value in extract_facts(message):
             # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
@@ -224,8 +241,10 @@ class Memory:
         last = self.store.last_turn(session) if replace_last else None
         return [] if last is None else [last]
 
-    def _facts_text(self, user: str, limit: int) -> str:
-        return fact_sheet(self.store, user, limit, self.count) if self.cross_session else ""
+    def _facts_text(self, session: SessionInfo, limit: int) -> str:
+        if not self.cross_session:
+            return ""
+        return fact_sheet(self.store, session.user, limit, self.count, session.memory_scope)
 
     async def _window(
         self,
@@ -301,7 +320,11 @@ class Memory:
         # Each message takes a few tokens at least, so a longer history cannot fit: it is
         # not read at all.
         messages = self.store.all_messages(
-            session.user, limit=room // MIN_MESSAGE_TOKENS, session_id=scope
+            session.user,
+            limit=room // MIN_MESSAGE_TOKENS,
+            session_id=scope,
+            project=session.memory_scope,
+            shared_only=session.memory_scope is None,
         )
         if messages is None:
             return None
@@ -317,7 +340,7 @@ class Memory:
         scope = self._scope(session)
         # As many passages as could fit (each a message of some tokens), or the setting.
         k = self.recall_k if self.recall_k is not None else max(room // PASSAGE_TOKENS, 1)
-        passages = self.recall(session.user, message, k, scope, leave_out)
+        passages = self.recall(session.user, message, k, scope, leave_out, session.memory_scope)
         return recalled(self.store, session.user, passages, room, self.count, leave_out=leave_out)
 
 

@@ -30,22 +30,25 @@ class Forgotten:
     messages: int
 
 
-def forget_fact(store: Store, user: str, key_or_id: str) -> Forgotten:
-    """Delete the user's fact (by key or id), keep its mentions out of recall and take
-    the sentences that hold it out of the user's session summaries."""
-    fact = store.forget_fact(user, key_or_id)
-    messages = hide_mentions(store, user, fact.value)
-    scrub_summaries(store, user, fact.value)
+def forget_fact(store: Store, user: str, key_or_id: str, *, project: str = "") -> Forgotten:
+    """Delete the user's fact (by key in ``project``, "" for user-wide, or by id), keep its
+    mentions out of recall and take the sentences that hold it out of the user's session
+    summaries: of every session for a user-wide fact, of its project's for a project's."""
+    fact = store.forget_fact(user, key_or_id, project=project)
+    where = fact.project or None
+    messages = hide_mentions(store, user, fact.value, project=where)
+    scrub_summaries(store, user, fact.value, project=where)
     return Forgotten(fact, messages)
 
 
-def hide_mentions(store: Store, user: str, value: str) -> int:
-    """Keep the user's messages that contain ``value`` out of recall; return how many."""
+def hide_mentions(store: Store, user: str, value: str, *, project: str | None = None) -> int:
+    """Keep the user's messages (of ``project``'s sessions only, if one is given) that
+    contain ``value`` out of recall; return how many."""
     if not store.searchable:
         # An encrypted store without a search index recalls nothing: nothing to hide.
         # Any other failure is the caller's to report: the fact is already gone.
         return 0
-    hits = store.search(user, value, limit=MAX_MENTIONS)
+    hits = store.search(user, value, limit=MAX_MENTIONS, project=project)
     wanted = value.casefold()
     # Messages on branches too: switching to a branch must not bring the fact back.
     messages = store.get_messages(user, [hit.item_id for hit in hits], branches=True)
@@ -55,12 +58,12 @@ def hide_mentions(store: Store, user: str, value: str) -> int:
     return len(mentions)
 
 
-def scrub_summaries(store: Store, user: str, value: str) -> int:
-    """Drop the sentences holding ``value`` from the user's summaries; return how many
-    summaries changed."""
+def scrub_summaries(store: Store, user: str, value: str, *, project: str | None = None) -> int:
+    """Drop the sentences holding ``value`` from the user's summaries (of ``project``'s
+    sessions only, if one is given); return how many summaries changed."""
     wanted = value.casefold()
     changed = 0
-    for session in store.list_sessions(user):
+    for session in store.list_sessions(user, project=project):
         summary = store.get_summary(session)
         if summary is None or wanted not in summary.text.casefold():
             continue

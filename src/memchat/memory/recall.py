@@ -103,8 +103,11 @@ def recall(
     exclude_item_ids: set[int] | None = None,
     session_id: str | None = None,
     speakers: Mapping[str, str] | None = None,
+    project: str | None = None,
 ) -> list[Passage]:
-    """The ``k`` messages of the user's history (or of one session) most relevant to ``query``.
+    """The ``k`` messages of the user's history (or of one session) most relevant to
+    ``query``: with ``project``, of that project's sessions only; without, of every
+    session but those of projects whose memory is scoped (their memory is their own).
 
     ``exclude_item_ids`` are never returned (say, the messages that stated a forgotten
     fact, which ``memory.context`` leaves out: ``Store.hidden_from_recall``).
@@ -119,7 +122,7 @@ def recall(
     words = [word for word in said if word not in STOPWORDS]
     if not words:
         return []
-    search = _Search(store, user, session_id, exclude_item_ids or set())
+    search = _Search(store, user, session_id, exclude_item_ids or set(), project)
     names = frozenset(word for name in speakers or {} for word in query_words(name))
     prior = _Prior(_named_role(said, speakers or {}), dates, asks_for_name(query), names)
     first = search.scores(words)
@@ -172,11 +175,19 @@ class _Prior:
 class _Search:
     """One recall's queries, and every message they have looked at."""
 
-    def __init__(self, store: Store, user: str, session_id: str | None, exclude: set[int]):
+    def __init__(
+        self,
+        store: Store,
+        user: str,
+        session_id: str | None,
+        exclude: set[int],
+        project: str | None = None,
+    ):
         self.store = store
         self.user = user
         self.session_id = session_id
         self.exclude = exclude
+        self.project = project
         self.seen: dict[int, IndexedMessage] = {}
 
     def scores(self, words: list[str], *, keep_rarest: bool = True) -> dict[int, float]:
@@ -188,6 +199,8 @@ class _Search:
             session_id=self.session_id,
             context_weights=CONTEXT_WEIGHTS,
             keep_rarest=keep_rarest,
+            project=self.project,
+            shared_only=self.project is None,
         )
         scores: dict[int, float] = {}
         for match in matches:

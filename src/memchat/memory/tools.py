@@ -18,6 +18,7 @@ from agents import FunctionTool, RunContextWrapper, function_tool
 from ..errors import FactNotFound, MemchatError, QuotaExceeded
 from ..store import SessionInfo, Store
 from .facts import MAX_VALUE_CHARS, MemoryChanges, normalize_key
+from .factsheet import facts_in_view, visible_facts
 from .forget import forget_fact
 
 SEARCH_HITS = 5
@@ -33,10 +34,14 @@ class TurnMemory:
     session_id: str | None = None
     remembered: dict[str, str] = field(default_factory=dict)
     forgotten: set[str] = field(default_factory=set)
+    # The scoped project whose memory the turn's session keeps to (None: the user's own):
+    # its facts and the user-wide ones are known, and search_history looks in it only.
+    project: str | None = None
 
     def facts(self) -> dict[str, str]:
-        """The user's facts as they will be once this turn's changes apply."""
-        known = {fact.key: fact.value for fact in self.store.list_facts(self.user)}
+        """The facts the session sees, as they will be once this turn's changes apply."""
+        seen = visible_facts(self.store, self.user, self.project)
+        known = {fact.key: fact.value for fact in seen}
         for key in self.forgotten:
             known.pop(key, None)
         return known | self.remembered
@@ -46,12 +51,18 @@ class TurnMemory:
         its user message as their source); return them."""
         source = f"tool: {session.id}#{seq}"
         forgotten = []
-        for key in sorted(self.forgotten - self.remembered.keys()):
+        keys = self.forgotten - self.remembered.keys()
+        # Every fact of the key the session sees: its project's and the user-wide one.
+        for fact in facts_in_view(self.store, self.user, self.project) if keys else []:
+            if fact.key not in keys:
+                continue
             # It may have gone meanwhile (another turn, `memchat memory forget`).
             with suppress(FactNotFound):
-                forget_fact(self.store, self.user, key)
-                forgotten.append(key)
+                forget_fact(self.store, self.user, fact.key, project=fact.project)
+                forgotten.append(fact.key)
+        forgotten = sorted(set(forgotten))
         remembered = []
+        # Learned where it was said: in the session's project if that is scoped.
         for key, value in self.remembered.items():
             # A new fact over the user's cap (MEMCHAT_MAX_FACTS) is not kept; the turn is.
             with suppress(QuotaExceeded):
@@ -108,7 +119,12 @@ def search_history(context: RunContextWrapper[TurnMemory], query: str) -> str:
     memory = context.context
     try:
         hits = memory.store.search(
-            memory.user, query, limit=SEARCH_HITS, session_id=memory.session_id
+            memory.user,
+            query,
+            limit=SEARCH_HITS,
+            session_id=memory.session_id,
+            project=memory.project,
+            shared_only=memory.project is None,
         )
     except MemchatError as exc:
         return f"Search is not available: {exc}."

@@ -27,7 +27,18 @@ from .limits import DEFAULT_MAX_BODY, BodyLimit
 from .methods import HeadAsGet
 from .openai_errors import OpenAIErrors
 from .params import known_query_only
-from .routes import branches, export, memory, messages, openai, render, sessions, usage, users
+from .routes import (
+    branches,
+    export,
+    memory,
+    messages,
+    openai,
+    projects,
+    render,
+    sessions,
+    usage,
+    users,
+)
 from .state import ModelFactory, ServerState
 
 STATIC = Path(__file__).parent / "static"
@@ -118,7 +129,7 @@ def create_app(
     )
     app.state.memchat = state
     install_error_handlers(app)
-    for module in (sessions, messages, branches, memory, usage, export, users, render):
+    for module in (sessions, messages, branches, memory, projects, usage, export, users, render):
         app.include_router(module.router, dependencies=[Depends(known_query_only)])
     # OpenAI's API under /v1; its clients send query parameters of their own.
     app.include_router(openai.router)

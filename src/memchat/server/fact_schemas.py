@@ -31,6 +31,7 @@ class FactOut(BaseModel):
     sources: list[FactSourceOut] = Field(
         description="The messages it was learned from (none if set by hand or imported)."
     )
+    project: str = Field(description='The scoped project it belongs to ("": user-wide).')
 
     @classmethod
     def of(cls, fact: Fact, sources: list[FactSource] | None = None) -> FactOut:
@@ -42,6 +43,7 @@ class FactOut(BaseModel):
             updated_at=fact.updated_at,
             valid_from=fact.valid_from,
             sources=[FactSourceOut.of(source) for source in sources or []],
+            project=fact.project,
         )
 
 

@@ -116,6 +116,8 @@ class SessionOut(BaseModel):
     updated_at: str
     turn_count: int
     metadata: dict[str, Any]
+    project: str = Field(description='Its project ("": none).')
+    scoped: bool = Field(description="Whether its project's memory is scoped to it.")
 
     @classmethod
     def of(cls, info: SessionInfo) -> SessionOut:
@@ -126,20 +128,29 @@ class SessionOut(BaseModel):
             updated_at=info.updated_at,
             turn_count=info.turn_count,
             metadata=info.metadata,
+            project=info.project,
+            scoped=info.scoped,
         )
 
 
+# A project's name, or "" for none.
+Project = Annotated[str, Field(pattern=r"^([A-Za-z0-9_.@+-]{1,64})?$", examples=["thesis"])]
+
+
 class SessionCreate(Strict):
-    """A new session: a fresh id unless one is given, untitled until its first message."""
+    """A new session: a fresh id unless one is given, untitled until its first message,
+    in a project if one is named (made if new)."""
 
     id: Name | None = None
     title: Title | None = None
+    project: Project = ""
 
 
 class SessionRename(Strict):
-    """A session's new title."""
+    """A session's new title, or its project ("": none), or both."""
 
-    title: Title
+    title: Title | None = None
+    project: Project | None = None
 
 
 class Message(BaseModel):
@@ -183,6 +194,10 @@ class MessageIn(Strict):
         default=False,
         description="Start the session with this message: a 409 if the caller already has "
         "one of this id; if the turn fails, the session is not kept either.",
+    )
+    project: Project = Field(
+        default="",
+        description="With `create`: the project the new session is in (made if new).",
     )
     replace_last: bool = Field(
         default=False,
@@ -268,10 +283,12 @@ def event_stream_schema() -> dict[str, Any]:
 
 
 class FactIn(Strict):
-    """A fact to remember (replacing an older value of the same key)."""
+    """A fact to remember (replacing an older value of the same key), user-wide or, with
+    a ``project``, that project's only."""
 
     key: FactKey
     value: FactValue
+    project: Project = ""
 
 
 class SnippetPart(BaseModel):

@@ -22,6 +22,7 @@ from .checks import (
     keep_an_admin,
 )
 from .contract.memory import MemoryRole
+from .contract.projects import ProjectsRole
 from .contract.search import SearchRole
 from .contract.sessions import SessionsRole
 from .contract.turns import TurnsRole
@@ -39,6 +40,7 @@ from .records import (
     IndexedMessage,
     Item,
     Position,
+    Project,
     PruneReport,
     SearchHit,
     SessionInfo,
@@ -70,6 +72,7 @@ __all__ = [
     "IndexedMessage",
     "Item",
     "Position",
+    "Project",
     "PruneReport",
     "SearchHit",
     "SessionInfo",
@@ -94,7 +97,16 @@ __all__ = [
 ]
 
 
-class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, SearchRole, UsageRole):
+class Store(
+    UsersRole,
+    SessionsRole,
+    ProjectsRole,
+    TurnsRole,
+    BranchesRole,
+    MemoryRole,
+    SearchRole,
+    UsageRole,
+):
     """Durable conversations: users, sessions and their turns.
 
     Implementations are synchronous and cheap per call; the async SDK adapter
@@ -138,24 +150,36 @@ class Store(UsersRole, SessionsRole, TurnsRole, BranchesRole, MemoryRole, Search
             return self.get_session(user, session_id)
 
     def open_session(
-        self, user: str, session_id: str | None = None, *, new: bool = False
+        self,
+        user: str,
+        session_id: str | None = None,
+        *,
+        new: bool = False,
+        project: str | None = None,
     ) -> SessionInfo:
         """The session a user chats in: a new one, a named one, or their current one.
 
         Without ``session_id`` and ``new`` the user continues their current session (the
         last one they used), so two one-shot ``ask`` calls in a row are one conversation.
-        The chosen session becomes the user's current one.
+        With ``project`` ("": none) it is a session of that project: a new one is made in
+        it, a named one is moved to it, and otherwise the current session if it is in it,
+        else the project's most recent, else a new one. The chosen session becomes the
+        user's current one.
         """
         current = self.ensure_user(user).current_session
         if new:
-            session = self.create_session(user, session_id)
+            session = self.create_session(user, session_id, project=project or "")
         elif session_id is not None:
             session = self.get_session(user, session_id)
+            if project is not None and session.project != project:
+                session = self.set_session_project(user, session_id, project)
         else:
             found = self.find_session(user, current) if current else None
+            if found is not None and project is not None and found.project != project:
+                found = None
             if found is None:
-                recent = self.list_sessions(user)
-                found = recent[0] if recent else self.create_session(user)
+                recent = self.list_sessions(user, limit=1, project=project)
+                found = recent[0] if recent else self.create_session(user, project=project or "")
             session = found
         if current != session.id:
             self.set_current_session(user, session.id)

@@ -28,6 +28,14 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def check_project(project: str | None) -> str | None:
+    """Return ``project`` if it is None (any), "" (none) or a valid name (``check_name``'s
+    rules), else raise InvalidName."""
+    if project is None or project == "":
+        return project
+    return check_name("project name", project)
+
+
 def check_limit(limit: int | None) -> int | None:
     """Return ``limit`` if it is None or a whole number >= 0, else raise ValueError.
 
@@ -70,6 +78,7 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
     for record in records:
         check_name("user name", record.user)
         check_name("session id", record.id)
+        check_project(record.project)
         every = check_branches(record)
         sizes = {turn.seq: len(turn.items) for turn in every}
         if any(not 0 <= index < sizes.get(seq, 0) for seq, index in record.hidden):
@@ -81,6 +90,7 @@ def check_records(records: Sequence[SessionRecord], facts: Sequence[FactRecord] 
             )
     for fact in facts:
         check_name("user name", fact.user)
+        check_project(fact.project)
 
 
 def keep_an_admin(user: str, admins: Sequence[str]) -> None:

@@ -62,20 +62,22 @@ def seal_title(cipher: Cipher | None, title: str | None) -> str | None:
 
 
 def session_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> SessionInfo:
-    """A SessionInfo from (pk, user, key, title, created, updated, turns, metadata JSON)."""
-    pk, user, key, title, created, updated, turns, metadata = row
+    """A SessionInfo from (pk, user, key, title, created, updated, turns, metadata JSON[,
+    project, scoped])."""
+    pk, user, key, title, created, updated, turns, metadata, *project = row
     try:
         meta = json.loads(metadata)
     except (TypeError, ValueError) as exc:
         raise CorruptData(f"session {user}/{key}: metadata is not valid JSON") from exc
     if title is not None:
         title = unseal(cipher, title)
-    return SessionInfo(pk, user, key, title, created, updated, turns, meta)
+    name, scoped = project or ("", False)
+    return SessionInfo(pk, user, key, title, created, updated, turns, meta, name, bool(scoped))
 
 
 def fact_from_row(row: tuple[Any, ...], cipher: Cipher | None) -> Fact:
-    """A Fact from (id, key, value, source, updated_at[, valid_from]); only the value is
-    sealed."""
+    """A Fact from (id, key, value, source, updated_at[, valid_from[, project]]); only the
+    value is sealed."""
     fact_id, key, value, source, updated_at, *since = row
     return Fact(fact_id, key, unseal(cipher, value), source, updated_at, *since)
 
@@ -97,6 +99,7 @@ def turns_from_rows(rows: Iterator[tuple[int, str, int, object]]) -> list[Turn]:
     return turns
 
 
-def fact_values(cipher: Cipher | None, fact: FactRecord) -> tuple[str, str, str, str, str]:
-    """(key, sealed value, source, created_at, updated_at) of a fact to import."""
-    return (fact.key, seal(cipher, fact.value), fact.source, fact.updated_at, fact.updated_at)
+def fact_values(cipher: Cipher | None, fact: FactRecord) -> tuple[str, str, str, str, str, str]:
+    """(project, key, sealed value, source, created_at, updated_at) of a fact to import."""
+    value = seal(cipher, fact.value)
+    return (fact.project, fact.key, value, fact.source, fact.updated_at, fact.updated_at)

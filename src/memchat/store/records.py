@@ -57,6 +57,15 @@ class SessionInfo:
     updated_at: str
     turn_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The project it belongs to ("": none), and whether that project's memory is scoped.
+    project: str = ""
+    scoped: bool = False
+
+    @property
+    def memory_scope(self) -> str | None:
+        """The project whose memory this session keeps to (its facts, its sessions'
+        messages), or None when it shares the user's memory (no project, or a shared one)."""
+        return self.project if self.project and self.scoped else None
 
     @property
     def display_title(self) -> str:
@@ -125,6 +134,8 @@ class Fact:
     updated_at: str
     # Since when the fact has had this value (None: not recorded, a fact kept before 0.x).
     valid_from: str | None = None
+    # The scoped project it belongs to ("": user-wide, given to every session).
+    project: str = ""
 
     @property
     def position(self) -> Position:
@@ -155,6 +166,23 @@ class FactVersion:
     valid_from: str
     valid_to: str
     sources: tuple[FactSource, ...] = ()
+    project: str = ""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A user's project: a name sessions are filed under, and how its memory is kept.
+
+    ``scoped``: facts learned in its sessions are its own, and its sessions are given its
+    facts and the user-wide ones, and recall only its sessions' messages. Otherwise
+    (shared, the default) its sessions remember as any other session does.
+    """
+
+    name: str
+    scoped: bool
+    created_at: str
+    sessions: int = 0
+    facts: int = 0
 
 
 @dataclass(frozen=True)
@@ -224,6 +252,9 @@ class SessionRecord:
     hidden: tuple[tuple[int, int], ...] = ()
     # Its inactive branches (edited messages' earlier continuations), oldest id first.
     branches: tuple[BranchRecord, ...] = ()
+    # Its project ("": none) and whether that project's memory is scoped.
+    project: str = ""
+    scoped: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,6 +266,8 @@ class FactRecord:
     value: str
     source: str
     updated_at: str
+    # The scoped project it belongs to ("": user-wide).
+    project: str = ""
 
 
 def is_user_message(item: Item) -> bool:

@@ -55,6 +55,9 @@ class StoredSession:
     # labelled (``tree.label_branches``).
     branches: tuple[tuple[int, int, int, str], ...] = ()
     on_branch: tuple[tuple[int, int], ...] = ()
+    # Its project ("": none), and whether that project's memory is scoped.
+    project: str = ""
+    scoped: bool = False
 
     def branch_seqs(self) -> dict[int, list[int]]:
         """The seqs of each branch's turns."""
@@ -97,6 +100,8 @@ def encode_record(record: SessionRecord, cipher: Cipher | None) -> StoredSession
         hidden=tuple((renumbered[seq], index) for seq, index in record.hidden),
         branches=tuple(labels),
         on_branch=tuple((seq, branch) for branch, held in seqs.items() for seq in held),
+        project=record.project,
+        scoped=record.scoped,
     )
 
 

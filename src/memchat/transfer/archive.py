@@ -55,12 +55,14 @@ def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[S
             summary,
             tuple(sorted(hidden)),
             branches,
+            info.project,
+            info.scoped,
         )
 
 
 def user_facts(store: Store, user: str) -> list[FactRecord]:
     """The user's facts, for an export of all their sessions."""
     return [
-        FactRecord(user, fact.key, fact.value, fact.source, fact.updated_at)
+        FactRecord(user, fact.key, fact.value, fact.source, fact.updated_at, fact.project)
         for fact in store.list_facts(user)
     ]

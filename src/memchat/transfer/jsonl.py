@@ -5,7 +5,8 @@ followed by its ``turn`` lines and its running summary if it has one; then the f
 the user whose sessions these are (a whole user's export only)::
 
     {"type": "memchat-export", "version": 2}
-    {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "..."}
+    {"type": "session", "user": "sara", "id": "default", "title": "...", "created_at": "...",
+     "project": "thesis", "scoped": true}
     {"type": "turn", "created_at": "...", "items": [{"role": "user", "content": "..."}, ...]}
     {"type": "turn", "created_at": "...", "items": [...], "hidden": [0], "usage": {...}}
     {"type": "summary", "through_seq": 1, "text": "...", "updated_at": "..."}
@@ -16,6 +17,8 @@ A turn's ``hidden`` lists the indexes of its items kept out of recall (they stat
 the user asked to forget, see ``memory/forget.py``); its ``usage``, where the turn has one,
 what it cost (``store/usage.py``: model, tokens, times). The end line, with the counts,
 tells a whole file from one cut short. Version 1 files (no summaries, no facts) still import.
+A session in a project names it (``project``, and ``scoped`` if its memory is); a fact of
+a scoped project names it (``project``); both are left out where there is none.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, TextIO
 
 from ..errors import ImportFormatError, MemchatError
 from ..store import Turn
-from ..store.checks import check_name
+from ..store.checks import check_name, check_project
 from ..store.records import BranchRecord, FactRecord, SessionRecord, Summary, now
 from ..store.usage import TurnUsage
 from .archive import Archive
@@ -45,7 +48,7 @@ def write_jsonl(
     out.write(json.dumps({"type": "memchat-export", "version": FORMAT_VERSION}) + "\n")
     count = turns = 0
     for record in records:
-        head = {
+        head: dict[str, Any] = {
             "type": "session",
             "user": record.user,
             "id": record.id,
@@ -53,6 +56,8 @@ def write_jsonl(
             "created_at": record.created_at,
             "metadata": record.metadata,
         }
+        if record.project:
+            head |= {"project": record.project, "scoped": record.scoped}
         out.write(json.dumps(head, ensure_ascii=False) + "\n")
         # Every turn, active or not, in the order said; numbered by its place in the file.
         every = sorted(
@@ -85,7 +90,10 @@ def write_jsonl(
             out.write(json.dumps({"type": "summary", **asdict(summary)}) + "\n")
         count += 1
     for fact in facts:
-        out.write(json.dumps({"type": "fact", **asdict(fact)}, ensure_ascii=False) + "\n")
+        line = {"type": "fact", **asdict(fact)}
+        if not fact.project:
+            line.pop("project")  # user-wide, as every fact was before projects
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
     # The end line lets an import tell a whole file from one cut short at a line's end.
     end = {"type": "end", "sessions": count, "turns": turns, "facts": len(facts)}
     out.write(json.dumps(end) + "\n")
@@ -139,6 +147,7 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
             try:
                 owner = check_name("user name", user or entry["user"])
                 key = check_name("session id", entry["id"])
+                project = check_project(entry.get("project") or "") or ""
             except (KeyError, MemchatError) as exc:
                 raise ImportFormatError(f"{where}: bad session line ({exc})") from exc
             if (owner, key) in seen:
@@ -156,6 +165,8 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
                     str(entry.get("created_at") or now()),
                     metadata if isinstance(metadata, dict) else {},
                     [],
+                    project=project,
+                    scoped=bool(project and entry.get("scoped") is True),
                 )
             )
         elif kind == "turn":
@@ -255,7 +266,8 @@ def _fact(entry: dict[str, Any], user: str | None, where: str) -> FactRecord:
         raise ImportFormatError(f"{where}: a fact needs a key and a value")
     try:
         owner = check_name("user name", user or entry.get("user") or "")
+        project = check_project(entry.get("project") or "") or ""
     except MemchatError as exc:
         raise ImportFormatError(f"{where}: bad fact line ({exc})") from exc
     key, value, source, updated_at = (str(value or "") for value in fields)
-    return FactRecord(owner, key, value, source or "import", updated_at or now())
+    return FactRecord(owner, key, value, source or "import", updated_at or now(), project)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from ...forgetting import forget_fact_verified
 from ...memory import forget as forgetting
 from ...store.snippets import HIGHLIGHT
 from .. import pages
@@ -14,6 +16,7 @@ from ..errors import not_found
 from ..fact_schemas import FactOut, FactVersionOut
 from ..pages import PAGED, Cursor
 from ..params import storable
+from ..project_schemas import VERIFIED, ProjectName, Verify, receipt_response
 from ..schemas import FactIn, SearchHitOut
 from ..state import State
 from . import errors
@@ -24,6 +27,12 @@ router = APIRouter(prefix="/api", tags=["memory"])
 # The deepest a search pages: ranking costs more the further down it reads.
 MAX_SEARCH_HITS = 1000
 
+# Which facts: "" for the user-wide ones, a name for that project's.
+InProject = Annotated[
+    ProjectName,
+    Query(description='The fact\'s project: "" (the default) for a user-wide fact.'),
+]
+
 
 @router.get("/facts", responses=PAGED | errors(404))
 async def list_facts(
@@ -33,20 +42,28 @@ async def list_facts(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="Facts per page.")] = 100,
     cursor: Cursor = None,
+    project: Annotated[
+        ProjectName | None,
+        Query(description='Only this project\'s facts ("": the user-wide ones; none: all).'),
+    ] = None,
 ) -> list[FactOut]:
     """The facts remembered about the caller, most recently updated first, a page at a time."""
     after = pages.decode("facts", cursor, str, int)
-    found = state.store.list_facts(user.name, limit=limit + 1, after=after)
+    found = state.store.list_facts(user.name, limit=limit + 1, after=after, project=project)
     kept = pages.page(found, limit, request, response, "facts", lambda f: f.position)
     sources = state.store.fact_sources(user.name)
     return [FactOut.of(fact, sources.get(fact.id)) for fact in kept]
 
 
 @router.get("/facts/{key}/history", responses=errors(404))
-async def fact_history(state: State, user: CurrentUser, key: str) -> list[FactVersionOut]:
+async def fact_history(
+    state: State, user: CurrentUser, key: str, project: InProject = ""
+) -> list[FactVersionOut]:
     """Every value the caller's fact ``key`` has had, oldest first, the current one last."""
-    versions = [FactVersionOut.earlier(v) for v in state.store.fact_history(user.name, key)]
-    current = next((f for f in state.store.list_facts(user.name) if f.key == key), None)
+    earlier = state.store.fact_history(user.name, key, project=project)
+    versions = [FactVersionOut.earlier(v) for v in earlier]
+    facts = state.store.list_facts(user.name, project=project)
+    current = next((f for f in facts if f.key == key), None)
     if current is not None:
         sources = state.store.fact_sources(user.name).get(current.id, [])
         versions.append(FactVersionOut.current(current, sources))
@@ -59,16 +76,33 @@ async def fact_history(state: State, user: CurrentUser, key: str) -> list[FactVe
 async def set_fact(state: State, user: CurrentUser, body: FactIn) -> FactOut:
     """Remember a fact about the caller (replacing an older value of the same key)."""
     key, value = storable("fact key", body.key), storable("fact value", body.value)
-    return FactOut.of(state.store.set_fact(user.name, key, value, "api"))
+    return FactOut.of(state.store.set_fact(user.name, key, value, "api", project=body.project))
 
 
-@router.delete("/facts/{key_or_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def forget_fact(state: State, user: CurrentUser, key_or_id: str) -> Response:
-    """Forget a fact, by key or id."""
+@router.delete(
+    "/facts/{key_or_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404) | VERIFIED,
+)
+async def forget_fact(
+    state: State,
+    user: CurrentUser,
+    key_or_id: str,
+    project: InProject = "",
+    verify: Verify = False,
+) -> Response:
+    """Forget a fact, by key (in ``project``) or id (with ``verify``, and answer its
+    receipt)."""
     known = state.store.list_facts(user.name)
-    if not any(fact.key == key_or_id or str(fact.id) == key_or_id for fact in known):
+    key = (project, key_or_id)
+    if not any((f.project, f.key) == key or str(f.id) == key_or_id for f in known):
         raise not_found(f"you have no fact {key_or_id!r}")
-    forgetting.forget_fact(state.store, user.name, key_or_id)
+    if verify:
+        found = await run_in_threadpool(
+            forget_fact_verified, state.store, user.name, key_or_id, project=project
+        )
+        return receipt_response(found[1])
+    forgetting.forget_fact(state.store, user.name, key_or_id, project=project)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

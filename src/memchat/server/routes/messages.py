@@ -95,7 +95,8 @@ async def send_message(
             )
     if body.create:
         # Last, after every check: a session made here is one that gets its first turn.
-        info = state.store.create_session(user.name, check_name("session id", session_id))
+        key = check_name("session id", session_id)
+        info = state.store.create_session(user.name, key, project=body.project)
     session = _TokenCheckedSession(state.store, info, token)
     events = _turn_events(
         chat,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from ...derived import forget_beside_store
 from ...errors import InvalidName
+from ...forgetting import delete_session_verified
 from ...store import SessionInfo, Store
 from ...store.base import check_name
 from .. import pages
@@ -15,6 +17,7 @@ from ..auth import CurrentUser
 from ..errors import not_found
 from ..pages import PAGED, Cursor
 from ..params import storable
+from ..project_schemas import VERIFIED, ProjectName, Verify, receipt_response
 from ..schemas import HistoryOut, SessionCreate, SessionId, SessionOut, SessionRename, TurnOut
 from ..state import State
 from . import errors
@@ -44,19 +47,23 @@ async def list_sessions(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000, description="Sessions per page.")] = 100,
     cursor: Cursor = None,
+    project: Annotated[
+        ProjectName | None, Query(description='Only this project\'s sessions ("": in none).')
+    ] = None,
 ) -> list[SessionOut]:
     """The caller's sessions, most recently updated first, a page at a time."""
     after = pages.decode("sessions", cursor, str, int)
-    found = state.store.list_sessions(user.name, limit=limit + 1, after=after)
+    found = state.store.list_sessions(user.name, limit=limit + 1, after=after, project=project)
     kept = pages.page(found, limit, request, response, "sessions", lambda s: s.position)
     return [SessionOut.of(info) for info in kept]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_session(state: State, user: CurrentUser, body: SessionCreate) -> SessionOut:
-    """Start a session (a fresh id unless one is given)."""
+    """Start a session (a fresh id unless one is given), in a project if one is named."""
     title = None if body.title is None else storable("title", body.title)
-    return SessionOut.of(state.store.create_session(user.name, body.id, title=title))
+    made = state.store.create_session(user.name, body.id, title=title, project=body.project)
+    return SessionOut.of(made)
 
 
 @router.get("/{session_id}", responses=errors(404))
@@ -69,18 +76,36 @@ async def get_session(state: State, user: CurrentUser, session_id: SessionId) ->
 async def rename_session(
     state: State, user: CurrentUser, session_id: SessionId, body: SessionRename
 ) -> SessionOut:
-    """Set a session's title."""
-    own_session(state.store, user.name, session_id)
-    title = storable("title", body.title)
-    return SessionOut.of(state.store.rename_session(user.name, session_id, title))
+    """Set a session's title, or its project (made if new; "": none), or both."""
+    info = own_session(state.store, user.name, session_id)
+    if body.title is not None:
+        info = state.store.rename_session(user.name, session_id, storable("title", body.title))
+    if body.project is not None:
+        info = state.store.set_session_project(user.name, session_id, body.project)
+    return SessionOut.of(info)
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def delete_session(state: State, user: CurrentUser, session_id: SessionId) -> Response:
-    """Delete a session and all its messages."""
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404) | VERIFIED,
+)
+async def delete_session(
+    state: State, user: CurrentUser, session_id: SessionId, verify: Verify = False
+) -> Response:
+    """Delete a session and all its messages (with ``verify``, and answer its receipt)."""
     own_session(state.store, user.name, session_id)
-    state.store.delete_session(user.name, session_id)
+    receipt = None
+    if verify:
+        # The scan reads the whole store: off the event loop.
+        receipt = await run_in_threadpool(
+            delete_session_verified, state.store, user.name, session_id
+        )
+    else:
+        state.store.delete_session(user.name, session_id)
     forget_beside_store(state.settings.home, user.name, session_id)
+    if receipt is not None:
+        return receipt_response(receipt)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,10 +9,12 @@ from starlette.concurrency import run_in_threadpool
 
 from ...derived import forget_beside_store
 from ...errors import InvalidName, UserNotFound
+from ...forgetting import delete_user_verified
 from ...store import Store
 from ...store.base import check_name
 from ..auth import AdminUser, CurrentUser
 from ..errors import ApiError, not_found
+from ..project_schemas import VERIFIED, Verify, receipt_response
 from ..schemas import NewUserOut, RevokedOut, TokenOut, UserCreate, UserOut
 from ..state import State
 from . import errors
@@ -56,7 +58,9 @@ async def create_user(state: State, admin: AdminUser, body: UserCreate) -> NewUs
 
 
 @router.delete(
-    "/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404, 409)
+    "/users/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(403, 404, 409) | VERIFIED,
 )
 async def delete_user(
     state: State,
@@ -69,8 +73,10 @@ async def delete_user(
             " no copy of the user's text is left on disk, as `memchat users delete --vacuum`."
         ),
     ] = False,
+    verify: Verify = False,
 ) -> Response:
-    """Delete a user and everything they have (admins only; not yourself, not an admin)."""
+    """Delete a user and everything they have (admins only; not yourself, not an admin);
+    with ``verify``, answer the receipt of the scan that follows."""
     _existing(state.store, name)
     if name == admin.name:
         raise ApiError(409, "conflict", "you cannot delete yourself")
@@ -82,6 +88,11 @@ async def delete_user(
             "conflict",
             f"{name!r} is an admin: admins are deleted with `memchat users delete {name}`",
         )
+    if verify:
+        # Deleting, vacuuming and scanning take a while: off the event loop.
+        receipt = await run_in_threadpool(delete_user_verified, state.store, name, vacuum=vacuum)
+        forget_beside_store(state.settings.home, name)
+        return receipt_response(receipt)
     state.store.delete_user(name)
     forget_beside_store(state.settings.home, name)
     if vacuum:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from ..checks import check_match, check_search
+from ..checks import check_match, check_project, check_search
 from ..records import IndexedMessage, SearchHit
 
 
@@ -28,6 +28,8 @@ class SearchRole(ABC):
         limit: int = 20,
         session_id: str | None = None,
         highlight: tuple[str, str] = ("[", "]"),
+        project: str | None = None,
+        shared_only: bool = False,
     ) -> list[SearchHit]:
         """The user's messages that match ``query``, best first (bm25), at most ``limit``.
 
@@ -36,9 +38,20 @@ class SearchRole(ABC):
         hit's snippet are wrapped in ``highlight``. A query without words finds nothing.
         A bad parameter (an invalid user name or session id, a limit that is not a whole
         number >= 0, a highlight that is not two strings) is a ValueError or InvalidName.
+        With ``project``, only that project's sessions are searched ("": those in none);
+        with ``shared_only``, none of a project whose memory is scoped (what a session
+        outside such a project recalls).
         """
         marks = check_search(user, query, limit, session_id, highlight)
-        return self._search(user, query, limit=limit, session_id=session_id, highlight=marks)
+        return self._search(
+            user,
+            query,
+            limit=limit,
+            session_id=session_id,
+            highlight=marks,
+            project=check_project(project),
+            shared_only=bool(shared_only),
+        )
 
     def match_messages(
         self,
@@ -49,6 +62,8 @@ class SearchRole(ABC):
         session_id: str | None = None,
         context_weights: tuple[float, float] = (0.5, 0.3),
         keep_rarest: bool = True,
+        project: str | None = None,
+        shared_only: bool = False,
     ) -> list[IndexedMessage]:
         """Messages containing any of ``words``, in their text or the two before them.
 
@@ -57,7 +72,8 @@ class SearchRole(ABC):
         A store may leave out words held by so many messages that ranking them all would
         be slow; ``keep_rarest`` searches for the rarest of them when that leaves none.
         Bad parameters are refused as ``search`` refuses them; ``words`` must be a list of
-        strings and ``context_weights`` two numbers >= 0.
+        strings and ``context_weights`` two numbers >= 0. ``project`` and ``shared_only``
+        as in ``search``.
         """
         weights = check_match(user, words, limit, session_id, context_weights)
         return self._match_messages(
@@ -67,6 +83,8 @@ class SearchRole(ABC):
             session_id=session_id,
             context_weights=weights,
             keep_rarest=bool(keep_rarest),
+            project=check_project(project),
+            shared_only=bool(shared_only),
         )
 
     @abstractmethod
@@ -78,6 +96,8 @@ class SearchRole(ABC):
         limit: int,
         session_id: str | None,
         highlight: tuple[str, str],
+        project: str | None,
+        shared_only: bool,
     ) -> list[SearchHit]: ...
 
     @abstractmethod
@@ -90,6 +110,8 @@ class SearchRole(ABC):
         session_id: str | None,
         context_weights: tuple[float, float],
         keep_rarest: bool,
+        project: str | None,
+        shared_only: bool,
     ) -> list[IndexedMessage]: ...
 
     @abstractmethod
@@ -110,9 +132,33 @@ class SearchRole(ABC):
         each message is returned once. Recall reads the turns around what it found.
         """
 
-    @abstractmethod
     def all_messages(
-        self, user: str, *, limit: int, session_id: str | None = None
+        self,
+        user: str,
+        *,
+        limit: int,
+        session_id: str | None = None,
+        project: str | None = None,
+        shared_only: bool = False,
     ) -> list[IndexedMessage] | None:
-        """Every indexed message of the user (or one session), in the order they were said,
-        or None if the user has more than ``limit`` items: bounded whatever the history."""
+        """Every indexed message of the user (or one session, or one project's sessions),
+        in the order they were said, or None if there are more than ``limit`` items:
+        bounded whatever the history. ``project`` and ``shared_only`` as in ``search``."""
+        return self._all_messages(
+            user,
+            limit=limit,
+            session_id=session_id,
+            project=check_project(project),
+            shared_only=bool(shared_only),
+        )
+
+    @abstractmethod
+    def _all_messages(
+        self,
+        user: str,
+        *,
+        limit: int,
+        session_id: str | None,
+        project: str | None,
+        shared_only: bool,
+    ) -> list[IndexedMessage] | None: ...

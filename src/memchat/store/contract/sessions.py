@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ...errors import SessionNotFound
-from ..checks import check_limit, check_name, clean_text
+from ..checks import check_limit, check_name, check_project, clean_text
 from ..records import Position, SessionInfo, now
 
 
@@ -22,10 +22,12 @@ class SessionsRole(ABC):
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
+        project: str = "",
     ) -> SessionInfo:
         """Create a session (a fresh id when none is given); raise SessionExists if taken.
 
-        An empty ``session_id`` is an invalid one (InvalidName), not "none given".
+        An empty ``session_id`` is an invalid one (InvalidName), not "none given". A
+        ``project`` the user has no session in yet is made (its memory shared).
         """
         check_name("user name", user)
         key = secrets.token_hex(4) if session_id is None else check_name("session id", session_id)
@@ -35,6 +37,7 @@ class SessionsRole(ABC):
             title=None if title is None else clean_text(title),
             metadata=dict(metadata or {}),
             created_at=created_at or now(),
+            project=check_project(project) or "",
         )
 
     def find_session(self, user: str, session_id: str) -> SessionInfo | None:
@@ -51,11 +54,19 @@ class SessionsRole(ABC):
         return found
 
     def list_sessions(
-        self, user: str, *, limit: int | None = None, after: Position | None = None
+        self,
+        user: str,
+        *,
+        limit: int | None = None,
+        after: Position | None = None,
+        project: str | None = None,
     ) -> list[SessionInfo]:
         """The user's sessions, most recently updated first: at most ``limit`` of them,
-        and with ``after`` (a session's ``position``) only those that come after it."""
-        return self._list_sessions(check_name("user name", user), check_limit(limit), after)
+        and with ``after`` (a session's ``position``) only those that come after it; with
+        ``project``, only that project's ("": those in none)."""
+        return self._list_sessions(
+            check_name("user name", user), check_limit(limit), after, check_project(project)
+        )
 
     def rename_session(self, user: str, session_id: str, title: str) -> SessionInfo:
         """Set a session's title (NUL characters dropped, as ``clean_text`` says)."""
@@ -73,7 +84,14 @@ class SessionsRole(ABC):
 
     @abstractmethod
     def _create_session(
-        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
+        self,
+        user: str,
+        key: str,
+        *,
+        title: str | None,
+        metadata: dict[str, Any],
+        created_at: str,
+        project: str,
     ) -> SessionInfo: ...
 
     @abstractmethod
@@ -81,7 +99,7 @@ class SessionsRole(ABC):
 
     @abstractmethod
     def _list_sessions(
-        self, user: str, limit: int | None, after: Position | None
+        self, user: str, limit: int | None, after: Position | None, project: str | None
     ) -> list[SessionInfo]: ...
 
     @abstractmethod

@@ -43,6 +43,7 @@ from .store import PostgresStore
 COUNTED = (
     "users",
     "sessions",
+    "projects",
     "items",
     "branches",
     "facts",
@@ -163,7 +164,8 @@ def copy_sqlite(source: SQLiteSource, target: PostgresStore, progress: Progress)
 
 
 def _copy_users(conn: Connection, source: SQLiteSource, users: list[tuple[Any, ...]]) -> None:
-    """Users (with their current session and role), their facts and their token hashes."""
+    """Users (with their current session and role), their projects, facts and token
+    hashes."""
     for name, created_at, current, is_admin in users:
         conn.execute(
             "INSERT INTO users (name, created_at, current_session, is_admin)"
@@ -172,14 +174,22 @@ def _copy_users(conn: Connection, source: SQLiteSource, users: list[tuple[Any, .
             (name, created_at, current, bool(is_admin)),
         )
     owned = "JOIN users u ON u.id = t.user_id"
+    projects = source.rows(f"SELECT u.name, t.name, t.memory, t.created_at FROM projects t {owned}")
     facts = source.rows(
-        f"SELECT u.name, t.key, t.value, t.source, t.created_at, t.updated_at FROM facts t {owned}"
+        "SELECT u.name, t.project, t.key, t.value, t.source, t.created_at, t.updated_at"
+        f" FROM facts t {owned}"
     )
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-            " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
-            " ON CONFLICT (user_id, key) DO NOTHING",
+            "INSERT INTO projects (user_id, name, memory, created_at)"
+            " SELECT id, %s, %s, %s FROM users WHERE name = %s"
+            " ON CONFLICT (user_id, name) DO UPDATE SET memory = excluded.memory",
+            [(*row[1:], row[0]) for row in projects],
+        )
+        cur.executemany(
+            "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
+            " SELECT id, %s, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+            " ON CONFLICT (user_id, project, key) DO NOTHING",
             [(*row[1:], row[0]) for row in facts],
         )
         tokens = source.rows(
@@ -211,8 +221,8 @@ def verify(source: SQLiteSource, target: PostgresStore, report: CopyReport) -> N
     for name in sorted(ours.keys() | theirs.keys()):
         if ours.get(name) != theirs.get(name):
             report.mismatches.append(f"session {name}: checksums differ")
-    facts = "SELECT u.name, f.key, f.value, f.source, f.created_at, f.updated_at FROM facts f"
-    facts += " JOIN users u ON u.id = f.user_id ORDER BY u.name, f.key"
+    facts = "SELECT u.name, f.project, f.key, f.value, f.source, f.created_at, f.updated_at"
+    facts += " FROM facts f JOIN users u ON u.id = f.user_id ORDER BY u.name, f.project, f.key"
     if _digest(source.rows(facts)) != _digest(db.read(lambda c: c.execute(facts).fetchall())):
         report.mismatches.append("facts: checksums differ")
 
@@ -230,7 +240,7 @@ def _counter(table: str) -> Callable[[Connection], int]:
 
 _SESSION_FIELDS = (
     "s.id, u.name || '/' || s.key, s.title, s.created_at, s.updated_at, s.turn_count,"
-    " s.last_seq, s.metadata, m.through_seq, m.text, m.updated_at"
+    " s.last_seq, s.metadata, s.project, m.through_seq, m.text, m.updated_at"
     " FROM sessions s JOIN users u ON u.id = s.user_id"
     " LEFT JOIN summaries m ON m.session_id = s.id"
 )

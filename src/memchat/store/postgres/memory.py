@@ -12,12 +12,13 @@ from ..codec import fact_from_row, summary_from_row
 from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
 from ..records import Fact, FactSource, FactVersion, Position, SessionInfo, Summary, now
+from .projects import add_project
 from .provenance import forget_history, history_of, record_fact, sources_of, turn_item
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
 
-_FACT = "id, key, value, source, updated_at, valid_from"
+_FACT = "id, key, value, source, updated_at, valid_from, project"
 
 _COUNT = {kind: f"SELECT count(*) FROM {kind} WHERE user_id = %s" for kind in ("sessions", "facts")}
 
@@ -45,15 +46,18 @@ class PostgresMemoryMixin:
     cipher: Cipher | None
     quotas: Quotas
 
-    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]:
+    def _list_facts(
+        self, user: str, limit: int | None, after: Position | None, project: str | None
+    ) -> list[Fact]:
         at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
-                "SELECT f.id, f.key, f.value, f.source, f.updated_at, f.valid_from FROM facts f"
-                " JOIN users u ON u.id = f.user_id WHERE u.name = %s"
+                "SELECT f.id, f.key, f.value, f.source, f.updated_at, f.valid_from, f.project"
+                " FROM facts f JOIN users u ON u.id = f.user_id WHERE u.name = %s"
                 " AND (%s::text IS NULL OR (f.updated_at, f.id) < (%s, %s))"
+                " AND (%s::text IS NULL OR f.project = %s)"
                 " ORDER BY f.updated_at DESC, f.id DESC LIMIT %s",
-                (user, at, at, fact_id, limit),
+                (user, at, at, fact_id, project, project, limit),
             ).fetchall()
         )
         return [fact_from_row(row, self.cipher) for row in rows]
@@ -65,6 +69,7 @@ class PostgresMemoryMixin:
         value: str,
         source: str,
         taught_by: tuple[SessionInfo, int] | None,
+        project: str,
     ) -> Fact:
         stamp = now()
 
@@ -73,13 +78,16 @@ class PostgresMemoryMixin:
             if user_id is None:
                 return None
             if not conn.execute(
-                "SELECT 1 FROM facts WHERE user_id = %s AND key = %s", (user_id, key)
+                "SELECT 1 FROM facts WHERE user_id = %s AND project = %s AND key = %s",
+                (user_id, project, key),
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user_id) + 1)
+            add_project(conn, user_id, project, stamp)
             item_id = None
             if taught_by is not None:
                 item_id = turn_item(conn, taught_by[0].pk, taught_by[1])
-            return record_fact(conn, self.cipher, user_id, key, value, source, item_id, stamp)
+            owner = (user_id, project)
+            return record_fact(conn, self.cipher, owner, key, value, source, item_id, stamp)
 
         fact = self._db.write(work)
         if fact is None:
@@ -89,21 +97,22 @@ class PostgresMemoryMixin:
     def _fact_sources(self, user: str) -> dict[int, list[FactSource]]:
         return self._db.read(lambda conn: sources_of(conn, user))
 
-    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]:
-        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key))
+    def _fact_history(self, user: str, key: str | None, project: str | None) -> list[FactVersion]:
+        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key, project))
 
-    def _forget_fact(self, user: str, key_or_id: str) -> Fact:
+    def _forget_fact(self, user: str, key_or_id: str, project: str) -> Fact:
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(
-                # One fact: the one with that key, else the one with that id.
+                # One fact: the one with that key in the project, else the one with that id.
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = %s)"
-                " AND (key = %s OR id::text = %s) ORDER BY key = %s DESC LIMIT 1)"
+                " AND ((project = %s AND key = %s) OR id::text = %s)"
+                " ORDER BY (project = %s AND key = %s) DESC LIMIT 1)"
                 f" RETURNING {_FACT}, user_id",
-                (user, key_or_id, key_or_id, key_or_id),
+                (user, project, key_or_id, key_or_id, project, key_or_id),
             ).fetchone()
             if row is not None:
-                forget_history(conn, row[-1], row[1])
+                forget_history(conn, row[-1], row[-2], row[1])
             return row
 
         row = self._db.write(work)

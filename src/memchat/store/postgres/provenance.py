@@ -113,32 +113,34 @@ PROVENANCE_SCHEMA = (
     """,
 )
 
-_FACT = "id, key, value, source, updated_at, valid_from"
+_FACT = "id, key, value, source, updated_at, valid_from, project"
 
 
 def record_fact(
     conn: Connection,
     cipher: Cipher | None,
-    user_id: int,
+    owner: tuple[int, str],
     key: str,
     value: str,
     source: str,
     item_id: int | None,
     stamp: str,
 ) -> Fact:
-    """Set ``key`` to ``value`` for the user of row ``user_id`` (locked by the caller),
-    taught by the message ``item_id`` (None: by hand, the API or an import)."""
+    """Set ``key`` to ``value`` for ``owner`` (the user's row id, locked by the caller, and
+    the project: "" for user-wide), taught by the message ``item_id`` (None: by hand, the
+    API or an import)."""
+    user_id, project = owner
     old = conn.execute(
         "SELECT id, value, source, traced, coalesce(valid_from, created_at) FROM facts"
-        " WHERE user_id = %s AND key = %s",
-        (user_id, key),
+        " WHERE user_id = %s AND project = %s AND key = %s",
+        (user_id, project, key),
     ).fetchone()
     traced = item_id is not None
     if old is None:
         row = conn.execute(
-            "INSERT INTO facts (user_id, key, value, source, created_at, updated_at, traced,"
-            f" valid_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_FACT}",
-            (user_id, key, seal(cipher, value), source, stamp, stamp, traced, stamp),
+            "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at,"
+            f" traced, valid_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_FACT}",
+            (user_id, project, key, seal(cipher, value), source, stamp, stamp, traced, stamp),
         ).fetchone()
     else:
         fact_id, sealed, old_source, old_traced, valid_from = old
@@ -151,9 +153,9 @@ def record_fact(
             ).fetchone()
         else:
             history = conn.execute(
-                "INSERT INTO fact_history (user_id, key, value, source, traced, valid_from,"
-                " valid_to) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (user_id, key, sealed, old_source, old_traced, valid_from, stamp),
+                "INSERT INTO fact_history (user_id, project, key, value, source, traced,"
+                " valid_from, valid_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (user_id, project, key, sealed, old_source, old_traced, valid_from, stamp),
             ).fetchone()
             assert history is not None
             row = conn.execute(
@@ -204,33 +206,45 @@ def sources_of(conn: Connection, user: str) -> dict[int, list[FactSource]]:
     return found
 
 
+_WHICH = " AND (%s::text IS NULL OR h.key = %s) AND (%s::text IS NULL OR h.project = %s)"
+
+
 def history_of(
-    conn: Connection, cipher: Cipher | None, user: str, key: str | None
+    conn: Connection, cipher: Cipher | None, user: str, key: str | None, project: str | None
 ) -> list[FactVersion]:
-    """The earlier values of ``key`` (None: of every key), oldest first."""
+    """The earlier values of ``key`` (None: of every key) in ``project`` (None: in any),
+    oldest first."""
     rows = conn.execute(
-        "SELECT h.id, h.key, h.value, h.source, h.valid_from, h.valid_to FROM fact_history h"
-        " JOIN users u ON u.id = h.user_id WHERE u.name = %s"
-        " AND (%s::text IS NULL OR h.key = %s) ORDER BY h.valid_to, h.id",
-        (user, key, key),
+        "SELECT h.id, h.key, h.value, h.source, h.valid_from, h.valid_to, h.project"
+        f" FROM fact_history h JOIN users u ON u.id = h.user_id WHERE u.name = %s{_WHICH}"
+        " ORDER BY h.valid_to, h.id",
+        (user, key, key, project, project),
     ).fetchall()
     earlier = conn.execute(
         "SELECT src.history_id, s.key, i.seq, i.id FROM fact_history_sources src"
-        f" JOIN fact_history h ON h.id = src.history_id{_SOURCES}"
-        " AND (%s::text IS NULL OR h.key = %s) ORDER BY i.id",
-        (user, key, key),
+        f" JOIN fact_history h ON h.id = src.history_id{_SOURCES}{_WHICH} ORDER BY i.id",
+        (user, key, key, project, project),
     ).fetchall()
     by_version: dict[int, list[FactSource]] = {}
     for history_id, session_id, seq, item_id in earlier:
         by_version.setdefault(int(history_id), []).append(FactSource(session_id, seq, int(item_id)))
     return [
         FactVersion(
-            name, unseal(cipher, value), source, start, end, tuple(by_version.get(int(hid), ()))
+            name,
+            unseal(cipher, value),
+            source,
+            start,
+            end,
+            tuple(by_version.get(int(hid), ())),
+            place,
         )
-        for hid, name, value, source, start, end in rows
+        for hid, name, value, source, start, end, place in rows
     ]
 
 
-def forget_history(conn: Connection, user_id: int, key: str) -> None:
-    """Delete every earlier value of ``key``."""
-    conn.execute("DELETE FROM fact_history WHERE user_id = %s AND key = %s", (user_id, key))
+def forget_history(conn: Connection, user_id: int, project: str, key: str) -> None:
+    """Delete every earlier value of ``key`` in ``project``."""
+    conn.execute(
+        "DELETE FROM fact_history WHERE user_id = %s AND project = %s AND key = %s",
+        (user_id, project, key),
+    )

@@ -22,6 +22,7 @@ import psycopg
 from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import SEARCH_SCHEMA
+from .projects import PROJECTS_SCHEMA
 from .provenance import PROVENANCE_SCHEMA
 from .usage import USAGE_SCHEMA
 
@@ -180,12 +181,16 @@ MIGRATIONS: list[Migration] = [
     ),
     # What each turn cost: its model, tokens and times (see usage.py).
     ("0012_usage", USAGE_SCHEMA),
+    # Projects (postgres/projects.py): a session's project, each project's memory (shared
+    # or scoped), and facts unique per (user, project, key), "" being user-wide.
+    ("0013_projects", PROJECTS_SCHEMA),
 ]
 
 # Every table the migrations create, parents before children.
 TABLES = (
     "users",
     "sessions",
+    "projects",
     "items",
     "branches",
     "messages",

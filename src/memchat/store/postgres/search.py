@@ -38,18 +38,21 @@ _MARKS = f"StartSel={_START}, StopSel={_STOP}, ShortWord=0"
 _WHOLE = f"{_MARKS}, HighlightAll=true"
 _FRAGMENT = f"{_MARKS}, MaxWords={SNIPPET_TOKENS}, MinWords={SNIPPET_TOKENS // 2}, MaxFragments=1"
 
-# Parameters: user, session (NULL: any), branches (false: the sessions' active lines only,
-# as recall wants), words (folded), query (to_tsquery text finding the candidates), label
-# (":A" to count only own words for idf, "" for any), wa, wb, wc (the weights of A, B and C
-# in f), limit.
+# Parameters: user, session (NULL: any), project (NULL: any), shared (true: leave out the
+# sessions of projects whose memory is scoped), branches (false: the
+# sessions' active lines only, as recall wants), words (folded), query (to_tsquery text
+# finding the candidates), label (":A" to count only own words for idf, "" for any), wa,
+# wb, wc (the weights of A, B and C in f), limit.
 _RANKED = f"""
     WITH terms AS (
         SELECT DISTINCT v.lexeme FROM unnest(%(words)s::text[]) AS w (word),
             unnest(to_tsvector({CONFIG}, w.word)) AS v
     ),
     scope AS MATERIALIZED (
-        SELECT m.item_id, m.doc, m.len, s.key FROM users u
+        SELECT m.item_id, m.doc, m.len, s.key, s.project,
+            coalesce(p.memory = 'scoped', false) AS in_scoped FROM users u
         JOIN sessions s ON s.user_id = u.id JOIN items i ON i.session_id = s.id
+        LEFT JOIN projects p ON p.user_id = s.user_id AND p.name = s.project
         JOIN messages m ON m.item_id = i.id WHERE u.name = %(user)s
             AND (%(branches)s OR i.branch = 0)
     ),
@@ -64,6 +67,8 @@ _RANKED = f"""
     hits AS (
         SELECT item_id, doc, len FROM scope WHERE doc @@ to_tsquery({CONFIG}, %(query)s)
             AND (%(session)s::text IS NULL OR key = %(session)s)
+            AND (%(project)s::text IS NULL OR project = %(project)s)
+            AND NOT (%(shared)s AND in_scoped)
     ),
     ranked AS (
         SELECT h.item_id, coalesce(sum(idf.idf * tf.f * 2.2
@@ -113,16 +118,23 @@ _NEAR = (
     " JOIN messages m ON m.item_id = i.id ORDER BY m.item_id"
 )
 # Counts at most ``limit`` items, so a long history costs no more than a short one.
+_SHARED = " LEFT JOIN projects p ON p.user_id = s.user_id AND p.name = s.project"
+_PROJECT = (
+    " AND (%s::text IS NULL OR s.project = %s)"
+    " AND NOT (%s AND coalesce(p.memory = 'scoped', false))"
+)
 _ITEM_COUNT = (
     "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " JOIN items i ON i.session_id = s.id AND i.branch = 0"
-    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) LIMIT %s) x"
+    + _SHARED
+    + " JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s)" + _PROJECT + " LIMIT %s) x"
 )
 _ALL = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    + _SHARED
+    + " JOIN items i ON i.session_id = s.id AND i.branch = 0"
     " JOIN messages m ON m.item_id = i.id"
-    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s) ORDER BY m.item_id"
+    " WHERE u.name = %s AND (%s::text IS NULL OR s.key = %s)" + _PROJECT + " ORDER BY m.item_id"
 )
 
 
@@ -150,6 +162,8 @@ class PostgresSearchMixin:
         limit: int,
         session_id: str | None,
         highlight: tuple[str, str],
+        project: str | None,
+        shared_only: bool,
     ) -> list[SearchHit]:
         if self.cipher is not None:
             raise SearchUnavailable(SEARCH_OFF)
@@ -161,6 +175,8 @@ class PostgresSearchMixin:
         params: dict[str, Any] = {
             "user": user,
             "session": session_id,
+            "project": project,
+            "shared": shared_only,
             "branches": True,
             "words": words,
             "label": ":A",
@@ -208,6 +224,8 @@ class PostgresSearchMixin:
         session_id: str | None,
         context_weights: tuple[float, float],
         keep_rarest: bool,
+        project: str | None,
+        shared_only: bool,
     ) -> list[IndexedMessage]:
         # Every word is searched for (PostgreSQL's GIN index has no cheap per-word counts
         # to judge them by), so keep_rarest changes nothing here.
@@ -218,6 +236,8 @@ class PostgresSearchMixin:
         params = {
             "user": user,
             "session": session_id,
+            "project": project,
+            "shared": shared_only,
             "branches": False,
             "words": folded,
             "query": tsquery(folded, all_words=False, own_text_only=False),
@@ -252,10 +272,16 @@ class PostgresSearchMixin:
         rows = self._db.read(lambda conn: conn.execute(_NEAR, params).fetchall())
         return [_message(row) for row in rows]
 
-    def all_messages(
-        self, user: str, *, limit: int, session_id: str | None = None
+    def _all_messages(
+        self,
+        user: str,
+        *,
+        limit: int,
+        session_id: str | None,
+        project: str | None,
+        shared_only: bool,
     ) -> list[IndexedMessage] | None:
-        scope = (user, session_id, session_id)
+        scope = (user, session_id, session_id, project, project, shared_only)
 
         def read(conn: Connection) -> list[Any] | None:
             counted = conn.execute(_ITEM_COUNT, (*scope, limit + 1)).fetchone()

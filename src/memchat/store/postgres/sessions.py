@@ -22,15 +22,13 @@ from ..stored import StoredSession, hidden_ids
 from .auth import admins
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
+from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project
 from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
 
-_SESSION = (
-    "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
-    " FROM sessions s JOIN users u ON u.id = s.user_id"
-)
+_SESSION = f"SELECT {SESSION_COLUMNS} FROM {SESSIONS_FROM}"
 _USER = "SELECT name, created_at, current_session FROM users"
 
 
@@ -78,7 +76,14 @@ class PostgresSessionsMixin:
         )
 
     def _create_session(
-        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
+        self,
+        user: str,
+        key: str,
+        *,
+        title: str | None,
+        metadata: dict[str, Any],
+        created_at: str,
+        project: str,
     ) -> SessionInfo:
         stamp = created_at
         sealed = seal_title(self.cipher, title)
@@ -91,12 +96,13 @@ class PostgresSessionsMixin:
             self.quotas.check("sessions", user, count_of(conn, "sessions", user_id) + 1)
             try:
                 conn.execute(
-                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
-                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata)),
+                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata,"
+                    " project) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (user_id, key, sealed, stamp, stamp, json.dumps(metadata), project),
                 )
             except psycopg.errors.UniqueViolation as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
+            add_project(conn, user_id, project, stamp)
 
         self._db.write(work)
         return self._session(user, key)
@@ -110,7 +116,7 @@ class PostgresSessionsMixin:
         return None if row is None else session_from_row(row, self.cipher)
 
     def _list_sessions(
-        self, user: str, limit: int | None, after: Position | None
+        self, user: str, limit: int | None, after: Position | None, project: str | None
     ) -> list[SessionInfo]:
         self._get_user(user)
         at, pk = after or (None, None)
@@ -118,8 +124,9 @@ class PostgresSessionsMixin:
             lambda conn: conn.execute(
                 f"{_SESSION} WHERE u.name = %s"
                 " AND (%s::text IS NULL OR (s.updated_at, s.id) < (%s, %s))"
+                " AND (%s::text IS NULL OR s.project = %s)"
                 " ORDER BY s.updated_at DESC, s.id DESC LIMIT %s",
-                (user, at, at, pk, limit),
+                (user, at, at, pk, project, project, limit),
             ).fetchall()
         )
         return [session_from_row(row, self.cipher) for row in rows]
@@ -198,8 +205,8 @@ def write_session(conn: Connection, session: StoredSession, *, index: bool) -> i
     """
     row = conn.execute(
         "INSERT INTO sessions (user_id, key, title, created_at, updated_at, turn_count,"
-        " last_seq, metadata) SELECT id, %s, %s, %s, %s, %s, %s, %s FROM users WHERE name = %s"
-        " ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+        " last_seq, metadata, project) SELECT id, %s, %s, %s, %s, %s, %s, %s, %s FROM users"
+        " WHERE name = %s ON CONFLICT (user_id, key) DO NOTHING RETURNING id, user_id",
         (
             session.id,
             session.title,
@@ -208,12 +215,19 @@ def write_session(conn: Connection, session: StoredSession, *, index: bool) -> i
             session.turn_count,
             session.last_seq,
             session.metadata,
+            session.project,
             session.user,
         ),
     ).fetchone()
     if row is None:
         return None
     pk = int(row[0])
+    add_project(conn, row[1], session.project, session.created_at)
+    if session.scoped:
+        conn.execute(
+            "UPDATE projects SET memory = 'scoped' WHERE user_id = %s AND name = %s",
+            (row[1], session.project),
+        )
     with conn.cursor() as cur:
         cur.executemany(
             ADD_TO_TURN,

@@ -23,6 +23,7 @@ from .branches import PostgresBranchesMixin
 from .index import find_last_message, reindex_context
 from .memory import PostgresMemoryMixin
 from .pool import Connection, Database
+from .projects import PostgresProjectsMixin
 from .schema import TABLES
 from .sealing import PostgresSealingMixin
 from .search import PostgresSearchMixin
@@ -39,6 +40,7 @@ class PostgresStore(
     PostgresTurnsMixin,
     PostgresBranchesMixin,
     PostgresMemoryMixin,
+    PostgresProjectsMixin,
     PostgresAuthMixin,
     PostgresSearchMixin,
     PostgresSealingMixin,

@@ -30,6 +30,7 @@ from ..titles import title_from_items
 from ..usage import TurnUsage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
+from .projects import IMPORT_PROJECT
 from .sessions import ADD_TO_TURN, add_user, write_session
 from .usage import insert_usage
 
@@ -50,9 +51,9 @@ _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s 
 
 # A fact imported replaces the stored one of its key only if it is newer.
 _IMPORT_FACT = (
-    "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-    " SELECT id, %s, %s, %s, %s, %s FROM users WHERE name = %s"
-    " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+    "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
+    " SELECT id, %s, %s, %s, %s, %s, %s FROM users WHERE name = %s"
+    " ON CONFLICT (user_id, project, key) DO UPDATE SET value = excluded.value,"
     " source = excluded.source, updated_at = excluded.updated_at"
     " WHERE excluded.updated_at > facts.updated_at"
 )
@@ -208,6 +209,8 @@ class PostgresTurnsMixin:
                 assert user_id is not None  # inserted just above
                 ids[user] = user_id
             for fact in facts:
+                made = (fact.project, fact.updated_at, fact.user, fact.project)
+                conn.execute(IMPORT_PROJECT, made)
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
             for session in sessions:
                 if write_session(conn, session, index=index) is None:

@@ -12,9 +12,10 @@ from ..crypto import Cipher, seal
 from ..quotas import Kind, Quotas
 from ..records import Fact, FactSource, FactVersion, Position, SessionInfo, Summary, now
 from .database import Database
+from .projects import add_project
 from .provenance import forget_history, history_of, record_fact, sources_of, turn_item
 
-_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at, f.valid_from"
+_FACT_COLUMNS = "f.id, f.key, f.value, f.source, f.updated_at, f.valid_from, f.project"
 
 _COUNT = {
     kind: f"SELECT count(*) FROM {kind} WHERE user_id = (SELECT id FROM users WHERE name = ?)"
@@ -34,14 +35,17 @@ class SQLiteMemoryMixin:
     cipher: Cipher | None
     quotas: Quotas
 
-    def _list_facts(self, user: str, limit: int | None, after: Position | None) -> list[Fact]:
+    def _list_facts(
+        self, user: str, limit: int | None, after: Position | None, project: str | None
+    ) -> list[Fact]:
         at, fact_id = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
                 f"SELECT {_FACT_COLUMNS} FROM facts f JOIN users u ON u.id = f.user_id"
                 " WHERE u.name = ? AND (? IS NULL OR (f.updated_at, f.id) < (?, ?))"
+                " AND (? IS NULL OR f.project = ?)"
                 " ORDER BY f.updated_at DESC, f.id DESC LIMIT ?",
-                (user, at, at, fact_id, -1 if limit is None else limit),
+                (user, at, at, fact_id, project, project, -1 if limit is None else limit),
             ).fetchall()
         )
         return [fact_from_row(row, self.cipher) for row in rows]
@@ -53,6 +57,7 @@ class SQLiteMemoryMixin:
         value: str,
         source: str,
         taught_by: tuple[SessionInfo, int] | None,
+        project: str,
     ) -> Fact:
         stamp = now()
 
@@ -62,35 +67,39 @@ class SQLiteMemoryMixin:
                 raise UserNotFound(f"no user {user!r}")
             user_id = row[0]
             if not conn.execute(
-                "SELECT 1 FROM facts WHERE user_id = ? AND key = ?", (user_id, key)
+                "SELECT 1 FROM facts WHERE user_id = ? AND project = ? AND key = ?",
+                (user_id, project, key),
             ).fetchone():
                 self.quotas.check("facts", user, count_of(conn, "facts", user) + 1)
+            add_project(conn, user_id, project, stamp)
             item_id = None
             if taught_by is not None:
                 item_id = turn_item(conn, taught_by[0].pk, taught_by[1])
-            return record_fact(conn, self.cipher, user_id, key, value, source, item_id, stamp)
+            owner = (user_id, project)
+            return record_fact(conn, self.cipher, owner, key, value, source, item_id, stamp)
 
         return self._db.write(work)
 
     def _fact_sources(self, user: str) -> dict[int, list[FactSource]]:
         return self._db.read(lambda conn: sources_of(conn, user))
 
-    def _fact_history(self, user: str, key: str | None) -> list[FactVersion]:
-        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key))
+    def _fact_history(self, user: str, key: str | None, project: str | None) -> list[FactVersion]:
+        return self._db.read(lambda conn: history_of(conn, self.cipher, user, key, project))
 
-    def _forget_fact(self, user: str, key_or_id: str) -> Fact:
+    def _forget_fact(self, user: str, key_or_id: str, project: str) -> Fact:
         def work(conn: sqlite3.Connection) -> Any:
-            # One fact: the one with that key, else the one with that id (a fact's key
-            # may look like another fact's id, and forgetting must not take both).
+            # One fact: the one with that key in the project, else the one with that id (a
+            # fact's key may look like another fact's id, and forgetting must not take both).
             row = conn.execute(
                 "DELETE FROM facts WHERE id = (SELECT id FROM facts"
                 " WHERE user_id = (SELECT id FROM users WHERE name = ?)"
-                " AND (key = ? OR CAST(id AS TEXT) = ?) ORDER BY key = ? DESC LIMIT 1)"
-                " RETURNING id, key, value, source, updated_at, valid_from, user_id",
-                (user, key_or_id, key_or_id, key_or_id),
+                " AND ((project = ? AND key = ?) OR CAST(id AS TEXT) = ?)"
+                " ORDER BY (project = ? AND key = ?) DESC LIMIT 1)"
+                " RETURNING id, key, value, source, updated_at, valid_from, project, user_id",
+                (user, project, key_or_id, key_or_id, project, key_or_id),
             ).fetchone()
             if row is not None:
-                forget_history(conn, row[-1], row[1])
+                forget_history(conn, row[-1], row[-2], row[1])
             return row
 
         row = self._db.write(work)

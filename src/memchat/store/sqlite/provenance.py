@@ -95,32 +95,34 @@ PROVENANCE_SCHEMA = (
     """,
 )
 
-_FACT = "id, key, value, source, updated_at, valid_from"
+_FACT = "id, key, value, source, updated_at, valid_from, project"
 
 
 def record_fact(
     conn: sqlite3.Connection,
     cipher: Cipher | None,
-    user_id: int,
+    owner: tuple[int, str],
     key: str,
     value: str,
     source: str,
     item_id: int | None,
     stamp: str,
 ) -> Fact:
-    """Set ``key`` to ``value`` for the user of row ``user_id``, taught by the message
-    ``item_id`` (None: by hand, the API or an import), keeping what it replaces."""
+    """Set ``key`` to ``value`` for ``owner`` (the user's row id, and the project: "" for
+    user-wide), taught by the message ``item_id`` (None: by hand, the API or an import),
+    keeping what it replaces."""
+    user_id, project = owner
     old = conn.execute(
         "SELECT id, value, source, traced, coalesce(valid_from, created_at) FROM facts"
-        " WHERE user_id = ? AND key = ?",
-        (user_id, key),
+        " WHERE user_id = ? AND project = ? AND key = ?",
+        (user_id, project, key),
     ).fetchone()
     traced = item_id is not None
     if old is None:
         row = conn.execute(
-            f"INSERT INTO facts (user_id, key, value, source, created_at, updated_at, traced,"
-            f" valid_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_FACT}",
-            (user_id, key, seal(cipher, value), source, stamp, stamp, traced, stamp),
+            f"INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at,"
+            f" traced, valid_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_FACT}",
+            (user_id, project, key, seal(cipher, value), source, stamp, stamp, traced, stamp),
         ).fetchone()
     else:
         fact_id, sealed, old_source, old_traced, valid_from = old
@@ -134,9 +136,9 @@ def record_fact(
             ).fetchone()
         else:
             history_id = conn.execute(
-                "INSERT INTO fact_history (user_id, key, value, source, traced, valid_from,"
-                " valid_to) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (user_id, key, sealed, old_source, old_traced, valid_from, stamp),
+                "INSERT INTO fact_history (user_id, project, key, value, source, traced,"
+                " valid_from, valid_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (user_id, project, key, sealed, old_source, old_traced, valid_from, stamp),
             ).fetchone()[0]
             # Untraced first, so that moving the sources away drops nothing.
             row = conn.execute(
@@ -182,34 +184,52 @@ def sources_of(conn: sqlite3.Connection, user: str) -> dict[int, list[FactSource
     return found
 
 
+_WHICH = " WHERE u.name = ? AND (? IS NULL OR h.key = ?) AND (? IS NULL OR h.project = ?)"
+
+
 def history_of(
-    conn: sqlite3.Connection, cipher: Cipher | None, user: str, key: str | None
+    conn: sqlite3.Connection,
+    cipher: Cipher | None,
+    user: str,
+    key: str | None,
+    project: str | None,
 ) -> list[FactVersion]:
-    """The earlier values of ``key`` (None: of every key), oldest first."""
+    """The earlier values of ``key`` (None: of every key) in ``project`` (None: in any),
+    oldest first."""
+    which = (user, key, key, project, project)
     rows = conn.execute(
-        "SELECT h.id, h.key, h.value, h.source, h.valid_from, h.valid_to FROM fact_history h"
-        " JOIN users u ON u.id = h.user_id WHERE u.name = ? AND (? IS NULL OR h.key = ?)"
+        "SELECT h.id, h.key, h.value, h.source, h.valid_from, h.valid_to, h.project"
+        f" FROM fact_history h JOIN users u ON u.id = h.user_id{_WHICH}"
         " ORDER BY h.valid_to, h.id",
-        (user, key, key),
+        which,
     ).fetchall()
     sources = conn.execute(
         "SELECT hs.history_id, s.key, i.seq, i.id FROM fact_history_sources hs"
         " JOIN fact_history h ON h.id = hs.history_id JOIN users u ON u.id = h.user_id"
-        " JOIN items i ON i.id = hs.item_id JOIN sessions s ON s.id = i.session_id"
-        " WHERE u.name = ? AND (? IS NULL OR h.key = ?) ORDER BY i.id",
-        (user, key, key),
+        f" JOIN items i ON i.id = hs.item_id JOIN sessions s ON s.id = i.session_id{_WHICH}"
+        " ORDER BY i.id",
+        which,
     ).fetchall()
     by_version: dict[int, list[FactSource]] = {}
     for history_id, session_id, seq, item_id in sources:
         by_version.setdefault(history_id, []).append(FactSource(session_id, seq, item_id))
     return [
-        FactVersion(name, unseal(cipher, value), source, start, end, tuple(by_version.get(hid, ())))
-        for hid, name, value, source, start, end in rows
+        FactVersion(
+            name,
+            unseal(cipher, value),
+            source,
+            start,
+            end,
+            tuple(by_version.get(hid, ())),
+            place,
+        )
+        for hid, name, value, source, start, end, place in rows
     ]
 
 
-def forget_history(conn: sqlite3.Connection, user_id: int, key: str) -> int:
-    """Delete every earlier value of ``key``; return how many there were."""
+def forget_history(conn: sqlite3.Connection, user_id: int, project: str, key: str) -> int:
+    """Delete every earlier value of ``key`` in ``project``; return how many there were."""
     return conn.execute(
-        "DELETE FROM fact_history WHERE user_id = ? AND key = ?", (user_id, key)
+        "DELETE FROM fact_history WHERE user_id = ? AND project = ? AND key = ?",
+        (user_id, project, key),
     ).rowcount

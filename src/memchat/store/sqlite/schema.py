@@ -15,6 +15,7 @@ from typing import Any
 from ..migrations import Migration
 from ..migrations import migrate as run
 from .index import OWNED_SCHEMA, SEARCH_SCHEMA
+from .projects import PROJECTS_SCHEMA
 from .provenance import PROVENANCE_SCHEMA
 from .usage import USAGE_SCHEMA
 
@@ -184,6 +185,9 @@ MIGRATIONS: list[Migration] = [
     ),
     # What each turn cost: its model, tokens and times (see usage.py).
     ("0012_usage", USAGE_SCHEMA),
+    # Projects (sqlite/projects.py): a session's project, each project's memory (shared
+    # or scoped), and facts unique per (user, project, key), "" being user-wide.
+    ("0013_projects", PROJECTS_SCHEMA),
 ]
 
 _BOOKKEEPING = """

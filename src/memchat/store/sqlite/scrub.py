@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 TABLES = (
     "users",
     "sessions",
+    "projects",
     "items",
     "items_fts",
     "branches",

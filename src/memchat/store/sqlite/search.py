@@ -27,12 +27,16 @@ if TYPE_CHECKING:
 MAX_TERM_MESSAGES = 2000
 MAX_RAREST_TERM_MESSAGES = 8000
 
-# The user (and session) filters are bound values; NULL for the session means any. Recall's
+# The user (session, project) filters are bound values; NULL for the session (or project)
+# means any. Recall's
 # MATCH expression may also hold the user's ``owner`` filter (sqlite/stats.py).
+# With ``shared_only`` (1), the sessions of projects whose memory is scoped are left out.
+_SHARED = " LEFT JOIN projects p ON p.user_id = s.user_id AND p.name = s.project"
+_PROJECT = " AND (? IS NULL OR s.project = ?) AND (? = 0 OR p.memory IS NOT 'scoped')"
 _SCOPE = (
     " JOIN items i ON i.id = items_fts.rowid JOIN sessions s ON s.id = i.session_id"
-    " JOIN users u ON u.id = s.user_id"
-    " WHERE items_fts MATCH ? AND u.name = ? AND (? IS NULL OR s.key = ?)"
+    " JOIN users u ON u.id = s.user_id" + _SHARED + " WHERE items_fts MATCH ? AND u.name = ?"
+    " AND (? IS NULL OR s.key = ?)" + _PROJECT
 )
 # Only ``text`` counts for search; recall weighs context1 and context2 too. The columns
 # after them (unindexed, and ``owner``) never count.
@@ -84,14 +88,16 @@ _NEAR = (
 # Counts at most ``limit`` items, so a long history costs no more than a short one.
 _ITEM_COUNT = (
     "SELECT count(*) FROM (SELECT 1 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
-    " WHERE u.name = ? AND (? IS NULL OR s.key = ?) LIMIT ?)"
+    + _SHARED
+    + " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    " WHERE u.name = ? AND (? IS NULL OR s.key = ?)" + _PROJECT + " LIMIT ?)"
 )
 _ALL = (
     f"SELECT {_MESSAGE_COLUMNS}, 0.0 FROM users u JOIN sessions s ON s.user_id = u.id"
-    " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
+    + _SHARED
+    + " CROSS JOIN items i ON i.session_id = s.id AND i.branch = 0"
     " CROSS JOIN items_fts_content c ON c.id = i.id"
-    " WHERE u.name = ? AND (? IS NULL OR s.key = ?) ORDER BY i.id"
+    " WHERE u.name = ? AND (? IS NULL OR s.key = ?)" + _PROJECT + " ORDER BY i.id"
 )
 
 
@@ -114,13 +120,15 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
         limit: int,
         session_id: str | None,
         highlight: tuple[str, str],
+        project: str | None,
+        shared_only: bool,
     ) -> list[SearchHit]:
         blind = self._searchable()
         words = query_words(query)
         if not words or limit <= 0:
             return []
         self.sync_search_index()
-        scope = (user, session_id, session_id, limit)
+        scope = (user, session_id, session_id, project, project, shared_only, limit)
 
         def work(conn: sqlite3.Connection) -> list[SearchHit]:
             terms = words if blind is None else blind.query_words(conn, words)
@@ -169,6 +177,8 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
         session_id: str | None,
         context_weights: tuple[float, float],
         keep_rarest: bool,
+        project: str | None,
+        shared_only: bool,
     ) -> list[IndexedMessage]:
         self.sync_search_index()
         if not words or limit <= 0 or self.index_mode() == "off":
@@ -198,7 +208,8 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
                 expression = quote(word)
                 if table[word] > user_rows:
                     expression = f"{owner} AND {expression}"
-                scope = (expression, user, session_id, session_id, limit)
+                where = (user, session_id, session_id, project, project, shared_only)
+                scope = (expression, *where, limit)
                 for row in conn.execute(_MATCH, (*context_weights, *scope)):
                     scores[row[0]] = scores.get(row[0], 0.0) + scale * row[-1]
                     rows[row[0]] = row
@@ -236,13 +247,19 @@ class SQLiteSearchMixin(SQLiteIndexMixin):
 
         return self._db.read(work)
 
-    def all_messages(
-        self, user: str, *, limit: int, session_id: str | None = None
+    def _all_messages(
+        self,
+        user: str,
+        *,
+        limit: int,
+        session_id: str | None,
+        project: str | None,
+        shared_only: bool,
     ) -> list[IndexedMessage] | None:
         self.sync_search_index()
 
         def work(conn: sqlite3.Connection) -> list[IndexedMessage] | None:
-            scope = (user, session_id, session_id)
+            scope = (user, session_id, session_id, project, project, shared_only)
             (count,) = conn.execute(_ITEM_COUNT, (*scope, limit + 1)).fetchone()
             if count > limit:
                 return None

@@ -23,11 +23,9 @@ from ..usage import TURN_USAGE_COLUMNS, turn_usage_of
 from .auth import admins
 from .database import Database
 from .memory import count_of
+from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project
 from .usage import insert_usage
 
-_SESSION_COLUMNS = (
-    "s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count, s.metadata"
-)
 _USER = "SELECT name, created_at, current_session FROM users"
 
 
@@ -74,7 +72,14 @@ class SQLiteSessionsMixin:
         )
 
     def _create_session(
-        self, user: str, key: str, *, title: str | None, metadata: dict[str, Any], created_at: str
+        self,
+        user: str,
+        key: str,
+        *,
+        title: str | None,
+        metadata: dict[str, Any],
+        created_at: str,
+        project: str,
     ) -> SessionInfo:
         sealed = seal_title(self.cipher, title)
         self._ensure_user(user)
@@ -82,13 +87,16 @@ class SQLiteSessionsMixin:
         def work(conn: sqlite3.Connection) -> None:
             self.quotas.check("sessions", user, count_of(conn, "sessions", user) + 1)
             try:
-                conn.execute(
-                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata)"
-                    " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?",
-                    (key, sealed, created_at, created_at, json.dumps(metadata), user),
-                )
+                row = conn.execute(
+                    "INSERT INTO sessions (user_id, key, title, created_at, updated_at, metadata,"
+                    " project) SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE name = ?"
+                    " RETURNING user_id",
+                    (key, sealed, created_at, created_at, json.dumps(metadata), project, user),
+                ).fetchone()
             except sqlite3.IntegrityError as exc:
                 raise SessionExists(f"user {user!r} already has a session {key!r}") from exc
+            if row is not None:
+                add_project(conn, row[0], project, created_at)
 
         self._db.write(work)
         return self._session(user, key)
@@ -96,24 +104,24 @@ class SQLiteSessionsMixin:
     def _find_session(self, user: str, session_id: str) -> SessionInfo | None:
         row = self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.name = ? AND s.key = ?",
+                f"SELECT {SESSION_COLUMNS} FROM {SESSIONS_FROM} WHERE u.name = ? AND s.key = ?",
                 (user, session_id),
             ).fetchone()
         )
         return None if row is None else session_from_row(row, self.cipher)
 
     def _list_sessions(
-        self, user: str, limit: int | None, after: Position | None
+        self, user: str, limit: int | None, after: Position | None, project: str | None
     ) -> list[SessionInfo]:
         self._get_user(user)
         at, pk = after or (None, None)
         rows = self._db.read(
             lambda conn: conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+                f"SELECT {SESSION_COLUMNS} FROM {SESSIONS_FROM}"
                 " WHERE u.name = ? AND (? IS NULL OR (s.updated_at, s.id) < (?, ?))"
+                " AND (? IS NULL OR s.project = ?)"
                 " ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
-                (user, at, at, pk, -1 if limit is None else limit),
+                (user, at, at, pk, project, project, -1 if limit is None else limit),
             ).fetchall()
         )
         return [session_from_row(row, self.cipher) for row in rows]
@@ -172,8 +180,8 @@ def write_session(conn: sqlite3.Connection, session: StoredSession) -> int | Non
     nothing, if the user already has a session of that id."""
     row = conn.execute(
         "INSERT INTO sessions (user_id, key, title, created_at, updated_at, turn_count,"
-        " last_seq, metadata) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-        " ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+        " last_seq, metadata, project) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users"
+        " WHERE name = ? ON CONFLICT (user_id, key) DO NOTHING RETURNING id, user_id",
         (
             session.id,
             session.title,
@@ -182,12 +190,19 @@ def write_session(conn: sqlite3.Connection, session: StoredSession) -> int | Non
             session.turn_count,
             session.last_seq,
             session.metadata,
+            session.project,
             session.user,
         ),
     ).fetchone()
     if row is None:
         return None
     pk = int(row[0])
+    add_project(conn, row[1], session.project, session.created_at)
+    if session.scoped:
+        conn.execute(
+            "UPDATE projects SET memory = 'scoped' WHERE user_id = ? AND name = ?",
+            (row[1], session.project),
+        )
     for turn in session.turns:
         insert_items(conn, pk, turn.seq, turn.created_at, turn.data)
         if turn.usage is not None:
@@ -228,15 +243,15 @@ def insert_items(
 
 _STORED_SESSIONS = (
     "SELECT s.id, u.name, s.key, s.title, s.created_at, s.updated_at, s.turn_count,"
-    " s.last_seq, s.metadata FROM sessions s JOIN users u ON u.id = s.user_id ORDER BY s.id"
+    f" s.last_seq, s.metadata, s.project, coalesce(p.memory = 'scoped', 0) FROM {SESSIONS_FROM}"
+    " ORDER BY s.id"
 )
 
 
 def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[StoredSession]:
     """Every session, one at a time, as stored (items opened with ``cipher`` as well)."""
-    for pk, user, key, title, created, updated, turn_count, last_seq, metadata in conn.execute(
-        _STORED_SESSIONS
-    ).fetchall():
+    for row in conn.execute(_STORED_SESSIONS).fetchall():
+        pk, user, key, title, created, updated, turn_count, last_seq, metadata, *project = row
         info = session_from_row(
             (pk, user, key, title, created, updated, turn_count, metadata), cipher
         )
@@ -296,4 +311,6 @@ def read_sessions(conn: sqlite3.Connection, cipher: Cipher | None) -> Iterator[S
                 ).fetchall()
             ),
             tuple(on_branch.items()),
+            project[0],
+            bool(project[1]),
         )

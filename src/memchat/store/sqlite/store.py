@@ -21,6 +21,7 @@ from .database import Database
 from .index import reindex_context
 from .locks import FileTurnLocks
 from .memory import SQLiteMemoryMixin
+from .projects import SQLiteProjectsMixin
 from .schema import migrate
 from .sealing import SQLiteSealingMixin
 from .search import SQLiteSearchMixin
@@ -37,6 +38,7 @@ class SQLiteStore(
     SQLiteTurnsMixin,
     SQLiteBranchesMixin,
     SQLiteMemoryMixin,
+    SQLiteProjectsMixin,
     SQLiteAuthMixin,
     SQLiteSearchMixin,
     SQLiteSealingMixin,

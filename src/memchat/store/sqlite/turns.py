@@ -22,14 +22,15 @@ from ..titles import title_from_items
 from ..usage import TurnUsage
 from .database import Database
 from .memory import count_of
+from .projects import IMPORT_PROJECT
 from .sessions import add_user, insert_items, write_session
 from .usage import insert_usage
 
 # A fact imported replaces the stored one of its key only if it is newer.
 _IMPORT_FACT = (
-    "INSERT INTO facts (user_id, key, value, source, created_at, updated_at)"
-    " SELECT id, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-    " ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value,"
+    "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
+    " SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE name = ?"
+    " ON CONFLICT (user_id, project, key) DO UPDATE SET value = excluded.value,"
     " source = excluded.source, updated_at = excluded.updated_at"
     " WHERE excluded.updated_at > facts.updated_at"
 )
@@ -183,6 +184,8 @@ class SQLiteTurnsMixin:
             for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
                 add_user(conn, user)
             for fact in facts:
+                made = (fact.project, fact.updated_at, fact.user, fact.project)
+                conn.execute(IMPORT_PROJECT, made)
                 conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
             for session in sessions:
                 if write_session(conn, session) is None:
