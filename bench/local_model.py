@@ -5,19 +5,24 @@ keeping the history itself, and reports load time, time to first token and decod
 turns 1, 10 and 50; then asks the model to recall names and a colour told earlier.
 
 Then the same through memchat's own turn path (``Chat`` with ``Memory`` at the embedded
-model's 1,536-token budget): a user with an earlier session too long to be shown whole
-asks ``--turns`` questions about it in a new session, so every turn's context holds
-recalled excerpts that change from turn to turn (after the window, so the cached prompt
-before them still holds). Reported: TTFT, the context's tokens, and how many of them the
-model had to read anew (``prefill``: the prompt's tokens past the longest prefix it
-shares with the previous turn's prompt, which llama.cpp's cache skips).
+model's 1,536-token budget, its facts shown as its own answer, its reminder after each
+message): a user with an earlier session too long to be shown whole asks ``--turns``
+questions about it in a new session, so every turn's context holds recalled excerpts
+that change from turn to turn (right before the message). Reported: TTFT, the context's
+tokens, how many tokens of the prompt llama.cpp had to read (``read``: past what it held
+from the turn before, which read the next prompt's start ahead once it had replied, or
+what the saved state gave), and the time from the reply's last piece to the stored turn
+(``after reply``: that read-ahead, saving the state, storing the turn).
+``--recall-share`` tries another share of the budget for the excerpts in a session under
+way; ``--memory-only`` skips the plain path.
 
 Both paths also run their last turn in a new process (``memchat ask`` is one), from the
 prompt state the turns before saved in a scratch directory (``models/prompt_state.py``):
 the time to the first token there counts loading that state, not loading the weights or
 the process's first decode (a throwaway one, which can be slow), which are reported apart.
 
-    python bench/local_model.py [--turns 50] [--json] [--data-dir DIR]
+    python bench/local_model.py [--turns 50] [--json] [--data-dir DIR] [--memory-only]
+        [--recall-share 0.2]
 
 The goal is a first token within 1.5 s at turn 50 on a 2-core machine, on both paths, in
 the same process and in a new one.
@@ -45,7 +50,7 @@ from memchat.chat import Chat, TurnResult
 from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
 from memchat.models.local import LocalModel, load_llama
 from memchat.models.prompt_state import prompt_session
-from memchat.models.resolve import LOCAL_CONTEXT_TOKENS
+from memchat.models.resolve import LOCAL_CONTEXT_TOKENS, LOCAL_REMINDER
 from memchat.models.weights import ensure_default_model
 from memchat.store import SQLiteStore
 
@@ -148,7 +153,11 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
     spec = json.loads(args.replay.read_text())
     path = ensure_default_model(args.data_dir)
     model = LocalModel(
-        path, n_ctx=args.n_ctx, max_tokens=args.max_tokens, prompt_states=Path(spec["states"])
+        path,
+        n_ctx=args.n_ctx,
+        max_tokens=args.max_tokens,
+        prompt_states=Path(spec["states"]),
+        reminder=LOCAL_REMINDER if spec["kind"] == "memory" else None,
     )
     start = time.perf_counter()
     model.load()
@@ -170,6 +179,8 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         loaded["tokens"] = restore(*args)
         loaded["s"] = time.perf_counter() - start
+        # What llama.cpp reads before the first token: the prompt past the loaded state.
+        loaded["read"] = len(args[-1]) - int(loaded["tokens"])
         return int(loaded["tokens"])
 
     states.restore = timed_restore  # type: ignore[method-assign]
@@ -184,7 +195,7 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
             "reply": stats.reply,
         }
     with SQLiteStore(Path(spec["db"])) as store:
-        chat = memory_chat(model, store)
+        chat = memory_chat(model, store, spec["share"])
         session = store.session(USER, "now")
         start = time.perf_counter()
         first: float | None = None
@@ -203,14 +214,19 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         }
 
 
-def memory_chat(model: LocalModel, store: SQLiteStore) -> Chat:
-    """memchat's chat on ``store`` as ``Chat.from_settings`` makes it for the embedded model."""
+def memory_chat(
+    model: LocalModel, store: SQLiteStore, share: float = SLOW_PROMPT_RECALL_SHARE
+) -> Chat:
+    """memchat's chat on ``store`` as ``Chat.from_settings`` makes it for the embedded model
+    (``model`` should carry its reminder, ``LOCAL_REMINDER``); ``share``: of the budget
+    for recalled excerpts once a session is under way."""
     memory = Memory(
         store,
         LOCAL_CONTEXT_TOKENS,
         count=model.count_tokens,
         recall=store_recall(store),
-        steady_recall_share=SLOW_PROMPT_RECALL_SHARE,
+        steady_recall_share=share,
+        facts_as_answer=True,
     )
     return Chat(Agent(name="bench", instructions=INSTRUCTIONS, model=model), memory=memory)
 
@@ -228,6 +244,16 @@ async def bench_recall(agent: Agent[Any]) -> list[dict[str, Any]]:
         ok = expected.lower() in stats.reply.lower()
         results.append({"expected": expected, "ok": ok, "reply": stats.reply})
     return results
+
+
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def question(turn: int) -> str:
@@ -249,10 +275,22 @@ async def bench_memory(
             friend, dish = FRIENDS[n % len(FRIENDS)], DISHES[n % len(DISHES)]
             said = f"On day {n} I cooked {dish} with {friend} and we talked about trains."
             store.commit_turn(earlier, [{"role": "user", "content": said}])
-        count = model.count_tokens
-        chat = memory_chat(model, store)
+        chat = memory_chat(model, store, args.recall_share)
         session = store.session(USER, "now")
-        previous = ""
+        # What llama.cpp reads of each turn's prompt: past what it holds, or what the
+        # session's saved state gives, whichever is more.
+        states = model.prompt_states()
+        assert states is not None
+        restore = states.restore
+        reads: list[int] = []
+
+        def counted(llama: Any, user: str, session_id: str, prompt: Any) -> int:
+            held = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), list(prompt))
+            loaded = restore(llama, user, session_id, prompt)
+            reads.append(len(prompt) - max(held, loaded))
+            return loaded
+
+        states.restore = counted  # type: ignore[method-assign]
         for turn in range(1, turns + 1):
             if turn == turns:
                 # A new process runs the last turn first, on copies of the store and of
@@ -271,29 +309,31 @@ async def bench_memory(
                     "states": str(scratch / "memory-states"),
                     "db": str(scratch / "memory-copy.db"),
                     "question": question(turn),
+                    "share": args.recall_share,
                 }
                 new_process = in_new_process(spec, args, scratch)
             start = time.perf_counter()
             first: float | None = None
+            last = start
             context = None
             async for piece in chat.stream_turn(session, question(turn)):
                 first = time.perf_counter() if first is None else first
                 if isinstance(piece, TurnResult):
                     context = piece.context
+                else:
+                    last = time.perf_counter()
             assert context is not None
-            prompt = json.dumps(context.items)
-            shared = os.path.commonprefix([prompt, previous])  # noqa: RUF071 (text, not paths)
-            previous = prompt
             parts = {part.name: part.tokens for part in context.parts}
             rows.append(
                 {
                     "turn": turn,
                     "context_tokens": context.tokens,
                     "recalled_tokens": parts.get("recalled", 0),
-                    # Tokens past the prefix shared with the previous prompt (JSON-quoted
-                    # text, so a slight overcount): what this turn's prefill reads anew.
-                    "prefill_tokens": count(prompt[len(shared) :]),
+                    "read_tokens": reads[-1],
                     "ttft_s": (first or time.perf_counter()) - start,
+                    # From the reply's last piece to the stored turn: reading the next
+                    # prompt's start ahead, saving the state, storing the turn.
+                    "after_reply_s": time.perf_counter() - last,
                 }
             )
     return rows, new_process
@@ -302,6 +342,14 @@ async def bench_memory(
 def print_table(report: dict[str, Any]) -> None:
     """Print the report for a person."""
     print(f"assemble/verify weights: {report['weights_s']:.2f} s   load: {report['load_s']:.2f} s")
+    if "turns" in report:
+        print_plain(report)
+    print_memory(report)
+    print(f"load average before / after: {report['load_before']} / {report['load_after']}")
+
+
+def print_plain(report: dict[str, Any]) -> None:
+    """Print the plain chat's part of the report."""
     print(f"{'turn':>5} {'prompt tok':>10} {'out tok':>8} {'TTFT s':>7} {'tok/s':>6}  reply")
     for row in report["turns"]:
         print(
@@ -322,17 +370,25 @@ def print_table(report: dict[str, Any]) -> None:
     for case in report["recall"]:
         mark = "ok  " if case["ok"] else "FAIL"
         print(f"recall {mark} {case['expected']:<7} {case['reply'][:60]!r}")
+
+
+def print_memory(report: dict[str, Any]) -> None:
+    """Print the part of the report through memchat's memory."""
     print("through memchat's memory (1,536 tokens, excerpts recalled from an earlier session):")
-    print(f"{'turn':>5} {'context tok':>11} {'recalled':>8} {'prefill':>8} {'TTFT s':>7}")
+    print(
+        f"{'turn':>5} {'context tok':>11} {'recalled':>8} {'read':>5} {'TTFT s':>7}"
+        f" {'after reply s':>13}"
+    )
     for row in report["memory_turns"]:
         print(
             f"{row['turn']:>5} {row['context_tokens']:>11} {row['recalled_tokens']:>8}"
-            f" {row['prefill_tokens']:>8} {row['ttft_s']:>7.3f}"
+            f" {row['read_tokens']:>5} {row['ttft_s']:>7.3f} {row['after_reply_s']:>13.3f}"
         )
     fresh = report["memory_new_process_last"]
     print(
         f"last turn in a new process from the saved prompt state: TTFT {fresh['ttft_s']:.3f} s"
-        f" ({fresh['state']['tokens']} tokens loaded in {fresh['state']['s']:.3f} s;"
+        f" ({fresh['state']['tokens']} tokens loaded in {fresh['state']['s']:.3f} s,"
+        f" {fresh['state'].get('read', '?')} read;"
         f" before it: model load {fresh['load_s']:.2f} s, first decode"
         f" {fresh['first_decode_s']:.2f} s)"
     )
@@ -340,7 +396,6 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"goal TTFT <= {TTFT_GOAL_S} s at the last turn through memory: {verdict}")
     verdict = "met" if report["new_process_goal_met"] else "MISSED"
     print(f"goal TTFT <= {TTFT_GOAL_S} s at the last turn in a new process: {verdict}")
-    print(f"load average before / after: {report['load_before']} / {report['load_after']}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -350,6 +405,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the turns through memchat's memory"
+    )
+    parser.add_argument(
+        "--recall-share",
+        type=float,
+        default=SLOW_PROMPT_RECALL_SHARE,
+        help="recalled excerpts' share of the budget in a session under way (memory path)",
+    )
     parser.add_argument("--replay", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--data-dir",
@@ -380,32 +444,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load_s = time.perf_counter() - start
         agent: Agent[Any] = Agent(name="bench", instructions=INSTRUCTIONS, model=model)
 
-        speed = await bench_speed(agent, model, args.turns, args, scratch)
-        recall = await bench_recall(agent)
-        memory_turns, memory_new_process = await bench_memory(model, args.turns, args, scratch)
-    shown = [s for s in speed["turns"] if s.turn in REPORTED_TURNS or s.turn == args.turns]
+        if args.memory_only:
+            speed, recall = None, []
+        else:
+            speed = await bench_speed(agent, model, args.turns, args, scratch)
+            recall = await bench_recall(agent)
+        # The memory path's model carries the embedded model's reminder, as memchat's does.
+        memory_model = LocalModel(
+            path,
+            n_ctx=args.n_ctx,
+            max_tokens=args.max_tokens,
+            prompt_states=scratch / "prompt-states",
+            reminder=LOCAL_REMINDER,
+        )
+        memory_turns, memory_new_process = await bench_memory(
+            memory_model, args.turns, args, scratch
+        )
     memory_shown = [
         row for row in memory_turns if row["turn"] in REPORTED_TURNS or row["turn"] == args.turns
     ]
-    return {
+    report: dict[str, Any] = {
         "weights_s": weights_s,
         "load_s": load_s,
-        "turns": [asdict(s) for s in shown],
-        "cold_last": asdict(speed["cold_last"]),
-        "new_process_last": speed["new_process_last"],
-        "ttft_goal_met": speed["turns"][-1].ttft_s <= TTFT_GOAL_S,
-        "recall": recall,
-        "recall_passed": sum(case["ok"] for case in recall),
         "memory_turns": memory_shown,
         "memory_new_process_last": memory_new_process,
         "memory_ttft_goal_met": memory_turns[-1]["ttft_s"] <= TTFT_GOAL_S,
-        "new_process_goal_met": max(
-            speed["new_process_last"]["ttft_s"], memory_new_process["ttft_s"]
-        )
-        <= TTFT_GOAL_S,
+        "new_process_goal_met": memory_new_process["ttft_s"] <= TTFT_GOAL_S,
         "load_before": load_before,
-        "load_after": round(os.getloadavg()[0], 2),
     }
+    if speed is not None:
+        shown = [s for s in speed["turns"] if s.turn in REPORTED_TURNS or s.turn == args.turns]
+        report |= {
+            "turns": [asdict(s) for s in shown],
+            "cold_last": asdict(speed["cold_last"]),
+            "new_process_last": speed["new_process_last"],
+            "ttft_goal_met": speed["turns"][-1].ttft_s <= TTFT_GOAL_S,
+            "recall": recall,
+            "recall_passed": sum(case["ok"] for case in recall),
+        }
+        report["new_process_goal_met"] &= speed["new_process_last"]["ttft_s"] <= TTFT_GOAL_S
+    report["load_after"] = round(os.getloadavg()[0], 2)
+    return report
 
 
 def main() -> int:
@@ -420,7 +499,7 @@ def main() -> int:
     else:
         print_table(report)
     met = ("ttft_goal_met", "memory_ttft_goal_met", "new_process_goal_met")
-    return 0 if all(report[goal] for goal in met) else 1
+    return 0 if all(report.get(goal, True) for goal in met) else 1
 
 
 if __name__ == "__main__":

@@ -71,14 +71,15 @@ async def evaluate(
             store_all(store, [conv])
             text_of = dict(conv.messages)
             # The embedded model's budget comes with its other setting (Chat.from_settings).
-            steady = SLOW_PROMPT_RECALL_SHARE if budget == LOCAL_CONTEXT_TOKENS else None
+            local = budget == LOCAL_CONTEXT_TOKENS
             memory = Memory(
                 store,
                 budget,
                 count=count,
                 recall=store_recall(store),
                 recall_k=recall_k,
-                steady_recall_share=steady,
+                steady_recall_share=SLOW_PROMPT_RECALL_SHARE if local else None,
+                facts_as_answer=local,
             )
             last = conv.records[-1].id
             for index, question in enumerate(conv.questions):

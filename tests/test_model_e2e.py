@@ -213,3 +213,74 @@ def test_a_new_process_continues_from_the_saved_prompt_state(
     from_file = reply(history)
     assert restored[-1] > 300  # the whole first turn came from the file
     assert from_file == in_memory
+
+
+def test_the_next_turn_reads_only_what_is_new_to_it(
+    embedded: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a reply the model holds the start of the session's next prompt, the messages
+    of this turn only (recalled excerpts, the reminder) left out: the next turn shares all
+    of it, in this process and from the state it saved."""
+    from agents import ModelSettings
+    from agents.models.interface import ModelTracing
+
+    from memchat.models.local import LocalModel, load_llama
+    from memchat.models.prompt_state import PromptStates, prompt_session
+
+    model = LocalModel(
+        embedded.model_path,
+        temperature=0.0,
+        prompt_states=tmp_path,
+        reminder='Answer "{message}" speaking to the user.',
+    )
+    seen: list[tuple[list[int], list[int]]] = []  # (what the model held, the prompt)
+    restore = PromptStates.restore
+
+    def spy(self: PromptStates, llama: Any, user: str, session: str, prompt: Any) -> int:
+        seen.append((llama.input_ids[: llama.n_tokens].tolist(), list(prompt)))
+        return restore(self, llama, user, session, prompt)
+
+    monkeypatch.setattr(PromptStates, "restore", spy)
+
+    def reply(history: list[Any], excerpts: str) -> str:
+        with prompt_session("sara", "s1", [excerpts]):
+            call = model.get_response(
+                "Be brief.",
+                [*history[:-1], {"role": "system", "content": excerpts}, history[-1]],
+                ModelSettings(max_tokens=16),
+                [],
+                None,
+                [],
+                ModelTracing.DISABLED,
+                previous_response_id=None,
+                conversation_id=None,
+                prompt=None,
+            )
+            response = asyncio.run(call)
+        return str(response.output[0].content[0].text)  # type: ignore[union-attr,index]
+
+    history: list[Any] = [{"role": "user", "content": f"Note: {SAMPLES[2][:1200]}"}]
+    history += [{"role": "assistant", "content": "Noted."}]
+    history += [{"role": "user", "content": "I'm Sara; I keep bees in Lisbon."}]
+    first = reply(history, "Earlier: Sara said her bees are calm.")
+    history += [
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "Where do I keep bees?"},
+    ]
+    reply(history, "Earlier: Sara moved the hives in May.")
+    held, prompt = seen[-1]
+    assert len(held) > 300 and prompt[: len(held)] == held
+    # What is left to read: the new excerpts, the message, the reminder, the template's marks.
+    assert len(prompt) - len(held) < 60
+
+    load_llama(embedded.model_path).reset()  # a new process's empty cache
+    monkeypatch.setattr(PromptStates, "restore", restore)
+    restored = PromptStates.restore(
+        model.prompt_states(),  # type: ignore[arg-type]
+        load_llama(embedded.model_path),
+        "sara",
+        "s1",
+        prompt,
+    )
+    # The state saved after the second turn holds at least what the model held before it.
+    assert restored >= len(held)

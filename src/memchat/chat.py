@@ -154,6 +154,7 @@ class Chat:
             recall_k=plan.recall_k,
             cross_session=settings.cross_session,
             steady_recall_share=SLOW_PROMPT_RECALL_SHARE if choice.slow_prompt else None,
+            facts_as_answer=choice.speaks_as_user,
         )
         return cls(
             agent,
@@ -212,7 +213,8 @@ class Chat:
                 )
                 turn.context = context.items
             # The embedded model keeps this session's prompt state for its next turn.
-            with prompt_session(session.info.user, session.info.id):
+            turn_only = context.turn_only if context is not None else []
+            with prompt_session(session.info.user, session.info.id, turn_only):
                 result = Runner.run_streamed(
                     agent,
                     text if input_items is None else input_items,

@@ -5,16 +5,22 @@ turn, so a local model's prompt cache stays valid):
 
 1. the system prompt (the agent's instructions);
 2. one system message with the user's facts and the summary of the turns that no
-   longer fit;
-3. the most recent whole turns that fit (a turn is never cut, so a tool call never loses
+   longer fit (with ``Memory.facts_as_answer``, the facts come first as an exchange: a
+   question of the user's and the assistant's answer, said to the user);
+3. when all of them fit, the user's earlier messages, whole (the same from turn to turn);
+4. the most recent whole turns that fit (a turn is never cut, so a tool call never loses
    its output);
-4. one system message with passages recalled from the user's history for this message;
-5. the new message.
+5. one system message with the excerpts recalled from the user's history for this
+   message (when 3 did not fit): the only part that changes every turn, so it comes
+   last, right before the new message (``AssembledContext.turn_only``);
+6. the new message.
 
 The window of recent turns starts after the summary's last turn. When it outgrows its
 share of the budget it is cut back to 60% of that share in one step, and the turns cut
 off are summarized: the window's start, and so the prompt's prefix, then stays put for
-many turns instead of sliding every turn.
+many turns instead of sliding every turn. The next turn's prompt holds this one's up to
+the excerpts, then this turn's message and reply: the embedded model reads that much
+ahead once it has replied (``models/next_prompt.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from ..errors import FactNotFound, InputTooLarge, QuotaExceeded
 from ..store import Item, SessionInfo, Store, Turn
 from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
-from .factsheet import fact_sheet, facts_in_view
+from .factsheet import ANSWER_EXTRA, NOTES_EXTRA, fact_sheet, facts_in_view, memory_notes
 from .forget import forget_fact
 from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
@@ -58,6 +64,10 @@ MIN_MESSAGE_TOKENS = 4
 # Tokens of a typical recalled message: the room over this is how many passages recall
 # is asked for (the excerpts around them fill the rest).
 PASSAGE_TOKENS = 40
+
+
+# The name of the part recalled for this turn's message alone.
+RECALLED = "recalled"
 
 
 RecallFn = Callable[[str, str, int, str | None, set[int], str | None], Sequence[Passage]]
@@ -112,6 +122,12 @@ class AssembledContext:
         """Total tokens of every part."""
         return sum(part.tokens for part in self.parts)
 
+    @property
+    def turn_only(self) -> list[str]:
+        """The texts of the system messages shown for this turn's message alone (the
+        recalled excerpts): the next turn's context will not hold them."""
+        return [part.text for part in self.parts if part.name == RECALLED]
+
 
 @dataclass
 class Memory:
@@ -130,6 +146,9 @@ class Memory:
     # after the cached part of the prompt) take at most this share of the budget.
     # None: all the room the other parts leave.
     steady_recall_share: float | None = None
+    # For a small model that answers questions about the user as if it were the user:
+    # the facts are shown as its own earlier answer to the user (``_memory_items``).
+    facts_as_answer: bool = False
 
     async def assemble(
         self,
@@ -158,7 +177,10 @@ class Memory:
         summary_limit = int(usable * SUMMARY_SHARE)
         recall_limit = int(usable * RECALL_SHARE)
         # The memory message is reserved at its largest (the summary may grow below).
-        memory_reserve = self.count(facts) + summary_limit + self.count(_HEADERS) + MESSAGE_OVERHEAD
+        as_answer = self.facts_as_answer and bool(facts)
+        extra = self.count(ANSWER_EXTRA if as_answer else NOTES_EXTRA)
+        extra += (3 if as_answer else 1) * MESSAGE_OVERHEAD
+        memory_reserve = self.count(facts) + summary_limit + extra
         window_share = usable - fixed - asked - memory_reserve - recall_limit
         # Messages that stated a forgotten fact (forget.py): neither shown, summarized nor
         # recalled. Read once per turn, for the window and recall both.
@@ -172,12 +194,18 @@ class Memory:
 
         context = AssembledContext(self.budget)
         context.parts.append(ContextPart("system prompt", fixed, system_prompt))
-        memory_text = _memory_message(facts, summary)
-        if memory_text:
-            memory_item: Item = {"role": "system", "content": memory_text}
-            context.items.append(memory_item)
+        memory_messages = memory_notes(facts, summary, as_answer=self.facts_as_answer)
+        if memory_messages:
+            memory_items: list[Item] = [
+                {"role": role, "content": text} for role, text in memory_messages
+            ]
+            context.items.extend(memory_items)
             context.parts.append(
-                ContextPart("facts and summary", item_tokens(memory_item, self.count), memory_text)
+                ContextPart(
+                    "facts and summary",
+                    sum(item_tokens(item, self.count) for item in memory_items),
+                    "\n\n".join(text for _, text in memory_messages),
+                )
             )
         window_items = [item for turn in window for item in turn.items]
         window_tokens = sum(item_tokens(item, self.count) for item in window_items)
@@ -201,7 +229,7 @@ class Memory:
                 room = min(room, int(usable * self.steady_recall_share))
             found = self._recalled(session, message, room - MESSAGE_OVERHEAD, leave_out)
             if found is not None:
-                self._add(context, "recalled", found.text)
+                self._add(context, RECALLED, found.text)
         context.parts.append(ContextPart("new message", asked, message))
         return context
 
@@ -244,7 +272,14 @@ class Memory:
     def _facts_text(self, session: SessionInfo, limit: int) -> str:
         if not self.cross_session:
             return ""
-        return fact_sheet(self.store, session.user, limit, self.count, session.memory_scope)
+        return fact_sheet(
+            self.store,
+            session.user,
+            limit,
+            self.count,
+            session.memory_scope,
+            to_user=self.facts_as_answer,
+        )
 
     async def _window(
         self,
@@ -365,17 +400,3 @@ def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:
         shown = [(i, x) for i, x in zip(turn.item_ids, turn.items, strict=True) if i not in hidden]
         kept.append(replace(turn, items=[x for _, x in shown], item_ids=[i for i, _ in shown]))
     return kept
-
-
-_FACTS_HEADER = "What you know about the user:\n"
-_SUMMARY_HEADER = "Summary of the earlier conversation:\n"
-_HEADERS = _FACTS_HEADER + "\n\n" + _SUMMARY_HEADER
-
-
-def _memory_message(facts: str, summary: str) -> str:
-    parts = []
-    if facts:
-        parts.append(_FACTS_HEADER + facts)
-    if summary:
-        parts.append(_SUMMARY_HEADER + summary)
-    return "\n\n".join(parts)

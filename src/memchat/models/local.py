@@ -4,7 +4,8 @@ This is memchat's offline default. It speaks plain chat only: tools, handoffs an
 output are not offered to the model, so an agent run on it never calls a tool. One
 ``llama_cpp.Llama`` is loaded per model file and process and shared by every ``LocalModel``;
 llama.cpp keeps the KV cache of the last prompt, so the next turn of the same chat only has
-to evaluate the new messages. Turns of different chats interleaved on one process evict each
+to evaluate the new messages (after a chat's reply it reads the start of the next prompt
+ahead, ``next_prompt.py``). Turns of different chats interleaved on one process evict each
 other's cache and pay for the whole prompt.
 
 ``llama_cpp`` is imported lazily (``runtime.py``), so this module imports without the
@@ -33,8 +34,9 @@ from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from .events import Counts, EventBuilder
-from .messages import ChatMessage, to_chat_messages
-from .prompt_state import MAX_BYTES, PromptStates, current_session
+from .messages import ChatMessage, to_chat_messages, with_reminder
+from .next_prompt import next_messages, read_next_prompt
+from .prompt_state import MAX_BYTES, PromptStates, current_session, current_turn_only
 from .runtime import DEFAULT_N_CTX, LocalModelError, LocalModelUnavailable, load_llama, load_model
 
 if TYPE_CHECKING:
@@ -193,7 +195,8 @@ class LocalModel(Model):
         """Stream a reply as Responses events: created, item/part added, deltas, done, completed."""
         if output_schema is not None and not output_schema.is_plain_text():
             raise LocalModelError("The local model does not support structured output.")
-        messages = to_chat_messages(system_instructions, input, self.reminder)
+        plain = to_chat_messages(system_instructions, input)
+        messages = with_reminder(plain, self.reminder)
         params = self._sampling(model_settings)
         with generation_span(
             model=self.name, model_config=dict(params), disabled=tracing.is_disabled()
@@ -205,7 +208,7 @@ class LocalModel(Model):
             yield events.created()
             yield events.item_added()
             yield events.part_added()
-            async for delta in self._deltas(messages, params, counts):
+            async for delta in self._deltas(messages, params, counts, plain):
                 yield events.delta(delta)
             for event in events.finish(counts):
                 yield event
@@ -234,16 +237,24 @@ class LocalModel(Model):
         return params
 
     async def _deltas(
-        self, messages: list[ChatMessage], params: dict[str, Any], counts: Counts
+        self,
+        messages: list[ChatMessage],
+        params: dict[str, Any],
+        counts: Counts,
+        plain: list[ChatMessage],
     ) -> AsyncIterator[str]:
         """Yield text pieces as llama.cpp produces them on a worker thread.
 
         Generation blocks for seconds, so it runs off the event loop; pieces cross back through
-        a queue. Closing this iterator early stops generation at the next token.
+        a queue. Closing this iterator early stops generation at the next token. A turn of a
+        chat's session (``prompt_session``) that ends whole then reads the start of the
+        session's next prompt (``plain``, the messages without the reminder, less those of
+        this turn only, then the reply: ``next_prompt.py``) and keeps that state.
         """
         loaded = await asyncio.to_thread(load_model, self.model_path, self.n_ctx, self.n_threads)
         session = current_session()
         states = self.prompt_states() if session is not None else None
+        turn_only = current_turn_only()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -260,9 +271,14 @@ class LocalModel(Model):
         def produce() -> None:
             try:
                 with loaded.lock:
+                    pieces = []
                     with loaded.before_prompt(restore if states is not None else None):
                         for piece in _generate(loaded.llama, messages, params, counts, stop):
+                            pieces.append(piece)
                             send(piece)
+                    if session is not None and not stop.is_set():
+                        ahead = next_messages(plain, "".join(pieces), turn_only)
+                        read_next_prompt(loaded.llama, ahead)
                     if states is not None and session is not None and not stop.is_set():
                         _save(states, loaded.llama, session)
             except BaseException as exc:

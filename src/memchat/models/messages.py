@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from agents.items import TResponseInputItem
 
-__all__ = ["REMINDER_QUOTE_CHARS", "ChatMessage", "to_chat_messages"]
+__all__ = ["REMINDER_QUOTE_CHARS", "ChatMessage", "to_chat_messages", "with_reminder"]
 
 # The most of the user's message a reminder quotes: a long paste is read once, not twice.
 REMINDER_QUOTE_CHARS = 300
@@ -42,12 +42,19 @@ def to_chat_messages(
             role = "system"
         if role in ("system", "user", "assistant"):
             messages.append({"role": role, "content": _content_text(data.get("content"))})
-    if reminder and messages and messages[-1]["role"] == "user":
-        asked = messages[-1]["content"]
-        if len(asked) > REMINDER_QUOTE_CHARS:
-            asked = asked[:REMINDER_QUOTE_CHARS] + "…"
-        messages.append({"role": "system", "content": reminder.replace("{message}", asked)})
-    return messages
+    return with_reminder(messages, reminder)
+
+
+def with_reminder(messages: list[ChatMessage], reminder: str | None) -> list[ChatMessage]:
+    """``messages`` and, when the last is the user's, ``reminder`` after it as a system
+    message, with ``{message}`` in it replaced by that message (its first
+    ``REMINDER_QUOTE_CHARS`` characters)."""
+    if not reminder or not messages or messages[-1]["role"] != "user":
+        return messages
+    asked = messages[-1]["content"]
+    if len(asked) > REMINDER_QUOTE_CHARS:
+        asked = asked[:REMINDER_QUOTE_CHARS] + "…"
+    return [*messages, {"role": "system", "content": reminder.replace("{message}", asked)}]
 
 
 def _content_text(content: object) -> str:

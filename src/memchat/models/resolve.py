@@ -67,6 +67,10 @@ class ModelChoice:
     # Whether it reads its prompt slowly (the embedded model: about 3 ms a token on 2
     # cores), so that what changes every turn must stay small (Memory.steady_recall_share).
     slow_prompt: bool = False
+    # Whether it takes the user's facts for its own when told them in a system message
+    # ("What's my name?" -> "My name is Xavier"): memory then shows them as its own
+    # earlier answer to the user (Memory.facts_as_answer; bench/first_person.py).
+    speaks_as_user: bool = False
 
     @property
     def description(self) -> str:
@@ -155,6 +159,7 @@ def _local(settings: Settings) -> ModelChoice:
             context_tokens=LOCAL_CONTEXT_TOKENS,
             prepare=model.load,
             slow_prompt=True,
+            speaks_as_user=True,
         )
     model = LocalModel(
         default_model_path(settings.home),
@@ -177,6 +182,7 @@ def _local(settings: Settings) -> ModelChoice:
         prepare=prepare,
         summarizes_well=False,
         slow_prompt=True,
+        speaks_as_user=True,
     )
 
 
