@@ -202,3 +202,44 @@ def test_a_project_fact_and_forgetting_with_a_receipt(store: Store, page: Any) -
         p.get_by_role("button", name="Cancel").click()
         expect(p.locator("#delete-panel")).to_be_hidden()
         assert [s.id for s in store.list_sessions("sara")] == ["other"]
+
+
+UNCLEAN = {
+    "forgot": "the session plans of sara",
+    "clean": False,
+    "removed": {"sessions": 1, "items": 2},
+    "words": 2,
+    "copies": [{"word": "zebrafinch4471", "where": "memchat.db-wal, offset 288,338 (frame 70)"}],
+    "kept": [{"word": "thunderstorms", "where": "sara's fact 'weather'"}],
+    "scanned": ["kept data", "memchat.db (106,496 bytes)"],
+    "notes": ["another process was reading the database: run it again later"],
+}
+
+
+def test_a_receipt_that_found_copies_says_where(store: Store, page: Any) -> None:
+    """The server's answer is stood in for (a real remaining copy needs another process
+    holding the log): the page shows each copy, the kept words and the notes, as text."""
+    p = page
+    token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
+    store.create_session("sara", "plans", title="Roadmap")
+    with LiveServer(scripted_app(store, ScriptedModel())) as live:
+        log_in(p, live.url, token)
+        p.route("**/api/sessions/plans?verify=true", lambda route: route.fulfill(json=UNCLEAN))
+        p.click("#delete")
+        p.get_by_role("button", name="Delete and verify").click()
+        receipt = p.locator("#receipt")
+        expect(receipt.locator(".verdict")).to_have_text("1 remaining copy:")
+        expect(receipt.locator("li")).to_have_text(
+            [
+                "'zebrafinch4471' in memchat.db-wal, offset 288,338 (frame 70)",
+                "'thunderstorms' in sara's fact 'weather'",
+            ]
+        )
+        expect(receipt).to_contain_text("Removed: sessions 1, items 2.")
+        expect(receipt).to_contain_text("Looked for 2 distinctive words in: kept data;")
+        expect(receipt).to_contain_text("Also in text that is kept, so not looked for on disk:")
+        expect(receipt.locator(".note")).to_have_text(
+            ["Note: another process was reading the database: run it again later"]
+        )
+        fits(p)
+        keep_screen(p, f"web-projects-unclean-receipt-{p.viewport_size['width']}.png")
