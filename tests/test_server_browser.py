@@ -110,9 +110,9 @@ def test_web_chat_in_a_browser(store: Store, page: Any) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         p.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)
 
-        # Delete, after the browser's confirmation.
-        p.on("dialog", lambda dialog: dialog.accept())
+        # Delete, after the page's question.
         p.click("#delete")
+        p.locator("#delete-panel").get_by_role("button", name="Delete", exact=True).click()
         expect(sessions).to_have_count(1)
         expect(p.locator("#title")).to_have_text("Tea talk")
 
@@ -323,7 +323,7 @@ def test_the_page_fits_a_phone(store: Store, page: Any) -> None:
         assert p.evaluate("document.documentElement.scrollWidth") <= 390
         box = p.locator("#input").bounding_box()
         assert box is not None and box["width"] >= 250
-        for button in ("#send", "#rename", "#delete", "#memory", "#new-session"):
+        for button in ("#send", "#rename", "#delete", "#memory", "#new-session", "#projects"):
             shown = p.locator(button).bounding_box()
             assert shown is not None and shown["x"] >= 0 and shown["x"] + shown["width"] <= 390
         messages = p.locator("#messages").bounding_box()

@@ -1,6 +1,7 @@
 // The web chat: log in with an API token, pick or start a session, stream replies (stop,
 // regenerate, edit any message and step through its versions), search past messages, and
-// see or change what memchat remembers about you. Plain ES modules, no build step;
+// see or change what memchat remembers about you, file chats under projects, and forget
+// with a receipt. Plain ES modules, no build step;
 // everything goes through the same /api the CLI documents.
 //
 // This module is the shell: logging in and out, and the sidebar's tools. The session
@@ -8,8 +9,10 @@
 
 import { api, currentToken, useToken, whenUnauthorized } from "./api.js";
 import "./composer.js";
-import { newChat, openSession } from "./conversation.js";
+import { newChat, openSession, showSession } from "./conversation.js";
 import { closeMemory, openMemory } from "./memory.js";
+import { closeProjects, loadProjects, openProjects, whenProjectsChanged } from "./projects.js";
+import { closeReceipt } from "./receipt.js";
 import { linkedSession, whenRouted } from "./routing.js";
 import { clearSearch, search } from "./search.js";
 import { loadSessions, newestSession, sessionById, whenPicked } from "./sessions.js";
@@ -23,6 +26,7 @@ async function login(candidate) {
   const me = await api("GET", "/api/me");
   useToken(candidate, { remember: true });
   await loadSessions();
+  await loadProjects();
   // The session in the address (#id: a reload, a bookmark, back), else the newest.
   const start = sessionById(linkedSession()) ?? newestSession();
   if (start) await openSession(start.id);
@@ -55,6 +59,8 @@ function logout(message) {
   // Whoever logs in next must not see this person's search hits or memory.
   closeMemory();
   closeUsage();
+  closeProjects();
+  closeReceipt();
   clearSearch();
   $("token").focus();
 }
@@ -70,6 +76,13 @@ async function openHit(hit) {
     throw error;
   }
 }
+
+// A project scoped, shared or deleted changes its chats (their `project`, `scoped`).
+whenProjectsChanged(async () => {
+  await loadSessions();
+  const shown = sessionById(page.current);
+  if (shown) showSession(shown);
+});
 
 whenPicked((id) => guarded(() => openSession(id))());
 
@@ -99,6 +112,7 @@ $("search-form").addEventListener("submit", guarded(async () => {
 $("search-clear").addEventListener("click", clearSearch);
 $("memory").addEventListener("click", guarded(() => openMemory(guarded(openHit))));
 $("usage").addEventListener("click", guarded(openUsage));
+$("projects").addEventListener("click", guarded(openProjects));
 
 const saved = currentToken();
 if (saved) login(saved).catch((error) => logout(error.message));

@@ -5,13 +5,15 @@
 
 import { api, ApiError, events, request } from "./api.js";
 import {
-  newChat, newId, openSession, showSession, showVersions, updateSession, whenShown,
+  newChat, newChatProject, newId, openSession, showSession, showVersions, updateSession,
+  whenShown,
 } from "./conversation.js";
 import { LiveMarkdown } from "./markdown.js";
 import {
   addAction, addCopy, addMessage, addTurn, answerIn, askedIn, following, lastTurn, markStored,
   setMessage, showMemoryChanges, shownTurns, toBottom, turnsFrom, updateWelcome,
 } from "./messages.js";
+import { loadProjects } from "./projects.js";
 import { sessionById, titleOf } from "./sessions.js";
 import { guarded, page, showError } from "./state.js";
 
@@ -100,6 +102,7 @@ whenShown(() => {
 // `regenerate`: a new reply to the last turn's message.
 async function send(text, { edit = null, regenerate = false } = {}) {
   const create = page.current === null;
+  const project = create ? newChatProject() : "";
   const sessionId = create ? newId() : page.current;
   if (create) showSession(null, sessionId);
   const from = regenerate ? Number(lastTurn().dataset.seq) : edit;
@@ -124,6 +127,7 @@ async function send(text, { edit = null, regenerate = false } = {}) {
   );
   try {
     const body = { text, create };
+    if (project) body.project = project;
     if (regenerate) body.replace_last = true;
     else if (edit !== null) body.edit_seq = edit;
     const path = `/api/sessions/${encodeURIComponent(sessionId)}/messages`;
@@ -144,6 +148,8 @@ async function send(text, { edit = null, regenerate = false } = {}) {
         addCopy(bubble);
         addCopy(asked);
         updateSession(event.data.session);
+        // A chat started in a project may have made it.
+        if (project) guarded(loadProjects)();
         following(() => showMemoryChanges(turn, event.data.memory));
         if (from !== null && here) guarded(() => showVersions(sessionId))();
       } else if (event.name === "error") {

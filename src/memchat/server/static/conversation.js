@@ -1,6 +1,6 @@
 // The session shown: its heading, its active line of turns (with "‹ k/n ›" on the turns
-// that have other versions, which switch branches), opening it, a new chat, renaming and
-// deleting.
+// that have other versions, which switch branches), opening it, a new chat, renaming,
+// moving it to a project, and deleting (verified on request: a receipt says what remains).
 
 import { api, ApiError, everyPage } from "./api.js";
 import { renderAll } from "./markdown.js";
@@ -8,10 +8,12 @@ import {
   addCopy, addMessage, addTurn, addVersions, answerIn, askedIn, clearView, shownTurns,
   toBottom, turnsFrom, updateWelcome,
 } from "./messages.js";
+import { loadProjects } from "./projects.js";
+import { showReceipt } from "./receipt.js";
 import { linkTo, unlink } from "./routing.js";
 import { showHit } from "./search.js";
 import {
-  dropSession, listSessions, newestSession, putSession, sessionById, titleOf,
+  dropSession, listSessions, newestSession, putSession, sessionById, shownProject, titleOf,
 } from "./sessions.js";
 import { guarded, page, showError } from "./state.js";
 import { showSessionUsage } from "./usage.js";
@@ -36,6 +38,9 @@ export function showSession(session, id = session?.id ?? null) {
   $("rename").disabled = $("delete").disabled = !session;
   $("rename-form").hidden = true;
   $("title").hidden = false;
+  // A new chat keeps the project typed for it; a stored one shows its own.
+  if (session) $("session-project").value = session.project;
+  $("project-scope").textContent = session?.scoped ? "scoped memory" : "";
   listSessions();
   for (const handler of onShown) handler();
 }
@@ -113,12 +118,18 @@ function keepPlace({ index, top }) {
 }
 
 // A new chat is only on the page until its first message: sending it creates the session.
+// It starts in the project the list shows, if one.
 export function newChat() {
+  const shown = shownProject();
+  $("session-project").value = shown === "*" ? "" : shown;
   showSession(null);
   unlink();
   clearView();
   $("input").focus();
 }
+
+// The project a new chat is sent in ("": none).
+export const newChatProject = () => $("session-project").value.trim();
 
 // The session as a turn left it: at the top of the list, and in the heading if shown.
 export function updateSession(session) {
@@ -161,12 +172,40 @@ $("rename-form").addEventListener("submit", guarded(async () => {
   }
 }));
 
+// A stored chat's project field moves it (a new project is made; "" takes it out). A new
+// chat's is only read when its first message is sent.
+$("session-project").addEventListener("change", guarded(async () => {
+  const session = sessionById(page.current);
+  if (!session) return;
+  const project = newChatProject();
+  const moved = await api("PATCH", path(session.id), { project });
+  putSession(moved, { top: false });
+  showSession(moved);
+  await loadProjects();
+}));
+$("project-form").addEventListener("submit", (event) => event.preventDefault());
+
+// The answer of the delete panel: "delete", "verify", or "" (cancelled).
+function askToDelete(session) {
+  const panel = $("delete-panel");
+  $("delete-title").textContent = titleOf(session);
+  panel.returnValue = "";
+  panel.showModal();
+  return new Promise((resolve) => {
+    panel.addEventListener("close", () => resolve(panel.returnValue), { once: true });
+  });
+}
+
 $("delete").addEventListener("click", guarded(async () => {
   const session = sessionById(page.current);
-  if (!session || !confirm(`Delete "${titleOf(session)}" and all its messages?`)) return;
-  await api("DELETE", path(session.id));
+  const answer = session && (await askToDelete(session));
+  if (answer !== "delete" && answer !== "verify") return;
+  const verify = answer === "verify";
+  const receipt = await api("DELETE", `${path(session.id)}${verify ? "?verify=true" : ""}`);
   dropSession(session.id);
   const next = newestSession();
   if (next) await openSession(next.id);
   else newChat();
+  if (session.project) await loadProjects();
+  if (verify) showReceipt(receipt, `the chat "${titleOf(session)}"`);
 }));

@@ -1,6 +1,9 @@
-// The Memory panel: see, add and forget the facts memchat keeps about you.
+// The Memory panel: see, add and forget the facts memchat keeps about you, user-wide or a
+// project's; forgetting one can be verified (a receipt says whether copies remain).
 
 import { api, everyPage } from "./api.js";
+import { loadProjects } from "./projects.js";
+import { showReceipt } from "./receipt.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -35,7 +38,9 @@ function renderFact(fact) {
   forget.setAttribute("aria-label", `Forget ${fact.key}`);
   forget.addEventListener("click", () => guard(() => forgetFact(fact)));
   const row = document.createElement("tr");
-  row.append(cell(fact.key), cell(fact.value), cell(sourcesOf(fact)), cell(forget));
+  const project = cell(fact.project);
+  project.className = "fact-project";
+  row.append(cell(fact.key), cell(fact.value), project, cell(sourcesOf(fact)), cell(forget));
   return row;
 }
 
@@ -77,16 +82,22 @@ async function guard(action) {
 
 async function forgetFact(fact) {
   // By id rather than key: a key may hold a "/", which a URL path segment cannot carry.
-  await api("DELETE", `/api/facts/${fact.id}`);
+  const verify = $("fact-verify").checked;
+  const receipt = await api("DELETE", `/api/facts/${fact.id}${verify ? "?verify=true" : ""}`);
   await loadFacts();
+  if (fact.project) await loadProjects();
+  const where = fact.project ? ` (project ${fact.project})` : "";
+  if (verify) showReceipt(receipt, `the fact "${fact.key}"${where}`);
 }
 
 async function rememberFact() {
   const key = $("fact-key").value.trim();
   const value = $("fact-value").value.trim();
-  await api("POST", "/api/facts", { key, value });
+  const project = $("fact-project").value.trim();
+  await api("POST", "/api/facts", project ? { key, value, project } : { key, value });
   $("fact-form").reset();
   await loadFacts();
+  if (project) await loadProjects();
   $("fact-key").focus();
 }
 

@@ -1,5 +1,7 @@
 // The session list, newest first, under date headings (Today, Yesterday, Previous 7 days,
 // Previous 30 days, then by month), each session reachable with Tab and opened with Enter.
+// Each one names its project, if any (and whether that project's memory is scoped); the
+// list shows every session, or one project's, or those in none.
 
 import { everyPage } from "./api.js";
 import { page } from "./state.js";
@@ -10,6 +12,8 @@ const MONTH = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric
 
 let sessions = [];
 let pick = () => {};
+// Which sessions the list shows: "*" all, "" those in no project, else that project's.
+let filter = "*";
 
 export function titleOf(session) {
   return session?.title || "New chat";
@@ -31,8 +35,17 @@ export async function loadSessions() {
 }
 
 export function listSessions() {
-  renderSessions(sessions, page.current, pick);
+  const shown = filter === "*" ? sessions : sessions.filter((s) => s.project === filter);
+  renderSessions(shown, page.current, pick);
 }
+
+// The list shows `project`'s sessions ("" those in none, "*" all).
+export function showProject(project) {
+  filter = project;
+  listSessions();
+}
+
+export const shownProject = () => filter;
 
 // A session that just had a turn goes to the top; one renamed or switched stays put.
 export function putSession(session, { top = true } = {}) {
@@ -82,8 +95,17 @@ function renderSessions(sessions, current, open) {
 
 function sessionItem(session, current, open) {
   const li = document.createElement("li");
-  li.textContent = titleOf(session);
-  li.title = titleOf(session);
+  const title = document.createElement("span");
+  title.className = "session-title";
+  title.textContent = titleOf(session);
+  li.append(title);
+  if (session.project) {
+    const tag = document.createElement("span");
+    tag.className = "project-tag";
+    tag.textContent = session.scoped ? `${session.project} · scoped` : session.project;
+    li.append(" ", tag);
+  }
+  li.title = session.project ? `${titleOf(session)} (${session.project})` : titleOf(session);
   li.dataset.id = session.id;
   li.classList.toggle("active", session.id === current);
   if (session.id === current) li.setAttribute("aria-current", "true");
