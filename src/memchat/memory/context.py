@@ -15,32 +15,37 @@ turn, so a local model's prompt cache stays valid):
    last, right before the new message (``AssembledContext.turn_only``);
 6. the new message.
 
-The window of recent turns starts after the summary's last turn. When it outgrows its
-share of the budget it is cut back to 60% of that share in one step, and the turns cut
-off are summarized: the window's start, and so the prompt's prefix, then stays put for
-many turns instead of sliding every turn. The next turn's prompt holds this one's up to
+The window of recent turns and its summary are ``window.py``'s; the parts a context is
+made of, ``assembled.py``'s. The next turn's prompt holds this one's up to
 the excerpts, then this turn's message and reply: the embedded model reads that much
 ahead once it has replied (``models/next_prompt.py``).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..errors import FactNotFound, InputTooLarge, QuotaExceeded
 from ..store import Item, SessionInfo, Store, Turn
+from .assembled import RECALLED, AssembledContext, ContextPart, RecallFn, store_recall
 from .excerpts import Excerpts, recalled, whole_history
 from .facts import MemoryChanges, extract_facts, forget_requests, normalize_key
 from .factsheet import ANSWER_EXTRA, NOTES_EXTRA, fact_sheet, facts_in_view, memory_notes
 from .forget import forget_fact
-from .recall import Passage, recall
 from .summarize import ExtractiveSummarizer, Summarizer
 from .tokens import MESSAGE_OVERHEAD, TokenCounter, estimate_tokens, item_tokens
+from .window import Window
 
-log = logging.getLogger(__name__)
+# What a caller of Memory takes from here too.
+__all__ = [
+    "RECALLED",
+    "AssembledContext",
+    "ContextPart",
+    "Memory",
+    "RecallFn",
+    "store_recall",
+]
 
 # Shares of the budget reserved for each part (the window gets what is left).
 FACTS_SHARE = 0.10
@@ -54,79 +59,12 @@ RECALL_SHARE = 0.20
 SLOW_PROMPT_RECALL_SHARE = RECALL_SHARE
 # The estimate can undercount a little; keep this much of the budget free.
 SAFETY_MARGIN = 0.10
-# After a cut the window holds this fraction of its share, leaving room to grow.
-LOW_WATER = 0.6
-# The most items read back for the window, whatever the budget.
-MAX_WINDOW_ITEMS = 400
 # The fewest tokens a message takes when shown (role, a word, a line break): a history
 # of more items than the room over this cannot fit whole.
 MIN_MESSAGE_TOKENS = 4
 # Tokens of a typical recalled message: the room over this is how many passages recall
 # is asked for (the excerpts around them fill the rest).
 PASSAGE_TOKENS = 40
-
-
-# The name of the part recalled for this turn's message alone.
-RECALLED = "recalled"
-
-
-RecallFn = Callable[[str, str, int, str | None, set[int], str | None], Sequence[Passage]]
-"""recall(user, query, k, session_id or None for all sessions, item ids to leave out,
-the scoped project to keep to, or None for the user's shared memory: every session but
-those of scoped projects) -> passages, best first."""
-
-
-def store_recall(store: Store) -> RecallFn:
-    """The store's full-text recall (``memory.recall``) as a RecallFn."""
-
-    def recall_from_store(
-        user: str,
-        query: str,
-        k: int,
-        session_id: str | None,
-        exclude: set[int],
-        project: str | None,
-    ) -> Sequence[Passage]:
-        return recall(
-            store,
-            user,
-            query,
-            k=k,
-            session_id=session_id,
-            exclude_item_ids=exclude,
-            project=project,
-        )
-
-    return recall_from_store
-
-
-@dataclass(frozen=True)
-class ContextPart:
-    """One part of the assembled context and the tokens it takes."""
-
-    name: str
-    tokens: int
-    text: str
-
-
-@dataclass
-class AssembledContext:
-    """The context of one turn: the items handed to the model, and how they add up."""
-
-    budget: int
-    parts: list[ContextPart] = field(default_factory=list)
-    items: list[Item] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> int:
-        """Total tokens of every part."""
-        return sum(part.tokens for part in self.parts)
-
-    @property
-    def turn_only(self) -> list[str]:
-        """The texts of the system messages shown for this turn's message alone (the
-        recalled excerpts): the next turn's context will not hold them."""
-        return [part.text for part in self.parts if part.name == RECALLED]
 
 
 @dataclass
@@ -188,7 +126,7 @@ class Memory:
         replaced = self._replaced(session, replace_last, edit_seq)
         cut = replaced[0].seq if replaced else None
         hidden = hidden | {item_id for turn in replaced for item_id in turn.item_ids}
-        window, summary = await self._window(
+        window, summary = await Window(self.store, self.count, self.summarizer).read(
             session, max(window_share, 0), summary_limit, cut, hidden
         )
 
@@ -281,60 +219,6 @@ class Memory:
             to_user=self.facts_as_answer,
         )
 
-    async def _window(
-        self,
-        session: SessionInfo,
-        share: int,
-        summary_limit: int,
-        cut: int | None,
-        hidden: set[int],
-    ) -> tuple[list[Turn], str]:
-        """The recent turns before turn ``cut`` (None: all) that fit ``share`` tokens, and
-        the summary of those before."""
-        summary = self.store.get_summary(session)
-        if summary is not None and cut is not None and summary.through_seq >= cut:
-            summary = None  # it covers replaced turns; the store drops it with the edit
-        through = summary.through_seq if summary else 0
-        if cut is None:
-            turns = self.store.recent_turns(session, through, MAX_WINDOW_ITEMS)
-        else:
-            # An edit (rare) reads the turns after the summary and keeps those before it.
-            turns = _newest(
-                [t for t in self.store.turns_after(session, through, None) if t.seq < cut],
-                MAX_WINDOW_ITEMS,
-            )
-        turns = _without(turns, hidden)
-        costs = [sum(item_tokens(item, self.count) for item in turn.items) for turn in turns]
-        reaches_back = not turns or turns[0].seq == through + 1
-        if reaches_back and sum(costs) <= share:
-            return turns, summary.text if summary else ""
-
-        # Cut back to LOW_WATER of the share: keep the newest turns that fit.
-        keep = 0
-        used = 0
-        for cost in reversed(costs):
-            if used + cost > share * LOW_WATER:
-                break
-            used += cost
-            keep += 1
-        kept, dropped = turns[len(turns) - keep :], turns[: len(turns) - keep]
-        if not dropped:
-            return kept, summary.text if summary else ""
-        text = await self._summarize(summary.text if summary else None, dropped, summary_limit)
-        self.store.set_summary(session, dropped[-1].seq, text)
-        return kept, text
-
-    async def _summarize(self, previous: str | None, turns: Sequence[Turn], limit: int) -> str:
-        try:
-            text = await self.summarizer(previous, turns, limit)
-        except Exception as exc:  # the model may be down; the turn must still go ahead
-            log.warning("summarizing with the model failed (%s); kept the user's words", exc)
-            text = await ExtractiveSummarizer()(previous, turns, limit)
-        while text and self.count(text) > limit:
-            # Too long: drop the oldest sentences first.
-            text = text.split("\n", 1)[1] if "\n" in text else text[len(text) // 4 :]
-        return text
-
     def _scope(self, session: SessionInfo) -> str | None:
         """The session earlier messages come from, or None for all of the user's."""
         return None if self.cross_session else session.id
@@ -377,26 +261,3 @@ class Memory:
         k = self.recall_k if self.recall_k is not None else max(room // PASSAGE_TOKENS, 1)
         passages = self.recall(session.user, message, k, scope, leave_out, session.memory_scope)
         return recalled(self.store, session.user, passages, room, self.count, leave_out=leave_out)
-
-
-def _newest(turns: list[Turn], max_items: int) -> list[Turn]:
-    """The newest whole turns of ``turns`` holding at most ``max_items`` items."""
-    kept: list[Turn] = []
-    used = 0
-    for turn in reversed(turns):
-        used += len(turn.items)
-        if used > max_items:
-            break
-        kept.append(turn)
-    return kept[::-1]
-
-
-def _without(turns: list[Turn], hidden: set[int]) -> list[Turn]:
-    """``turns`` without the items whose ids are in ``hidden``."""
-    if not hidden:
-        return turns
-    kept = []
-    for turn in turns:
-        shown = [(i, x) for i, x in zip(turn.item_ids, turn.items, strict=True) if i not in hidden]
-        kept.append(replace(turn, items=[x for _, x in shown], item_ids=[i for i, _ in shown]))
-    return kept
