@@ -328,3 +328,17 @@ def test_an_import_with_a_misplaced_branch_imports_nothing(store: Store, tmp_pat
     with pytest.raises(ImportFormatError, match=r"bad.jsonl:5: turns on branch 1"):
         import_file(store, path, None)
     assert store.find_session("sara", "b") is None
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63, 2**64 + 1])
+def test_a_number_no_store_can_hold_names_no_turn_or_branch(store: Store, number: int) -> None:
+    # The API fuzz test sent these; SQLite raised OverflowError, PostgreSQL its own error.
+    info, _ = chat(store, "one")
+    with pytest.raises(TurnNotFound):
+        store.commit_turn(info, turn("two"), edit_seq=number)
+    with pytest.raises(BranchNotFound):
+        store.branch_turns(info, number)
+    with pytest.raises(BranchNotFound):
+        store.activate_branch(info, number)
+    assert store.list_turns(info, after_seq=number, limit=10) == []
+    assert said(store, info) == ["one"]

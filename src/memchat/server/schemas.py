@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..memory.facts import MemoryChanges
 from ..store.base import SearchHit, SessionInfo, Turn, User
+from ..store.records import MAX_SEQ
 from ..store.snippets import bracketed, snippet_parts
 from ..store.titles import item_text
 
@@ -208,6 +209,7 @@ class MessageIn(Strict):
     edit_seq: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_SEQ,
         description="The turn takes the place of turn `edit_seq` (its `seq`) of the active "
         "branch: the model sees the turns before it, and that turn and those after it stay "
         "as a branch (GET .../branches); a 404 if the active branch has no such turn.",

@@ -13,8 +13,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MemchatError, TurnNotFound
-from .records import BranchInfo, BranchRecord, FactRecord, SessionInfo, SessionRecord, Turn, now
+from ..errors import BranchNotFound, MemchatError, TurnNotFound
+from .records import (
+    MAX_SEQ,
+    BranchInfo,
+    BranchRecord,
+    FactRecord,
+    SessionInfo,
+    SessionRecord,
+    Turn,
+    now,
+)
 
 if TYPE_CHECKING:
     from .records import Summary
@@ -38,12 +47,12 @@ class BranchesRole(ABC):
 
     def branch_turns(self, session: SessionInfo, branch: int) -> list[Turn]:
         """The turns of an inactive branch, its own only (raise BranchNotFound)."""
-        return self._branch_turns(session, int(branch))
+        return self._branch_turns(session, _branch_id(branch))
 
     def activate_branch(self, session: SessionInfo, branch: int) -> None:
         """Make ``branch`` the active line, in one transaction: the active line's turns
         after the fork become a branch of the same id (raise BranchNotFound)."""
-        self._activate_branch(session, int(branch))
+        self._activate_branch(session, _branch_id(branch))
 
     def fork_session(
         self, session: SessionInfo, at_seq: int, new_id: str | None = None
@@ -142,3 +151,10 @@ def flatten(record: SessionRecord) -> tuple[SessionRecord, Labels, dict[int, lis
         branches=(),
     )
     return flat, labels, seqs
+
+
+def _branch_id(branch: int) -> int:
+    """``branch`` as a store can look it up (BranchNotFound if no store could hold it)."""
+    if not 0 < int(branch) <= MAX_SEQ:
+        raise BranchNotFound(f"the session has no branch {branch}")
+    return int(branch)

@@ -36,6 +36,11 @@ def now() -> str:
 Position = tuple[str, int]
 
 
+# The largest turn seq or branch id a store keeps (PostgreSQL's ``integer``): a larger
+# number names nothing, on either backend.
+MAX_SEQ = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class User:
     """A person with their own sessions and memory."""

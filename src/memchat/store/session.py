@@ -48,6 +48,7 @@ from .base import (
     drop_orphan_outputs,
     is_user_message,
 )
+from .records import MAX_SEQ
 from .usage import TurnUsage
 
 
@@ -223,7 +224,8 @@ class MemchatSession:
         async with self.store.turn_lock(self.info):
             turn = _OpenTurn(self)
             if edit_seq is not None:
-                replaced = self.store.turns_after(self.info, edit_seq - 1, None)
+                fits = 0 < edit_seq <= MAX_SEQ
+                replaced = self.store.turns_after(self.info, edit_seq - 1, None) if fits else []
                 if not replaced or replaced[0].seq != edit_seq:
                     raise TurnNotFound(f"{self.name} has no turn {edit_seq} on its active branch")
                 turn.hidden = sum(len(t.items) for t in replaced)

@@ -29,6 +29,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import BranchNotFound, TurnNotFound
+from .records import MAX_SEQ
 
 # A label no branch has, for the moment of a swap.
 _SWAPPING = -1
@@ -56,6 +57,8 @@ def move_aside(conn: Any, session_pk: int, seq: int, stamp: str) -> int:
 
     Raise TurnNotFound if the active line has no turn ``seq``.
     """
+    if not 0 < seq <= MAX_SEQ:
+        raise TurnNotFound(f"the active branch has no turn {seq}")
     found = run(
         conn,
         "SELECT 1 FROM items WHERE session_id = ? AND branch = 0 AND seq = ? LIMIT 1",

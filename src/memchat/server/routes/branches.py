@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
-from ...store.records import BranchInfo
+from ...store.records import MAX_SEQ, BranchInfo
 from ...store.titles import item_text
 from ..auth import CurrentUser
 from ..schemas import SessionId, SessionOut, Strict, TurnOut
@@ -21,7 +21,9 @@ from .sessions import own_session
 
 router = APIRouter(prefix="/api/sessions", tags=["branches"])
 
-BranchId = Annotated[int, Path(ge=1, description="A branch's id (see GET .../branches).")]
+BranchId = Annotated[
+    int, Path(ge=1, le=MAX_SEQ, description="A branch's id (see GET .../branches).")
+]
 
 
 class BranchOut(BaseModel):
@@ -58,7 +60,7 @@ class BranchOut(BaseModel):
 class ForkIn(Strict):
     """Where to fork a session."""
 
-    at_seq: int = Field(ge=1, description="The `seq` of the last turn to copy.")
+    at_seq: int = Field(ge=1, le=MAX_SEQ, description="The `seq` of the last turn to copy.")
 
 
 @router.get("/{session_id}/branches", responses=errors(404))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from ..checks import check_limit, clean_records
-from ..records import FactRecord, Item, SessionInfo, SessionRecord, Turn
+from ..records import MAX_SEQ, FactRecord, Item, SessionInfo, SessionRecord, Turn
 from ..usage import TurnUsage
 
 
@@ -32,6 +32,8 @@ class TurnsRole(ABC):
 
     def list_turns(self, session: SessionInfo, *, after_seq: int = 0, limit: int) -> list[Turn]:
         """The first ``limit`` whole turns after ``after_seq``, oldest first (a page)."""
+        if after_seq >= MAX_SEQ:
+            return []  # no turn comes after a seq no store can hold
         return self._list_turns(session, after_seq, check_limit(limit) or 0)
 
     @abstractmethod
