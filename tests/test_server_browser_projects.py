@@ -98,6 +98,12 @@ def test_a_chat_in_a_project_scoped_filtered_and_moved(store: Store, page: Any) 
         p.click("#projects-close")
         expect(mine.locator(".project-tag")).to_have_text("work · scoped")
         expect(p.locator("#project-scope")).to_have_text("scoped memory")
+        # The note stays in the heading: on a phone it once ran under the Rename button.
+        note, rename = (p.locator(s).bounding_box() for s in ("#project-scope", "#rename"))
+        assert note is not None and rename is not None
+        assert (
+            note["x"] + note["width"] <= rename["x"] or note["y"] >= rename["y"] + rename["height"]
+        ), (note, rename)
         assert store.get_project("sara", "work").scoped
         assert api.get(f"/api/sessions/{sid}").json()["scoped"] is True
 
