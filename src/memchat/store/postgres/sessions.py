@@ -19,11 +19,11 @@ from ..crypto import Cipher, seal
 from ..quotas import Quotas
 from ..records import Position, SessionInfo, User, now
 from ..stored import StoredSession, hidden_ids
+from ..usage_rows import insert_usage
 from .auth import admins
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
 from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project
-from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database

@@ -18,6 +18,7 @@ from psycopg import sql
 from .. import tree
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
+from ..usage_rows import UsageRowsMixin
 from .auth import PostgresAuthMixin
 from .branches import PostgresBranchesMixin
 from .index import find_last_message, reindex_context
@@ -30,7 +31,6 @@ from .search import PostgresSearchMixin
 from .sessions import PostgresSessionsMixin
 from .turns import PostgresTurnsMixin
 from .url import parse_url
-from .usage import PostgresUsageMixin
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class PostgresStore(
     PostgresAuthMixin,
     PostgresSearchMixin,
     PostgresSealingMixin,
-    PostgresUsageMixin,
+    UsageRowsMixin,
     Store,
 ):
     """Conversations in a PostgreSQL database (optionally in one schema of it).

@@ -28,11 +28,11 @@ from ..records import (
 from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
+from ..usage_rows import insert_usage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
 from .projects import IMPORT_PROJECT
 from .sessions import ADD_TO_TURN, add_user, write_session
-from .usage import insert_usage
 
 if TYPE_CHECKING:
     from .pool import Connection, Database

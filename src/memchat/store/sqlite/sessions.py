@@ -20,11 +20,11 @@ from ..quotas import Quotas
 from ..records import Position, SessionInfo, Summary, User, now
 from ..stored import StoredSession, StoredTurn, hidden_ids
 from ..usage import TURN_USAGE_COLUMNS, turn_usage_of
+from ..usage_rows import insert_usage
 from .auth import admins
 from .database import Database
 from .memory import count_of
 from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project
-from .usage import insert_usage
 
 _USER = "SELECT name, created_at, current_session FROM users"
 

@@ -14,6 +14,7 @@ from ...errors import StoreError
 from .. import tree
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
+from ..usage_rows import UsageRowsMixin
 from .auth import SQLiteAuthMixin
 from .blind import BlindTerms
 from .branches import SQLiteBranchesMixin
@@ -28,7 +29,6 @@ from .search import SQLiteSearchMixin
 from .sessions import SQLiteSessionsMixin
 from .stats import MessageCounts
 from .turns import SQLiteTurnsMixin
-from .usage import SQLiteUsageMixin
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class SQLiteStore(
     SQLiteAuthMixin,
     SQLiteSearchMixin,
     SQLiteSealingMixin,
-    SQLiteUsageMixin,
+    UsageRowsMixin,
     Store,
 ):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).

@@ -20,11 +20,11 @@ from ..quotas import Quotas
 from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
+from ..usage_rows import insert_usage
 from .database import Database
 from .memory import count_of
 from .projects import IMPORT_PROJECT
 from .sessions import add_user, insert_items, write_session
-from .usage import insert_usage
 
 # A fact imported replaces the stored one of its key only if it is newer.
 _IMPORT_FACT = (
