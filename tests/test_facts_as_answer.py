@@ -36,6 +36,9 @@ def test_facts_are_said_to_the_user() -> None:
     assert said_to_user("allergy", "peanuts") == "You are allergic to peanuts."
     assert said_to_user("favourite colour", "teal") == "Your favourite colour is teal."
     assert said_to_user("cats", "Miso and Pixel") == "Your cats are Miso and Pixel."
+    assert said_to_user("instrument", "cello") == "You play the cello."
+    assert said_to_user("sport", "tennis and chess") == "You play tennis and chess."
+    assert said_to_user("sister", "Ana") == "Your sister is Ana."
     assert said_to_user("address", "1 Rua Nova") == "Your address is 1 Rua Nova."
 
 

@@ -343,6 +343,19 @@ async def test_a_message_over_the_budget_is_refused(store: Store) -> None:
         ("I have two cats called Miso and Tofu.", [("cats", "Miso and Tofu")]),
         ("We have 3 dogs named Rex, Max and Bella", [("dogs", "Rex, Max and Bella")]),
         ("I have two cats called them out", []),
+        ("I have two cats, Miso and Pixel.", [("cats", "Miso and Pixel")]),
+        ("I have two cats, and they fight", []),
+        ("I have a dog, Rex.", [("dog", "Rex")]),
+        ("I have a dog, and I love it", []),
+        ("My sister Ana visits me next week.", [("sister", "Ana")]),
+        ("My sister Ana is a doctor.", [("sister", "Ana")]),  # not "sister ana": a doctor
+        ("my older brother Tom Lee lives in Oslo", [("older brother", "Tom Lee")]),
+        ("my mom I think is right", []),
+        ("my dad said so", []),
+        ("I play the cello on weekends.", [("instrument", "cello")]),
+        ("I play the piano and the guitar", [("instrument", "piano and guitar")]),
+        ("I play tennis and chess on Sundays", [("sport", "tennis and chess")]),
+        ("I play it safe, I play the lottery", []),
     ],
 )
 def test_fact_extraction(text: str, facts: list[tuple[str, str]]) -> None:

@@ -3,10 +3,10 @@
 Extraction is rule-based and conservative: it keeps statements of the form "my name is
 Sara", "Hi, I'm Sara", "my favourite colour is teal", "call me Sam", "I live in Lisbon",
 "I moved to Lisbon", "I work as a nurse", "I'm a nurse in Porto", "I am 34 years old",
-"I'm allergic to peanuts", "I have a dog named Rex", "I have two cats called Miso and
-Tofu". A later statement with the same key replaces the earlier one (kept as its
-history), and "forget my address" forgets
-one. Users see and edit the result with ``memchat memory``.
+"I'm allergic to peanuts", "I have a dog named Rex", "I have two cats, Miso and Tofu",
+"my sister Ana", "I play the cello", "I play tennis". A later statement with the same
+key replaces the earlier one (kept as its history), and "forget my address" forgets one.
+Users see and edit the result with ``memchat memory``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,21 @@ _NAMES = _NAME + r"(?:, " + _NAME + r")*,? and " + _NAME
 # "I'm a bit tired in Lisbon", "a tourist in Rome": not what the user does.
 _NOT_ROLES = "(?:bit|little|lot|tad|big|huge|fan|guest|visitor|tourist|stranger|newcomer)"
 _END_OF_LIST = r"(?=[.!?,;\n]|$| but )"
+_RELATIVES = (
+    "sister|brother|wife|husband|partner|son|daughter|mother|mom|mum|father|dad"
+    "|boyfriend|girlfriend|fianc[ée]e?|best friend|cousin|aunt|uncle|niece|nephew"
+    "|grandmother|grandma|grandfather|grandpa|boss|roommate|flatmate"
+)
+_AGES = "little|big|older|younger|elder|eldest|oldest|youngest|baby|twin"
+_INSTRUMENTS = (
+    "piano|guitar|bass guitar|bass|violin|viola|cello|double bass|drums|flute|clarinet"
+    "|saxophone|sax|trumpet|trombone|tuba|harp|ukulele|banjo|mandolin|harmonica|accordion"
+    "|oboe|bassoon|keyboard|organ|french horn|bagpipes"
+)
+_SPORTS = (
+    "football|soccer|tennis|basketball|volleyball|baseball|golf|chess|rugby|cricket"
+    "|hockey|badminton|squash|table tennis|ping pong|padel|poker|bridge"
+)
 _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"\bcall me (?P<value>[\w' -]+?)" + _END, re.I), "name"),
     (re.compile(r"\bmy name's (?P<value>[\w' -]+?)" + _END, re.I), "name"),
@@ -85,13 +100,47 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
         ),
         None,
     ),
-    # "I have two cats called Miso and Tofu": the kind (plural) is the key, all names kept.
+    # "I have a dog, Rex": the name right after a comma, alone before the sentence goes on.
     (
         re.compile(
-            r"\b(?i:I|we) (?i:have|got) (?i:two|three|four|five|[2-9]) (?P<key>[a-z]+s) "
-            r"(?i:named|called) (?P<value>" + _NAMES + r")" + _END_OF_LIST
+            r"\b(?i:I|we) (?i:have|got) (?i:an?) (?P<key>[a-z]+), "
+            r"(?P<value>(?!I\b)" + _NAME + r")(?=[.!?;\n]|$|,)"
         ),
         None,
+    ),
+    # "I have two cats called Miso and Tofu", "... two cats, Miso and Pixel": the kind
+    # (plural) is the key, all names kept.
+    (
+        re.compile(
+            r"\b(?i:I|we) (?i:have|got) (?i:two|three|four|five|[2-9]) (?P<key>[a-z]+s)"
+            r"(?: (?i:named|called) |, |: )(?P<value>" + _NAMES + r")" + _END_OF_LIST
+        ),
+        None,
+    ),
+    # "My sister Ana visits me", "my older brother Tom": the relative's name.
+    (
+        re.compile(
+            r"\b(?i:my) (?P<key>(?:(?i:" + _AGES + r") )?(?i:" + _RELATIVES + r")) "
+            r"(?P<value>(?!I\b)" + _NAME + r"(?: (?!I\b)" + _NAME + r")?)(?!\w)"
+        ),
+        None,
+    ),
+    # "I play the cello on weekends", "I play tennis and chess".
+    (
+        re.compile(
+            r"\bI (?:also |still |often |sometimes )?play (?:the )?"
+            r"(?P<value>(?:" + _INSTRUMENTS + r")(?: and (?:the )?(?:" + _INSTRUMENTS + r"))?)\b",
+            re.I,
+        ),
+        "instrument",
+    ),
+    (
+        re.compile(
+            r"\bI (?:also |still |often |sometimes )?play "
+            r"(?P<value>(?:" + _SPORTS + r")(?: and (?:" + _SPORTS + r"))?)\b",
+            re.I,
+        ),
+        "sport",
     ),
     # "I'm a nurse in Porto", "I am a teacher at Riverside School": a role, then where, as
     # a capitalized name. Without the place, "I'm a bit tired" would be taken for a job.
@@ -145,11 +194,22 @@ def extract_facts(text: str) -> Iterator[tuple[str, str]]:
     """(key, value) pairs the user states about themselves in ``text``."""
     for pattern, fixed_key in _PATTERNS:
         for match in pattern.finditer(text):
-            key = normalize_key(fixed_key or match.group("key"))
+            said = fixed_key or match.group("key")
+            key = normalize_key(said)
             value = " ".join(match.group("value").split()).strip(" '\"")
+            value = value.replace(" and the ", " and ")
             if not value or len(value) > MAX_VALUE_CHARS or key.split()[-1] in _NOT_FACTS:
                 continue
+            if _names_someone(said):
+                continue
             yield key, value
+
+
+def _names_someone(key: str) -> bool:
+    """Whether a key as said holds a name or "I" ("my sister Ana is", "my mom I think is"):
+    not a key but the start of another sentence's subject."""
+    words = key.split()
+    return any(word == "I" or word[:1].isupper() for word in words[1:])
 
 
 # "Forget my address", "please forget what my favourite colour is", "forget where I live".

@@ -29,6 +29,8 @@ _SAID: dict[str, str] = {
     "age": "You are {} years old.",
     "allergy": "You are allergic to {}.",
     "born": "You were born in {}.",
+    "instrument": "You play the {}.",
+    "sport": "You play {}.",
 }
 
 
