@@ -145,6 +145,10 @@ def test_a_fact_shows_its_source_message_and_history(api: Api) -> None:
     assert [(v["value"], v["sources"][0]["seq"]) for v in versions] == [("Porto", 1), ("Lisbon", 2)]
     assert versions[0]["valid_to"] == versions[1]["valid_from"] and versions[1]["valid_to"] is None
     assert c.get("/api/facts/pet/history", headers=h).status_code == 404
+    # A key as the user would write it finds the fact as memory keeps it.
+    api.send("life", "My favorite color is teal", "Nice")
+    said = c.get("/api/facts/Favorite Color/history", headers=h).json()
+    assert [v["value"] for v in said] == ["teal"]
     # Another user sees none of it.
     other = add_user(api.store, "ali")
     assert c.get("/api/facts/home/history", headers=other).status_code == 404

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..forgetting import forget_fact_verified
 from ..memory.facts import normalize_key
 from ..memory.forget import forget_fact
+from ..memory.timeline import fact_timeline
 from ..store.records import FactSource
 from .app import App, json_option, pass_app, user_of, user_option, verify_option
 from .render import console, print_json, print_receipt
@@ -76,34 +77,21 @@ def history(app: App, key: str, user: str | None, project: str | None, as_json: 
     """Show every value the fact KEY has had, with when and where it was said."""
     name = user_of(app, user)
     app.store.get_user(name)
-    key = normalize_key(key)
-    place = project or ""
-    earlier = app.store.fact_history(name, key, project=place)
-    current = next((f for f in app.store.list_facts(name, project=place) if f.key == key), None)
-    now_from = app.store.fact_sources(name).get(current.id, []) if current else []
-    rows: list[tuple[str, str, str | None, list[FactSource], str]] = [
-        (v.value, v.valid_from, v.valid_to, list(v.sources), v.source) for v in earlier
-    ]
-    if current is not None:
-        start = current.valid_from or current.updated_at
-        rows.append((current.value, start, None, now_from, current.source))
+    versions = fact_timeline(app.store, name, key, project or "")
     if as_json:
-        print_json(
-            [
-                {"value": value, "valid_from": start, "valid_to": end, "source": how}
-                | {"sources": [asdict(s) for s in origins]}
-                for value, start, end, origins, how in rows
-            ]
-        )
+        print_json([asdict(version) for version in versions])
         return
-    if not rows:
-        raise click.ClickException(f"{name} has no fact {key!r} and none in its history")
+    if not versions:
+        raise click.ClickException(
+            f"{name} has no fact {normalize_key(key)!r} and none in its history"
+        )
     table = Table(show_edge=False, box=None)
     for column in ("value", "from", "until", "said in"):
         table.add_column(column)
-    for value, start, end, origins, how in rows:
-        said_in = ", ".join(str(s) for s in origins) or how
-        table.add_row(value, start[:10], end[:10] if end else "now", said_in)
+    for version in versions:
+        said_in = ", ".join(str(s) for s in version.sources) or version.source
+        end = version.valid_to[:10] if version.valid_to else "now"
+        table.add_row(version.value, version.valid_from[:10], end, said_in)
     console.print(table)
 
 

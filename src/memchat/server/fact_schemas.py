@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..store.records import Fact, FactSource, FactVersion
+from ..memory.timeline import Version
+from ..store.records import Fact, FactSource
 
 
 class FactSourceOut(BaseModel):
@@ -57,21 +58,11 @@ class FactVersionOut(BaseModel):
     sources: list[FactSourceOut]
 
     @classmethod
-    def earlier(cls, version: FactVersion) -> FactVersionOut:
+    def of(cls, version: Version) -> FactVersionOut:
         return cls(
             value=version.value,
             source=version.source,
             valid_from=version.valid_from,
             valid_to=version.valid_to,
             sources=[FactSourceOut.of(source) for source in version.sources],
-        )
-
-    @classmethod
-    def current(cls, fact: Fact, sources: list[FactSource]) -> FactVersionOut:
-        return cls(
-            value=fact.value,
-            source=fact.source,
-            valid_from=fact.valid_from or fact.updated_at,
-            valid_to=None,
-            sources=[FactSourceOut.of(source) for source in sources],
         )

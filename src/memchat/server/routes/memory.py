@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ...forgetting import forget_fact_verified
 from ...memory import forget as forgetting
+from ...memory.facts import normalize_key
+from ...memory.timeline import fact_timeline
 from ...store.snippets import HIGHLIGHT
 from .. import pages
 from ..auth import CurrentUser
@@ -60,16 +62,10 @@ async def fact_history(
     state: State, user: CurrentUser, key: str, project: InProject = ""
 ) -> list[FactVersionOut]:
     """Every value the caller's fact ``key`` has had, oldest first, the current one last."""
-    earlier = state.store.fact_history(user.name, key, project=project)
-    versions = [FactVersionOut.earlier(v) for v in earlier]
-    facts = state.store.list_facts(user.name, project=project)
-    current = next((f for f in facts if f.key == key), None)
-    if current is not None:
-        sources = state.store.fact_sources(user.name).get(current.id, [])
-        versions.append(FactVersionOut.current(current, sources))
+    versions = fact_timeline(state.store, user.name, key, project)
     if not versions:
-        raise not_found(f"you have no fact {key!r}")
-    return versions
+        raise not_found(f"you have no fact {normalize_key(key)!r}")
+    return [FactVersionOut.of(version) for version in versions]
 
 
 @router.post("/facts", responses=errors(409))
