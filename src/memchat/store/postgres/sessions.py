@@ -13,6 +13,7 @@ import psycopg
 
 from ...errors import SessionExists, SessionNotFound, UserNotFound
 from .. import tree
+from ..auth import admins
 from ..checks import keep_an_admin
 from ..codec import seal_title, session_from_row
 from ..crypto import Cipher, seal
@@ -20,7 +21,6 @@ from ..quotas import Quotas
 from ..records import Position, SessionInfo, User, now
 from ..stored import StoredSession, hidden_ids
 from ..usage_rows import insert_usage
-from .auth import admins
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
 from .memory import count_of, locked_user
 from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project

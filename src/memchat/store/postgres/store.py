@@ -16,10 +16,10 @@ from typing import TypeVar
 from psycopg import sql
 
 from .. import tree
+from ..auth import AuthMixin
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
 from ..usage_rows import UsageRowsMixin
-from .auth import PostgresAuthMixin
 from .branches import PostgresBranchesMixin
 from .index import find_last_message, reindex_context
 from .memory import PostgresMemoryMixin
@@ -41,7 +41,7 @@ class PostgresStore(
     PostgresBranchesMixin,
     PostgresMemoryMixin,
     PostgresProjectsMixin,
-    PostgresAuthMixin,
+    AuthMixin,
     PostgresSearchMixin,
     PostgresSealingMixin,
     UsageRowsMixin,

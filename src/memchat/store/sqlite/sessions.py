@@ -13,6 +13,7 @@ from typing import Any
 
 from ...errors import SessionExists, SessionNotFound, UserNotFound
 from .. import tree
+from ..auth import admins
 from ..checks import keep_an_admin
 from ..codec import seal_title, session_from_row, unpack_item
 from ..crypto import Cipher, seal
@@ -21,7 +22,6 @@ from ..records import Position, SessionInfo, Summary, User, now
 from ..stored import StoredSession, StoredTurn, hidden_ids
 from ..usage import TURN_USAGE_COLUMNS, turn_usage_of
 from ..usage_rows import insert_usage
-from .auth import admins
 from .database import Database
 from .memory import count_of
 from .projects import SESSION_COLUMNS, SESSIONS_FROM, add_project

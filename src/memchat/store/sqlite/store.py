@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from ...errors import StoreError
 from .. import tree
+from ..auth import AuthMixin
 from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
 from ..usage_rows import UsageRowsMixin
-from .auth import SQLiteAuthMixin
 from .blind import BlindTerms
 from .branches import SQLiteBranchesMixin
 from .database import Database
@@ -39,7 +39,7 @@ class SQLiteStore(
     SQLiteBranchesMixin,
     SQLiteMemoryMixin,
     SQLiteProjectsMixin,
-    SQLiteAuthMixin,
+    AuthMixin,
     SQLiteSearchMixin,
     SQLiteSealingMixin,
     UsageRowsMixin,
