@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
@@ -34,6 +34,7 @@ from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from .events import Counts, EventBuilder
+from .generation import PromptTooLong, generate
 from .messages import ChatMessage, to_chat_messages, with_reminder
 from .next_prompt import next_messages, read_next_prompt
 from .prompt_state import MAX_BYTES, PromptStates, current_session, current_turn_only
@@ -61,10 +62,6 @@ DEFAULT_MAX_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.2
 # Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
 _EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
-
-
-class PromptTooLong(LocalModelError):
-    """The conversation does not fit the model's context window."""
 
 
 class LocalModel(Model):
@@ -273,7 +270,7 @@ class LocalModel(Model):
                 with loaded.lock:
                     pieces = []
                     with loaded.before_prompt(restore if states is not None else None):
-                        for piece in _generate(loaded.llama, messages, params, counts, stop):
+                        for piece in generate(loaded.llama, messages, params, counts, stop):
                             pieces.append(piece)
                             send(piece)
                     if session is not None and not stop.is_set():
@@ -304,44 +301,3 @@ def _save(states: PromptStates, llama: Llama, session: tuple[str, str]) -> None:
         states.save(llama, *session)
     except OSError as exc:
         log.warning("could not keep the prompt state of this session: %s", exc)
-
-
-def _generate(
-    llama: Llama,
-    messages: list[ChatMessage],
-    params: dict[str, Any],
-    counts: Counts,
-    stop: threading.Event,
-) -> Iterator[str]:
-    """Run one chat completion on ``llama`` and yield its text pieces."""
-    chunks = cast(
-        Iterator[dict[str, Any]],
-        # Our messages are the plain-string subset of llama_cpp's message TypedDicts.
-        llama.create_chat_completion(messages=cast(Any, messages), stream=True, **params),
-    )
-    text: list[str] = []
-    try:
-        for chunk in chunks:
-            if stop.is_set():
-                break
-            piece = chunk["choices"][0]["delta"].get("content")
-            if piece:
-                text.append(piece)
-                yield piece
-    except ValueError as exc:
-        # llama.cpp checks the prompt length only once the stream is first read.
-        if "exceed context window" in str(exc):
-            raise PromptTooLong(
-                f"The conversation is longer than the model's context window ({llama.n_ctx()} "
-                "tokens); start a new session or shorten the history."
-            ) from exc
-        raise
-    finally:
-        close: Callable[[], object] | None = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    # llama.cpp streams no usage; its evaluated tokens are the prompt plus the reply, and
-    # re-tokenising the reply gives its length to within a token.
-    reply = "".join(text)
-    counts.output_tokens = len(llama.tokenize(reply.encode("utf-8"), add_bos=False))
-    counts.input_tokens = max(0, llama.n_tokens - counts.output_tokens)
