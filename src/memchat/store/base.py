@@ -28,6 +28,13 @@ from .contract.sessions import SessionsRole
 from .contract.turns import TurnsRole
 from .contract.usage import UsageRole
 from .contract.users import UsersRole
+from .items import (
+    call_id_of_call,
+    call_id_of_output,
+    drop_orphan_outputs,
+    group_into_turns,
+    is_user_message,
+)
 from .quotas import Quotas
 from .records import (
     MAX_QUERY_WORDS,
@@ -48,11 +55,6 @@ from .records import (
     Summary,
     Turn,
     User,
-    call_id_of_call,
-    call_id_of_output,
-    drop_orphan_outputs,
-    group_into_turns,
-    is_user_message,
     now,
     query_words,
 )

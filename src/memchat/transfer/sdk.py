@@ -11,7 +11,8 @@ from typing import Any
 from ..errors import ImportFormatError
 from ..store import Turn
 from ..store.checks import check_name
-from ..store.records import SessionRecord, group_into_turns
+from ..store.items import group_into_turns
+from ..store.records import SessionRecord
 from ..store.titles import title_from_items
 
 

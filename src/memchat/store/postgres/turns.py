@@ -15,6 +15,7 @@ from ...errors import SessionExists, SessionNotFound
 from .. import tree
 from ..codec import fact_values, pack_item, turns_from_rows, unpack_item
 from ..crypto import Cipher, seal
+from ..items import drop_orphan_outputs
 from ..quotas import Kind, Quotas
 from ..records import (
     FactRecord,
@@ -22,7 +23,6 @@ from ..records import (
     SessionInfo,
     SessionRecord,
     Turn,
-    drop_orphan_outputs,
     now,
 )
 from ..stored import encode_record
