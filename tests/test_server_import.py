@@ -291,7 +291,9 @@ def test_an_upload_over_the_limit_is_413_and_imports_nothing(store: Store) -> No
         over = json.dumps(padded).encode()
         answer = small.upload(over)
         assert answer.status_code == 413, answer.text
-        assert answer.json()["error"]["message"] == "the request body is over 4,096 bytes"
+        assert answer.json()["error"]["message"] == (
+            "the file is over 4,096 bytes, the most this server takes"
+        )
         # Without a Content-Length (chunked) the count of what came decides.
         chunked = small.client.post(
             "/api/import", content=iter([over[:3000], over[3000:]]), headers=small.sara

@@ -23,7 +23,9 @@ STREAMED = frozenset({IMPORT_PATH})
 
 
 def too_large(max_bytes: int) -> ApiError:
-    return ApiError(413, "too_large", f"the request body is over {max_bytes:,} bytes")
+    return ApiError(
+        413, "too_large", f"the file is over {max_bytes:,} bytes, the most this server takes"
+    )
 
 
 async def spool(request: Request, out: BinaryIO, max_bytes: int, pause: float) -> int:
