@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 import sqlite3
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -404,3 +406,15 @@ def test_an_upload_that_stops_coming_is_408(live: tuple[LiveServer, dict[str, st
         status, body = answer_of(conn)
     assert status == 408, body
     assert body["error"]["message"] == "the request body stopped coming for 1 s"
+
+
+def test_a_client_that_leaves_mid_upload_is_no_crash(
+    live: tuple[LiveServer, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, sara = live
+    with raw_upload(server, sara | {"Content-Length": "3000"}) as conn:
+        conn.sendall(b"[" * 100)
+    # The server hears the disconnect at once; a crash would be logged within moments.
+    time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert server.thread.is_alive()

@@ -23,6 +23,7 @@ STREAMED = frozenset({IMPORT_PATH})
 
 
 def too_large(max_bytes: int) -> ApiError:
+    """The 413 of an upload over ``max_bytes``."""
     return ApiError(
         413, "too_large", f"the file is over {max_bytes:,} bytes, the most this server takes"
     )
