@@ -308,6 +308,7 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
         "/api/search",
         "/api/usage",
         "/api/export",
+        "/api/import",
         "/api/me",
         "/api/users",
         "/api/users/{name}",
@@ -319,6 +320,10 @@ def test_the_page_and_the_spec_are_served(api: Api) -> None:
     } == paths
     stream = spec["paths"]["/api/sessions/{session_id}/messages"]["post"]["responses"]["200"]
     assert list(stream["content"]) == ["text/event-stream"]
+    # An import's body is the file itself, whatever it is labelled.
+    upload = spec["paths"]["/api/import"]["post"]["requestBody"]
+    assert upload["required"] is True
+    assert {"application/zip", "application/json", "application/x-ndjson"} <= set(upload["content"])
 
 
 def test_a_bug_is_a_bare_json_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,8 +156,17 @@ class Settings:
         default=30,
         metadata={
             "env": "MEMCHAT_READ_TIMEOUT",
-            "help": "seconds an HTTP client has to send a request's headers, then its body",
+            "help": "seconds an HTTP client has to send a request's headers, then its body"
+            " (an import's: the longest pause in it)",
             "min": 1,
+        },
+    )
+    max_import_bytes: int = field(
+        default=200 * 1024 * 1024,
+        metadata={
+            "env": "MEMCHAT_MAX_IMPORT_BYTES",
+            "help": "largest file POST /api/import takes, and what a ZIP of one unpacks to",
+            "min": 1024,
         },
     )
     keep_alive: int = field(

@@ -87,6 +87,10 @@ class ImportFormatError(MemchatError):
     """An import file is not in a format memchat understands."""
 
 
+class ImportTooLarge(InputTooLarge):
+    """An import file, or what a ZIP of one unpacks to, is larger than the limit."""
+
+
 class ModelCallFailed(MemchatError):
     """The model call failed; the turn was not stored."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImportFormatError
+from ..errors import ImportFormatError, ImportTooLarge
 from ..memory.facts import extract_facts, normalize_key
 from ..store.base import FactRecord, SessionRecord, check_name
 from ..store.titles import message_text
@@ -41,10 +41,21 @@ def looks_foreign(path: Path) -> bool:
     return start.startswith(_ZIP_MAGIC) or start.lstrip().startswith(b"[")
 
 
-def read(path: Path, user: str, progress: Progress | None = None) -> list[SessionRecord]:
-    """The sessions of a ChatGPT or Claude export, as ``user``'s."""
+def read(
+    path: Path,
+    user: str,
+    progress: Progress | None = None,
+    *,
+    name: str | None = None,
+    max_bytes: int | None = None,
+) -> list[SessionRecord]:
+    """The sessions of a ChatGPT or Claude export, as ``user``'s.
+
+    ``name`` is what errors call the file (default: its path); ``max_bytes`` caps the
+    size of the conversations.json a ZIP holds (ImportTooLarge).
+    """
     check_name("user name", user)
-    data, where = _load(path)
+    data, where = _load(path, name or str(path), max_bytes)
     if chatgpt.is_chatgpt(data):
         found = chatgpt.conversations(data, where)
     elif claude.is_claude(data):
@@ -81,23 +92,45 @@ def learned_facts(records: Sequence[SessionRecord], source: str) -> list[FactRec
     return list(latest.values())
 
 
-def _load(path: Path) -> tuple[Any, str]:
+def _load(path: Path, shown: str, max_bytes: int | None) -> tuple[Any, str]:
     """The parsed JSON of the file, or of the conversations.json inside a ZIP."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == _MEMBER]
                 if not names:
-                    raise ImportFormatError(f"{path}: a ZIP without {_MEMBER}")
-                raw = archive.read(min(names, key=len))
-                where = f"{path}!{min(names, key=len)}"
+                    raise ImportFormatError(f"{shown}: a ZIP without {_MEMBER}")
+                member = archive.getinfo(min(names, key=len))
+                where = f"{shown}!{member.filename}"
+                raw = _unpacked(archive, member, where, max_bytes)
         else:
-            raw, where = path.read_bytes(), str(path)
+            raw, where = path.read_bytes(), shown
         return json.loads(raw), where
     except (OSError, zipfile.BadZipFile) as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+        raise ImportFormatError(f"cannot read {shown}: {exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ImportFormatError(f"{path}: not valid JSON ({exc})") from exc
+        raise ImportFormatError(f"{shown}: not valid JSON ({exc})") from exc
+
+
+def _unpacked(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, where: str, max_bytes: int | None
+) -> bytes:
+    """The bytes of ``member``; ImportTooLarge past ``max_bytes``.
+
+    A small ZIP can unpack to gigabytes. The size the ZIP declares says so at once; as it
+    may lie, the reading too stops one byte past the limit (zipfile unpacks no more than
+    it is asked for).
+    """
+    if max_bytes is None:
+        return archive.read(member)
+    too_large = ImportTooLarge(f"{where}: over the limit of {max_bytes:,} bytes once unpacked")
+    if member.file_size > max_bytes:
+        raise too_large
+    with archive.open(member) as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise too_large
+    return raw
 
 
 def _records(

@@ -30,6 +30,7 @@ from .params import known_query_only
 from .routes import (
     branches,
     export,
+    imports,
     memory,
     messages,
     openai,
@@ -40,6 +41,7 @@ from .routes import (
     users,
 )
 from .state import ModelFactory, ServerState
+from .uploads import STREAMED
 
 STATIC = Path(__file__).parent / "static"
 
@@ -129,7 +131,18 @@ def create_app(
     )
     app.state.memchat = state
     install_error_handlers(app)
-    for module in (sessions, messages, branches, memory, projects, usage, export, users, render):
+    for module in (
+        sessions,
+        messages,
+        branches,
+        memory,
+        projects,
+        usage,
+        export,
+        imports,
+        users,
+        render,
+    ):
         app.include_router(module.router, dependencies=[Depends(known_query_only)])
     # OpenAI's API under /v1; its clients send query parameters of their own.
     app.include_router(openai.router)
@@ -139,7 +152,9 @@ def create_app(
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=settings.read_timeout)
+    app.add_middleware(
+        BodyLimit, max_bytes=max_body_bytes, timeout=settings.read_timeout, streamed=STREAMED
+    )
     app.add_middleware(HeadAsGet)
     # Outside the body limit, so its 413 too takes OpenAI's shape under /v1.
     app.add_middleware(OpenAIErrors)

@@ -1,4 +1,5 @@
-"""Caps on request bodies, their size and the time to send them, before any route sees them."""
+"""Caps on request bodies, their size and the time to send them, before any route sees them
+(but for the few routes that read a large body themselves, ``uploads.py``)."""
 
 from __future__ import annotations
 
@@ -18,18 +19,24 @@ class BodyLimit:
 
     The body is read here in full (it is small by construction) and replayed to the app,
     so a chunked upload without Content-Length is held to the same limit. After the body,
-    ``receive`` passes through, so routes still hear the client disconnect.
+    ``receive`` passes through, so routes still hear the client disconnect. Requests to
+    the ``streamed`` paths pass untouched: their routes read the body as it comes.
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY, timeout: float | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int = DEFAULT_MAX_BODY,
+        timeout: float | None = None,
+        streamed: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

@@ -26,6 +26,7 @@ __all__ = [
     "Archive",
     "format_item_markdown",
     "import_file",
+    "is_sdk_database",
     "read_import",
     "read_jsonl",
     "read_sdk_sqlite",
@@ -38,26 +39,38 @@ __all__ = [
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def read_import(path: Path, user: str | None, progress: foreign.Progress | None = None) -> Archive:
+def is_sdk_database(path: Path) -> bool:
+    """Whether ``path`` is a SQLite database (what ``read_import`` reads as the SDK's)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError as exc:
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_import(
+    path: Path,
+    user: str | None,
+    progress: foreign.Progress | None = None,
+    *,
+    name: str | None = None,
+    max_bytes: int | None = None,
+) -> Archive:
     """Read a memchat JSONL export, an SDK SQLite database, or a ChatGPT or Claude export.
 
     ``user`` names the owner for SDK databases and other apps' exports (which have no
-    users) and, if given, overrides the owner of JSONL sessions.
+    users) and, if given, overrides the owner of JSONL sessions. ``name`` is what errors
+    call the file (default: its path); ``max_bytes`` caps what a ZIP unpacks to.
     """
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from exc
-    if magic == _SQLITE_MAGIC:
+    if is_sdk_database(path):
         if user is None:
             raise ImportFormatError("importing an SDK database needs --user (its owner)")
         return Archive(read_sdk_sqlite(path, user))
     if foreign.looks_foreign(path):
         if user is None:
             raise ImportFormatError("importing a ChatGPT or Claude export needs --user")
-        return Archive(foreign.read(path, user, progress))
-    return read_jsonl(path, user)
+        return Archive(foreign.read(path, user, progress, name=name, max_bytes=max_bytes))
+    return read_jsonl(path, user, name=name)
 
 
 def import_file(
@@ -67,20 +80,25 @@ def import_file(
     *,
     learn: bool = False,
     progress: foreign.Progress | None = None,
+    name: str | None = None,
+    max_bytes: int | None = None,
 ) -> Archive:
     """Import a file into the store; all of it or (on any error) none of it.
 
     From another app's export, conversations an earlier import brought in are skipped
     (exports hold the whole history every time), and with ``learn`` the facts the user
-    stated in them are learned by memchat's rules.
+    stated in them are learned by memchat's rules. ``name`` is what errors and the learned
+    facts' source call the file (default: its path, and its file name).
     """
-    archive = read_import(path, user, progress)
+    shown = name or str(path)
+    archive = read_import(path, user, progress, name=name, max_bytes=max_bytes)
     if not archive.sessions and not archive.facts:
-        raise ImportFormatError(f"{path} holds no sessions")
+        raise ImportFormatError(f"{shown} holds no sessions")
     if any(r.metadata.get("imported_from") in foreign.SOURCES for r in archive.sessions):
         new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
         archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
     if learn:
-        archive.facts.extend(foreign.learned_facts(archive.sessions, f"import: {path.name}"))
+        source = f"import: {name or path.name}"
+        archive.facts.extend(foreign.learned_facts(archive.sessions, source))
     store.import_sessions(archive.sessions, archive.facts)
     return archive

@@ -100,8 +100,12 @@ def write_jsonl(
     return count
 
 
-def read_jsonl(path: Path, user: str | None = None) -> Archive:
-    """Parse and check a memchat JSONL export; raise ImportFormatError naming the line."""
+def read_jsonl(path: Path, user: str | None = None, *, name: str | None = None) -> Archive:
+    """Parse and check a memchat JSONL export; raise ImportFormatError naming the line.
+
+    ``name`` is what errors call the file (default: its path).
+    """
+    shown = name or str(path)
     records: list[SessionRecord] = []
     facts: list[FactRecord] = []
     seen: dict[tuple[str, str], int] = {}
@@ -113,12 +117,12 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
         # would also split on.
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc}") from exc
+        raise ImportFormatError(f"cannot read {shown}: {exc}") from exc
     if not lines:
-        raise ImportFormatError(f"{path} is empty")
+        raise ImportFormatError(f"{shown} is empty")
     ended = False
     for number, line in enumerate(lines, 1):
-        where = f"{path}:{number}"
+        where = f"{shown}:{number}"
         if not line.strip():
             continue
         if ended:
@@ -231,7 +235,7 @@ def read_jsonl(path: Path, user: str | None = None) -> Archive:
         else:
             raise ImportFormatError(f"{where}: unknown line type {kind!r}")
     if not ended:
-        raise ImportFormatError(f"{path}: no end line: the file is cut short (or not an export)")
+        raise ImportFormatError(f"{shown}: no end line: the file is cut short (or not an export)")
     return Archive(records, facts)
 
 

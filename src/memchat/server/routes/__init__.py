@@ -22,6 +22,7 @@ def errors(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[s
         409: "It already exists, conflicts with the current state, or the caller has as many"
         " sessions or facts as allowed (MEMCHAT_MAX_SESSIONS, MEMCHAT_MAX_FACTS).",
         413: "The request or the message is too large.",
+        415: "The body is of a kind this operation does not take.",
         422: "The request is malformed.",
         429: "Too many messages for the rate limit (MEMCHAT_RATE_LIMIT); see Retry-After.",
     }

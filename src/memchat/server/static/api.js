@@ -20,13 +20,15 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
+// `body` is sent as JSON, but a file (a Blob) as it is: its bytes are the body.
 export async function request(method, path, body, signal) {
   const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
   const response = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
     signal,
   });
   if (!response.ok) throw await failure(response);

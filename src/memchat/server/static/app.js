@@ -1,7 +1,7 @@
 // The web chat: log in with an API token, pick or start a session, stream replies (stop,
 // regenerate, edit any message and step through its versions), search past messages, and
-// see or change what memchat remembers about you, file chats under projects, and forget
-// with a receipt. Plain ES modules, no build step;
+// see or change what memchat remembers about you, file chats under projects, forget
+// with a receipt, and import chats from ChatGPT, Claude or another memchat. Plain ES modules, no build step;
 // everything goes through the same /api the CLI documents.
 //
 // This module is the shell: logging in and out, and the sidebar's tools. The session
@@ -10,6 +10,7 @@
 import { api, currentToken, useToken, whenUnauthorized } from "./api.js";
 import "./composer.js";
 import { newChat, openSession, showSession } from "./conversation.js";
+import { closeImport, openImport, whenImported } from "./imports.js";
 import { closeMemory, openMemory } from "./memory.js";
 import { closeProjects, loadProjects, openProjects, whenProjectsChanged } from "./projects.js";
 import { closeReceipt } from "./receipt.js";
@@ -60,6 +61,7 @@ function logout(message) {
   closeMemory();
   closeUsage();
   closeProjects();
+  closeImport();
   closeReceipt();
   clearSearch();
   $("token").focus();
@@ -82,6 +84,12 @@ whenProjectsChanged(async () => {
   await loadSessions();
   const shown = sessionById(page.current);
   if (shown) showSession(shown);
+});
+
+// Imported chats join the list (and their projects the project lists).
+whenImported(async () => {
+  await loadSessions();
+  await loadProjects();
 });
 
 whenPicked((id) => guarded(() => openSession(id))());
@@ -113,6 +121,7 @@ $("search-clear").addEventListener("click", clearSearch);
 $("memory").addEventListener("click", guarded(() => openMemory(guarded(openHit))));
 $("usage").addEventListener("click", guarded(openUsage));
 $("projects").addEventListener("click", guarded(openProjects));
+$("import").addEventListener("click", openImport);
 
 const saved = currentToken();
 if (saved) login(saved).catch((error) => logout(error.message));
