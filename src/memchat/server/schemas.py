@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ..memory.facts import MemoryChanges
 from ..store.base import SearchHit, SessionInfo, Turn, User
 from ..store.records import MAX_SEQ
 from ..store.snippets import bracketed, snippet_parts
@@ -214,71 +213,6 @@ class MessageIn(Strict):
         "branch: the model sees the turns before it, and that turn and those after it stay "
         "as a branch (GET .../branches); a 404 if the active branch has no such turn.",
     )
-
-
-class DeltaEvent(BaseModel):
-    """The data of a ``delta`` event: the next piece of the reply."""
-
-    text: str
-
-
-class FactChange(BaseModel):
-    """A fact a turn remembered."""
-
-    key: str
-    value: str
-
-
-class MemoryChangesOut(BaseModel):
-    """What a turn changed in the caller's facts."""
-
-    remembered: list[FactChange]
-    forgotten: list[str]
-
-    @classmethod
-    def of(cls, changes: MemoryChanges) -> MemoryChangesOut:
-        return cls(
-            remembered=[FactChange(key=k, value=v) for k, v in changes.remembered],
-            forgotten=list(changes.forgotten),
-        )
-
-
-class DoneEvent(BaseModel):
-    """The data of a ``done`` event: the turn is stored; its ``seq``, the session as it is
-    now, and what the turn changed in the caller's facts."""
-
-    seq: int = Field(description="The stored turn's `seq` (what `edit_seq` names).")
-    session: SessionOut
-    memory: MemoryChangesOut
-
-
-def event_stream_schema() -> dict[str, Any]:
-    """The OpenAPI schema of one event of a reply stream (``event`` and its JSON ``data``)."""
-
-    def one(name: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["event", "data"],
-            "properties": {
-                "event": {"const": name},
-                "data": {
-                    "type": "string",
-                    "contentMediaType": "application/json",
-                    "contentSchema": data,
-                },
-            },
-        }
-
-    refs = "#/components/schemas/{model}"
-    return {
-        # "type" spelled out: FastAPI would otherwise merge in its default "string".
-        "type": "object",
-        "oneOf": [
-            one("delta", DeltaEvent.model_json_schema(ref_template=refs)),
-            one("done", DoneEvent.model_json_schema(ref_template=refs)),
-            one("error", {"$ref": refs.format(model="ErrorBody")}),
-        ],
-    }
 
 
 # -- memory ------------------------------------------------------------------------------

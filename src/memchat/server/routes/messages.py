@@ -23,15 +23,8 @@ from ...store import MemchatSession, SessionInfo, Store
 from ...store.base import check_name
 from ..auth import CurrentToken, CurrentUser, Unauthorized
 from ..errors import ApiError, error_body, not_found, public_error
-from ..schemas import (
-    DeltaEvent,
-    DoneEvent,
-    MemoryChangesOut,
-    MessageIn,
-    SessionId,
-    SessionOut,
-    event_stream_schema,
-)
+from ..event_schemas import DeltaEvent, DoneEvent, MemoryChangesOut, event_stream_schema
+from ..schemas import MessageIn, SessionId, SessionOut
 from ..sse import EventStream, event
 from ..state import State
 from . import errors
