@@ -14,9 +14,9 @@ for another prompt; a file that fails any check is ignored and deleted. The dire
 keeps at most ``max_bytes`` (least recently used files go first), and
 :func:`forget_prompt_states` removes a user's or a session's files.
 
-The session a model call belongs to reaches the model through :func:`prompt_session`, a
-context variable the chat sets around its run (the SDK's ``Model`` interface has no place
-for it). Calls outside one (a library ``Runner.run``) keep only the in-memory cache.
+The session a model call belongs to reaches the model through :func:`prompt_session`
+(``call_context.py``). Calls outside one (a library ``Runner.run``) keep only the
+in-memory cache.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+from .call_context import current_session, current_turn_only, prompt_session
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -63,38 +64,6 @@ _VERSION = 1
 _SUFFIX = ".kv"
 # magic, header length; then the JSON header, the tokens (int32) and llama.cpp's state.
 _PREAMBLE = struct.Struct("<4sI")
-
-_SESSION: ContextVar[tuple[str, str] | None] = ContextVar("memchat_prompt_session", default=None)
-_TURN_ONLY: ContextVar[frozenset[str]] = ContextVar("memchat_turn_only", default=frozenset())
-
-
-@contextmanager
-def prompt_session(user: str, session_id: str, turn_only: Iterable[str] = ()) -> Iterator[None]:
-    """Mark the model calls started inside as turns of ``user``'s session ``session_id``.
-
-    ``turn_only``: the texts of the system messages shown for this turn's message alone
-    (recalled excerpts), which the session's next prompt will not hold (``next_prompt.py``).
-    Tasks copy context variables when they are created, so a run started inside (the
-    SDK's ``Runner.run_streamed`` starts its task at once) keeps the mark to its end.
-    """
-    token = _SESSION.set((user, session_id))
-    only = _TURN_ONLY.set(frozenset(turn_only))
-    try:
-        yield
-    finally:
-        _TURN_ONLY.reset(only)
-        _SESSION.reset(token)
-
-
-def current_session() -> tuple[str, str] | None:
-    """The ``(user, session_id)`` of the model call being made, if the caller said."""
-    return _SESSION.get()
-
-
-def current_turn_only() -> frozenset[str]:
-    """The texts of the system messages of the model call being made that are this turn's
-    alone (empty where the caller did not say)."""
-    return _TURN_ONLY.get()
 
 
 def forget_prompt_states(directory: Path, user: str, session_id: str | None = None) -> None:
