@@ -253,6 +253,24 @@ def test_chat_repl_with_slash_commands(memchat: Harness) -> None:
     assert [texts_of(t["items"]) for t in shown["turns"]] == [["My name is Sara", "Sara again"]]
 
 
+def test_project_command_moves_the_session(memchat: Harness) -> None:
+    ok(memchat("sessions", "new", "--id", "s1", "-u", "sara"))
+    script = "/project\n/project thesis\n/project\nHello\nexit"
+    out = ok(memchat("chat", "-u", "sara", "-s", "s1", input=script, replies=("Hi",)))
+    assert "this session is in no project" in out
+    assert "moved this session to thesis" in out
+    assert "project thesis (memory shared)" in out
+    listed = json.loads(
+        ok(memchat("sessions", "list", "-u", "sara", "--project", "thesis", "--json"))
+    )
+    assert [s["id"] for s in listed] == ["s1"]
+    ok(memchat("projects", "scope", "thesis", "-u", "sara"))
+    out = ok(memchat("chat", "-u", "sara", "-s", "s1", input="/project\n/project -\nexit"))
+    assert "project thesis (memory scoped)" in out and "moved this session to no project" in out
+    listed = json.loads(ok(memchat("sessions", "list", "-u", "sara", "--project", "", "--json")))
+    assert [s["id"] for s in listed] == ["s1"]
+
+
 def test_memory_commands(memchat: Harness) -> None:
     ok(memchat("ask", "-u", "sara", "Hi, my name is Sara.", replies=("Hi",)))
     ok(memchat("memory", "add", "Favorite Food", "dumplings", "-u", "sara"))

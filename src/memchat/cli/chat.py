@@ -18,7 +18,7 @@ from ..store import SessionInfo, Store
 from ..store.base import is_user_message
 from ..store.snippets import HIGHLIGHT
 from ..store.titles import item_text
-from . import branches
+from . import branches, projects
 from .app import App, pass_app, project_option, user_of, user_option
 from .render import console, counted, escape, print_history, print_sessions, show_stream
 from .search import print_hits
@@ -39,6 +39,7 @@ COMMANDS = {
     "/sessions": ("", "list your sessions"),
     "/switch": ("ID", "continue another session"),
     "/rename": ("TITLE", "rename this session"),
+    "/project": ("[NAME | -]", "this session's project; move it to NAME, or out of any"),
     "/history": ("", "show this session's messages"),
     "/search": ("QUERY", "search all your sessions' messages"),
     "/memory": ("[forget KEY]", "what memchat remembers about you; forget a fact"),
@@ -93,6 +94,7 @@ class Repl:
             "/sessions": self.cmd_sessions,
             "/switch": self.cmd_switch,
             "/rename": self.cmd_rename,
+            "/project": lambda arg: projects.cmd_project(self, arg),
             "/history": self.cmd_history,
             "/edit": lambda arg: branches.cmd_edit(self, arg),
             "/branches": lambda arg: branches.cmd_branches(self, arg),

@@ -1,14 +1,19 @@
-"""``memchat projects``: list a user's projects, scope or share a project's memory."""
+"""``memchat projects``: list a user's projects, scope or share a project's memory; and
+the terminal's ``/project``."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from .app import App, json_option, pass_app, user_of, user_option
-from .render import console, print_json
+from .render import console, escape, print_json
+
+if TYPE_CHECKING:
+    from .chat import Repl
 
 
 @click.group()
@@ -80,3 +85,20 @@ def delete(app: App, project: str, user: str | None, yes: bool) -> None:
         click.confirm(f"delete project {project} and its {found.facts} fact(s)?", abort=True)
     facts = app.store.delete_project(name, project)
     click.echo(f"deleted project {project} ({facts} fact(s) forgotten)")
+
+
+def cmd_project(repl: Repl, arg: str) -> None:
+    """``/project``: this session's project; ``/project NAME`` moves the session there
+    (made if new), ``/project -`` takes it out of any."""
+    info = repl.session.info
+    if not arg:
+        if not info.project:
+            console.print("[dim]this session is in no project (/project NAME moves it)[/dim]")
+            return
+        found = repl.store.get_project(repl.user, info.project)
+        memory = "scoped" if found.scoped else "shared"
+        console.print(f"[dim]project {escape(found.name)} (memory {memory})[/dim]")
+        return
+    target = "" if arg == "-" else arg
+    repl.session.info = repl.store.set_session_project(repl.user, info.id, target)
+    console.print(f"[dim]moved this session to {escape(target) or 'no project'}[/dim]")
