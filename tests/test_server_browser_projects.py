@@ -64,7 +64,7 @@ def test_a_chat_in_a_project_scoped_filtered_and_moved(store: Store, page: Any) 
     token = add_user(store, "sara")["Authorization"].removeprefix("Bearer ")
     garden = store.create_session("sara", "garden", title="Garden plans")
     store.commit_turn(garden, [user_message("Roses"), assistant("Prune them.")])
-    model = ScriptedModel([reply("Noted: the roadmap is due in March.")])
+    model = ScriptedModel([reply("Noted: the roadmap is due in March."), reply("Got it.")])
     with LiveServer(scripted_app(store, model)) as live, api_of(live, token) as api:
         log_in(p, live.url, token)
         sessions = p.locator("#sessions li")
@@ -139,6 +139,20 @@ def test_a_chat_in_a_project_scoped_filtered_and_moved(store: Store, page: Any) 
         expect(panel.locator('tr[data-name="home"]')).to_have_count(0)
         expect(p.locator('#project-filter option[value="home"]')).to_have_count(0)
         assert [project.name for project in store.list_projects("sara")] == ["work"]
+        p.click("#projects-close")
+
+        # A new chat started in another project than the list shows: the list follows it.
+        p.select_option("#project-filter", "work")
+        p.click("#new-session")
+        expect(p.locator("#session-project")).to_have_value("work")
+        p.fill("#session-project", "notes")
+        p.fill("#input", "Buy stamps")
+        p.press("#input", "Enter")
+        expect(p.locator(".msg.assistant")).to_have_text(["Got it."])
+        expect(p.locator("#project-filter")).to_have_value("notes")
+        started = p.url.rsplit("#", 1)[1]
+        expect(p.locator(f'#sessions li[data-id="{started}"]')).to_be_visible()
+        expect(sessions).to_have_count(1)
 
 
 def test_a_project_fact_and_forgetting_with_a_receipt(store: Store, page: Any) -> None:

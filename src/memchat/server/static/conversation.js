@@ -13,7 +13,8 @@ import { showReceipt } from "./receipt.js";
 import { linkTo, unlink } from "./routing.js";
 import { showHit } from "./search.js";
 import {
-  dropSession, listSessions, newestSession, putSession, sessionById, shownProject, titleOf,
+  dropSession, listSessions, newestSession, putSession, sessionById, showProject, shownProject,
+  titleOf,
 } from "./sessions.js";
 import { guarded, page, showError } from "./state.js";
 import { showSessionUsage } from "./usage.js";
@@ -134,8 +135,18 @@ export const newChatProject = () => $("session-project").value.trim();
 // The session as a turn left it: at the top of the list, and in the heading if shown.
 export function updateSession(session) {
   putSession(session);
+  keepInList(session);
   if (session.id === page.current) showSession(session);
   else listSessions();
+}
+
+// The open chat stays in the list: started or moved out of the project the list shows,
+// the list shows its project instead.
+function keepInList(session) {
+  const shown = shownProject();
+  if (session.id !== page.current || shown === "*" || session.project === shown) return;
+  $("project-filter").value = session.project;
+  showProject(session.project);
 }
 
 // A fresh session id, made here so the page can show the chat's address at once.
@@ -180,6 +191,7 @@ $("session-project").addEventListener("change", guarded(async () => {
   const project = newChatProject();
   const moved = await api("PATCH", path(session.id), { project });
   putSession(moved, { top: false });
+  keepInList(moved);
   showSession(moved);
   await loadProjects();
 }));
