@@ -49,7 +49,7 @@ from agents import Agent, RunConfig, Runner, TResponseInputItem
 from memchat.chat import Chat, TurnResult
 from memchat.memory.context import SLOW_PROMPT_RECALL_SHARE, Memory, store_recall
 from memchat.models.local import LocalModel, load_llama
-from memchat.models.prompt_state import prompt_session
+from memchat.models.prompt_state import common_prefix, prompt_session
 from memchat.models.resolve import LOCAL_CONTEXT_TOKENS, LOCAL_REMINDER
 from memchat.models.weights import ensure_default_model
 from memchat.store import SQLiteStore
@@ -246,16 +246,6 @@ async def bench_recall(agent: Agent[Any]) -> list[dict[str, Any]]:
     return results
 
 
-def shared_prefix(a: list[int], b: list[int]) -> int:
-    """How many tokens ``a`` and ``b`` share from their start."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def question(turn: int) -> str:
     """The memory run's question at ``turn``."""
     friend, dish = FRIENDS[turn % len(FRIENDS)], DISHES[turn % len(DISHES)]
@@ -285,7 +275,7 @@ async def bench_memory(
         reads: list[int] = []
 
         def counted(llama: Any, user: str, session_id: str, prompt: Any) -> int:
-            held = shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), list(prompt))
+            held = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), list(prompt))
             loaded = restore(llama, user, session_id, prompt)
             reads.append(len(prompt) - max(held, loaded))
             return loaded

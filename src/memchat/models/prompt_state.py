@@ -44,6 +44,7 @@ __all__ = [
     "MAX_BYTES",
     "MIN_TOKENS",
     "PromptStates",
+    "common_prefix",
     "current_session",
     "current_turn_only",
     "forget_prompt_states",
@@ -174,7 +175,7 @@ class PromptStates:
         it was not used). Only those are kept: llama.cpp's cache past them is removed.
         """
         path = self.path(user, session_id)
-        held = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
+        held = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
         try:
             found = self._read(path, prompt, held)
         except (OSError, ValueError) as exc:
@@ -184,7 +185,7 @@ class PromptStates:
         if found is None:
             return 0
         tokens, state = found
-        shared = _common_prefix(tokens, prompt)
+        shared = common_prefix(tokens, prompt)
         if not _write_state(llama, state):
             # llama.cpp refused the data (another build's layout): start from nothing.
             _clear(llama)
@@ -216,7 +217,7 @@ class PromptStates:
                 raise ValueError("made by another model or version")
             packed = _read_exactly(file, 4 * header.tokens)
             tokens = list(struct.unpack(f"<{header.tokens}i", packed))
-            if _common_prefix(tokens, prompt) < held + MIN_GAIN:
+            if common_prefix(tokens, prompt) < held + MIN_GAIN:
                 return None
             state = _read_exactly(file, header.state_bytes)
             if file.read(1):
@@ -256,7 +257,8 @@ def _pack(tokens: Sequence[int]) -> bytes:
     return struct.pack(f"<{len(tokens)}i", *tokens)
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
