@@ -158,6 +158,7 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         max_tokens=args.max_tokens,
         prompt_states=Path(spec["states"]),
         reminder=LOCAL_REMINDER if spec["kind"] == "memory" else None,
+        guard_voice=spec["kind"] == "memory",
     )
     start = time.perf_counter()
     model.load()
@@ -439,13 +440,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             speed = await bench_speed(agent, model, args.turns, args, scratch)
             recall = await bench_recall(agent)
-        # The memory path's model carries the embedded model's reminder, as memchat's does.
+        # The memory path's model carries the embedded model's reminder and voice guard, as
+        # memchat's does.
         memory_model = LocalModel(
             path,
             n_ctx=args.n_ctx,
             max_tokens=args.max_tokens,
             prompt_states=scratch / "prompt-states",
             reminder=LOCAL_REMINDER,
+            guard_voice=True,
         )
         memory_turns, memory_new_process = await bench_memory(
             memory_model, args.turns, args, scratch

@@ -107,6 +107,7 @@ def test_the_embedded_model_is_reminded_who_it_is_after_the_users_message() -> N
     choice = choose(MEMCHAT_MODEL="local")
     assert isinstance(choice.model, LocalModel)
     assert choice.model.reminder == LOCAL_REMINDER and '"you"' in LOCAL_REMINDER
+    assert choice.model.guard_voice  # models/voice.py, tested on the model itself
     items = [
         {"role": "system", "content": "What you know about the user:\n- name: Sara"},
         {"role": "user", "content": "What's my name?"},

@@ -39,6 +39,7 @@ from .messages import ChatMessage, to_chat_messages, with_reminder
 from .next_prompt import next_messages, read_next_prompt
 from .prompt_state import MAX_BYTES, PromptStates, current_session, current_turn_only
 from .runtime import DEFAULT_N_CTX, LocalModelError, LocalModelUnavailable, load_llama, load_model
+from .voice import voice_guard
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -73,7 +74,9 @@ class LocalModel(Model):
     state and stored prompts are ignored; structured output is refused.
 
     A ``reminder`` is read right after the user's message, where a small model heeds it
-    more than the system prompt hundreds of tokens back. With ``prompt_states`` (a
+    more than the system prompt hundreds of tokens back; with ``guard_voice`` a reply to a
+    message about the user cannot open as if the model were the user (``voice.py``). With
+    ``prompt_states`` (a
     directory), the prompt state of each turn made inside
     :func:`~memchat.models.prompt_state.prompt_session` is kept there, so the session's
     next turn in a new process need not read its whole context again.
@@ -89,6 +92,7 @@ class LocalModel(Model):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         reminder: str | None = None,
+        guard_voice: bool = False,
         prompt_states: Path | None = None,
         prompt_states_bytes: int = MAX_BYTES,
     ) -> None:
@@ -99,6 +103,7 @@ class LocalModel(Model):
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.reminder = reminder
+        self.guard_voice = guard_voice
         self.prompt_states_dir = prompt_states
         self.prompt_states_bytes = prompt_states_bytes
         self._states: PromptStates | None = None
@@ -269,8 +274,10 @@ class LocalModel(Model):
             try:
                 with loaded.lock:
                     pieces = []
+                    guard = voice_guard(loaded.llama, messages) if self.guard_voice else None
+                    run = params if guard is None else {**params, "logits_processor": [guard]}
                     with loaded.before_prompt(restore if states is not None else None):
-                        for piece in generate(loaded.llama, messages, params, counts, stop):
+                        for piece in generate(loaded.llama, messages, run, counts, stop):
                             pieces.append(piece)
                             send(piece)
                     if session is not None and not stop.is_set():

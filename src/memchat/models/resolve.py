@@ -149,6 +149,7 @@ def _local(settings: Settings) -> ModelChoice:
             name=path.stem,
             n_threads=threads,
             reminder=LOCAL_REMINDER,
+            guard_voice=True,
             prompt_states=_prompt_states(settings),
         )
         return ModelChoice(
@@ -166,6 +167,7 @@ def _local(settings: Settings) -> ModelChoice:
         name=MODEL_FILENAME,
         n_threads=threads,
         reminder=LOCAL_REMINDER,
+        guard_voice=True,
         prompt_states=_prompt_states(settings),
     )
 
