@@ -183,6 +183,41 @@ def test_a_dead_row_left_by_a_postgres_delete_is_found_in_the_table_file(pg_url:
         assert pg_scrub.scan(store, needles, pattern)[0] == []
 
 
+def test_a_long_message_on_postgres_is_stored_where_the_scan_reads_it(pg_url: str) -> None:
+    """PostgreSQL compresses a long value (pglz puts a control byte every 8 items, so the
+    words are not in the file as bytes); memchat's text columns are stored uncompressed
+    (migration 0014), so the scan finds each copy, in the table, its TOAST table and the
+    search index, as it finds a short one."""
+    from memchat.store.postgres import PostgresStore
+    from memchat.store.postgres import scrub as pg_scrub
+
+    word = plant()
+    long = " ".join(f"{word} and line {n} of a long paste" for n in range(300))
+    with open_store(pg_url) as store:
+        assert isinstance(store, PostgresStore)
+        session = store.ensure_session("sara", "s1")
+        store.commit_turn(session, [user_message(long), assistant("Noted.")])
+        store.search("sara", word)
+        store._db.read(lambda conn: conn.execute("CHECKPOINT"))
+        row = store._db.read(
+            lambda conn: conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_class t ON t.reltoastrelid = c.oid"
+                " WHERE t.oid = 'items'::regclass"
+            ).fetchone()
+        )
+        assert row is not None
+        needles = needles_of([word])
+        pattern = pattern_of(needles)
+        assert pattern is not None
+        copies, _, unread = pg_scrub.scan(store, needles, pattern)
+        assert not unread
+        # Compressed, the message was in the items' TOAST table too, but not as its words.
+        places = {c.where.split(" (")[0] for c in copies}
+        assert row[0] in places, places
+        receipt = delete_session_verified(store, "sara", "s1")
+        assert receipt.clean, receipt.lines()
+
+
 def test_deletion_alone_leaves_copies_that_the_scrub_removes(sqlite_store: Store) -> None:
     """What the scrub is for: the log and the full-text index keep deleted text, and the
     scan finds it there."""

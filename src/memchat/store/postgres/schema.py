@@ -26,6 +26,29 @@ from .projects import PROJECTS_SCHEMA
 from .provenance import PROVENANCE_SCHEMA
 from .usage import USAGE_SCHEMA
 
+# Table and columns holding users' words (or text made from them).
+_SAID = (
+    ("items", "data"),
+    ("messages", "text"),
+    ("messages", "context1"),
+    ("messages", "context2"),
+    ("facts", "value"),
+    ("fact_history", "value"),
+    ("summaries", "text"),
+    ("sessions", "title"),
+    ("sessions", "metadata"),
+)
+UNCOMPRESSED_TEXT = tuple(
+    statement
+    for table, column in _SAID
+    for statement in (
+        f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL",
+        # Stored smaller than its length: compressed (pg_column_compression is 14+).
+        f"UPDATE {table} SET {column} = {column} || ''"
+        f" WHERE pg_column_size({column}) < octet_length({column})",
+    )
+)
+
 MIGRATIONS: list[Migration] = [
     (
         "0001_initial",
@@ -184,6 +207,10 @@ MIGRATIONS: list[Migration] = [
     # Projects (postgres/projects.py): a session's project, each project's memory (shared
     # or scoped), and facts unique per (user, project, key), "" being user-wide.
     ("0013_projects", PROJECTS_SCHEMA),
+    # The columns that hold what users said are stored uncompressed (out of line when
+    # long): a compressed value's bytes are not its text, so verified forgetting's byte
+    # scan (scrub.py) could not see a copy of it. Values compressed before are rewritten.
+    ("0014_uncompressed_text", UNCOMPRESSED_TEXT),
 ]
 
 # Every table the migrations create, parents before children.

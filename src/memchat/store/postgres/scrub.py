@@ -12,9 +12,10 @@ server runs on this machine and they are readable (the process runs as the serve
 user, or root): the same server is told by the system identifier in ``global/pg_control``.
 Otherwise, and in any case for what the store's API does not show (the search index's
 copies of the messages, the statistics), it looks through SQL, and says that the files
-were not read. Not scanned either way: the server's write-ahead log (``pg_wal``), which
-keeps what was written until the server recycles its segments, and values long enough
-that PostgreSQL stored them compressed (over about 2 KB).
+were not read. memchat's text columns are stored uncompressed (migration
+``0014_uncompressed_text``), so a long message's words are in the TOAST table's bytes as
+they are. Not scanned either way: the server's write-ahead log (``pg_wal``), which keeps
+what was written until the server recycles its segments.
 """
 
 from __future__ import annotations

@@ -188,6 +188,9 @@ MIGRATIONS: list[Migration] = [
     # Projects (sqlite/projects.py): a session's project, each project's memory (shared
     # or scoped), and facts unique per (user, project, key), "" being user-wide.
     ("0013_projects", PROJECTS_SCHEMA),
+    # PostgreSQL's text columns stopped being compressed (for the byte scan of verified
+    # forgetting); SQLite never compresses. The name keeps both schemas at the same version.
+    ("0014_uncompressed_text", ()),
 ]
 
 _BOOKKEEPING = """
