@@ -180,3 +180,25 @@ def test_weight_repacking_is_off_only_while_loading_on_amx() -> None:
     with _without_repacking(capi, when=True):
         assert not capi.llama_model_default_params().use_extra_bufts
     assert capi.llama_model_default_params().use_extra_bufts
+
+
+def test_the_embedded_models_sampling_takes_the_call_settings_over_its_defaults() -> None:
+    from agents.model_settings import ModelSettings
+
+    from memchat.models.generation import sampling
+
+    assert sampling(ModelSettings(), 0.2, 512) == {"temperature": 0.2, "max_tokens": 512}
+    given = ModelSettings(
+        temperature=0.0,
+        max_tokens=16,
+        top_p=0.9,
+        extra_args={"seed": 7, "top_k": 5, "stream": False, "grammar": "x"},
+    )
+    # Only the sampling knobs llama.cpp takes pass through extra_args.
+    assert sampling(given, 0.2, 512) == {
+        "temperature": 0.0,
+        "max_tokens": 16,
+        "top_p": 0.9,
+        "seed": 7,
+        "top_k": 5,
+    }

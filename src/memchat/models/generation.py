@@ -1,5 +1,6 @@
 """One chat completion on a loaded llama.cpp model, as the text pieces it streams, with
-the tokens it read and wrote counted (``LocalModel`` runs it on a worker thread)."""
+the tokens it read and wrote counted (``LocalModel`` runs it on a worker thread), and the
+sampling parameters it is run with."""
 
 from __future__ import annotations
 
@@ -12,11 +13,31 @@ from .messages import ChatMessage
 from .runtime import LocalModelError
 
 if TYPE_CHECKING:
+    from agents.model_settings import ModelSettings
     from llama_cpp import Llama
+
+# Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
+EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
 
 
 class PromptTooLong(LocalModelError):
     """The conversation does not fit the model's context window."""
+
+
+def sampling(settings: ModelSettings, temperature: float, max_tokens: int) -> dict[str, Any]:
+    """llama.cpp's sampling parameters: per-call model settings over the model's defaults."""
+    params: dict[str, Any] = {
+        "temperature": temperature if settings.temperature is None else settings.temperature,
+        "max_tokens": settings.max_tokens or max_tokens,
+    }
+    for name in ("top_p", "frequency_penalty", "presence_penalty"):
+        value = getattr(settings, name)
+        if value is not None:
+            params[name] = value
+    for name, value in (settings.extra_args or {}).items():
+        if name in EXTRA_SAMPLING_ARGS:
+            params[name] = value
+    return params
 
 
 def generate(

@@ -34,7 +34,7 @@ from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from .events import Counts, EventBuilder
-from .generation import PromptTooLong, generate
+from .generation import PromptTooLong, generate, sampling
 from .messages import ChatMessage, to_chat_messages, with_reminder
 from .next_prompt import next_messages, read_next_prompt
 from .prompt_state import MAX_BYTES, PromptStates, current_session, current_turn_only
@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_TOKENS = 512
 # Low but not zero: a 0.5B model loops on greedy decoding, and chat answers should be stable.
 DEFAULT_TEMPERATURE = 0.2
-# Sampling knobs beyond ModelSettings that may be passed through ModelSettings.extra_args.
-_EXTRA_SAMPLING_ARGS = frozenset({"seed", "top_k", "min_p", "repeat_penalty"})
 
 
 class LocalModel(Model):
@@ -199,7 +197,7 @@ class LocalModel(Model):
             raise LocalModelError("The local model does not support structured output.")
         plain = to_chat_messages(system_instructions, input)
         messages = with_reminder(plain, self.reminder)
-        params = self._sampling(model_settings)
+        params = sampling(model_settings, self.temperature, self.max_tokens)
         with generation_span(
             model=self.name, model_config=dict(params), disabled=tracing.is_disabled()
         ) as span:
@@ -220,23 +218,6 @@ class LocalModel(Model):
             }
             if tracing.include_data():
                 span.span_data.output = [{"role": "assistant", "content": events.text}]
-
-    def _sampling(self, settings: ModelSettings) -> dict[str, Any]:
-        """Merge per-call model settings over this model's defaults."""
-        params: dict[str, Any] = {
-            "temperature": self.temperature
-            if settings.temperature is None
-            else settings.temperature,
-            "max_tokens": settings.max_tokens or self.max_tokens,
-        }
-        for name in ("top_p", "frequency_penalty", "presence_penalty"):
-            value = getattr(settings, name)
-            if value is not None:
-                params[name] = value
-        for name, value in (settings.extra_args or {}).items():
-            if name in _EXTRA_SAMPLING_ARGS:
-                params[name] = value
-        return params
 
     async def _deltas(
         self,
