@@ -21,6 +21,7 @@ from ..base import PruneReport, SessionInfo, Store
 from ..crypto import Cipher
 from ..usage_rows import UsageRowsMixin
 from .branches import PostgresBranchesMixin
+from .imports import PostgresImportsMixin
 from .index import find_last_message, reindex_context
 from .memory import PostgresMemoryMixin
 from .pool import Connection, Database
@@ -38,6 +39,7 @@ T = TypeVar("T")
 class PostgresStore(
     PostgresSessionsMixin,
     PostgresTurnsMixin,
+    PostgresImportsMixin,
     PostgresBranchesMixin,
     PostgresMemoryMixin,
     PostgresProjectsMixin,

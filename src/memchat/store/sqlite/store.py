@@ -19,6 +19,7 @@ from ..usage_rows import UsageRowsMixin
 from .blind import BlindTerms
 from .branches import SQLiteBranchesMixin
 from .database import Database
+from .imports import SQLiteImportsMixin
 from .index import reindex_context
 from .locks import FileTurnLocks
 from .memory import SQLiteMemoryMixin
@@ -36,6 +37,7 @@ T = TypeVar("T")
 class SQLiteStore(
     SQLiteSessionsMixin,
     SQLiteTurnsMixin,
+    SQLiteImportsMixin,
     SQLiteBranchesMixin,
     SQLiteMemoryMixin,
     SQLiteProjectsMixin,

@@ -11,29 +11,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import SessionExists, SessionNotFound
+from ...errors import SessionNotFound
 from .. import tree
-from ..base import FactRecord, Item, SessionInfo, SessionRecord, Turn, drop_orphan_outputs, now
-from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
+from ..base import Item, SessionInfo, Turn, drop_orphan_outputs, now
+from ..codec import pack_item, seal_title, turns_from_rows, unpack_item
 from ..crypto import Cipher
 from ..quotas import Quotas
-from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
 from ..usage_rows import insert_usage
 from .database import Database
-from .memory import count_of
-from .projects import IMPORT_PROJECT
-from .sessions import add_user, insert_items, write_session
+from .sessions import insert_items
 
-# A fact imported replaces the stored one of its key only if it is newer.
-_IMPORT_FACT = (
-    "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
-    " SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-    " ON CONFLICT (user_id, project, key) DO UPDATE SET value = excluded.value,"
-    " source = excluded.source, updated_at = excluded.updated_at"
-    " WHERE excluded.updated_at > facts.updated_at"
-)
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
 
 
@@ -174,31 +163,6 @@ class SQLiteTurnsMixin:
         seq = int(found[0])
         insert_items(conn, session.pk, seq, stamp, rows)
         return seq
-
-    def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
-    ) -> None:
-        sessions = [encode_record(record, self.cipher) for record in records]
-
-        def work(conn: sqlite3.Connection) -> None:
-            for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
-                add_user(conn, user)
-            for fact in facts:
-                made = (fact.project, fact.updated_at, fact.user, fact.project)
-                conn.execute(IMPORT_PROJECT, made)
-                conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for session in sessions:
-                if write_session(conn, session) is None:
-                    raise SessionExists(
-                        f"user {session.user!r} already has a session {session.id!r}"
-                    )
-            # Counted with everything in: over a cap, all of the import is rolled back.
-            for user in dict.fromkeys(r.user for r in records):
-                self.quotas.check("sessions", user, count_of(conn, "sessions", user))
-            for user in dict.fromkeys(f.user for f in facts):
-                self.quotas.check("facts", user, count_of(conn, "facts", user))
-
-        self._db.write(work)
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         def work(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
