@@ -1,4 +1,10 @@
-"""The PostgreSQL store's imports: whole sessions and facts, in one transaction."""
+"""The PostgreSQL store's imports: whole sessions, facts, and turns continuing stored
+sessions (``continuation.py``), in one transaction.
+
+A continued session's turn lock is taken first in the transaction, as a transaction-level
+advisory lock (``locks.py``), before any row lock: a turn that holds it may need those
+rows to commit.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,16 @@ from typing import TYPE_CHECKING
 
 from ...errors import SessionExists
 from ..codec import fact_values
+from ..continuation import Continuation, check_line
 from ..crypto import Cipher
 from ..quotas import Kind, Quotas
 from ..records import FactRecord, SessionRecord
 from ..stored import encode_record
+from .locks import lock_turns
 from .memory import count_of, locked_user
 from .projects import IMPORT_PROJECT
 from .sessions import add_user, write_session
+from .turns import append_turn
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
@@ -36,12 +45,18 @@ class PostgresImportsMixin:
     quotas: Quotas
 
     def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord],
+        continuations: Sequence[Continuation],
     ) -> None:
         sessions = [encode_record(record, self.cipher) for record in records]
         index = self.cipher is None
 
         def work(conn: Connection) -> None:
+            lock_turns(
+                conn, self._db.schema, [(c.session.user, c.session.id) for c in continuations]
+            )
             ids: dict[str, int] = {}
             for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
                 add_user(conn, user)
@@ -58,6 +73,10 @@ class PostgresImportsMixin:
                     raise SessionExists(
                         f"user {session.user!r} already has a session {session.id!r}"
                     )
+            for continuation in continuations:
+                check_line(conn, self.cipher, continuation)
+                for turn in continuation.turns:
+                    append_turn(conn, self.cipher, continuation.session.pk, turn)
             # Counted with everything in: over a cap, all of the import is rolled back.
             added: list[tuple[Kind, list[str]]] = [
                 ("sessions", [r.user for r in records]),

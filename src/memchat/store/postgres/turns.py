@@ -240,3 +240,15 @@ def _turn_deleted(conn: Connection, session: SessionInfo) -> None:
     # The turn count, and no summary that would keep remembering the deleted turn.
     tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
     tree.drop_orphans(conn, session.pk)
+
+
+def append_turn(conn: Connection, cipher: Cipher | None, session_pk: int, turn: Turn) -> None:
+    """Add ``turn`` at the end of a session's active line, numbered after its last turn,
+    in the caller's transaction (an import's; the session exists, and keeps its title)."""
+    data = [pack_item(cipher, item) for item in turn.items]
+    params = {"pk": session_pk, "stamp": turn.created_at, "title": None}
+    rows = message_params(turn.items, data, index=cipher is None)
+    row = conn.execute(_COMMIT_TURN, params | rows).fetchone()
+    assert row is not None  # the caller found the session in this transaction
+    if turn.usage is not None:
+        insert_usage(conn, session_pk, int(row[0]), turn.usage)

@@ -153,14 +153,10 @@ class SQLiteTurnsMixin:
         rows: list[str],
         stamp: str,
     ) -> int:
-        found = conn.execute(
-            "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
-            " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
-            (stamp, seal_title(self.cipher, title_from_items(items)), session.pk),
-        ).fetchone()
-        if found is None:
+        title = seal_title(self.cipher, title_from_items(items))
+        seq = _new_turn(conn, session.pk, stamp, title)
+        if seq is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
-        seq = int(found[0])
         insert_items(conn, session.pk, seq, stamp, rows)
         return seq
 
@@ -208,3 +204,28 @@ class SQLiteTurnsMixin:
         return turns_from_rows(
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
+
+
+def append_turn(
+    conn: sqlite3.Connection, cipher: Cipher | None, session_pk: int, turn: Turn
+) -> None:
+    """Add ``turn`` at the end of a session's active line, numbered after its last turn,
+    in the caller's transaction (an import's; the session exists, and keeps its title)."""
+    seq = _new_turn(conn, session_pk, turn.created_at, None)
+    assert seq is not None  # the caller found the session in this transaction
+    insert_items(conn, session_pk, seq, turn.created_at, [pack_item(cipher, i) for i in turn.items])
+    if turn.usage is not None:
+        insert_usage(conn, session_pk, seq, turn.usage)
+
+
+def _new_turn(
+    conn: sqlite3.Connection, session_pk: int, stamp: str, title: str | None
+) -> int | None:
+    """Count a new turn in the session row and return its seq (None: no such session);
+    an untitled session takes ``title`` (sealed, if it is to be)."""
+    found = conn.execute(
+        "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
+        " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
+        (stamp, title, session_pk),
+    ).fetchone()
+    return None if found is None else int(found[0])
