@@ -152,6 +152,10 @@ def test_a_later_export_adds_the_turns_its_conversations_gained(api: Api) -> Non
     again = api.upload(later)
     assert (again.json()["updated"], again.json()["skipped"]) == (0, 2)
     assert api.held() == before
+    # The spec says so too.
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["ImportOut"]
+    assert "updated" in schema["required"]
+    assert "counted in turns" in schema["properties"]["updated"]["description"]
 
 
 def test_a_claude_export_with_learn_teaches_the_callers_memory(api: Api) -> None:

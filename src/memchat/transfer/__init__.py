@@ -99,9 +99,9 @@ def import_file(
     read = read_import(path, user, progress, name=name, max_bytes=max_bytes)
     if not read.sessions and not read.facts:
         raise ImportFormatError(f"{shown} holds no sessions")
-    again = any(r.metadata.get("imported_from") in foreign.SOURCES for r in read.sessions)
+    from_app = any(r.metadata.get("imported_from") in foreign.SOURCES for r in read.sessions)
     for attempt in range(1, _ATTEMPTS + 1):
-        archive = against_store(store, read.sessions) if again else Archive(read.sessions)
+        archive = against_store(store, read.sessions) if from_app else Archive(read.sessions)
         archive.facts = list(read.facts)
         if learn:
             source = f"import: {name or path.name}"
