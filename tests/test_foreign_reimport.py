@@ -167,14 +167,15 @@ SAID: list[Any] = [user_message("Said in memchat.")]
         lambda store, info: store.commit_turn(info, SAID),
         lambda store, info: (store.commit_turn(info, SAID), store.pop_turn(info)),
         lambda store, info: store.commit_turn(info, SAID, edit_seq=2),
+        lambda store, info: store.prune("2023-11-14T22:13:22Z"),  # its first turn
     ],
-    ids=["undo", "chat", "chat-undo", "edit"],
+    ids=["undo", "chat", "chat-undo", "edit", "prune"],
 )
 def test_a_session_changed_in_memchat_is_left_as_it_was(
     store: Store, tmp_path: Path, change: Any
 ) -> None:
-    """An undone turn would come back, a turn added in memchat would sit between the app's
-    turns: such a session is skipped (and the undone turn stays undone)."""
+    """An undone (or pruned) turn would come back, a turn added in memchat would sit
+    between the app's turns: such a session is skipped (what was deleted stays deleted)."""
     later = imported(store, tmp_path)
     change(store, store.get_session("sara", GPT_PLAIN))
     before = held(store)
