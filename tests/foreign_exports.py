@@ -170,3 +170,42 @@ def chatgpt_tree() -> dict[str, Any]:
         ("a1e", "u1e", at("assistant", "Two days in Osaka.")),
     ]
     return gpt_conversation("c0ffee00-0000-4000-8000-00000000000a", "Japan", nodes, "a3")
+
+
+def grown(conversation: dict[str, Any], nodes: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Add ChatGPT nodes (id, parent, message) to ``conversation``; the last is current."""
+    mapping = conversation["mapping"]
+    for node, parent, message in nodes:
+        mapping[node] = {"id": node, "message": message, "parent": parent, "children": []}
+        mapping[parent]["children"].append(node)
+    conversation["current_node"] = nodes[-1][0]
+    conversation["update_time"] = T0 + 1000
+
+
+def chatgpt_export_later() -> list[dict[str, Any]]:
+    """``chatgpt_export()`` as a later export has it: the plain conversation went on for
+    two turns and the branched one for one; the app wrote the old messages' metadata
+    differently (and a reply's spacing), which the comparison of a re-import ignores."""
+    plain, branched = chatgpt_export()
+    for node in plain["mapping"].values():
+        if node["message"] is not None:
+            node["message"]["metadata"] = {"model_slug": "gpt-4o", "request_id": "r-2"}
+            node["message"]["update_time"] = T0 + 500
+    plain["mapping"]["a1"]["message"]["content"]["parts"] = ["Nice to meet you,  Sara! "]
+    grown(
+        plain,
+        [
+            ("u3", "a2", gpt_message("user", "I have a dog called Rex.", T0 + 200)),
+            ("a3", "u3", gpt_message("assistant", "Rex loves the riverside.", T0 + 201)),
+            ("u4", "a3", gpt_message("user", "Where can we walk together?", T0 + 202)),
+            ("a4", "u4", gpt_message("assistant", "Along the Douro.", T0 + 203)),
+        ],
+    )
+    grown(
+        branched,
+        [
+            ("u3", "a2b", gpt_message("user", "And for dessert?", T0 + 210)),
+            ("a3", "u3", gpt_message("assistant", "Pastéis de nata.", T0 + 211)),
+        ],
+    )
+    return [plain, branched]

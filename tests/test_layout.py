@@ -59,6 +59,6 @@ def test_the_store_has_no_import_cycle() -> None:
 
 def test_both_backends_have_the_same_module_names_for_the_same_things() -> None:
     shared = {"__init__.py", "store.py", "schema.py", "memory.py", "turns.py", "search.py"}
-    shared |= {"index.py", "sealing.py", "sessions.py", "locks.py"}
+    shared |= {"index.py", "sealing.py", "sessions.py", "locks.py", "imports.py"}
     for backend in ("sqlite", "postgres"):
         assert shared <= {p.name for p in (STORE / backend).glob("*.py")}, backend

@@ -21,7 +21,7 @@ from memchat.store import Store
 
 from .browser_harness import DESKTOP, PHONE, browser_page, log_in, needs_chromium
 from .browser_harness import screenshot as keep_screen
-from .foreign_exports import chatgpt_export
+from .foreign_exports import chatgpt_export, chatgpt_export_later
 from .helpers import user_message
 from .server_harness import LiveServer, add_user, scripted_app
 
@@ -132,6 +132,17 @@ def test_a_chatgpt_export_picked_in_the_page_becomes_chats(
         p.click("#import-send")
         expect(status).to_have_text("Nothing new; 2 skipped (imported before).")
         assert len(store.list_sessions("sara")) == 3
+
+        # A later export: the chats that went on get their new turns, said so.
+        later = tmp_path / "chatgpt-export-later.zip"
+        with zipfile.ZipFile(later, "w") as archive:
+            archive.writestr("conversations.json", json.dumps(chatgpt_export_later()))
+        p.set_input_files("#import-file", str(later))
+        p.click("#import-send")
+        expect(status).to_have_text("Updated 2 chats (3 new turns).")
+        p.click("#import-close")
+        sessions.filter(has_text="Moving to Porto").click()
+        expect(p.locator(".msg.user").last).to_have_text("Where can we walk together?")
 
 
 def test_a_bad_file_says_why_and_imports_nothing(store: Store, page: Any, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from memchat.config import load_settings
 from memchat.store import Store
 
-from .foreign_exports import chatgpt_export, claude_export
+from .foreign_exports import chatgpt_export, chatgpt_export_later, claude_export
 from .helpers import user_message
 from .server_harness import LiveServer, add_user, client, scripted_app
 
@@ -88,6 +88,7 @@ def test_a_chatgpt_zip_becomes_the_callers_chats_with_their_branches(api: Api) -
         "branches": 2,
         "branch_turns": 2,
         "facts": 0,
+        "updated": 0,
         "skipped": 0,
         "session_ids": [GPT_PLAIN, GPT_BRANCHED],
     }
@@ -120,11 +121,41 @@ def test_a_second_upload_of_the_same_export_skips_what_is_there(api: Api) -> Non
         "branches": 0,
         "branch_turns": 0,
         "facts": 0,
+        "updated": 0,
         "skipped": 2,
         "session_ids": None,
     }
     assert again.json()["session_ids"] == []
     assert api.held() == before
+
+
+def test_a_later_export_adds_the_turns_its_conversations_gained(api: Api) -> None:
+    """The answer counts the conversations that went on (updated) and their new turns."""
+    assert api.upload(zipped(chatgpt_export())).json()["sessions"] == 2
+    later = zipped(chatgpt_export_later())
+    answer = api.upload(later, learn="true", name="later.zip")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "sessions": 0,
+        "turns": 3,
+        "branches": 0,
+        "branch_turns": 0,
+        "facts": 1,
+        "updated": 2,
+        "skipped": 0,
+        "session_ids": [],
+    }
+    assert texts(api, GPT_PLAIN)[-2:] == ["Where can we walk together?", "Along the Douro."]
+    assert texts(api, GPT_BRANCHED)[-1] == "Pastéis de nata."
+    assert [(f.key, f.value) for f in api.store.list_facts("sara")] == [("dog", "Rex")]
+    before = api.held()
+    again = api.upload(later)
+    assert (again.json()["updated"], again.json()["skipped"]) == (0, 2)
+    assert api.held() == before
+    # The spec says so too.
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["ImportOut"]
+    assert "updated" in schema["required"]
+    assert "counted in turns" in schema["properties"]["updated"]["description"]
 
 
 def test_a_claude_export_with_learn_teaches_the_callers_memory(api: Api) -> None:
@@ -168,6 +199,7 @@ def test_a_memchat_export_of_another_user_is_imported_as_the_callers(api: Api) -
         "branches": 0,
         "branch_turns": 0,
         "facts": 1,
+        "updated": 0,
         "skipped": 0,
         "session_ids": ["trip"],
     }

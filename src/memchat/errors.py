@@ -51,6 +51,10 @@ class SessionExists(MemchatError):
     """A session with that id already exists for that user."""
 
 
+class SessionChanged(MemchatError):
+    """A session changed between an import reading it and adding turns to it."""
+
+
 class StoreError(MemchatError):
     """The database cannot be opened, read or written."""
 

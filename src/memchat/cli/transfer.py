@@ -70,7 +70,8 @@ def import_(app: App, path: Path, user: str | None, learn: bool) -> None:
     or Claude data export (the ZIP, or its conversations.json).
 
     An SDK database or another app's export becomes sessions of --user. Conversations an
-    earlier import brought in are skipped. Nothing is imported if any part of the file
+    earlier import brought in get the turns they gained since, or are skipped if they
+    have none or no longer start as stored. Nothing is imported if any part of the file
     is bad.
     """
     owner = user if user is not None or path.suffix == ".jsonl" else user_of(app, None)
@@ -95,6 +96,9 @@ def import_(app: App, path: Path, user: str | None, learn: bool) -> None:
     more = len(archive.sessions) - 10
     if more > 0:
         names += f" and {more} more"
+    updated = ""
+    if archive.updated:
+        updated = f", updated {archive.updated} with {archive.new_turns} new turns"
     skipped = f", skipped {archive.skipped} imported before" if archive.skipped else ""
     branches = [branch for record in archive.sessions for branch in record.branches]
     aside = sum(len(branch.turns) for branch in branches)
@@ -102,5 +106,5 @@ def import_(app: App, path: Path, user: str | None, learn: bool) -> None:
     on_branches = f" (and {aside} on {len(branches)} branch{plural})" if branches else ""
     click.echo(
         f"imported {len(archive.sessions)} session(s), {archive.turns} turns{on_branches},"
-        f" {len(archive.facts)} fact(s){skipped}" + (f": {names}" if names else "")
+        f" {len(archive.facts)} fact(s){updated}{skipped}" + (f": {names}" if names else "")
     )

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import ImportFormatError, ImportTooLarge
 from ..memory.facts import extract_facts, normalize_key
-from ..store.base import FactRecord, SessionRecord, check_name
+from ..store.base import FactRecord, SessionRecord, Turn, check_name
+from ..store.continuation import Continuation
 from ..store.titles import message_text
 from . import chatgpt, claude
 from .thread import Conversation
@@ -70,25 +71,32 @@ def read(
     return _records(found, user, progress)
 
 
-def learned_facts(records: Sequence[SessionRecord], source: str) -> list[FactRecord]:
-    """Facts the user stated in ``records`` (memchat's rules), the latest of each key.
+def learned_facts(
+    records: Sequence[SessionRecord], source: str, continued: Sequence[Continuation] = ()
+) -> list[FactRecord]:
+    """Facts the user stated in ``records`` and in the turns ``continued`` adds to stored
+    sessions (memchat's rules), the latest of each key.
 
     Turns on branches count too: the user said them, as a fact learned in a chat stays
     when an edit moves its turn to a branch; a later statement (an edit) wins.
     """
-    latest: dict[str, FactRecord] = {}
-    for record in records:
-        every = [*record.turns, *(turn for branch in record.branches for turn in branch.turns)]
-        for turn in every:
+    said: list[tuple[str, list[Turn]]] = [
+        (r.user, [*r.turns, *(turn for branch in r.branches for turn in branch.turns)])
+        for r in records
+    ]
+    said += [(c.session.user, c.turns) for c in continued]
+    latest: dict[tuple[str, str], FactRecord] = {}
+    for user, turns in said:
+        for turn in turns:
             for item in turn.items:
-                said = message_text(item)
-                if said is None or said[0] != "user":
+                message = message_text(item)
+                if message is None or message[0] != "user":
                     continue
-                for key, value in extract_facts(said[1]):
+                for key, value in extract_facts(message[1]):
                     key = normalize_key(key)
-                    fact = FactRecord(record.user, key, value, source, turn.created_at)
-                    if key not in latest or latest[key].updated_at <= fact.updated_at:
-                        latest[key] = fact
+                    fact = FactRecord(user, key, value, source, turn.created_at)
+                    if (user, key) not in latest or latest[user, key].updated_at <= fact.updated_at:
+                        latest[user, key] = fact
     return list(latest.values())
 
 

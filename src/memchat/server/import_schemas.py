@@ -14,18 +14,27 @@ class ImportOut(BaseModel):
     """What an import brought in: all of the file (or nothing, and an error instead)."""
 
     sessions: int = Field(description="Sessions imported, all the caller's.")
-    turns: int = Field(description="Their turns, on their active lines.")
+    turns: int = Field(
+        description="The turns imported on active lines: the new sessions', and the new"
+        " turns of the updated ones."
+    )
     branches: int = Field(
-        description="Their other branches (edited messages, regenerated replies)."
+        description="The new sessions' other branches (edited messages, regenerated replies)."
     )
     branch_turns: int = Field(description="The turns on those branches.")
     facts: int = Field(
         description="Facts in the file and, with learn=true, facts learned from it (a stored"
         " fact of the same key is replaced only by a newer one)."
     )
+    updated: int = Field(
+        description="Conversations of a ChatGPT or Claude export that an earlier import"
+        " brought in and that went on since: their new turns were added after the stored"
+        " ones (and are counted in turns)."
+    )
     skipped: int = Field(
         description="Conversations of a ChatGPT or Claude export that an earlier import"
-        " brought in, left as they are."
+        " brought in, left as they are: nothing new, or no longer the start of what the"
+        " export holds (edited in the app, or changed in memchat)."
     )
     session_ids: list[str] = Field(description=f"The new sessions' ids (the first {LISTED}).")
 
@@ -38,6 +47,7 @@ class ImportOut(BaseModel):
             branches=len(branches),
             branch_turns=sum(len(branch.turns) for branch in branches),
             facts=len(archive.facts),
+            updated=archive.updated,
             skipped=archive.skipped,
             session_ids=[record.id for record in archive.sessions[:LISTED]],
         )

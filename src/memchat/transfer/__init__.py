@@ -2,7 +2,8 @@
 
 ``jsonl.py`` holds memchat's own format, ``markdown.py`` the readable one, ``sdk.py`` the
 Agents SDK's database, and ``memchat/foreign/`` the exports of other chat apps;
-``archive.py`` reads what an export holds out of a store.
+``archive.py`` reads what an export holds out of a store, and ``reimport.py`` decides what
+another app's export imported again adds to the sessions already there.
 
 An import is checked whole before anything is written, then written in one transaction
 (``Store.import_sessions``): a bad file imports nothing, and the error names the line.
@@ -13,11 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import foreign
-from ..errors import ImportFormatError
+from ..errors import ImportFormatError, SessionChanged
 from ..store import Store
 from .archive import Archive, session_records, user_facts
 from .jsonl import FORMAT_VERSION, READABLE_VERSIONS, read_jsonl, write_jsonl
 from .markdown import format_item_markdown, write_markdown
+from .reimport import against_store
 from .sdk import read_sdk_sqlite
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# How many times an import is decided again when a chat changed a session it continues.
+_ATTEMPTS = 3
 
 
 def is_sdk_database(path: Path) -> bool:
@@ -85,20 +89,30 @@ def import_file(
 ) -> Archive:
     """Import a file into the store; all of it or (on any error) none of it.
 
-    From another app's export, conversations an earlier import brought in are skipped
-    (exports hold the whole history every time), and with ``learn`` the facts the user
-    stated in them are learned by memchat's rules. ``name`` is what errors and the learned
-    facts' source call the file (default: its path, and its file name).
+    From another app's export, conversations an earlier import brought in get the turns
+    they gained since, or are skipped (``reimport.py``; exports hold the whole history
+    every time), and with ``learn`` the facts the user stated in what comes in are
+    learned by memchat's rules. ``name`` is what errors and the learned facts' source
+    call the file (default: its path, and its file name).
     """
     shown = name or str(path)
-    archive = read_import(path, user, progress, name=name, max_bytes=max_bytes)
-    if not archive.sessions and not archive.facts:
+    read = read_import(path, user, progress, name=name, max_bytes=max_bytes)
+    if not read.sessions and not read.facts:
         raise ImportFormatError(f"{shown} holds no sessions")
-    if any(r.metadata.get("imported_from") in foreign.SOURCES for r in archive.sessions):
-        new = [r for r in archive.sessions if store.find_session(r.user, r.id) is None]
-        archive = Archive(new, archive.facts, len(archive.sessions) - len(new))
-    if learn:
-        source = f"import: {name or path.name}"
-        archive.facts.extend(foreign.learned_facts(archive.sessions, source))
-    store.import_sessions(archive.sessions, archive.facts)
-    return archive
+    from_app = any(r.metadata.get("imported_from") in foreign.SOURCES for r in read.sessions)
+    for attempt in range(1, _ATTEMPTS + 1):
+        archive = against_store(store, read.sessions) if from_app else Archive(read.sessions)
+        archive.facts = list(read.facts)
+        if learn:
+            source = f"import: {name or path.name}"
+            archive.facts += foreign.learned_facts(archive.sessions, source, archive.continued)
+        try:
+            store.import_sessions(archive.sessions, archive.facts, archive.continued)
+        except SessionChanged:
+            # A chat wrote a turn in a session to continue after it was read: decide again
+            # (it is then skipped, no longer the start of the export's conversation).
+            if attempt == _ATTEMPTS:
+                raise
+            continue
+        return archive
+    raise AssertionError("unreachable")  # pragma: no cover

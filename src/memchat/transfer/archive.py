@@ -8,21 +8,40 @@ from dataclasses import dataclass, field, replace
 
 from ..store import SessionInfo, Store
 from ..store.branches import branch_records
+from ..store.continuation import Continuation
 from ..store.records import FactRecord, SessionRecord
 
 
 @dataclass
 class Archive:
-    """What an export holds: sessions, and the facts of the user they were exported for."""
+    """What an export holds: sessions, and the facts of the user they were exported for.
+
+    Of another app's export imported again (``reimport.py``): the new sessions, the turns
+    that continue sessions already stored, and how many of those are left as they are.
+    """
 
     sessions: list[SessionRecord]
     facts: list[FactRecord] = field(default_factory=list)
-    # Sessions of another app's export that an earlier import already brought in.
+    # Sessions of another app's export that an earlier import already brought in, left
+    # as they are (nothing new, or no longer the start of the export's conversation).
     skipped: int = 0
+    # Turns for sessions an earlier import brought in, whose conversations grew since.
+    continued: list[Continuation] = field(default_factory=list)
 
     @property
     def turns(self) -> int:
-        return sum(len(record.turns) for record in self.sessions)
+        """The turns it adds to active lines: the new sessions', and the new turns."""
+        return sum(len(record.turns) for record in self.sessions) + self.new_turns
+
+    @property
+    def updated(self) -> int:
+        """How many stored sessions it continues."""
+        return len(self.continued)
+
+    @property
+    def new_turns(self) -> int:
+        """The turns it adds to stored sessions."""
+        return sum(len(continuation.turns) for continuation in self.continued)
 
 
 def session_records(store: Store, sessions: Iterable[SessionInfo]) -> Iterator[SessionRecord]:

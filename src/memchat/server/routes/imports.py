@@ -56,11 +56,12 @@ async def import_history(
     """Import an export file as the caller's sessions (and facts): all of it, or nothing.
 
     Every session and fact in it becomes the caller's, whoever a memchat export names.
-    Conversations of a ChatGPT or Claude export that an earlier import brought in are
-    skipped. A bad file is a 400 naming its line (or conversation and node); a session
-    id the caller already has, a 409; a file over MEMCHAT_MAX_IMPORT_BYTES (or a ZIP
-    unpacking to more), a 413; an Agents SDK database, a 415 (`memchat import` on the
-    server reads those).
+    Conversations of a ChatGPT or Claude export that an earlier import brought in get
+    the turns they gained since (updated), or are left as they are (skipped). A bad file
+    is a 400 naming its line (or conversation and node); a session id the caller already
+    has, or a conversation to update that chats kept changing meanwhile, a 409; a file
+    over MEMCHAT_MAX_IMPORT_BYTES (or a ZIP unpacking to more), a 413; an Agents SDK
+    database, a 415 (`memchat import` on the server reads those).
     """
     shown = _file_name(name)
     limit = state.settings.max_import_bytes

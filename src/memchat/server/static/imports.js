@@ -1,8 +1,9 @@
 // The Import panel: a ChatGPT or Claude export (the ZIP, or its conversations.json) or a
 // memchat export (.jsonl) becomes your chats, through POST /api/import as `memchat import`
 // does it; "Also learn facts" learns what you said about yourself in them. It says what
-// came in ("Imported 12 chats (340 turns, 3 branches), 2 facts; 1 skipped"), or the
-// server's reason for importing nothing.
+// came in ("Imported 12 chats (340 turns, 3 branches), 2 facts; 1 skipped"; chats
+// imported before that went on since: "Updated 2 chats (9 new turns)"), or the server's
+// reason for importing nothing.
 
 import { api } from "./api.js";
 
@@ -32,18 +33,25 @@ export function closeImport() {
 
 const plural = (n, one, many = `${one}s`) => `${number.format(n)} ${n === 1 ? one : many}`;
 
-// What an import brought in, in a sentence.
+// What an import brought in, in a sentence. `turns` counts the new chats' turns and the
+// updated chats' new ones.
 export function summary(result) {
   const skipped = result.skipped ? `; ${number.format(result.skipped)} skipped (imported before)` : "";
-  if (!result.sessions) {
+  const facts = result.facts ? `, ${plural(result.facts, "fact")}` : "";
+  if (!result.sessions && !result.updated) {
     return result.facts
       ? `Imported ${plural(result.facts, "fact")}${skipped}.`
       : `Nothing new${skipped}.`;
   }
+  if (!result.sessions) {
+    const turns = plural(result.turns, "new turn");
+    return `Updated ${plural(result.updated, "chat")} (${turns})${facts}${skipped}.`;
+  }
   const parts = [plural(result.turns, "turn")];
   if (result.branches) parts.push(plural(result.branches, "branch", "branches"));
-  const facts = result.facts ? `, ${plural(result.facts, "fact")}` : "";
-  return `Imported ${plural(result.sessions, "chat")} (${parts.join(", ")})${facts}${skipped}.`;
+  const updated = result.updated ? ` and updated ${number.format(result.updated)}` : "";
+  const chats = `${plural(result.sessions, "chat")}${updated}`;
+  return `Imported ${chats} (${parts.join(", ")})${facts}${skipped}.`;
 }
 
 async function importFile() {
@@ -58,7 +66,7 @@ async function importFile() {
     const result = await api("POST", `/api/import?${query}`, file);
     $("import-status").textContent = summary(result);
     $("import-form").reset();
-    if (result.sessions || result.facts) await imported();
+    if (result.sessions || result.updated || result.facts) await imported();
   } catch (error) {
     $("import-status").textContent = "";
     // fetch fails without an answer when the server stops reading a file too large for it.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from ..checks import check_limit, clean_records
+from ..continuation import Continuation, check_continuations
 from ..records import MAX_SEQ, FactRecord, Item, SessionInfo, SessionRecord, Turn
 from ..usage import TurnUsage
 
@@ -100,19 +101,35 @@ class TurnsRole(ABC):
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
         """A lock that serializes turns of one session across tasks, threads and processes."""
 
+    @abstractmethod
+    def lost_turns(self, session: SessionInfo) -> int:
+        """How many of the session's turns were deleted since they were written (undone,
+        popped, pruned, cleared), on any branch (raise SessionNotFound)."""
+
     def import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord] = ()
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord] = (),
+        continuations: Sequence[Continuation] = (),
     ) -> None:
-        """Store whole sessions, their summaries and ``facts`` (creating their users) in one
-        transaction.
+        """Store whole sessions, their summaries and ``facts`` (creating their users), and
+        add the turns of ``continuations`` to sessions already stored, in one transaction.
 
         Raises SessionExists, and stores nothing, if any of the sessions is already there.
         A fact replaces a stored one of the same key only if it is newer. Each session is
         written by the backend's ``write_session``, the one way a whole session goes in.
+        A continuation's turns go after its session's active line with the session's turn
+        lock held, so that no turn of a chat in it comes between; if that line is no
+        longer the one the continuation was made from, or a turn of the session was
+        deleted, it raises SessionChanged and stores nothing (``continuation.py``).
         """
-        self._import_sessions(*clean_records(records, facts))
+        check_continuations(continuations)
+        self._import_sessions(*clean_records(records, facts), list(continuations))
 
     @abstractmethod
     def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
+        self,
+        records: Sequence[SessionRecord],
+        facts: Sequence[FactRecord],
+        continuations: Sequence[Continuation],
     ) -> None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -172,6 +172,24 @@ class TurnLocks:
             # closing it makes the server release every lock it held.
             conn.close()
         self._turns.putconn(conn)
+
+
+def turn_lock_parts(user: str, session_id: str) -> tuple[str, ...]:
+    """What names a session's turn lock (``lock_key``'s parts after the schema)."""
+    return ("turn", user, session_id)
+
+
+def lock_turns(conn: Connection, schema: str, sessions: Iterable[tuple[str, str]]) -> None:
+    """Hold the turn locks of ``sessions`` (user, session id) until the transaction on
+    ``conn`` ends, first waiting for any turn that holds one to end.
+
+    A transaction-level advisory lock excludes a turn's session-level one of the same
+    key. They are taken in key order, so two transactions taking several cannot each
+    hold one the other waits for; a turn only ever holds one.
+    """
+    keys = {lock_key(schema, *turn_lock_parts(user, key)) for user, key in sessions}
+    for key in sorted(keys):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
 def first_line(exc: BaseException) -> str:

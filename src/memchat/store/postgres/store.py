@@ -18,10 +18,13 @@ from psycopg import sql
 from .. import tree
 from ..auth import AuthMixin
 from ..base import PruneReport, SessionInfo, Store
+from ..continuation import ContinuationMixin
 from ..crypto import Cipher
 from ..usage_rows import UsageRowsMixin
 from .branches import PostgresBranchesMixin
+from .imports import PostgresImportsMixin
 from .index import find_last_message, reindex_context
+from .locks import turn_lock_parts
 from .memory import PostgresMemoryMixin
 from .pool import Connection, Database
 from .projects import PostgresProjectsMixin
@@ -38,6 +41,7 @@ T = TypeVar("T")
 class PostgresStore(
     PostgresSessionsMixin,
     PostgresTurnsMixin,
+    PostgresImportsMixin,
     PostgresBranchesMixin,
     PostgresMemoryMixin,
     PostgresProjectsMixin,
@@ -45,6 +49,7 @@ class PostgresStore(
     PostgresSearchMixin,
     PostgresSealingMixin,
     UsageRowsMixin,
+    ContinuationMixin,
     Store,
 ):
     """Conversations in a PostgreSQL database (optionally in one schema of it).
@@ -78,7 +83,7 @@ class PostgresStore(
         return self.cipher is None
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
-        return self._db.hold("turn", session.user, session.id)
+        return self._db.hold(*turn_lock_parts(session.user, session.id))
 
     # -- retention -------------------------------------------------------------------------
 

@@ -11,28 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import SessionExists, SessionNotFound
+from ...errors import SessionNotFound
 from .. import tree
-from ..codec import fact_values, pack_item, turns_from_rows, unpack_item
+from ..codec import pack_item, turns_from_rows, unpack_item
 from ..crypto import Cipher, seal
 from ..items import drop_orphan_outputs
-from ..quotas import Kind, Quotas
+from ..quotas import Quotas
 from ..records import (
-    FactRecord,
     Item,
     SessionInfo,
-    SessionRecord,
     Turn,
     now,
 )
-from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
 from ..usage_rows import insert_usage
 from .index import SET_LAST_MESSAGE, find_last_message, insert_items_sql, message_params
-from .memory import count_of, locked_user
-from .projects import IMPORT_PROJECT
-from .sessions import ADD_TO_TURN, add_user, write_session
+from .sessions import ADD_TO_TURN
 
 if TYPE_CHECKING:
     from .pool import Connection, Database
@@ -47,16 +42,6 @@ _COMMIT_TURN = insert_items_sql(
     " WHERE id = %(pk)s RETURNING id AS pk, last_seq AS seq, %(stamp)s::text AS stamp"
 )
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = %s AND branch = 0"
-
-
-# A fact imported replaces the stored one of its key only if it is newer.
-_IMPORT_FACT = (
-    "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
-    " SELECT id, %s, %s, %s, %s, %s, %s FROM users WHERE name = %s"
-    " ON CONFLICT (user_id, project, key) DO UPDATE SET value = excluded.value,"
-    " source = excluded.source, updated_at = excluded.updated_at"
-    " WHERE excluded.updated_at > facts.updated_at"
-)
 
 
 class PostgresTurnsMixin:
@@ -194,40 +179,6 @@ class PostgresTurnsMixin:
 
         return self._db.write(work)
 
-    def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
-    ) -> None:
-        sessions = [encode_record(record, self.cipher) for record in records]
-        index = self.cipher is None
-
-        def work(conn: Connection) -> None:
-            ids: dict[str, int] = {}
-            for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
-                add_user(conn, user)
-                # Locked, as everything that adds to a user's quota locks it first.
-                user_id = locked_user(conn, user)
-                assert user_id is not None  # inserted just above
-                ids[user] = user_id
-            for fact in facts:
-                made = (fact.project, fact.updated_at, fact.user, fact.project)
-                conn.execute(IMPORT_PROJECT, made)
-                conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for session in sessions:
-                if write_session(conn, session, index=index) is None:
-                    raise SessionExists(
-                        f"user {session.user!r} already has a session {session.id!r}"
-                    )
-            # Counted with everything in: over a cap, all of the import is rolled back.
-            added: list[tuple[Kind, list[str]]] = [
-                ("sessions", [r.user for r in records]),
-                ("facts", [f.user for f in facts]),
-            ]
-            for kind, users in added:
-                for user in dict.fromkeys(users):
-                    self.quotas.check(kind, user, count_of(conn, kind, ids[user]))
-
-        self._db.write(work)
-
     def pop_item(self, session: SessionInfo) -> Item | None:
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(
@@ -289,3 +240,15 @@ def _turn_deleted(conn: Connection, session: SessionInfo) -> None:
     # The turn count, and no summary that would keep remembering the deleted turn.
     tree.line_changed(conn, session.pk, tree.last_seq(conn, session.pk))
     tree.drop_orphans(conn, session.pk)
+
+
+def append_turn(conn: Connection, cipher: Cipher | None, session_pk: int, turn: Turn) -> None:
+    """Add ``turn`` at the end of a session's active line, numbered after its last turn,
+    in the caller's transaction (an import's; the session exists, and keeps its title)."""
+    data = [pack_item(cipher, item) for item in turn.items]
+    params = {"pk": session_pk, "stamp": turn.created_at, "title": None}
+    rows = message_params(turn.items, data, index=cipher is None)
+    row = conn.execute(_COMMIT_TURN, params | rows).fetchone()
+    assert row is not None  # the caller found the session in this transaction
+    if turn.usage is not None:
+        insert_usage(conn, session_pk, int(row[0]), turn.usage)

@@ -12,8 +12,9 @@ import asyncio
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from ...errors import StoreError
@@ -51,18 +52,57 @@ class FileTurnLocks:
         # file itself: two holders in one process exclude each other as two processes do.
         fd = _open_lock_file(self.path_for(key))
         try:
-            delay = _POLL_FIRST
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            for delay in _waits():
+                if _locked(fd):
                     break
-                except BlockingIOError:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _POLL_MAX)
+                await asyncio.sleep(delay)
             yield
         finally:
             # Closing the descriptor releases the lock.
             os.close(fd)
+
+    @contextmanager
+    def hold_all(self, keys: Iterable[str]) -> Iterator[None]:
+        """Hold the locks of ``keys`` for the block, this thread waiting until each is free.
+
+        For a caller outside the event loop (an import). They are taken in one order, so
+        two callers taking several cannot each hold one the other waits for; a turn only
+        ever holds one.
+        """
+        held: list[int] = []
+        try:
+            for path in sorted({self.path_for(key) for key in keys}):
+                held.append(_open_lock_file(path))
+                for delay in _waits():
+                    if _locked(held[-1]):
+                        break
+                    time.sleep(delay)
+            yield
+        finally:
+            for fd in held:
+                os.close(fd)
+
+
+def turn_lock_key(user: str, session_id: str) -> str:
+    """The name of a session's turn lock."""
+    return f"{user}/{session_id}"
+
+
+def _locked(fd: int) -> bool:
+    """Take the lock of the open file ``fd`` if it is free; whether it was."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _waits() -> Iterator[float]:
+    """How long to sleep between attempts, doubling up to _POLL_MAX."""
+    delay = _POLL_FIRST
+    while True:
+        yield delay
+        delay = min(delay * 2, _POLL_MAX)
 
 
 def _open_lock_file(path: str) -> int:

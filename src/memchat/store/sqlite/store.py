@@ -14,13 +14,15 @@ from ...errors import StoreError
 from .. import tree
 from ..auth import AuthMixin
 from ..base import PruneReport, SessionInfo, Store
+from ..continuation import ContinuationMixin
 from ..crypto import Cipher
 from ..usage_rows import UsageRowsMixin
 from .blind import BlindTerms
 from .branches import SQLiteBranchesMixin
 from .database import Database
+from .imports import SQLiteImportsMixin
 from .index import reindex_context
-from .locks import FileTurnLocks
+from .locks import FileTurnLocks, turn_lock_key
 from .memory import SQLiteMemoryMixin
 from .projects import SQLiteProjectsMixin
 from .schema import migrate
@@ -36,6 +38,7 @@ T = TypeVar("T")
 class SQLiteStore(
     SQLiteSessionsMixin,
     SQLiteTurnsMixin,
+    SQLiteImportsMixin,
     SQLiteBranchesMixin,
     SQLiteMemoryMixin,
     SQLiteProjectsMixin,
@@ -43,6 +46,7 @@ class SQLiteStore(
     SQLiteSearchMixin,
     SQLiteSealingMixin,
     UsageRowsMixin,
+    ContinuationMixin,
     Store,
 ):
     """Conversations in one SQLite database file (``":memory:"`` for a throwaway one).
@@ -190,7 +194,7 @@ class SQLiteStore(
         return self.cipher is None or self.blind is not None
 
     def turn_lock(self, session: SessionInfo) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(f"{session.user}/{session.id}")
+        return self._locks.hold(turn_lock_key(session.user, session.id))
 
 
 def _create_private(db_path: Path) -> None:

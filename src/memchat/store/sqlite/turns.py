@@ -11,29 +11,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import SessionExists, SessionNotFound
+from ...errors import SessionNotFound
 from .. import tree
-from ..base import FactRecord, Item, SessionInfo, SessionRecord, Turn, drop_orphan_outputs, now
-from ..codec import fact_values, pack_item, seal_title, turns_from_rows, unpack_item
+from ..base import Item, SessionInfo, Turn, drop_orphan_outputs, now
+from ..codec import pack_item, seal_title, turns_from_rows, unpack_item
 from ..crypto import Cipher
 from ..quotas import Quotas
-from ..stored import encode_record
 from ..titles import title_from_items
 from ..usage import TurnUsage
 from ..usage_rows import insert_usage
 from .database import Database
-from .memory import count_of
-from .projects import IMPORT_PROJECT
-from .sessions import add_user, insert_items, write_session
+from .sessions import insert_items
 
-# A fact imported replaces the stored one of its key only if it is newer.
-_IMPORT_FACT = (
-    "INSERT INTO facts (user_id, project, key, value, source, created_at, updated_at)"
-    " SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE name = ?"
-    " ON CONFLICT (user_id, project, key) DO UPDATE SET value = excluded.value,"
-    " source = excluded.source, updated_at = excluded.updated_at"
-    " WHERE excluded.updated_at > facts.updated_at"
-)
 _ITEM_ROWS = "SELECT seq, created_at, id, data FROM items WHERE session_id = ? AND branch = 0"
 
 
@@ -164,41 +153,12 @@ class SQLiteTurnsMixin:
         rows: list[str],
         stamp: str,
     ) -> int:
-        found = conn.execute(
-            "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
-            " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
-            (stamp, seal_title(self.cipher, title_from_items(items)), session.pk),
-        ).fetchone()
-        if found is None:
+        title = seal_title(self.cipher, title_from_items(items))
+        seq = _new_turn(conn, session.pk, stamp, title)
+        if seq is None:
             raise SessionNotFound(f"session {session.user}/{session.id} was deleted")
-        seq = int(found[0])
         insert_items(conn, session.pk, seq, stamp, rows)
         return seq
-
-    def _import_sessions(
-        self, records: Sequence[SessionRecord], facts: Sequence[FactRecord]
-    ) -> None:
-        sessions = [encode_record(record, self.cipher) for record in records]
-
-        def work(conn: sqlite3.Connection) -> None:
-            for user in dict.fromkeys([*(r.user for r in records), *(f.user for f in facts)]):
-                add_user(conn, user)
-            for fact in facts:
-                made = (fact.project, fact.updated_at, fact.user, fact.project)
-                conn.execute(IMPORT_PROJECT, made)
-                conn.execute(_IMPORT_FACT, (*fact_values(self.cipher, fact), fact.user))
-            for session in sessions:
-                if write_session(conn, session) is None:
-                    raise SessionExists(
-                        f"user {session.user!r} already has a session {session.id!r}"
-                    )
-            # Counted with everything in: over a cap, all of the import is rolled back.
-            for user in dict.fromkeys(r.user for r in records):
-                self.quotas.check("sessions", user, count_of(conn, "sessions", user))
-            for user in dict.fromkeys(f.user for f in facts):
-                self.quotas.check("facts", user, count_of(conn, "facts", user))
-
-        self._db.write(work)
 
     def pop_item(self, session: SessionInfo) -> Item | None:
         def work(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
@@ -244,3 +204,28 @@ class SQLiteTurnsMixin:
         return turns_from_rows(
             (seq, at, i, unpack_item(self.cipher, session, i, data)) for seq, at, i, data in rows
         )
+
+
+def append_turn(
+    conn: sqlite3.Connection, cipher: Cipher | None, session_pk: int, turn: Turn
+) -> None:
+    """Add ``turn`` at the end of a session's active line, numbered after its last turn,
+    in the caller's transaction (an import's; the session exists, and keeps its title)."""
+    seq = _new_turn(conn, session_pk, turn.created_at, None)
+    assert seq is not None  # the caller found the session in this transaction
+    insert_items(conn, session_pk, seq, turn.created_at, [pack_item(cipher, i) for i in turn.items])
+    if turn.usage is not None:
+        insert_usage(conn, session_pk, seq, turn.usage)
+
+
+def _new_turn(
+    conn: sqlite3.Connection, session_pk: int, stamp: str, title: str | None
+) -> int | None:
+    """Count a new turn in the session row and return its seq (None: no such session);
+    an untitled session takes ``title`` (sealed, if it is to be)."""
+    found = conn.execute(
+        "UPDATE sessions SET last_seq = last_seq + 1, turn_count = turn_count + 1,"
+        " updated_at = ?, title = coalesce(title, ?) WHERE id = ? RETURNING last_seq",
+        (stamp, title, session_pk),
+    ).fetchone()
+    return None if found is None else int(found[0])
