@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POSTGRES_ENV = "MEMCHAT_TEST_POSTGRES_URL"
@@ -50,6 +51,23 @@ def base_url(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("schema", "pool_size")]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@contextmanager
+def migrated_before(url: str, name: str) -> Iterator[Any]:
+    """An autocommit connection to ``url``'s schema, made new by memchat's PostgreSQL
+    migrations before ``name`` only (for a test of migration ``name``)."""
+    import psycopg
+    from psycopg import sql
+
+    from memchat.store.postgres import schema as pg_schema
+
+    schema = dict(parse_qsl(urlsplit(url).query))["schema"]
+    with psycopg.connect(base_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        pg_schema.migrate(conn, schema, [m for m in pg_schema.MIGRATIONS if m[0] < name])
+        yield conn
 
 
 def drop_schema(url: str, schema: str) -> None:

@@ -6,7 +6,6 @@ Slow (each ``memchat ask`` is a new process that loads the model), so marked ``m
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.util
 import os
@@ -20,6 +19,8 @@ import pytest
 from memchat.memory.context import Memory
 from memchat.memory.tokens import estimate_tokens
 from memchat.store import SQLiteStore
+
+from .helpers import model_reply
 
 pytestmark = [
     pytest.mark.model,
@@ -160,8 +161,6 @@ def test_a_new_process_continues_from_the_saved_prompt_state(
 ) -> None:
     """The state a turn saved, loaded into an emptied model (as a new process has), gives
     the next turn the reply the process that kept its cache in memory gives."""
-    from agents import ModelSettings
-    from agents.models.interface import ModelTracing
 
     from memchat.models.local import LocalModel, load_llama
     from memchat.models.prompt_state import PromptStates, prompt_session
@@ -178,20 +177,7 @@ def test_a_new_process_continues_from_the_saved_prompt_state(
 
     def reply(history: list[Any]) -> str:
         with prompt_session("sara", "s1"):
-            call = model.get_response(
-                "Be brief.",
-                history,
-                ModelSettings(max_tokens=12),
-                [],
-                None,
-                [],
-                ModelTracing.DISABLED,
-                previous_response_id=None,
-                conversation_id=None,
-                prompt=None,
-            )
-            response = asyncio.run(call)
-        return str(response.output[0].content[0].text)  # type: ignore[union-attr,index]
+            return model_reply(model, "Be brief.", history, 12)
 
     history: list[Any] = [
         {"role": "user", "content": f"Note {n}: {text}"}
@@ -221,8 +207,6 @@ def test_the_next_turn_reads_only_what_is_new_to_it(
     """After a reply the model holds the start of the session's next prompt, the messages
     of this turn only (recalled excerpts, the reminder) left out: the next turn shares all
     of it, in this process and from the state it saved."""
-    from agents import ModelSettings
-    from agents.models.interface import ModelTracing
 
     from memchat.models.local import LocalModel, load_llama
     from memchat.models.prompt_state import PromptStates, prompt_session
@@ -243,21 +227,9 @@ def test_the_next_turn_reads_only_what_is_new_to_it(
     monkeypatch.setattr(PromptStates, "restore", spy)
 
     def reply(history: list[Any], excerpts: str) -> str:
+        items = [*history[:-1], {"role": "system", "content": excerpts}, history[-1]]
         with prompt_session("sara", "s1", [excerpts]):
-            call = model.get_response(
-                "Be brief.",
-                [*history[:-1], {"role": "system", "content": excerpts}, history[-1]],
-                ModelSettings(max_tokens=16),
-                [],
-                None,
-                [],
-                ModelTracing.DISABLED,
-                previous_response_id=None,
-                conversation_id=None,
-                prompt=None,
-            )
-            response = asyncio.run(call)
-        return str(response.output[0].content[0].text)  # type: ignore[union-attr,index]
+            return model_reply(model, "Be brief.", items, 16)
 
     history: list[Any] = [{"role": "user", "content": f"Note: {SAMPLES[2][:1200]}"}]
     history += [{"role": "assistant", "content": "Noted."}]

@@ -14,10 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from memchat.store import Store, open_store
-from memchat.store.postgres import schema as pg_schema
 from memchat.store.sqlite import schema as sqlite_schema
 
-from .pg import base_url
+from .pg import migrated_before
 
 Run = Callable[[str, tuple[Any, ...]], object]
 T0, T1 = "2026-01-01T00:00:00.000000Z", "2026-02-01T00:00:00.000000Z"
@@ -104,15 +103,10 @@ def test_sqlite_0013_keeps_every_fact_source_and_history_row(tmp_path: Path) -> 
 
 
 def test_postgres_0013_keeps_every_fact_source_and_history_row(pg_url: str) -> None:
-    import psycopg
     from psycopg import sql
 
     schema = parse_qs(urlsplit(pg_url).query)["schema"][0]
-    with psycopg.connect(base_url(pg_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        before = [m for m in pg_schema.MIGRATIONS if m[0] < "0013"]
-        pg_schema.migrate(conn, schema, before)
+    with migrated_before(pg_url, "0013") as conn:
         with conn.transaction():
             fill(conn.execute, "%s")
         # Identities continue after the ids given by hand.

@@ -8,27 +8,17 @@ columns uncompressed and rewrites the values compressed before, byte for byte th
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
 
 from memchat.store import open_store
-from memchat.store.postgres import schema as pg_schema
 
-from .pg import base_url
+from .pg import migrated_before
 
 T0 = "2026-01-01T00:00:00.000000Z"
 
 
 def test_postgres_0014_rewrites_compressed_text_uncompressed(pg_url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
     data = json.dumps({"role": "user", "content": "a long paste, line after line. " * 400})
-    schema = parse_qs(urlsplit(pg_url).query)["schema"][0]
-    with psycopg.connect(base_url(pg_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        before = [m for m in pg_schema.MIGRATIONS if m[0] < "0014"]
-        pg_schema.migrate(conn, schema, before)
+    with migrated_before(pg_url, "0014") as conn:
         with conn.transaction():
             conn.execute("INSERT INTO users (id, name, created_at) VALUES (1, 'sara', %s)", (T0,))
             conn.execute(

@@ -6,15 +6,14 @@ Marked ``model`` like the other tests that load the embedded model; skipped wher
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agents.model_settings import ModelSettings
-from agents.models.interface import ModelTracing
+
+from .helpers import model_reply
 
 pytestmark = [
     pytest.mark.model,
@@ -101,20 +100,8 @@ def reply(model_path: Path, question: str, *, guard: bool) -> str:
     from memchat.models.local import LocalModel
 
     model = LocalModel(model_path, temperature=0.0, guard_voice=guard)
-    call = model.get_response(
-        "You are a helpful assistant.",
-        [*HISTORY, {"role": "user", "content": question}],
-        ModelSettings(max_tokens=24),
-        [],
-        None,
-        [],
-        ModelTracing.DISABLED,
-        previous_response_id=None,
-        conversation_id=None,
-        prompt=None,
-    )
-    response = asyncio.run(call)
-    return str(response.output[0].content[0].text)  # type: ignore[union-attr,index]
+    items = [*HISTORY, {"role": "user", "content": question}]
+    return model_reply(model, "You are a helpful assistant.", items, 24)
 
 
 @pytest.mark.parametrize("question", ["What is my job?", "Do I have any pets?"])

@@ -4,15 +4,15 @@ A conversation of another app's export may have grown since an earlier import br
 in. The importer reads the stored session's active line (``Store.get_turns``), decides
 which of the export's turns continue it, and hands them to ``Store.import_sessions`` as a
 ``Continuation``. In the import's one transaction, holding the session's turn lock (each
-backend's ``imports.py``), ``check_line`` makes sure the line is still the one read and
-that no turn of the session was deleted since it was written; the backend's
-``append_turn`` then adds each new turn at the end of the line, numbered after the
-session's last turn, as a chat's turn is.
+backend's ``imports.py``), ``add_continuations`` makes sure the line is still the one
+read and that no turn of the session was deleted since it was written (``check_line``),
+then adds each new turn with the backend's ``append_turn``, at the end of the line and
+numbered after the session's last turn, as a chat's turn is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,20 @@ def check_line(conn: Any, cipher: Cipher | None, continuation: Continuation) -> 
             f"session {session.user}/{session.id} changed while it was imported into:"
             " import the file again"
         )
+
+
+def add_continuations(
+    conn: Any,
+    cipher: Cipher | None,
+    continuations: Sequence[Continuation],
+    append_turn: Callable[[Any, Cipher | None, int, Turn], None],
+) -> None:
+    """Check each continued session's line (``check_line``) and add its turns with the
+    backend's ``append_turn``, in the caller's transaction."""
+    for continuation in continuations:
+        check_line(conn, cipher, continuation)
+        for turn in continuation.turns:
+            append_turn(conn, cipher, continuation.session.pk, turn)
 
 
 def _as_stored(line: list[Turn]) -> list[tuple[Any, ...]]:

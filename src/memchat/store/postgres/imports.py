@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import SessionExists
 from ..codec import fact_values
-from ..continuation import Continuation, check_line
+from ..continuation import Continuation, add_continuations
 from ..crypto import Cipher
 from ..quotas import Kind, Quotas
 from ..records import FactRecord, SessionRecord
@@ -73,10 +73,7 @@ class PostgresImportsMixin:
                     raise SessionExists(
                         f"user {session.user!r} already has a session {session.id!r}"
                     )
-            for continuation in continuations:
-                check_line(conn, self.cipher, continuation)
-                for turn in continuation.turns:
-                    append_turn(conn, self.cipher, continuation.session.pk, turn)
+            add_continuations(conn, self.cipher, continuations, append_turn)
             # Counted with everything in: over a cap, all of the import is rolled back.
             added: list[tuple[Kind, list[str]]] = [
                 ("sessions", [r.user for r in records]),

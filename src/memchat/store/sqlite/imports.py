@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ...errors import SessionExists
 from ..codec import fact_values
-from ..continuation import Continuation, check_line
+from ..continuation import Continuation, add_continuations
 from ..crypto import Cipher
 from ..quotas import Quotas
 from ..records import FactRecord, SessionRecord
@@ -63,10 +63,7 @@ class SQLiteImportsMixin:
                     raise SessionExists(
                         f"user {session.user!r} already has a session {session.id!r}"
                     )
-            for continuation in continuations:
-                check_line(conn, self.cipher, continuation)
-                for turn in continuation.turns:
-                    append_turn(conn, self.cipher, continuation.session.pk, turn)
+            add_continuations(conn, self.cipher, continuations, append_turn)
             # Counted with everything in: over a cap, all of the import is rolled back.
             for user in dict.fromkeys(r.user for r in records):
                 self.quotas.check("sessions", user, count_of(conn, "sessions", user))
